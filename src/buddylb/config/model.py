@@ -1,0 +1,285 @@
+"""The parsed configuration: what the operator wrote, with where they wrote it.
+
+This module owns the *model* of an ACE-style configuration file (SPEC §2) as plain
+mutable dataclasses filled by the parser (`config.parser`) and checked by
+`config.validate`.  Every object and every reference carries the line it came from so
+that a later error can name file and line.  It must never hold runtime state and never
+compute routing: `core.compile` turns a validated model into the immutable Snapshot.
+
+Defaults that SPEC §2 fixes are written here once, as field defaults, so the parser
+only records what the file says and the compiler never re-derives a default.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+DEFAULT_CONTEXT = "Admin"
+DEFAULT_WEIGHT = 8
+DEFAULT_STICKY_TIMEOUT_S = 1440 * 60.0  # ACE's 1440 minutes
+DEFAULT_MAX_ENTRIES = 1_048_576
+
+# SPEC §5 timeouts, seconds; `timeout NAME T` global lines override them.
+DEFAULT_TIMEOUTS: dict[str, float] = {
+    "http-request": 10.0,
+    "keep-alive": 5.0,
+    "client": 30.0,
+    "server": 30.0,
+    "connect": 3.0,
+    "tls-handshake": 5.0,
+    "queue": 5.0,
+    "drain": 30.0,
+}
+
+
+@dataclass
+class Ref:
+    """A reference by name to another object, kept with its line for error messages."""
+
+    name: str
+    line: int
+
+
+@dataclass
+class Rserver:
+    """`rserver host NAME` (SPEC §2.1)."""
+
+    name: str
+    line: int
+    address: str | None = None
+    address_line: int = 0
+    weight: int | None = None
+    conn_max: int | None = None
+    conn_min: int | None = None
+    inservice: bool = False  # ACE: out of service until `inservice`
+
+
+@dataclass
+class FarmMember:
+    """`rserver NAME [PORT]` inside a serverfarm: a membership, with its own port (PAT)."""
+
+    name: str
+    line: int
+    port: int | None = None  # None: the VIP's port
+    weight: int | None = None  # None: the host's weight
+    conn_max: int | None = None  # None: the host's limit
+    conn_min: int | None = None
+    buddy_group: str | None = None
+    buddy_group_line: int = 0
+    backup: bool = False
+    inservice: bool = False
+
+
+PredictorKind = Literal["roundrobin", "leastconns", "hash"]
+
+
+@dataclass
+class Predictor:
+    kind: PredictorKind = "roundrobin"
+    hash_address: Literal["source", "destination"] = "source"
+    hash_mask: str | None = None  # dotted netmask for `hash address source MASK`
+    line: int = 0
+
+
+@dataclass
+class Serverfarm:
+    """`serverfarm host NAME`."""
+
+    name: str
+    line: int
+    predictor: Predictor = field(default_factory=Predictor)
+    probes: list[Ref] = field(default_factory=list)
+    fail_action_purge: bool = False
+    members: list[FarmMember] = field(default_factory=list)
+
+
+@dataclass
+class ProbeHeader:
+    name: str
+    value: str
+
+
+@dataclass
+class Probe:
+    """`probe tcp|http NAME` with SPEC §2.1 defaults."""
+
+    name: str
+    line: int
+    kind: Literal["tcp", "http"]
+    port: int | None = None  # None: the member's port in the farm
+    interval_s: float = 15.0
+    faildetect: int = 3
+    passdetect_interval_s: float = 60.0
+    passdetect_count: int = 3
+    open_timeout_s: float = 1.0
+    method: Literal["GET", "HEAD"] = "GET"
+    url: str = "/"
+    expect_lo: int = 200
+    expect_hi: int = 299
+    headers: list[ProbeHeader] = field(default_factory=list)
+
+
+StickyKind = Literal["ip-netmask", "http-cookie", "http-header", "ssl-session"]
+AddressRule = Literal["source", "destination", "both"]
+
+
+@dataclass
+class StickyGroup:
+    """`sticky ip-netmask|http-cookie|http-header|ssl-session ... NAME`."""
+
+    name: str
+    line: int
+    kind: StickyKind
+    netmask: str | None = None  # ip-netmask: the dotted IPv4 mask as written
+    address: AddressRule = "source"  # ip-netmask: which address(es) form the key
+    v6_prefix: int | None = None  # `v6-prefix LEN`; None means 128
+    cookie_name: str | None = None
+    cookie_insert: bool = False
+    browser_expire: bool = False
+    header_name: str | None = None
+    timeout_s: float = DEFAULT_STICKY_TIMEOUT_S
+    activeconns: bool = False
+    replicate: bool = False
+    farm: Ref | None = None
+    backup_farm: Ref | None = None
+    buddy_group: str | None = None
+    buddy_group_line: int = 0
+
+
+MatchKind = Literal["virtual-address", "url", "header", "cookie"]
+
+
+@dataclass
+class Match:
+    """One `SEQ match ...` line of a class-map."""
+
+    seq: int
+    line: int
+    kind: MatchKind
+    # virtual-address
+    address: str | None = None
+    mask: str | None = None
+    protocol: str = "tcp"
+    port_op: Literal["eq", "range", "any"] = "any"
+    port_lo: int = 0
+    port_hi: int = 65535
+    # http url / header / cookie
+    name: str | None = None  # header or cookie name
+    regex: str | None = None
+
+
+@dataclass
+class ClassMap:
+    """`class-map [type http loadbalance] [match-all|match-any] NAME`."""
+
+    name: str
+    line: int
+    http: bool = False
+    match_all: bool = True
+    matches: list[Match] = field(default_factory=list)
+
+
+@dataclass
+class LbClass:
+    """`class C` inside a load-balance policy-map."""
+
+    name: str  # class-map name or "class-default"
+    line: int
+    farm: Ref | None = None
+    backup_farm: Ref | None = None
+    sticky: Ref | None = None
+
+
+@dataclass
+class LbPolicy:
+    """`policy-map type loadbalance [http] first-match NAME`."""
+
+    name: str
+    line: int
+    http: bool = False
+    classes: list[LbClass] = field(default_factory=list)
+
+
+@dataclass
+class MultiMatchClass:
+    """`class C` inside a multi-match policy-map."""
+
+    name: str
+    line: int
+    vip_inservice: bool = False
+    lb_policy: Ref | None = None
+    ssl_proxy: Ref | None = None
+
+
+@dataclass
+class MultiMatchPolicy:
+    name: str
+    line: int
+    classes: list[MultiMatchClass] = field(default_factory=list)
+
+
+@dataclass
+class SslProxy:
+    """`ssl-proxy service NAME`; paths are resolved against the config file's folder."""
+
+    name: str
+    line: int
+    cert: str | None = None
+    cert_line: int = 0
+    key: str | None = None
+    key_line: int = 0
+    chain: str | None = None
+    chain_line: int = 0
+
+
+@dataclass
+class Context:
+    """One independent virtual balancer (SPEC §1)."""
+
+    name: str
+    line: int
+    rservers: dict[str, Rserver] = field(default_factory=dict)
+    probes: dict[str, Probe] = field(default_factory=dict)
+    farms: dict[str, Serverfarm] = field(default_factory=dict)
+    stickies: dict[str, StickyGroup] = field(default_factory=dict)
+    class_maps: dict[str, ClassMap] = field(default_factory=dict)
+    lb_policies: dict[str, LbPolicy] = field(default_factory=dict)
+    mm_policies: dict[str, MultiMatchPolicy] = field(default_factory=dict)
+    ssl_proxies: dict[str, SslProxy] = field(default_factory=dict)
+    service_policies: list[Ref] = field(default_factory=list)
+    max_entries: int = DEFAULT_MAX_ENTRIES
+
+
+@dataclass
+class StickyStoreSpec:
+    """`sticky-store redis://HOST:PORT/DB [prefix P] [timeout T]` (SPEC §2.1)."""
+
+    url: str
+    line: int
+    prefix: str = "buddylb:"
+    timeout_s: float = 0.050
+
+
+@dataclass
+class Diagnostic:
+    """An error or warning with its place and the sentence that says how to fix it."""
+
+    file: str
+    line: int
+    message: str
+    severity: Literal["error", "warning"] = "error"
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.line}: {self.severity}: {self.message}"
+
+
+@dataclass
+class Config:
+    """A whole file: global lines, then contexts in file order."""
+
+    file: str
+    contexts: dict[str, Context] = field(default_factory=dict)
+    sticky_store: StickyStoreSpec | None = None
+    trusted_proxies: list[str] = field(default_factory=list)  # CIDR strings
+    timeouts: dict[str, float] = field(default_factory=lambda: dict(DEFAULT_TIMEOUTS))
+    warnings: list[Diagnostic] = field(default_factory=list)
