@@ -1,0 +1,141 @@
+"""ACE-like aligned text tables for the show commands (SPEC §4).
+
+Input is exactly what `admin.views` returns (the JSON of `--json`), so the text and JSON
+outputs can never disagree.  Plain ASCII, deterministic (golden-text tests pin it).
+"""
+from __future__ import annotations
+
+from typing import Any, Callable, Sequence
+
+
+def table(headers: Sequence[str], rows: Sequence[Sequence[Any]], title: str = "") -> str:
+    cells = [[_cell(v) for v in r] for r in rows]
+    widths = [len(h) for h in headers]
+    for r in cells:
+        for i, v in enumerate(r):
+            widths[i] = max(widths[i], len(v))
+    line = lambda vals: "  ".join(v.ljust(widths[i]) for i, v in enumerate(vals)).rstrip()  # noqa: E731
+    out = [title] if title else []
+    out.append(line(headers))
+    out.append("  ".join("-" * w for w in widths))
+    out.extend(line(r) for r in cells)
+    return "\n".join(out) + "\n"
+
+
+def _cell(v: Any) -> str:
+    if v is None:
+        return "-"
+    if isinstance(v, bool):
+        return "yes" if v else "no"
+    if isinstance(v, float):
+        return f"{v:g}"
+    if isinstance(v, dict):
+        return ",".join(f"{k}={_cell(x)}" for k, x in v.items()) or "-"
+    if isinstance(v, (list, tuple)):
+        return ",".join(_cell(x) for x in v) or "-"
+    return str(v)
+
+
+def render_sticky_database(rows: list[dict]) -> str:
+    return table(
+        ["context", "scope", "type", "key", "last farm", "last rserver", "rserver per farm", "expires(s)", "conns", "flags"],
+        [[r["context"], r["scope"], r["type"], r["key"], r["last_serverfarm"], r["last_rserver"], r["serverfarms"],
+          "active" if r["expires_in_s"] is None else r["expires_in_s"], r["open_connections"], r["flags"]]
+         for r in rows],
+        title=f"sticky database: {len(rows)} entries",
+    )
+
+
+def render_sticky_client(scopes: list[dict]) -> str:
+    parts = []
+    for s in scopes:
+        e = s["entry"]
+        head = f"context {s['context']}  scope {s['scope']}{' (buddy)' if s['buddy'] else ''}  key {s['key']}\n"
+        if e is None:
+            head += "  entry: none (a new client here)\n"
+        else:
+            head += (f"  entry: last {e['last_serverfarm']}/{e['last_rserver']}  per farm {_cell(e['serverfarms'])}"
+                     f"  expires(s) {_cell(e['expires_in_s']) if e['expires_in_s'] is not None else 'active'}"
+                     f"  conns {e['open_connections']}\n")
+        rows = [[f["serverfarm"], f["rserver"] or f"{f['predictor']} of {_cell(f['candidates'])}", f["outcome"], f["rule"]]
+                for f in s["serverfarms"]]
+        parts.append(head + _indent(table(["serverfarm", "would get", "outcome", "rule (SPEC §3)"], rows)))
+    return "\n".join(parts) if parts else "no ip-netmask sticky scope\n"
+
+
+def _indent(text: str) -> str:
+    return "".join("  " + ln + "\n" for ln in text.splitlines())
+
+
+def render_serverfarm(farms: list[dict], detail: bool = False) -> str:
+    parts = []
+    for f in farms:
+        head = f"serverfarm {f['serverfarm']} (context {f['context']})  predictor {f['predictor']}  probes {_cell(f['probes'])}\n"
+        cols = ["rserver", "address", "port", "weight", "state", "buddy group", "conns"]
+        rows = [[m["rserver"], m["address"], m["port"], m["weight"], m["state"], m["buddy_group"], m["connections"]]
+                for m in f["rservers"]]
+        if detail:
+            cols += ["backup", "conn-limit"]
+            for row, m in zip(rows, f["rservers"]):
+                row += [m["backup"], m["conn_limit"]]
+        parts.append(head + _indent(table(cols, rows)))
+    return "\n".join(parts)
+
+
+def render_rserver(rows: list[dict], detail: bool = False) -> str:
+    if not detail:
+        return table(["context", "rserver", "address", "weight", "state", "conns", "serverfarms"],
+                     [[r["context"], r["rserver"], r["address"], r["weight"], r["state"], r["connections"],
+                       [f["serverfarm"] for f in r["serverfarms"]]] for r in rows])
+    parts = []
+    for r in rows:
+        head = f"rserver {r['rserver']} (context {r['context']})  {r['address']}  weight {r['weight']}  {r['state']}  conns {r['connections']}\n"
+        parts.append(head + _indent(table(["serverfarm", "port", "buddy group", "state", "conns"],
+                                          [[f["serverfarm"], f["port"], f["buddy_group"], f["state"], f["connections"]]
+                                           for f in r["serverfarms"]])))
+    return "\n".join(parts)
+
+
+def render_stats_sticky(rows: list[dict]) -> str:
+    keys = ["entries", "capacity", "hits", "misses", "buddy_hits", "resticks", "evictions", "expirations",
+            "unstored", "no_server", "buddy_sticky_groups", "buddy_connections"]
+    parts = []
+    for r in rows:
+        store = r.get("store", {})
+        lines = [f"sticky statistics, context {r['context']} (store {store.get('kind', 'memory')}"
+                 f"{', DEGRADED' if store.get('degraded') else ''})"]
+        lines += [f"  {k.replace('_', ' '):<22} {r[k]}" for k in keys]
+        parts.append("\n".join(lines) + "\n")
+    return "\n".join(parts)
+
+
+def render_buddy_group(data: dict, detail: bool = False) -> str:
+    real = table(["context", "buddy real group", "serverfarm: rservers"],
+                 [[g["context"], g["name"] + (" (one farm)" if g["single_farm"] else ""),
+                   "; ".join(f"{f}: {','.join(r)}" for f, r in g["serverfarms"].items())]
+                  for g in data["buddy_real_groups"]])
+    cols = ["context", "buddy sticky group", "type", "sticky groups", "serverfarms", "effective mask", "effective timeout(s)"]
+    rows = [[s["context"], s["name"], s["kind"], s["sticky_groups"], s["farms"], s["effective_mask"], s["effective_timeout_s"]]
+            for s in data["buddy_sticky_groups"]]
+    if detail:
+        cols += ["v6 prefix", "activeconns"]
+        for row, s in zip(rows, data["buddy_sticky_groups"]):
+            row += [s["effective_v6_prefix"], s["activeconns"]]
+    return real + "\n" + table(cols, rows)
+
+
+def render_probe(rows: list[dict]) -> str:
+    return table(["probe", "serverfarm", "rserver", "address", "port", "state", "last result", "fails", "checks"],
+                 [[r["probe"], r["serverfarm"], r["rserver"], r["address"], r["port"], r["state"], r["last_result"],
+                   r["consecutive_failures"], r["checks"]] for r in rows])
+
+
+RENDERERS: dict[str, Callable[..., str]] = {
+    "sticky-database": render_sticky_database,
+    "sticky-client": render_sticky_client,
+    "serverfarm": render_serverfarm,
+    "rserver": render_rserver,
+    "stats-sticky": render_stats_sticky,
+    "buddy-group": render_buddy_group,
+    "probe": render_probe,
+}

@@ -1,0 +1,287 @@
+"""The data behind every SPEC §4 show command, as JSON-ready dicts.
+
+Each `show_*` function reads a snapshot, the runtime state and the sticky tables and
+returns plain data; it never mutates routing state (the explain view calls the same
+`resolve()` the data path uses, without choosing, so it shows what *would* happen).
+Text tables are `admin.render`'s job; transport is `admin.api`'s.
+
+JSON conventions (SPEC §4): addresses and IP keys in address notation, masks dotted,
+prefixes integers, durations in seconds in fields ending in `_s`.
+"""
+from __future__ import annotations
+
+from typing import Any, Iterable, Mapping
+
+from buddylb.core.decide import available_members, resolve
+from buddylb.core.health import ProbeTarget
+from buddylb.core.keys import addr_int, format_key, ip_key
+from buddylb.core.snapshot import Context, Farm, Member, Scope, Snapshot
+from buddylb.core.state import RuntimeState
+from buddylb.core.sticky import StickyTable
+from buddylb.errors import CommandError
+
+Tables = Mapping[str, StickyTable]
+
+
+def _contexts(snap: Snapshot, context: str | None) -> list[Context]:
+    if context is None:
+        return list(snap.contexts.values())
+    if context not in snap.contexts:
+        raise CommandError(f'context "{context}" does not exist; known: {", ".join(snap.contexts)}', 2)
+    return [snap.contexts[context]]
+
+
+def _member_row(m: Member, state: RuntimeState) -> dict[str, Any]:
+    return {
+        "rserver": m.rserver,
+        "address": m.address,
+        "port": m.port,
+        "weight": m.weight,
+        "state": state.state_name(m),
+        "backup": m.backup,
+        "buddy_group": m.buddy_group,
+        "connections": state.connections(m),
+        "conn_limit": None if m.conn_max is None else {"max": m.conn_max, "min": m.conn_min},
+    }
+
+
+# -- compiled configuration (buddylb check --json) ------------------------------------
+def scope_view(scope: Scope) -> dict[str, Any]:
+    return {
+        "name": scope.name,
+        "buddy": scope.is_buddy,
+        "kind": scope.kind,
+        "address": scope.address if scope.kind == "ip-netmask" else None,
+        "effective_mask": scope.netmask if scope.kind == "ip-netmask" else None,
+        "effective_v6_prefix": scope.prefix6 if scope.kind == "ip-netmask" else None,
+        "effective_timeout_s": scope.timeout_s,
+        "activeconns": scope.activeconns,
+        "sticky_groups": list(scope.sticky_groups),
+        "farms": list(scope.farms),
+        "cookie": scope.cookie_name,
+        "cookie_insert": scope.cookie_insert,
+        "header": scope.header_name,
+    }
+
+
+def compiled_view(snap: Snapshot, state: RuntimeState | None = None) -> dict[str, Any]:
+    st = state or RuntimeState()
+    out: dict[str, Any] = {"source": snap.source, "timeouts_s": dict(snap.timeouts), "contexts": {}}
+    out["trusted_proxies"] = [str(n) for n in snap.trusted_proxies]
+    for ctx in snap.contexts.values():
+        out["contexts"][ctx.name] = {
+            "max_entries": ctx.max_entries,
+            "serverfarms": {f.name: _farm_view(f, st) for f in ctx.farms.values()},
+            "sticky_groups": {
+                s.name: {"scope": s.scope.name, "serverfarm": s.farm, "backup": s.backup_farm, "timeout_s": s.timeout_s}
+                for s in ctx.stickies.values()
+            },
+            "scopes": {s.name: scope_view(s) for s in ctx.scopes.values()},
+            "buddy_real_groups": {g: {f: list(rs) for f, rs in fm.items()} for g, fm in ctx.buddy_real_groups.items()},
+        }
+    out["vips"] = [
+        {
+            "vip": v.name,
+            "address": v.address,
+            "port": v.port,
+            "context": v.context,
+            "class": v.class_name,
+            "policy": v.policy.name,
+            "http": v.policy.http,
+            "tls": v.tls.name if v.tls else None,
+            "inservice": v.inservice,
+        }
+        for v in snap.vips.values()
+    ]
+    return out
+
+
+def _farm_view(f: Farm, state: RuntimeState) -> dict[str, Any]:
+    p = f.predictor
+    predictor = p.kind if p.kind != "hash" else f"hash address {p.hash_address} /{p.hash_prefix4}"
+    return {
+        "predictor": predictor,
+        "probes": list(f.probes),
+        "fail_action_purge": f.fail_action_purge,
+        "rservers": [_member_row(m, state) for m in f.members],
+    }
+
+
+# -- show serverfarm / rserver / buddy-group -----------------------------------------
+def show_serverfarm(snap: Snapshot, state: RuntimeState, name: str | None = None, context: str | None = None) -> list[dict]:
+    rows = []
+    for ctx in _contexts(snap, context):
+        for f in ctx.farms.values():
+            if name is None or f.name == name:
+                rows.append({"context": ctx.name, "serverfarm": f.name, **_farm_view(f, state)})
+    if name is not None and not rows:
+        raise CommandError(f'serverfarm "{name}" does not exist', 2)
+    return rows
+
+
+def show_rserver(snap: Snapshot, state: RuntimeState, name: str | None = None, context: str | None = None) -> list[dict]:
+    rows = []
+    for ctx in _contexts(snap, context):
+        for rs, (address, weight, inservice) in ctx.rservers.items():
+            if name is not None and rs != name:
+                continue
+            farms = [
+                {"serverfarm": f.name, "port": m.port, "buddy_group": m.buddy_group,
+                 "state": state.state_name(m), "connections": state.connections(m)}
+                for f in ctx.farms.values()
+                for m in f.members
+                if m.rserver == rs
+            ]
+            out_of_service = (ctx.name, rs) in state.admin_out or not inservice
+            rows.append({
+                "context": ctx.name, "rserver": rs, "address": address, "weight": weight,
+                "state": "OUTOFSERVICE" if out_of_service else "INSERVICE",
+                "connections": state.host_conns.get((ctx.name, rs), 0), "serverfarms": farms,
+            })
+    if name is not None and not rows:
+        raise CommandError(f'rserver "{name}" does not exist', 2)
+    return rows
+
+
+def show_buddy_group(snap: Snapshot, name: str | None = None, context: str | None = None) -> dict[str, list]:
+    real, sticky = [], []
+    for ctx in _contexts(snap, context):
+        for g, farms in ctx.buddy_real_groups.items():
+            if name is None or g == name:
+                real.append({"context": ctx.name, "name": g, "serverfarms": {f: list(r) for f, r in farms.items()},
+                             "single_farm": len(farms) < 2})
+        for scope in ctx.scopes.values():
+            if scope.is_buddy and (name is None or scope.name == name):
+                sticky.append({"context": ctx.name, **scope_view(scope)})
+    if name is not None and not real and not sticky:
+        raise CommandError(f'buddy group "{name}" does not exist', 2)
+    return {"buddy_real_groups": real, "buddy_sticky_groups": sticky}
+
+
+# -- show sticky database / stats -----------------------------------------------------
+def _client_matches(scope: Scope, key: Any, client: str) -> bool:
+    if scope.kind != "ip-netmask" or not isinstance(key, int):
+        return False
+    k = ip_key(scope, client, client)
+    if scope.address == "both":
+        return key >> 131 == k >> 131
+    return key == k
+
+
+def show_sticky_database(snap: Snapshot, tables: Tables, now: float, *, buddy: bool = False,
+                         context: str | None = None, group: str | None = None,
+                         client: str | None = None) -> list[dict]:
+    if client is not None:
+        _check_address(client)
+    rows = []
+    for ctx in _contexts(snap, context):
+        table = tables.get(ctx.name)
+        if table is None:
+            continue
+        if group is not None and not any(group == s.name or group in s.sticky_groups for s in ctx.scopes.values()):
+            raise CommandError(f'sticky group "{group}" does not exist in context {ctx.name}', 2)
+        for st, key, e in table.items(now):
+            scope = st.scope
+            if buddy and not scope.is_buddy:
+                continue
+            if group is not None and group != scope.name and group not in scope.sticky_groups:
+                continue
+            if client is not None and not _client_matches(scope, key, client):
+                continue
+            rows.append({
+                "context": ctx.name, "scope": scope.name, "type": scope.kind, "key": format_key(scope, key),
+                "last_serverfarm": scope.farms[e.last], "last_rserver": e.last_rserver,
+                "serverfarms": {f: r for f, r in zip(scope.farms, e.farms) if r is not None},
+                "expires_in_s": _round(st.expires_in(e, now)), "open_connections": e.open,
+                "flags": ["buddy"] if scope.is_buddy else [],
+            })
+    return rows
+
+
+def _round(v: float | None) -> float | None:
+    return None if v is None else round(v, 1)
+
+
+def show_stats_sticky(snap: Snapshot, tables: Tables, context: str | None = None, store: dict | None = None) -> list[dict]:
+    rows = []
+    for ctx in _contexts(snap, context):
+        t = tables.get(ctx.name)
+        if t is None:
+            continue
+        rows.append({
+            "context": ctx.name, "entries": t.size, "capacity": t.max_entries, **t.counters.as_dict(),
+            "buddy_sticky_groups": sum(1 for s in ctx.scopes.values() if s.is_buddy),
+            "store": dict(store or {"kind": "memory", "degraded": False}),
+        })
+    return rows
+
+
+# -- the explain view -------------------------------------------------------------------
+def _check_address(address: str) -> None:
+    try:
+        addr_int(address)
+    except (OSError, ValueError) as exc:
+        raise CommandError(f'"{address}" is not an IP address', 2) from exc
+
+
+def _scope_destinations(snap: Snapshot, ctx: Context, scope: Scope) -> list[str]:
+    dests = []
+    for vip in snap.vips.values():
+        if vip.context != ctx.name:
+            continue
+        for cls in vip.policy.classes:
+            if cls.sticky and cls.sticky in scope.sticky_groups and vip.address not in dests:
+                dests.append(vip.address)
+    return dests or ["0.0.0.0"]
+
+
+def show_sticky_client(snap: Snapshot, state: RuntimeState, tables: Tables, now: float, address: str,
+                       context: str | None = None) -> list[dict]:
+    """For each IP scope: the client's entry and the rserver it would get in each farm now."""
+    _check_address(address)
+    out = []
+    for ctx in _contexts(snap, context):
+        table = tables.get(ctx.name)
+        for scope in ctx.scopes.values():
+            if scope.kind != "ip-netmask":
+                continue
+            dest = _scope_destinations(snap, ctx, scope)[0]
+            key = ip_key(scope, address, dest)
+            st = table.scopes.get(scope.name) if table else None
+            e = st.entries.get(key) if st else None
+            if e is not None and st is not None and st.expired(e, now):
+                e = None
+            entry = None if e is None or st is None else {
+                "key": format_key(scope, key), "last_serverfarm": scope.farms[e.last],
+                "last_rserver": e.last_rserver,
+                "serverfarms": {f: r for f, r in zip(scope.farms, e.farms) if r is not None},
+                "expires_in_s": _round(st.expires_in(e, now)), "open_connections": e.open,
+            }
+            farms = []
+            for fname in scope.farms:
+                farm = ctx.farms[fname]
+                res = resolve(ctx, state, scope, farm, e)
+                farms.append({
+                    "serverfarm": fname, "outcome": res.outcome, "rule": res.rule,
+                    "rserver": res.member.rserver if res.member else None,
+                    "port": res.member.port if res.member else None,
+                    "candidates": [m.rserver for m in res.candidates] if res.member is None else [],
+                    "predictor": farm.predictor.kind if res.member is None else None,
+                    "available": [m.rserver for m in available_members(farm, state)],
+                })
+            out.append({"context": ctx.name, "scope": scope.name, "buddy": scope.is_buddy,
+                        "key": format_key(scope, key), "entry": entry, "serverfarms": farms})
+    return out
+
+
+def show_probe(snap: Snapshot, targets: Iterable[ProbeTarget], name: str | None = None) -> list[dict]:
+    rows = [
+        {"context": t.context, "probe": t.probe, "serverfarm": t.farm, "rserver": t.rserver,
+         "address": t.address, "port": t.port, "state": "UP" if t.up else "DOWN", "last_result": t.last_result,
+         "detail": t.last_detail, "consecutive_failures": t.consecutive_failures, "checks": t.checks}
+        for t in targets
+        if name is None or t.probe == name
+    ]
+    if name is not None and not rows and not any(name in c.probes for c in snap.contexts.values()):
+        raise CommandError(f'probe "{name}" does not exist', 2)
+    return rows

@@ -1,0 +1,289 @@
+"""decide(): the one decision interface (Envoy's chooseHost) — SPEC §3 rules 1–6.
+
+The data path calls `decide()` for every L4 connection or L7 request and carries out the
+returned `Decision`; it calls `connection_closed()` when that connection / request ends,
+`reroute()` when the chosen rserver refused the connection, and `learn()` when a server
+response teaches a key (learned cookie, TLS session id).  All of it is sans-IO: `now` is
+a monotonic time passed in, `flow.wall` the wall clock for cookie tokens.
+
+The rules themselves live in `resolve()`, a pure function of (snapshot, state, entry)
+that says which rule applies and either names the rserver or the candidates the
+predictor must choose from.  `explain` (show sticky client) calls the same function,
+so what the operator is shown is what the data path does.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Hashable, Mapping, Sequence
+
+from buddylb.core import cookie as sticky_cookie
+from buddylb.core.classify import classify
+from buddylb.core.keys import effective_client, ip_key
+from buddylb.core.predictors import choose
+from buddylb.core.snapshot import Context, Farm, Member, Scope, Snapshot, StickyGroup, Vip
+from buddylb.core.state import RuntimeState
+from buddylb.core.sticky import Entry, StickyTable
+
+NO_STICKY = "no_sticky"
+NEW = "new"
+STICKY_HIT = "sticky_hit"
+BUDDY_HIT = "buddy_hit"
+RESTICK = "restick"
+NO_SERVER = "no_server"
+
+
+@dataclass(slots=True)
+class Flow:
+    """What the engine needs to know about one connection or request."""
+
+    source: str
+    destination: str
+    url: str | None = None  # L7 only: the request target including the query
+    headers: Mapping[str, str] | None = None  # lower-case names
+    cookies: Mapping[str, str] | None = None
+    xff: Sequence[str] | None = None  # X-Forwarded-For values as received
+    ssl_session: bytes | None = None  # ClientHello session id on TLS passthrough
+    wall: float = 0.0  # wall-clock seconds, for cookie tokens
+
+
+@dataclass(slots=True)
+class Decision:
+    outcome: str
+    vip: Vip
+    class_name: str | None = None
+    farm: Farm | None = None
+    member: Member | None = None
+    scope: Scope | None = None
+    key: Hashable = None
+    entry: Entry | None = None
+    table: StickyTable | None = None
+    set_cookie: str | None = None  # value of buddylb's cookie to send back (cookie insert)
+    learn_cookie: str | None = None  # learned cookie name to watch for in the response
+    learn_session: bool = False  # ssl-session: learn the id from the ServerHello
+    queue: bool = False  # rule 6: every server is only at its connection limit
+    tried: tuple[str, ...] = field(default_factory=tuple)
+    rule: str = ""
+
+    @property
+    def address(self) -> str:
+        return self.member.address if self.member else ""
+
+    @property
+    def port(self) -> int:
+        return self.member.target_port(self.vip.port) if self.member else 0
+
+
+@dataclass(frozen=True, slots=True)
+class Resolution:
+    """Which SPEC §3 rule applies: a fixed rserver, or candidates for the predictor."""
+
+    outcome: str
+    member: Member | None
+    candidates: tuple[Member, ...]
+    rule: str
+
+
+def available_members(farm: Farm, state: RuntimeState) -> tuple[Member, ...]:
+    """Available members; backup members only when no primary is available (SPEC §2.1)."""
+    avail = state.available
+    primaries = tuple(m for m in farm.primaries if avail(m))
+    if primaries or not farm.backups:
+        return primaries
+    return tuple(m for m in farm.backups if avail(m))
+
+
+def resolve(ctx: Context, state: RuntimeState, scope: Scope | None, farm: Farm, entry: Entry | None) -> Resolution:
+    """SPEC §3 rules 1–5 for one farm; rule 6 (backup farm, queue) is the caller's."""
+    if scope is None:
+        return Resolution(NO_STICKY, None, available_members(farm, state), "1: no sticky group, predictor")
+    if entry is None:
+        return Resolution(NEW, None, available_members(farm, state), "2: no entry, predictor")
+    fi = scope.farm_index[farm.name]
+    last_farm = scope.farms[entry.last]
+    last_rs = entry.farms[entry.last]
+    if entry.last == fi:
+        m = farm.by_rserver.get(last_rs)
+        if m is not None and state.available(m):
+            return Resolution(STICKY_HIT, m, (), "3: last farm and rserver available")
+    group = ctx.buddy_of.get((last_farm, last_rs))
+    remembered = entry.farms[fi]
+    if group is not None:
+        buddies = [m for m in ctx.buddy_members.get((group, farm.name), ()) if state.available(m)]
+        if any(m.backup for m in buddies) and any(state.available(m) for m in farm.primaries):
+            buddies = [m for m in buddies if not m.backup]
+        if buddies:
+            for m in buddies:
+                if m.rserver == remembered:
+                    return Resolution(BUDDY_HIT, m, (), f"4: remembered rserver in buddy group {group}")
+            return Resolution(BUDDY_HIT, None, tuple(buddies), f"4: predictor among buddy group {group}")
+    if remembered is not None:
+        m = farm.by_rserver.get(remembered)
+        if m is not None and state.available(m):
+            return Resolution(STICKY_HIT, m, (), "5: remembered rserver for this farm")
+    why = "no buddy group" if group is None else f"no available member of buddy group {group}"
+    return Resolution(RESTICK, None, available_members(farm, state), f"5: {why}, predictor")
+
+
+def _key_for(
+    snap: Snapshot, scope: Scope, flow: Flow, secret: bytes
+) -> tuple[Hashable, str | None, str | None, bool]:
+    """(key or None, set_cookie, learn_cookie, learn_session) for this flow in this scope."""
+    kind = scope.kind
+    if kind == "ip-netmask":
+        source = effective_client(flow.source, flow.xff, snap.trusted_proxies) if flow.xff else flow.source
+        return ip_key(scope, source, flow.destination), None, None, False
+    if kind == "http-header":
+        value = (flow.headers or {}).get(scope.header_name or "")
+        return value, None, None, False
+    if kind == "ssl-session":
+        sid = flow.ssl_session or None
+        return sid, None, None, True
+    # http-cookie
+    value = (flow.cookies or {}).get(scope.cookie_name or "")
+    if not scope.cookie_insert:
+        return value, None, (scope.cookie_name if value is None else None), False
+    verified = sticky_cookie.verify(secret, scope.name, value, flow.wall, scope.timeout_s) if value else None
+    if verified is None:
+        token, cid = sticky_cookie.issue(secret, scope.name, flow.wall)
+        return cid, token, None, False
+    cid, age = verified
+    refresh = None
+    if age > scope.timeout_s / 2:  # keep an active client's token from ageing out
+        refresh, _ = sticky_cookie.issue(secret, scope.name, flow.wall, bytes.fromhex(cid))
+    return cid, refresh, None, False
+
+
+def _pick(farm: Farm, res: Resolution, state: RuntimeState, flow: Flow) -> Member | None:
+    if res.member is not None:
+        return res.member
+    return choose(farm, res.candidates, state, (flow.source, flow.destination))
+
+
+def decide(
+    snap: Snapshot,
+    state: RuntimeState,
+    tables: Mapping[str, StickyTable],
+    vip: Vip,
+    flow: Flow,
+    now: float,
+    secret: bytes = b"",
+) -> Decision:
+    ctx = snap.contexts[vip.context]
+    cls = classify(vip.policy, flow.url, flow.headers, flow.cookies)
+    if cls is None:
+        return Decision(NO_SERVER, vip, rule="no policy class matches the request")
+    sg: StickyGroup | None = ctx.stickies.get(cls.sticky) if cls.sticky else None
+    farm_name = sg.farm if sg is not None else cls.farm
+    backup_name = sg.backup_farm if sg is not None else cls.backup_farm
+    farms = [ctx.farms[farm_name]] if farm_name else []
+    if backup_name:
+        farms.append(ctx.farms[backup_name])
+
+    scope = sg.scope if sg is not None else None
+    table = tables.get(ctx.name)
+    key: Hashable = None
+    set_cookie = learn_cookie = None
+    learn_session = False
+    entry: Entry | None = None
+    if scope is not None and table is not None:
+        key, set_cookie, learn_cookie, learn_session = _key_for(snap, scope, flow, secret)
+        if key is not None:
+            entry = table.lookup(scope.name, key, now)
+    use_scope = scope if key is not None else None
+
+    for farm in farms:
+        res = resolve(ctx, state, use_scope, farm, entry)
+        member = _pick(farm, res, state, flow)
+        if member is None:
+            continue
+        d = Decision(res.outcome, vip, cls.name, farm, member, scope, key, None, table,
+                     set_cookie, learn_cookie, learn_session, rule=res.rule)
+        if use_scope is not None and table is not None:
+            _remember(d, table, use_scope, key, entry, farm, member, now)
+        _count(table, d.outcome)
+        state.opened(member)
+        return d
+
+    queue = any(state.only_limited(m) for f in farms for m in f.members)
+    d = Decision(NO_SERVER, vip, cls.name, farms[0] if farms else None, None, scope, key,
+                 queue=queue, rule="6: no available rserver")
+    _count(table, NO_SERVER)
+    return d
+
+
+def _remember(d: Decision, table: StickyTable, scope: Scope, key: Hashable, entry: Entry | None,
+              farm: Farm, member: Member, now: float) -> None:
+    fi = scope.farm_index[farm.name]
+    if entry is None:
+        if scope.kind == "ssl-session":
+            return  # the id is learned from the ServerHello (`learn`), never from a ClientHello
+        entry = table.insert(scope.name, key, fi, member.rserver, now)
+        if entry is None:
+            return  # table full of entries in use: balanced without an entry
+    else:
+        table.record(scope.name, key, entry, fi, member.rserver, now)
+    entry.open += 1
+    d.entry = entry
+
+
+def _count(table: StickyTable | None, outcome: str) -> None:
+    if table is None:
+        return
+    c = table.counters
+    if outcome == STICKY_HIT:
+        c.hits += 1
+    elif outcome == NEW:
+        c.misses += 1
+    elif outcome == BUDDY_HIT:
+        c.buddy_hits += 1
+        c.buddy_connections += 1
+    elif outcome == RESTICK:
+        c.resticks += 1
+    elif outcome == NO_SERVER:
+        c.no_server += 1
+
+
+def connection_closed(state: RuntimeState, d: Decision, now: float) -> None:
+    """The connection (L4) or request (L7) of `d` ended: counts down, expiry restarts."""
+    if d.member is not None:
+        state.closed(d.member)
+    if d.entry is not None and d.table is not None and d.scope is not None:
+        d.table.closed(d.scope.name, d.key, d.entry, now)
+        d.entry = None
+
+
+def reroute(state: RuntimeState, d: Decision, now: float, flow: Flow) -> Decision | None:
+    """The chosen rserver refused: one more try on another available rserver of the farm.
+
+    The sticky entry follows the new rserver (SPEC §5: one retry, then 502)."""
+    if d.member is None or d.farm is None:
+        return None
+    failed = d.member
+    state.closed(failed)
+    tried = d.tried + (failed.rserver,)
+    candidates = [m for m in available_members(d.farm, state) if m.rserver not in tried]
+    member = choose(d.farm, candidates, state, (flow.source, flow.destination))
+    if member is None:
+        if d.entry is not None and d.table is not None and d.scope is not None:
+            d.table.closed(d.scope.name, d.key, d.entry, now)
+        d.entry = None
+        return None
+    state.opened(member)
+    nd = Decision(RESTICK if d.entry is not None else d.outcome, d.vip, d.class_name, d.farm, member,
+                  d.scope, d.key, d.entry, d.table, d.set_cookie, d.learn_cookie, d.learn_session,
+                  tried=tried, rule="retry after connect failure")
+    if d.entry is not None and d.table is not None and d.scope is not None:
+        d.table.record(d.scope.name, d.key, d.entry, d.scope.farm_index[d.farm.name], member.rserver, now)
+    return nd
+
+
+def learn(d: Decision, key: Hashable, now: float) -> None:
+    """A server response taught a key (learned cookie value, TLS session id): store it."""
+    if key is None or d.scope is None or d.table is None or d.member is None or d.farm is None:
+        return
+    fi = d.scope.farm_index[d.farm.name]
+    entry = d.table.lookup(d.scope.name, key, now)
+    if entry is None:
+        entry = d.table.insert(d.scope.name, key, fi, d.member.rserver, now)
+    else:
+        d.table.record(d.scope.name, key, entry, fi, d.member.rserver, now)

@@ -1,0 +1,108 @@
+"""Sticky keys: what identifies "the same client" in a scope (SPEC §3).
+
+- ip-netmask: the source and/or destination address masked with the scope's *effective*
+  (most granular) mask or v6 prefix, as one int. IPv6 keys carry a tag bit so they never
+  equal an IPv4 key; `both` packs source and destination side by side.
+- http-cookie / http-header: the value (learned cookie, header) or the verified client
+  id inside buddylb's own signed cookie (`core.cookie`).
+- ssl-session: the TLS session id bytes.
+
+The client address is the real peer unless the peer is a `trusted-proxy`; then it is the
+right-most untrusted `X-Forwarded-For` address (SPEC §3).  Addresses are parsed with
+`socket.inet_pton` (C) and cached, since the same clients come back all the time.
+"""
+from __future__ import annotations
+
+import ipaddress
+import socket
+from functools import lru_cache
+from typing import Hashable, Sequence
+
+from buddylb.core.snapshot import Scope
+
+V6_TAG = 1 << 130
+_ALL4 = 0xFFFFFFFF
+_ALL6 = (1 << 128) - 1
+
+
+@lru_cache(maxsize=65536)
+def addr_int(address: str) -> tuple[int, bool]:
+    """(integer value, is_v6). IPv4-mapped IPv6 addresses count as IPv4."""
+    if ":" in address:
+        raw = int.from_bytes(socket.inet_pton(socket.AF_INET6, address.split("%", 1)[0]), "big")
+        if raw >> 32 == 0xFFFF:
+            return raw & _ALL4, False
+        return raw, True
+    return int.from_bytes(socket.inet_pton(socket.AF_INET, address), "big"), False
+
+
+def _masked(address: str, prefix4: int, prefix6: int) -> int:
+    value, v6 = addr_int(address)
+    if v6:
+        return (value & (_ALL6 ^ (_ALL6 >> prefix6))) | V6_TAG
+    return value & (_ALL4 ^ (_ALL4 >> prefix4))
+
+
+def ip_key(scope: Scope, source: str, destination: str) -> int:
+    rule = scope.address
+    if rule == "source":
+        return _masked(source, scope.prefix4, scope.prefix6)
+    if rule == "destination":
+        return _masked(destination, scope.prefix4, scope.prefix6)
+    return (_masked(source, scope.prefix4, scope.prefix6) << 131) | _masked(destination, scope.prefix4, scope.prefix6)
+
+
+def _format_one(value: int, scope: Scope) -> str:
+    if value & V6_TAG:
+        addr = str(ipaddress.IPv6Address(value & _ALL6))
+        return addr if scope.prefix6 == 128 else f"{addr}/{scope.prefix6}"
+    addr = str(ipaddress.IPv4Address(value))
+    return addr if scope.prefix4 == 32 else f"{addr}/{scope.prefix4}"
+
+
+def format_key(scope: Scope, key: Hashable) -> str:
+    """The key in address notation for show commands (SPEC §4 JSON conventions)."""
+    if scope.kind == "ip-netmask" and isinstance(key, int):
+        if scope.address == "both":
+            return f"{_format_one(key >> 131, scope)}->{_format_one(key & ((1 << 131) - 1), scope)}"
+        return _format_one(key, scope)
+    if isinstance(key, bytes):
+        return key.hex()
+    return str(key)
+
+
+def parse_key(scope: Scope, text: str) -> Hashable:
+    """The inverse of format_key, for `clear sticky database key K`."""
+    if scope.kind == "ip-netmask":
+        if "->" in text:
+            s, d = text.split("->", 1)
+            return (_masked(s.split("/")[0], scope.prefix4, scope.prefix6) << 131) | _masked(
+                d.split("/")[0], scope.prefix4, scope.prefix6
+            )
+        return _masked(text.split("/")[0], scope.prefix4, scope.prefix6)
+    if scope.kind == "ssl-session":
+        return bytes.fromhex(text)
+    return text
+
+
+def effective_client(peer: str, xff: Sequence[str] | None, trusted: tuple) -> str:
+    """The client address for keys (SPEC §3): the peer, unless it is a trusted proxy."""
+    if not trusted or not xff or not _is_trusted(peer, trusted):
+        return peer
+    hops = [h.strip() for value in xff for h in value.split(",") if h.strip()]
+    for hop in reversed(hops):
+        try:
+            ipaddress.ip_address(hop)
+        except ValueError:
+            return peer  # a malformed hop: do not trust the chain
+        if not _is_trusted(hop, trusted):
+            return hop
+    return hops[0] if hops else peer
+
+
+def _is_trusted(address: str, trusted: tuple) -> bool:
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return False
+    return any(ip in net for net in trusted)

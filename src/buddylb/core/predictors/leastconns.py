@@ -1,0 +1,23 @@
+"""Least connections, weighted: the lowest open-connections-per-weight wins.
+
+Ties break round-robin (as HAProxy's leastconn does) so idle servers share new clients
+instead of the first one in the list taking all of them.
+"""
+from __future__ import annotations
+
+from typing import Sequence
+
+from buddylb.core.snapshot import Farm, Member
+from buddylb.core.state import RuntimeState
+
+
+def choose(farm: Farm, candidates: Sequence[Member], state: RuntimeState, addrs: tuple[str, str]) -> Member:
+    conns = state.conns
+    best_load = min(conns.get(m.key, 0) / m.weight for m in candidates)
+    tied = [m for m in candidates if conns.get(m.key, 0) / m.weight == best_load]
+    cursor = state.cursors.get(farm.key, -1)
+    # the first tied member after the cursor, in farm order
+    after = [m for m in tied if m.index > cursor]
+    pick = after[0] if after else tied[0]
+    state.cursors[farm.key] = pick.index
+    return pick

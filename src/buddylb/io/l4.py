@@ -1,0 +1,328 @@
+"""The L4 data path: one decision per TCP connection, then a byte relay.
+
+Protocol-based relay (uvloop): `data_received` -> `peer.transport.write`, with flow control
+by pause/resume_reading when the peer's write buffer passes its high-water mark; never a
+StreamReader loop in the hot path.  Half-close is passed through (EOF one way keeps the
+other way open).  Connect timeout, one retry on another rserver of the farm after a
+refused or timed-out connect (SPEC §5), inactivity timeouts on both sides.
+
+On a TLS passthrough VIP with ssl-session stickiness the client's first bytes are held
+until the ClientHello is parsed (its session id is the sticky key), and the server's
+first bytes are read for the ServerHello session id, which is learned (SPEC §5).
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from typing import TYPE_CHECKING
+
+from buddylb.core.decide import Decision, Flow, learn, reroute
+from buddylb.core.snapshot import Snapshot, Vip
+
+if TYPE_CHECKING:
+    from buddylb.io.runtime import Balancer
+
+log = logging.getLogger("buddylb.l4")
+HELLO_LIMIT = 16 * 1024  # a ClientHello larger than this is relayed without a session key
+
+
+def peer_address(transport: asyncio.BaseTransport) -> tuple[str, int]:
+    peer = transport.get_extra_info("peername") or ("0.0.0.0", 0)
+    return peer[0], peer[1]
+
+
+class ServerSide(asyncio.Protocol):
+    """The connection to the rserver; everything it receives goes to the client."""
+
+    __slots__ = ("client", "transport", "hello")
+
+    def __init__(self, client: "L4Client") -> None:
+        self.client = client
+        self.transport: asyncio.Transport | None = None
+        self.hello: bytearray | None = bytearray() if client.learn_session else None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+
+    def data_received(self, data: bytes) -> None:
+        c = self.client
+        c.bytes_out += len(data)
+        c.last_activity = c.loop.time()
+        if self.hello is not None:
+            self._learn(data)
+        c.transport.write(data)
+
+    def _learn(self, data: bytes) -> None:
+        from buddylb.tls.hello import parse_server_hello
+
+        assert self.hello is not None
+        self.hello += data
+        try:
+            info = parse_server_hello(bytes(self.hello))
+        except ValueError:
+            self.hello = None
+            return
+        if info is None:
+            if len(self.hello) > HELLO_LIMIT:
+                self.hello = None
+            return
+        self.hello = None
+        c = self.client
+        if info.session_id and not info.tls13 and c.decision is not None:
+            learn(c.decision, bytes(info.session_id), c.balancer.clock())
+
+    def eof_received(self) -> bool:
+        self.client.peer_eof()
+        return True
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.client.server_lost()
+
+    def pause_writing(self) -> None:
+        self.client.transport.pause_reading()
+
+    def resume_writing(self) -> None:
+        self.client.transport.resume_reading()
+
+
+class L4Client(asyncio.Protocol):
+    """The client side of one L4 VIP connection (plain, or TLS-terminated by the transport)."""
+
+    def __init__(self, balancer: "Balancer", vip_key: tuple[str, int], tls_terminated: bool = False) -> None:
+        self.balancer = balancer
+        self.vip_key = vip_key
+        self.loop = asyncio.get_running_loop()
+        self.transport: asyncio.Transport = None  # type: ignore[assignment]
+        self.server: ServerSide | None = None
+        self.decision: Decision | None = None
+        self.snap: Snapshot | None = None
+        self.vip: Vip | None = None
+        self.pending: list[bytes] | None = []
+        self.hello: bytearray | None = None
+        self.learn_session = False
+        self.flow: Flow | None = None
+        self.bytes_in = 0
+        self.bytes_out = 0
+        self.started = time.time()
+        self.last_activity = 0.0
+        self.timer: asyncio.TimerHandle | None = None
+        self.closed = False
+        self.client_eof = False
+        self.server_eof = False
+        self.status = "open"
+        self.tls = tls_terminated
+
+    # -- client side ---------------------------------------------------------------
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+        self.balancer.flows.add(self)
+        self.last_activity = self.loop.time()
+        snap = self.snap = self.balancer.snapshot
+        vip = self.vip = snap.vips.get(self.vip_key)
+        if vip is None or not vip.inservice:
+            self.status = "vip_outofservice"
+            transport.close()
+            return
+        src, _ = peer_address(transport)
+        self.flow = Flow(src, vip.address)
+        if not self.tls and _wants_session(snap, vip):
+            self.hello = bytearray()  # wait for the ClientHello before deciding
+            return
+        self._start()
+
+    def _start(self) -> None:
+        assert self.vip is not None and self.flow is not None
+        self.transport.pause_reading()
+        d = self.decision = self.balancer.decide(self.vip, self.flow, self.snap)
+        if d.member is None:
+            if d.queue:
+                self.loop.create_task(self._queue())
+                return
+            self.status = "no_server"
+            self.transport.close()
+            return
+        self.learn_session = d.learn_session
+        self.loop.create_task(self._connect(d))
+
+    async def _queue(self) -> None:
+        """SPEC §3 rule 6: every server is only at its limit: wait up to `timeout queue`."""
+        assert self.vip is not None and self.flow is not None and self.snap is not None
+        deadline = self.loop.time() + self.snap.timeouts["queue"]
+        while not self.closed and self.loop.time() < deadline:
+            await asyncio.sleep(0.05)
+            d = self.balancer.decide(self.vip, self.flow, self.snap)
+            if d.member is not None:
+                self.decision = d
+                self.learn_session = d.learn_session
+                await self._connect(d)
+                return
+            if not d.queue:
+                break
+        self.status = "no_server"
+        self.transport.close()
+
+    async def _connect(self, d: Decision) -> None:
+        assert self.snap is not None and self.flow is not None
+        timeout = self.snap.timeouts["connect"]
+        for attempt in range(2):
+            try:
+                _, proto = await asyncio.wait_for(
+                    self.loop.create_connection(lambda: ServerSide(self), d.address, d.port), timeout
+                )
+            except (OSError, asyncio.TimeoutError) as exc:
+                log.info("connect to %s:%d failed: %s", d.address, d.port, exc or "timeout")
+                if self.closed:
+                    return  # the client left meanwhile; connection_lost released everything
+                nd = reroute(self.balancer.state, d, self.balancer.clock(), self.flow) if attempt == 0 else None
+                if nd is None:
+                    if attempt:  # the retry failed too: release its accounting
+                        self.balancer.closed(d)
+                    break
+                d = self.decision = nd
+                continue
+            if self.closed:
+                proto.transport.close()  # type: ignore[union-attr]
+                return
+            self._connected(proto)  # type: ignore[arg-type]
+            return
+        self.decision = None
+        self.status = "connect_failed"
+        self.transport.close()
+
+    def abort(self) -> None:
+        """Close both sides at once (fail-action purge, drain deadline)."""
+        self.status = "purged"
+        self.transport.abort()
+        if self.server is not None and self.server.transport is not None:
+            self.server.transport.abort()
+
+    def _connected(self, proto: ServerSide) -> None:
+        self.server = proto
+        if self.decision is not None:
+            self.balancer.track(self.decision, self)
+        assert proto.transport is not None
+        try:
+            proto.transport.get_extra_info("socket").setsockopt(6, 1, 1)  # TCP_NODELAY
+        except (AttributeError, OSError):
+            pass
+        if self.pending:
+            proto.transport.write(b"".join(self.pending))
+        self.pending = None
+        if self.client_eof and proto.transport.can_write_eof():
+            proto.transport.write_eof()
+        self.transport.resume_reading()
+        self._arm_timer()
+
+    def data_received(self, data: bytes) -> None:
+        self.bytes_in += len(data)
+        self.last_activity = self.loop.time()
+        server = self.server
+        if server is not None:
+            server.transport.write(data)  # type: ignore[union-attr]
+            return
+        if self.pending is not None:
+            self.pending.append(data)
+        if self.hello is not None:
+            self._client_hello(data)
+
+    def _client_hello(self, data: bytes) -> None:
+        from buddylb.tls.hello import parse_client_hello
+
+        assert self.hello is not None and self.flow is not None
+        self.hello += data
+        try:
+            info = parse_client_hello(bytes(self.hello))
+        except ValueError:
+            info, self.hello = None, None  # not TLS: relay without a session key
+        else:
+            if info is None and len(self.hello) <= HELLO_LIMIT:
+                return
+            self.hello = None
+        if info is not None and info.session_id:
+            self.flow.ssl_session = bytes(info.session_id)
+        self._start()
+
+    def eof_received(self) -> bool:
+        self.client_eof = True
+        server = self.server
+        if server is not None and server.transport is not None and server.transport.can_write_eof():
+            server.transport.write_eof()
+        if self.server_eof:
+            self.transport.close()
+        return True
+
+    def peer_eof(self) -> None:
+        self.server_eof = True
+        if self.transport.can_write_eof():
+            self.transport.write_eof()
+        if self.client_eof:
+            self.transport.close()
+
+    def pause_writing(self) -> None:
+        if self.server is not None and self.server.transport is not None:
+            self.server.transport.pause_reading()
+
+    def resume_writing(self) -> None:
+        if self.server is not None and self.server.transport is not None:
+            self.server.transport.resume_reading()
+
+    def server_lost(self) -> None:
+        if not self.closed:
+            self.transport.close()  # flushes what the server sent, then closes
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self.closed:
+            return
+        self.closed = True
+        self.balancer.flows.discard(self)
+        if self.timer is not None:
+            self.timer.cancel()
+        if self.server is not None and self.server.transport is not None:
+            self.server.transport.close()
+        if self.status == "open":
+            self.status = "closed"
+        self._finish()
+
+    def _finish(self) -> None:
+        d = self.decision
+        if d is not None:
+            self.balancer.untrack(d, self)
+            self.balancer.closed(d)
+        vip = self.vip
+        self.balancer.access_log({
+            "ts": self.started, "client": self.flow.source if self.flow else "", "vip": vip.name if vip else "",
+            "class": d.class_name if d else None, "farm": d.farm.name if d and d.farm else None,
+            "rserver": f"{d.member.rserver}:{d.port}" if d and d.member else None,
+            "outcome": d.outcome if d else ("no_server" if self.status == "no_server" else None),
+            "status": self.status, "bytes_in": self.bytes_in, "bytes_out": self.bytes_out,
+            "duration_s": round(time.time() - self.started, 4), "mode": "tls" if self.tls else "l4",
+        })
+        self.decision = None
+
+    # -- inactivity --------------------------------------------------------------------
+    def _arm_timer(self) -> None:
+        assert self.snap is not None
+        limit = max(self.snap.timeouts["client"], self.snap.timeouts["server"])
+        self.timer = self.loop.call_at(self.last_activity + limit, self._check_idle, limit)
+
+    def _check_idle(self, limit: float) -> None:
+        if self.closed:
+            return
+        due = self.last_activity + limit
+        if self.loop.time() >= due:
+            self.status = "idle_timeout"
+            self.transport.abort()
+            if self.server is not None and self.server.transport is not None:
+                self.server.transport.abort()
+            return
+        self.timer = self.loop.call_at(due, self._check_idle, limit)
+
+
+def _wants_session(snap: Snapshot, vip: Vip) -> bool:
+    ctx = snap.contexts[vip.context]
+    for cls in vip.policy.classes:
+        sg = ctx.stickies.get(cls.sticky) if cls.sticky else None
+        if sg is not None and sg.scope.kind == "ssl-session":
+            return True
+    return False

@@ -1,0 +1,121 @@
+"""Balancer: the live objects one `buddylb run` shares between its adapters.
+
+It holds the current Snapshot (swapped by one assignment on reload), the RuntimeState,
+the sticky tables, the cookie secret, the probe targets, the access log and metrics.
+Flows read `balancer.snapshot` once when they start and keep that snapshot (Envoy);
+nothing here awaits.  `reload()` is the only writer of `snapshot` and `tables`.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import time
+from pathlib import Path
+from typing import Callable
+
+from buddylb.config.model import Config
+from buddylb.config.parser import load_config
+from buddylb.core.compile import compile_config
+from buddylb.core.decide import Decision, Flow, connection_closed, decide
+from buddylb.core.health import ProbeTarget
+from buddylb.core.snapshot import Snapshot, Vip
+from buddylb.core.state import RuntimeState
+from buddylb.core.sticky import StickyTable
+from buddylb.errors import ConfigError
+
+log = logging.getLogger("buddylb")
+
+
+def load_secret(path: Path | None) -> bytes:
+    """The per-install cookie secret: read from `path`, created there (0600) if missing."""
+    if path is None:
+        return os.urandom(32)
+    try:
+        data = path.read_bytes()
+        if len(data) >= 32:
+            return data[:64]
+    except FileNotFoundError:
+        pass
+    secret = os.urandom(32)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "wb") as f:
+        f.write(secret)
+    return secret
+
+
+class Balancer:
+    def __init__(self, config_path: Path, secret: bytes, clock: Callable[[], float] = time.monotonic) -> None:
+        self.config_path = config_path
+        self.secret = secret
+        self.clock = clock
+        self.state = RuntimeState()
+        config = load_config(config_path)
+        self.snapshot: Snapshot = compile_config(config)
+        self.tables: dict[str, StickyTable] = {
+            c.name: StickyTable.for_context(c) for c in self.snapshot.contexts.values()
+        }
+        self.probe_targets: list[ProbeTarget] = []
+        self.access_log: Callable[[dict], None] = lambda record: None
+        self.observers: list[Callable[[str, Decision], None]] = []
+        self.store_status: dict = {"kind": "memory", "degraded": False}
+        self.reloads = 0
+        # open flows of farms with `fail-action purge`, by member key, closed on probe failure
+        self.flows: set = set()  # every open client connection, for drain and stop
+        self.purgeable: dict[tuple[str, str, str], set] = {}
+        self.warnings = list(config.warnings)
+
+    @property
+    def config(self) -> Config:
+        return self.snapshot.config
+
+    # -- the decision adapter ---------------------------------------------------------
+    def decide(self, vip: Vip, flow: Flow, snap: Snapshot | None = None) -> Decision:
+        flow.wall = time.time()
+        d = decide(snap or self.snapshot, self.state, self.tables, vip, flow, self.clock(), self.secret)
+        for observe in self.observers:
+            observe("decision", d)
+        return d
+
+    def closed(self, d: Decision) -> None:
+        connection_closed(self.state, d, self.clock())
+
+    def sweep(self, budget: int = 512) -> int:
+        now = self.clock()
+        return sum(t.sweep(now, budget) for t in self.tables.values())
+
+    def track(self, d: Decision, flow_obj: object) -> None:
+        if d.farm is not None and d.farm.fail_action_purge and d.member is not None:
+            self.purgeable.setdefault(d.member.key, set()).add(flow_obj)
+
+    def untrack(self, d: Decision, flow_obj: object) -> None:
+        if d.member is not None:
+            flows = self.purgeable.get(d.member.key)
+            if flows is not None:
+                flows.discard(flow_obj)
+
+    def purge(self, context: str, farm: str, rserver: str) -> int:
+        """`fail-action purge`: close the open connections of an rserver whose probe failed."""
+        flows = self.purgeable.pop((context, farm, rserver), set())
+        for f in flows:
+            f.abort()  # type: ignore[attr-defined]
+        if flows:
+            log.warning("fail-action purge: closed %d connection(s) of %s in %s", len(flows), rserver, farm)
+        return len(flows)
+
+    # -- reload -----------------------------------------------------------------------
+    def prepare(self) -> tuple[Snapshot, dict[str, StickyTable], Config]:
+        """Re-read, validate and compile the file; raises ConfigError. Changes nothing."""
+        config = load_config(self.config_path)
+        return compile_config(config), {}, config
+
+    def commit(self, snap: Snapshot, config: Config) -> None:
+        """Swap in `snap`, carrying the sticky database over (SPEC §5)."""
+        tables = {}
+        for name, ctx in snap.contexts.items():
+            old = self.tables.get(name)
+            tables[name] = old.carry_over(ctx) if old is not None else StickyTable.for_context(ctx)
+        # one assignment each: flows already running keep the snapshot they hold
+        self.snapshot, self.tables = snap, tables
+        self.warnings = list(config.warnings)
+        self.reloads += 1
+        log.info("reload: configuration generation %d in service", snap.generation)

@@ -1,0 +1,145 @@
+"""`buddylb run`: wire the Balancer to listeners, probes, the admin API and signals.
+
+Start-up order (SPEC §4): load and compile the configuration, connect the sticky store,
+serve the admin API, then open the VIPs.  SIGHUP reloads (bind new VIPs first; any error
+keeps the old configuration serving); SIGTERM / SIGINT stop accepting, let open
+connections finish for up to `timeout drain`, then exit 0.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import signal
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from buddylb.errors import ConfigError, LbError
+from buddylb.io.accesslog import AccessLog
+from buddylb.io.listeners import ListenerSet
+from buddylb.io.probes import Prober
+from buddylb.io.runtime import Balancer, load_secret
+
+log = logging.getLogger("buddylb")
+SWEEP_EVERY_S = 0.1
+
+
+@dataclass
+class RunOptions:
+    config: Path
+    admin: str = "127.0.0.1:9180"
+    admin_token: str | None = None
+    access_log: str = "-"
+    access_log_format: str = "text"
+    secret_file: Path | None = None
+    sticky_store: str | None = None
+    workers: int = 1
+    reuse_port: bool = False
+    ready_file: Path | None = None  # written once every VIP accepts (tests, supervisors)
+    extra: dict = field(default_factory=dict)
+
+
+def protocol_factory(balancer: Balancer):
+    from buddylb.io.l4 import L4Client
+    from buddylb.io.l7 import L7Client
+
+    def make(key: tuple[str, int], tls: bool) -> asyncio.Protocol:
+        vip = balancer.snapshot.vips.get(key)
+        if vip is not None and vip.policy.http:
+            return L7Client(balancer, key, tls)
+        return L4Client(balancer, key, tls)
+
+    return make
+
+
+class Server:
+    def __init__(self, opts: RunOptions) -> None:
+        self.opts = opts
+        self.balancer = Balancer(opts.config, load_secret(opts.secret_file))
+        self.access_log = AccessLog(opts.access_log, opts.access_log_format)
+        self.balancer.access_log = self.access_log
+        self.listeners = ListenerSet(self.balancer, protocol_factory(self.balancer), opts.reuse_port)
+        self.prober = Prober(self.balancer)
+        self.stopping: asyncio.Event | None = None
+        self.admin = None
+        self.tasks: list[asyncio.Task] = []
+
+    async def start(self) -> None:
+        loop = asyncio.get_running_loop()
+        self.stopping = asyncio.Event()
+        for w in self.balancer.warnings:
+            log.warning("%s", w)
+        await self._start_admin()
+        contexts = self.listeners.bind(self.balancer.snapshot)
+        await self.listeners.apply(self.balancer.snapshot, contexts)
+        self.prober.sync()
+        self.tasks.append(loop.create_task(self._sweeper()))
+        loop.add_signal_handler(signal.SIGHUP, lambda: loop.create_task(self.reload()))
+        loop.add_signal_handler(signal.SIGTERM, self.stopping.set)
+        loop.add_signal_handler(signal.SIGINT, self.stopping.set)
+        if self.opts.ready_file is not None:
+            self.opts.ready_file.write_text(str(os.getpid()))
+        log.info("buddylb %d: %d VIP(s) in service", os.getpid(), len(self.balancer.snapshot.vips))
+
+    async def _start_admin(self) -> None:
+        from buddylb.admin.api import AdminServer
+
+        self.admin = AdminServer(self, self.opts.admin, self.opts.admin_token)
+        await self.admin.start()
+
+    async def reload(self) -> tuple[bool, list[str]]:
+        """Validate, bind, swap (SPEC §5: a bad config never replaces a running one)."""
+        b = self.balancer
+        try:
+            snap, _, config = b.prepare()
+            contexts = self.listeners.bind(snap)
+        except ConfigError as exc:
+            msgs = [str(d) for d in exc.diagnostics if d.severity == "error"]
+            for m in msgs:
+                log.error("reload refused, old configuration kept: %s", m)
+            return False, msgs
+        except (LbError, OSError) as exc:
+            log.error("reload refused, old configuration kept: %s", exc)
+            return False, [str(exc)]
+        b.commit(snap, config)
+        await self.listeners.apply(snap, contexts)
+        self.prober.sync()
+        return True, [str(w) for w in config.warnings]
+
+    async def _sweeper(self) -> None:
+        while True:
+            await asyncio.sleep(SWEEP_EVERY_S)
+            self.balancer.sweep(512)
+
+    async def run_until_stopped(self) -> None:
+        assert self.stopping is not None
+        await self.stopping.wait()
+        await self.stop()
+
+    async def stop(self) -> None:
+        log.info("stopping: no new connections; draining %d open", len(self.balancer.flows))
+        self.listeners.stop_accepting()
+        deadline = asyncio.get_running_loop().time() + self.balancer.snapshot.timeouts["drain"]
+        while self.balancer.flows and asyncio.get_running_loop().time() < deadline:
+            await asyncio.sleep(0.05)
+        for f in list(self.balancer.flows):
+            f.abort()
+        self.prober.stop()
+        for t in self.tasks:
+            t.cancel()
+        await self.listeners.close()
+        if self.admin is not None:
+            await self.admin.stop()
+        self.access_log.close()
+
+
+def run(opts: RunOptions) -> int:
+    import uvloop
+
+    async def main() -> None:
+        server = Server(opts)
+        await server.start()
+        await server.run_until_stopped()
+
+    uvloop.run(main())
+    return 0

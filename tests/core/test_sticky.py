@@ -1,0 +1,130 @@
+"""The sticky database: expiry (SPEC §3), activeconns, LRU eviction, bounded sweep, reload."""
+from __future__ import annotations
+
+from tests.core.configs import HTTP, HTTPS, ONE_TO_ONE
+from tests.core.engine import Engine, load
+from buddylb.core.sticky import StickyTable
+
+TIMEOUT = 30 * 60
+
+
+def small(max_entries: int, text: str = ONE_TO_ONE) -> Engine:
+    return Engine.from_text(text.replace("service-policy input int", f"sticky-table max-entries {max_entries}\nservice-policy input int"))
+
+
+def test_expiry_counts_from_last_close():
+    e = Engine.from_text(ONE_TO_ONE)
+    d = e.connect("127.0.0.10", HTTP)
+    e.now += TIMEOUT * 3  # open connection: never expires
+    assert e.visit("127.0.0.10", HTTPS).outcome == "buddy_hit"
+    e.close(d)  # the last close starts the clock
+    e.now += TIMEOUT - 1
+    assert e.visit("127.0.0.10", HTTP).outcome == "buddy_hit"  # last farm was decrypted
+    e.now += TIMEOUT
+    assert e.visit("127.0.0.10", HTTP).outcome == "new"
+    assert e.table.counters.expirations == 1
+
+
+def test_activeconns_expires_from_last_use_even_when_open():
+    e = Engine.from_text(ONE_TO_ONE.replace("  timeout 30\n  serverfarm http\n", "  timeout 30\n  timeout activeconns\n  serverfarm http\n"))
+    e.connect("127.0.0.10", HTTP)  # stays open
+    e.now += TIMEOUT + 1
+    assert e.visit("127.0.0.10", HTTP).outcome == "new"
+
+
+def test_expired_entry_never_shown_or_used_before_sweep():
+    e = Engine.from_text(ONE_TO_ONE)
+    e.visit("127.0.0.10", HTTP)
+    e.now += TIMEOUT + 1
+    assert list(e.table.items(e.now)) == []
+    assert e.table.lookup("alpha", next(iter(e.table.scopes["alpha"].entries)), e.now) is None
+
+
+def test_sweep_is_bounded_and_removes_only_expired():
+    e = Engine.from_text(ONE_TO_ONE)
+    for n in range(1000):
+        e.visit(f"127.{n // 250}.{n % 250}.1", HTTP)
+    e.now += TIMEOUT + 1
+    live = e.connect("127.200.0.1", HTTP)
+    assert e.table.sweep(e.now, budget=100) == 100
+    removed = 100
+    while (n := e.table.sweep(e.now, budget=100)):
+        removed += n
+    assert removed == 1000 and e.table.size == 1
+    assert live.entry.open == 1
+
+
+def test_lru_eviction_exact_and_in_use_entries_kept():
+    e = small(3)
+    held = e.connect("127.0.0.1", HTTP)  # oldest, but in use
+    for c in ("127.0.0.2", "127.0.0.3"):
+        e.now += 1
+        e.visit(c, HTTP)
+    e.now += 1
+    e.visit("127.0.0.2", HTTP)  # .2 is now more recent than .3
+    e.now += 1
+    e.visit("127.0.0.4", HTTP)  # evicts .3: the least recently used idle entry
+    keys = {r for r in _clients(e)}
+    assert keys == {"127.0.0.1->127.0.0.100", "127.0.0.2->127.0.0.100", "127.0.0.4->127.0.0.100"}
+    assert e.table.counters.evictions == 1
+    e.close(held)
+
+
+def test_full_of_in_use_entries_balances_without_entry():
+    e = small(2)
+    a = e.connect("127.0.0.1", HTTP)
+    b = e.connect("127.0.0.2", HTTP)
+    d = e.connect("127.0.0.3", HTTP)
+    assert d.member is not None and d.entry is None
+    assert e.table.counters.unstored == 1 and e.table.size == 2
+    e.close(a), e.close(b), e.close(d)
+
+
+def _clients(e: Engine):
+    from buddylb.core.keys import format_key
+
+    for st, key, _ in e.table.items(e.now):
+        yield format_key(st.scope, key)
+
+
+def test_insert_or_get_first_entry_wins():
+    e = Engine.from_text(ONE_TO_ONE)
+    t = e.table
+    first = t.insert("alpha", 42, 0, "lnx1", e.now)
+    second = t.insert("alpha", 42, 1, "lnx2", e.now)
+    assert second is first and first.last_rserver == "lnx1" and t.size == 1
+
+
+def test_reload_carries_entries_and_drops_removed_rserver():
+    e = Engine.from_text(ONE_TO_ONE)
+    for n in range(10, 30):
+        e.visit(f"127.0.0.{n}", HTTP)
+    on_lnx2 = sum(1 for _, _, en in e.table.items(e.now) if en.last_rserver == "lnx2")
+    assert 0 < on_lnx2 < 20
+    text = ONE_TO_ONE.replace("  rserver lnx2 8080\n    buddy-group red\n    inservice\n", "")
+    new_ctx = load(text).contexts["Admin"]
+    carried = e.table.carry_over(new_ctx)
+    assert carried.size == 20 - on_lnx2
+    assert all(en.last_rserver == "lnx1" for _, _, en in carried.items(e.now))
+
+
+def test_reload_drops_removed_scope():
+    e = Engine.from_text(ONE_TO_ONE)
+    e.visit("127.0.0.10", HTTP)
+    renamed = ONE_TO_ONE.replace("buddy-group alpha", "buddy-group beta")
+    assert e.table.carry_over(load(renamed).contexts["Admin"]).size == 0
+
+
+def test_per_farm_tuples_are_interned():
+    e = Engine.from_text(ONE_TO_ONE)
+    for n in range(10, 60):
+        e.visit(f"127.0.0.{n}", HTTP)
+        e.visit(f"127.0.0.{n}", HTTPS)
+    farms = {id(en.farms) for _, _, en in e.table.items(e.now)}
+    assert len(farms) == 2  # (lnx1, lnx1) and (lnx2, lnx2), shared by every entry
+
+
+def test_table_for_context_has_every_scope():
+    snap = load(ONE_TO_ONE)
+    t = StickyTable.for_context(snap.contexts["Admin"])
+    assert list(t.scopes) == ["alpha"]
