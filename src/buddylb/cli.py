@@ -67,14 +67,41 @@ def check(config: Path, as_json: bool) -> None:
         click.echo(f"{config}: OK ({len(snap.contexts)} context(s), {n_vips} VIP(s), {len(cfg.warnings)} warning(s))")
 
 
-def _register_optional_commands() -> None:
-    """Commands whose adapters live in other packages (io, admin)."""
+@main.command()
+@click.argument("config", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--admin", default="127.0.0.1:9180", show_default=True, help="Admin API address HOST:PORT.")
+@click.option("--admin-token-file", type=click.Path(dir_okay=False, path_type=Path),
+              help="File holding the admin token; required when --admin is not a loopback address.")
+@click.option("--access-log", default="-", show_default=True, help="PATH, '-' for stdout, or 'off'.")
+@click.option("--access-log-format", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@click.option("--secret-file", type=click.Path(dir_okay=False, path_type=Path),
+              help="Per-install cookie signing secret (created 0600 if missing). Default: a fresh one per start.")
+@click.option("--ready-file", type=click.Path(dir_okay=False, path_type=Path), hidden=True)
+@click.option("--log-level", default="info", show_default=True,
+              type=click.Choice(["debug", "info", "warning", "error"]))
+def run(config: Path, admin: str, admin_token_file: Path | None, access_log: str, access_log_format: str,
+        secret_file: Path | None, ready_file: Path | None, log_level: str) -> None:
+    """Serve CONFIG: VIP listeners, probes, admin API. SIGHUP reloads, SIGTERM drains and exits."""
+    import logging
+
+    from buddylb.admin.security import admin_token_for
+    from buddylb.io.server import RunOptions
+    from buddylb.io.server import run as serve
+
+    logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(name)s %(levelname)s %(message)s",
+                        stream=sys.stderr)
+    if not config.exists():
+        raise CommandError(f"{config}: no such file", 1)
+    token = admin_token_for(admin, admin_token_file)
+    sys.exit(serve(RunOptions(config=config, admin=admin, admin_token=token, access_log=access_log,
+                              access_log_format=access_log_format, secret_file=secret_file,
+                              ready_file=ready_file)))
+
+
+def _register_admin_commands() -> None:
+    """show / clear / reload / set talk to a running instance through the admin API."""
     from buddylb.admin import commands as admin_commands
 
     admin_commands.register(main)
 
-
-try:
-    _register_optional_commands()
-except ImportError:  # pragma: no cover - during bootstrap, before the adapters exist
-    pass
+_register_admin_commands()

@@ -22,6 +22,7 @@ from buddylb.core.snapshot import Snapshot, Vip
 from buddylb.core.state import RuntimeState
 from buddylb.core.sticky import StickyTable
 from buddylb.errors import ConfigError
+from buddylb.io.pool import Pool
 
 log = logging.getLogger("buddylb")
 
@@ -60,6 +61,7 @@ class Balancer:
         self.store_status: dict = {"kind": "memory", "degraded": False}
         self.reloads = 0
         # open flows of farms with `fail-action purge`, by member key, closed on probe failure
+        self.pool = Pool()  # L7 server-side keep-alive connections
         self.flows: set = set()  # every open client connection, for drain and stop
         self.purgeable: dict[tuple[str, str, str], set] = {}
         self.warnings = list(config.warnings)

@@ -1,0 +1,4 @@
+"""`python -m buddylb` is the `buddylb` command."""
+from buddylb.cli import main
+
+main()

@@ -1,0 +1,141 @@
+"""Server-side keep-alive connections for L7 VIPs, pooled per (address, port).
+
+A `ServerConn` carries one request/response exchange at a time for the L7 client that
+owns it, and goes back to the pool when the response ended cleanly and the server
+allows reuse (`ResponseParser.must_close` false).  An idle pooled connection that
+receives bytes or EOF is closed: a server speaking unasked is never trusted again.
+Idle connections older than `IDLE_S` are closed so servers' own timeouts never race us.
+"""
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Protocol as TypingProtocol
+
+IDLE_S = 15.0
+MAX_IDLE_PER_TARGET = 64
+
+
+class Owner(TypingProtocol):
+    def server_data(self, data: bytes) -> None: ...
+    def server_eof(self) -> None: ...
+    def server_lost(self, exc: Exception | None) -> None: ...
+    def server_pause(self) -> None: ...
+    def server_resume(self) -> None: ...
+
+
+class ServerConn(asyncio.Protocol):
+    __slots__ = ("pool", "target", "transport", "owner", "idle_since", "alive", "reused")
+
+    def __init__(self, pool: "Pool", target: tuple[str, int]) -> None:
+        self.pool = pool
+        self.target = target
+        self.transport: asyncio.Transport | None = None
+        self.owner: Owner | None = None
+        self.idle_since = 0.0
+        self.alive = True
+        self.reused = False
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+        try:
+            transport.get_extra_info("socket").setsockopt(6, 1, 1)  # TCP_NODELAY
+        except (AttributeError, OSError):
+            pass
+
+    def data_received(self, data: bytes) -> None:
+        if self.owner is not None:
+            self.owner.server_data(data)
+        else:
+            self.close()  # unsolicited bytes on an idle connection
+
+    def eof_received(self) -> bool:
+        if self.owner is not None:
+            self.owner.server_eof()
+            return True
+        self.close()
+        return False
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.alive = False
+        self.pool.forget(self)
+        if self.owner is not None:
+            owner, self.owner = self.owner, None
+            owner.server_lost(exc)
+
+    def pause_writing(self) -> None:
+        if self.owner is not None:
+            self.owner.server_pause()
+
+    def resume_writing(self) -> None:
+        if self.owner is not None:
+            self.owner.server_resume()
+
+    def close(self) -> None:
+        self.alive = False
+        self.owner = None
+        if self.transport is not None:
+            self.transport.close()
+        self.pool.forget(self)
+
+    def abort(self) -> None:
+        self.alive = False
+        self.owner = None
+        if self.transport is not None:
+            self.transport.abort()
+        self.pool.forget(self)
+
+
+class Pool:
+    def __init__(self) -> None:
+        self.idle: dict[tuple[str, int], list[ServerConn]] = {}
+        self.reaper: asyncio.TimerHandle | None = None
+
+    def take(self, target: tuple[str, int]) -> ServerConn | None:
+        conns = self.idle.get(target)
+        while conns:
+            c = conns.pop()
+            if c.alive and c.transport is not None and not c.transport.is_closing():
+                c.reused = True
+                return c
+        return None
+
+    async def connect(self, target: tuple[str, int], timeout: float) -> ServerConn:
+        loop = asyncio.get_running_loop()
+        _, conn = await asyncio.wait_for(
+            loop.create_connection(lambda: ServerConn(self, target), target[0], target[1]), timeout
+        )
+        return conn  # type: ignore[return-value]
+
+    def give_back(self, conn: ServerConn) -> None:
+        conn.owner = None
+        if not conn.alive or conn.transport is None or conn.transport.is_closing():
+            return
+        conns = self.idle.setdefault(conn.target, [])
+        if len(conns) >= MAX_IDLE_PER_TARGET:
+            conn.close()
+            return
+        conn.idle_since = time.monotonic()
+        conns.append(conn)
+        if self.reaper is None:
+            self.reaper = asyncio.get_running_loop().call_later(IDLE_S, self._reap)
+
+    def forget(self, conn: ServerConn) -> None:
+        conns = self.idle.get(conn.target)
+        if conns and conn in conns:
+            conns.remove(conn)
+
+    def _reap(self) -> None:
+        self.reaper = None
+        cutoff = time.monotonic() - IDLE_S
+        for conns in self.idle.values():
+            for c in [c for c in conns if c.idle_since < cutoff]:
+                c.close()
+        if any(self.idle.values()):
+            self.reaper = asyncio.get_running_loop().call_later(IDLE_S, self._reap)
+
+    def close_all(self) -> None:
+        for conns in list(self.idle.values()):
+            for c in list(conns):
+                c.close()
+        self.idle.clear()

@@ -1,0 +1,144 @@
+"""Demo-style backends for tests: small servers on 127.0.1.x that answer with their name.
+
+They run on an asyncio loop in a background thread of the test process (the balancer
+under test is a separate process). `http` servers speak keep-alive HTTP/1.1 and answer
+`<name>` with an `X-Server` header; `tcp` servers send `<name>\n` then echo. Every server
+records what it received, so tests can assert that nothing malformed reached a backend.
+"""
+from __future__ import annotations
+
+import asyncio
+import threading
+from dataclasses import dataclass, field
+
+
+@dataclass
+class Backend:
+    name: str
+    host: str
+    port: int
+    kind: str
+    requests: list = field(default_factory=list)
+    connections: int = 0
+    open: int = 0
+    server: asyncio.AbstractServer | None = None
+
+
+class _Http(asyncio.Protocol):
+    def __init__(self, b: Backend) -> None:
+        self.b = b
+        self.buf = b""
+
+    def connection_made(self, t):
+        self.t = t
+        self.b.connections += 1
+        self.b.open += 1
+
+    def connection_lost(self, exc):
+        self.b.open -= 1
+
+    def data_received(self, data: bytes) -> None:
+        self.buf += data
+        while b"\r\n\r\n" in self.buf:
+            head, _, rest = self.buf.partition(b"\r\n\r\n")
+            lines = head.split(b"\r\n")
+            hdrs = {}
+            for ln in lines[1:]:
+                k, _, v = ln.partition(b":")
+                hdrs[k.strip().lower()] = v.strip()
+            n = int(hdrs.get(b"content-length", b"0") or 0)
+            if b"chunked" in hdrs.get(b"transfer-encoding", b""):
+                end = rest.find(b"0\r\n\r\n")
+                if end < 0:
+                    return
+                body, rest = rest[:end + 5], rest[end + 5:]
+            else:
+                if len(rest) < n:
+                    return
+                body, rest = rest[:n], rest[n:]
+            self.buf = rest
+            self.b.requests.append((lines[0], hdrs, body))
+            path = lines[0].split(b" ")[1] if len(lines[0].split(b" ")) > 1 else b"/"
+            payload = self.b.name.encode()
+            extra = b""
+            if path.startswith(b"/setcookie/"):
+                extra = b"Set-Cookie: " + path[len(b"/setcookie/"):] + b"; Path=/\r\n"
+            if path.startswith(b"/big/"):
+                payload = b"x" * int(path[len(b"/big/"):])
+            self.t.write(b"HTTP/1.1 200 OK\r\nContent-Length: " + str(len(payload)).encode()
+                         + b"\r\nX-Server: " + self.b.name.encode() + b"\r\n" + extra
+                         + b"Content-Type: text/plain\r\n\r\n" + payload)
+            if hdrs.get(b"connection", b"").lower() == b"close":
+                self.t.close()
+                return
+
+
+class _Tcp(asyncio.Protocol):
+    def __init__(self, b: Backend) -> None:
+        self.b = b
+
+    def connection_made(self, t):
+        self.t = t
+        self.b.connections += 1
+        self.b.open += 1
+        t.write(self.b.name.encode() + b"\n")
+
+    def connection_lost(self, exc):
+        self.b.open -= 1
+
+    def data_received(self, data):
+        self.b.requests.append(data)
+        self.t.write(data)
+
+    def eof_received(self):
+        return False
+
+
+class Backends:
+    """Start with `with Backends() as bk: bk.http("lnx1", "127.0.1.11", port)`."""
+
+    def __init__(self) -> None:
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
+        self.servers: dict[tuple[str, int], Backend] = {}
+
+    def __enter__(self) -> "Backends":
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def _start(self, b: Backend) -> Backend:
+        proto = _Http if b.kind == "http" else _Tcp
+
+        async def go():
+            b.server = await self.loop.create_server(lambda: proto(b), b.host, b.port, reuse_address=True)
+
+        asyncio.run_coroutine_threadsafe(go(), self.loop).result(5)
+        self.servers[(b.host, b.port)] = b
+        return b
+
+    def http(self, name: str, host: str, port: int) -> Backend:
+        return self._start(Backend(name, host, port, "http"))
+
+    def tcp(self, name: str, host: str, port: int) -> Backend:
+        return self._start(Backend(name, host, port, "tcp"))
+
+    def stop(self, b: Backend) -> None:
+        async def go():
+            if b.server is not None:
+                b.server.close()
+                await b.server.wait_closed()
+
+        asyncio.run_coroutine_threadsafe(go(), self.loop).result(5)
+
+    def restart(self, b: Backend) -> None:
+        self._start(b)
+
+    def close(self) -> None:
+        for b in list(self.servers.values()):
+            if b.server is not None:
+                self.loop.call_soon_threadsafe(b.server.close)
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(5)
