@@ -109,11 +109,14 @@ class Backends:
     def __exit__(self, *exc) -> None:
         self.close()
 
-    def _start(self, b: Backend) -> Backend:
-        proto = _Http if b.kind == "http" else _Tcp
+    def _start(self, b: Backend, ssl_ctx=None) -> Backend:
+        proto = _Http if b.kind in ("http", "https") else _Tcp
+        if ssl_ctx is not None:
+            b.ssl = ssl_ctx
 
         async def go():
-            b.server = await self.loop.create_server(lambda: proto(b), b.host, b.port, reuse_address=True)
+            b.server = await self.loop.create_server(lambda: proto(b), b.host, b.port, reuse_address=True,
+                                                     ssl=getattr(b, "ssl", None))
 
         asyncio.run_coroutine_threadsafe(go(), self.loop).result(5)
         self.servers[(b.host, b.port)] = b
@@ -121,6 +124,17 @@ class Backends:
 
     def http(self, name: str, host: str, port: int) -> Backend:
         return self._start(Backend(name, host, port, "http"))
+
+    def https(self, name: str, host: str, port: int, cert: str, key: str, max_tls12: bool = True) -> Backend:
+        """An HTTPS backend with its own session cache (TLS 1.2 session ids when max_tls12)."""
+        import ssl
+
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx.load_cert_chain(cert, key)
+        if max_tls12:
+            ctx.maximum_version = ssl.TLSVersion.TLSv1_2
+            ctx.options |= ssl.OP_NO_TICKET  # session-id resumption (tickets carry no stable id)
+        return self._start(Backend(name, host, port, "https"), ctx)
 
     def tcp(self, name: str, host: str, port: int) -> Backend:
         return self._start(Backend(name, host, port, "tcp"))
