@@ -76,11 +76,13 @@ def check(config: Path, as_json: bool) -> None:
 @click.option("--access-log-format", type=click.Choice(["text", "json"]), default="text", show_default=True)
 @click.option("--secret-file", type=click.Path(dir_okay=False, path_type=Path),
               help="Per-install cookie signing secret (created 0600 if missing). Default: a fresh one per start.")
+@click.option("--workers", default=1, show_default=True, type=click.IntRange(1, 64),
+              help="Worker processes sharing the VIPs; a client's connections all reach one worker.")
 @click.option("--ready-file", type=click.Path(dir_okay=False, path_type=Path), hidden=True)
 @click.option("--log-level", default="info", show_default=True,
               type=click.Choice(["debug", "info", "warning", "error"]))
 def run(config: Path, admin: str, admin_token_file: Path | None, access_log: str, access_log_format: str,
-        secret_file: Path | None, ready_file: Path | None, log_level: str) -> None:
+        secret_file: Path | None, workers: int, ready_file: Path | None, log_level: str) -> None:
     """Serve CONFIG: VIP listeners, probes, admin API. SIGHUP reloads, SIGTERM drains and exits."""
     import logging
 
@@ -95,7 +97,7 @@ def run(config: Path, admin: str, admin_token_file: Path | None, access_log: str
     token = admin_token_for(admin, admin_token_file)
     sys.exit(serve(RunOptions(config=config, admin=admin, admin_token=token, access_log=access_log,
                               access_log_format=access_log_format, secret_file=secret_file,
-                              ready_file=ready_file)))
+                              ready_file=ready_file, workers=workers, reuse_port=workers > 1)))
 
 
 def _register_admin_commands() -> None:

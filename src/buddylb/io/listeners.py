@@ -64,8 +64,9 @@ def bind_vip(vip: Vip, source: str, reuse_port: bool = False) -> socket.socket:
 
 class ListenerSet:
     def __init__(self, balancer: "Balancer", factory: Callable[[tuple[str, int], bool], asyncio.Protocol],
-                 reuse_port: bool = False) -> None:
+                 reuse_port: bool = False, prebound: dict | None = None) -> None:
         self.balancer = balancer
+        self.prebound = prebound or {}  # sockets bound by the --workers master, steered by source
         self.factory = factory
         self.reuse_port = reuse_port
         self.listeners: dict[tuple[str, int], Listener] = {}
@@ -82,7 +83,7 @@ class ListenerSet:
                 if vip.tls is not None:
                     contexts[key] = tls.server_context(vip.tls, snap.source)
                 if key not in self.listeners:
-                    fresh[key] = bind_vip(vip, snap.source, self.reuse_port)
+                    fresh[key] = self.prebound.pop(key, None) or bind_vip(vip, snap.source, self.reuse_port)
         except LbError:
             for s in fresh.values():
                 s.close()

@@ -36,7 +36,9 @@ class RunOptions:
     workers: int = 1
     reuse_port: bool = False
     ready_file: Path | None = None  # written once every VIP accepts (tests, supervisors)
-    extra: dict = field(default_factory=dict)
+    prebound: dict = field(default_factory=dict)  # (address, port) -> socket, from --workers
+    worker_index: int = 0
+    secret: bytes | None = None  # set by the --workers master so every worker signs alike
 
 
 def protocol_factory(balancer: Balancer):
@@ -55,10 +57,11 @@ def protocol_factory(balancer: Balancer):
 class Server:
     def __init__(self, opts: RunOptions) -> None:
         self.opts = opts
-        self.balancer = Balancer(opts.config, load_secret(opts.secret_file))
+        self.balancer = Balancer(opts.config, opts.secret or load_secret(opts.secret_file))
         self.access_log = AccessLog(opts.access_log, opts.access_log_format)
         self.balancer.access_log = self.access_log
-        self.listeners = ListenerSet(self.balancer, protocol_factory(self.balancer), opts.reuse_port)
+        self.listeners = ListenerSet(self.balancer, protocol_factory(self.balancer), opts.reuse_port,
+                                     prebound=dict(opts.prebound))
         self.prober = Prober(self.balancer)
         self.stopping: asyncio.Event | None = None
         self.admin = None
@@ -79,7 +82,8 @@ class Server:
         loop.add_signal_handler(signal.SIGINT, self.stopping.set)
         if self.opts.ready_file is not None:
             self.opts.ready_file.write_text(str(os.getpid()))
-        log.info("buddylb %d: %d VIP(s) in service", os.getpid(), len(self.balancer.snapshot.vips))
+        log.info("buddylb %d (worker %d): %d VIP(s) in service", os.getpid(), self.opts.worker_index,
+                 len(self.balancer.snapshot.vips))
 
     async def _start_admin(self) -> None:
         from buddylb.admin.api import AdminServer
@@ -135,6 +139,11 @@ class Server:
 
 def run(opts: RunOptions) -> int:
     import uvloop
+
+    if opts.workers > 1:
+        from buddylb.io.workers import run_workers
+
+        return run_workers(opts)
 
     async def main() -> None:
         server = Server(opts)

@@ -1,0 +1,144 @@
+"""`buddylb run --workers N`: N processes sharing every VIP without losing stickiness.
+
+Each worker has its own full data path and its own sticky database, so a client must
+reach the *same* worker on every VIP (its HTTP and its HTTPS connection are decided by
+one sticky table).  The master binds, for every VIP, one SO_REUSEPORT socket per worker
+in worker order, and attaches one classic-BPF program to each group with
+SO_ATTACH_REUSEPORT_CBPF.  The program hashes the packet's source address and returns
+`hash % N`, the index of the socket in its group; since every group was built in the
+same order, index i is worker i on every VIP.  Then the master forks the workers, each
+keeping its own socket of each group, and relays SIGHUP / SIGTERM to them.
+
+Limits (documented in the README): a VIP added by a reload is bound by each worker on
+its own (the kernel's default reuseport hash, no steering) until the next restart; each
+worker serves its own admin API on the admin port + its index.
+"""
+from __future__ import annotations
+
+import ctypes
+import logging
+import os
+import signal
+import socket
+import struct
+import sys
+import time
+from pathlib import Path
+
+from buddylb.config.parser import load_config
+from buddylb.core.compile import compile_config
+from buddylb.core.snapshot import Vip
+from buddylb.io.listeners import bind_vip
+
+log = logging.getLogger("buddylb.workers")
+
+SO_ATTACH_REUSEPORT_CBPF = 51  # <asm-generic/socket.h>
+SKF_NET_OFF = -0x100000  # <linux/filter.h>: offsets relative to the network header
+_LD_W_ABS, _ALU_MUL_K, _ALU_RSH_K, _ALU_MOD_K, _RET_A = 0x20, 0x24, 0x74, 0x94, 0x16
+_GOLDEN = 2654435761  # Knuth's multiplicative hash constant
+
+
+def steering_program(workers: int, ipv6: bool) -> list[tuple[int, int, int, int]]:
+    """cBPF: A = last 32 bits of the source address; A = (A * golden) >> 16; return A % N."""
+    src_word = 20 if ipv6 else 12  # IPv6 header: source at 8..23; IPv4 header: source at 12..15
+    return [
+        (_LD_W_ABS, 0, 0, (SKF_NET_OFF + src_word) & 0xFFFFFFFF),
+        (_ALU_MUL_K, 0, 0, _GOLDEN),
+        (_ALU_RSH_K, 0, 0, 16),
+        (_ALU_MOD_K, 0, 0, workers),
+        (_RET_A, 0, 0, 0),
+    ]
+
+
+def worker_for(address: str, workers: int) -> int:
+    """The worker the kernel program picks for a source address (same arithmetic)."""
+    raw = socket.inet_pton(socket.AF_INET6 if ":" in address else socket.AF_INET, address)
+    word = int.from_bytes(raw[-4:], "big")
+    return (((word * _GOLDEN) & 0xFFFFFFFF) >> 16) % workers
+
+
+def attach_steering(sock: socket.socket, workers: int) -> None:
+    prog = steering_program(workers, sock.family == socket.AF_INET6)
+    raw = b"".join(struct.pack("=HBBI", *ins) for ins in prog)
+    buf = ctypes.create_string_buffer(raw, len(raw))
+    fprog = struct.pack("@HP", len(prog), ctypes.addressof(buf))
+    sock.setsockopt(socket.SOL_SOCKET, SO_ATTACH_REUSEPORT_CBPF, fprog)
+
+
+def bind_groups(vips: list[Vip], source: str, workers: int) -> list[dict[tuple[str, int], socket.socket]]:
+    """One steered SO_REUSEPORT group per VIP; returns each worker's sockets."""
+    per_worker: list[dict[tuple[str, int], socket.socket]] = [{} for _ in range(workers)]
+    for vip in vips:
+        group = [bind_vip(vip, source, reuse_port=True) for _ in range(workers)]
+        attach_steering(group[0], workers)
+        for i, s in enumerate(group):
+            per_worker[i][(vip.address, vip.port)] = s
+    return per_worker
+
+
+def run_workers(opts) -> int:  # opts: io.server.RunOptions
+    from buddylb.admin.security import split_addr
+    from buddylb.io.runtime import load_secret
+    from buddylb.io.server import RunOptions, run
+
+    opts.secret = load_secret(opts.secret_file)
+    snap = compile_config(load_config(opts.config))
+    groups = bind_groups(list(snap.vips.values()), snap.source, opts.workers)
+    host, port = split_addr(opts.admin)
+    children: dict[int, int] = {}
+    for i in range(opts.workers):
+        pid = os.fork()
+        if pid == 0:
+            for j, socks in enumerate(groups):
+                if j != i:
+                    for s in socks.values():
+                        s.close()
+            admin_host = f"[{host}]" if ":" in host else host
+            child = RunOptions(**{**opts.__dict__, "workers": 1, "admin": f"{admin_host}:{port + i}",
+                                  "prebound": groups[i], "worker_index": i,
+                                  "ready_file": _ready_path(opts.ready_file, i)})
+            code = 1
+            try:
+                code = run(child)
+            finally:
+                os._exit(code)
+        children[pid] = i
+    for socks in groups:
+        for s in socks.values():
+            s.close()
+    return _supervise(children, opts.ready_file)
+
+
+def _ready_path(ready: Path | None, i: int) -> Path | None:
+    return None if ready is None else ready.with_name(f"{ready.name}.{i}")
+
+
+def _supervise(children: dict[int, int], ready: Path | None) -> int:
+    def relay(signum, _frame):
+        for pid in children:
+            try:
+                os.kill(pid, signum)
+            except ProcessLookupError:
+                pass
+
+    for sig in (signal.SIGHUP, signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, relay)
+    if ready is not None:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and not all(_ready_path(ready, i).exists() for i in children.values()):
+            time.sleep(0.05)
+        ready.write_text(str(os.getpid()))
+    worst = 0
+    while children:
+        try:
+            pid, status = os.wait()
+        except ChildProcessError:
+            break
+        except InterruptedError:
+            continue
+        i = children.pop(pid, None)
+        code = os.waitstatus_to_exitcode(status)
+        if code != 0:
+            print(f"buddylb: worker {i} (pid {pid}) exited with {code}", file=sys.stderr)
+            worst = worst or 1
+    return worst
