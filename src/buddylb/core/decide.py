@@ -124,33 +124,38 @@ def resolve(ctx: Context, state: RuntimeState, scope: Scope | None, farm: Farm, 
     return Resolution(RESTICK, None, available_members(farm, state), f"5: {why}, predictor")
 
 
-def _key_for(
-    snap: Snapshot, scope: Scope, flow: Flow, secret: bytes
-) -> tuple[Hashable, str | None, str | None, bool]:
-    """(key or None, set_cookie, learn_cookie, learn_session) for this flow in this scope."""
+@dataclass(frozen=True, slots=True)
+class KeyInfo:
+    key: Hashable  # None: this flow has no key in the scope (balanced without an entry)
+    set_cookie: str | None = None  # a token to send back (cookie insert)
+    learn_cookie: str | None = None  # cookie name to learn from the response
+    learn_session: bool = False  # learn the TLS session id from the ServerHello
+    minted: bool = False  # the key is a client id made just now: no entry can exist
+
+
+def sticky_key(snap: Snapshot, scope: Scope, flow: Flow, secret: bytes) -> KeyInfo:
+    """The key that identifies this flow's client in `scope` (SPEC §3, `core.keys`)."""
     kind = scope.kind
     if kind == "ip-netmask":
         source = effective_client(flow.source, flow.xff, snap.trusted_proxies) if flow.xff else flow.source
-        return ip_key(scope, source, flow.destination), None, None, False
+        return KeyInfo(ip_key(scope, source, flow.destination))
     if kind == "http-header":
-        value = (flow.headers or {}).get(scope.header_name or "")
-        return value, None, None, False
+        return KeyInfo((flow.headers or {}).get(scope.header_name or ""))
     if kind == "ssl-session":
-        sid = flow.ssl_session or None
-        return sid, None, None, True
+        return KeyInfo(flow.ssl_session or None, learn_session=True)
     # http-cookie
     value = (flow.cookies or {}).get(scope.cookie_name or "")
     if not scope.cookie_insert:
-        return value, None, (scope.cookie_name if value is None else None), False
+        return KeyInfo(value, learn_cookie=scope.cookie_name if value is None else None)
     verified = sticky_cookie.verify(secret, scope.name, value, flow.wall, scope.timeout_s) if value else None
     if verified is None:
         token, cid = sticky_cookie.issue(secret, scope.name, flow.wall)
-        return cid, token, None, False
+        return KeyInfo(cid, set_cookie=token, minted=True)
     cid, age = verified
     refresh = None
     if age > scope.timeout_s / 2:  # keep an active client's token from ageing out
         refresh, _ = sticky_cookie.issue(secret, scope.name, flow.wall, bytes.fromhex(cid))
-    return cid, refresh, None, False
+    return KeyInfo(cid, set_cookie=refresh)
 
 
 def _pick(farm: Farm, res: Resolution, state: RuntimeState, flow: Flow) -> Member | None:
@@ -186,7 +191,8 @@ def decide(
     learn_session = False
     entry: Entry | None = None
     if scope is not None and table is not None:
-        key, set_cookie, learn_cookie, learn_session = _key_for(snap, scope, flow, secret)
+        info = sticky_key(snap, scope, flow, secret)
+        key, set_cookie, learn_cookie, learn_session = info.key, info.set_cookie, info.learn_cookie, info.learn_session
         if key is not None:
             entry = table.lookup(scope.name, key, now)
     use_scope = scope if key is not None else None
