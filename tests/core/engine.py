@@ -5,8 +5,7 @@ import textwrap
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from buddylb.config.parser import parse_text
-from buddylb.config.validate import validate
+from buddylb.config.parser import check_text
 from buddylb.core.compile import compile_config
 from buddylb.core.decide import Decision, Flow, connection_closed, decide
 from buddylb.core.snapshot import Snapshot
@@ -15,8 +14,7 @@ from buddylb.core.sticky import StickyTable
 
 
 def load(text: str, base_dir: Path | None = None):
-    cfg, diags = parse_text(textwrap.dedent(text), "test.cfg")
-    diags = diags + validate(cfg, base_dir or Path("."))
+    cfg, diags = check_text(textwrap.dedent(text), "test.cfg", base_dir or Path("."))
     errors = [d for d in diags if d.severity == "error"]
     assert not errors, "\n".join(map(str, errors))
     return compile_config(cfg, base_dir or Path("."))

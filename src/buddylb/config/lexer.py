@@ -1,0 +1,146 @@
+"""The lexer: configuration text -> logical lines of words with their indentation (SPEC §2).
+
+Owns the character-level rules of the file and nothing above them:
+- UTF-8 (a leading BOM is dropped), LF or CRLF line ends; other control characters are
+  refused line by line;
+- indentation is the column of the first word; a tab advances to the next multiple of 8
+  (the tab stops every editor shows);
+- a line whose first non-blank character is `!` or `#` is a comment, and so is the rest
+  of a line from a ` !` or ` #` (blank before it) outside double quotes;
+- a double-quoted word may hold blanks, `!` and `#`; inside it `\\"` is a quote and
+  `\\\\` a backslash, any other backslash is kept as written (regexes stay readable).
+It never interprets a word: keywords and names are the parser's business.  A bad line
+becomes a Diagnostic and is dropped; lexing always continues with the next line.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from buddylb.config.model import Diagnostic
+
+TAB_STOP = 8
+_BLANKS = " \t"
+_CONTROL_RE = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
+
+
+@dataclass(frozen=True, slots=True)
+class LogicalLine:
+    """One command line: its 1-based number, indentation column and words."""
+
+    number: int
+    indent: int
+    words: tuple[str, ...]
+    quoted: tuple[bool, ...]  # per word: written in double quotes (never a keyword)
+
+    @property
+    def text(self) -> str:
+        """The words re-joined, for messages."""
+        return " ".join(f'"{w}"' if q else w for w, q in zip(self.words, self.quoted))
+
+
+class _LexError(Exception):
+    pass
+
+
+def decode_source(data: bytes, file: str) -> tuple[str, list[Diagnostic]]:
+    """Bytes -> text; every line that is not valid UTF-8 gets a diagnostic (SPEC §2)."""
+    try:
+        return data.decode("utf-8"), []
+    except UnicodeDecodeError:
+        pass
+    diagnostics: list[Diagnostic] = []
+    for number, raw in enumerate(data.split(b"\n"), start=1):
+        try:
+            raw.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            diagnostics.append(
+                Diagnostic(
+                    file, number, f"byte {exc.start + 1} of this line is not UTF-8; save the file as UTF-8"
+                )
+            )
+    return data.decode("utf-8", errors="replace"), diagnostics
+
+
+def lex(text: str, file: str = "<config>") -> tuple[list[LogicalLine], list[Diagnostic]]:
+    """Split `text` into logical lines; blank and comment lines are dropped."""
+    if text.startswith("\ufeff"):
+        text = text[1:]
+    lines: list[LogicalLine] = []
+    diagnostics: list[Diagnostic] = []
+    for number, raw in enumerate(text.split("\n"), start=1):
+        if raw.endswith("\r"):
+            raw = raw[:-1]
+        try:
+            line = _lex_line(number, raw)
+        except _LexError as exc:
+            diagnostics.append(Diagnostic(file, number, str(exc)))
+            continue
+        if line is not None:
+            lines.append(line)
+    return lines, diagnostics
+
+
+def _lex_line(number: int, raw: str) -> LogicalLine | None:
+    indent = 0
+    i = 0
+    while i < len(raw) and raw[i] in _BLANKS:
+        indent = (indent // TAB_STOP + 1) * TAB_STOP if raw[i] == "\t" else indent + 1
+        i += 1
+    words: list[str] = []
+    quoted: list[bool] = []
+    n = len(raw)
+    while i < n:
+        ch = raw[i]
+        if ch in _BLANKS:
+            i += 1
+        elif ch in "!#" and (i == 0 or raw[i - 1] in _BLANKS):
+            break  # comment to the end of the line
+        elif ch == '"':
+            word, i = _quoted_word(raw, i)
+            words.append(word)
+            quoted.append(True)
+        else:
+            start = i
+            while i < n and raw[i] not in _BLANKS:
+                i += 1
+            words.append(raw[start:i])
+            quoted.append(False)
+    if not words:
+        return None
+    for word in words:
+        bad = _CONTROL_RE.search(word)
+        if bad is not None:
+            raise _LexError(
+                f"this line contains the control character U+{ord(bad.group()):04X}; remove it "
+                "(lines end with LF or CRLF, values with blanks go in double quotes)"
+            )
+    return LogicalLine(number, indent, tuple(words), tuple(quoted))
+
+
+def _quoted_word(raw: str, start: int) -> tuple[str, int]:
+    """The word of the quote opening at `start`, and the index after its closing quote."""
+    out: list[str] = []
+    i = start + 1
+    n = len(raw)
+    while i < n:
+        ch = raw[i]
+        if ch == "\\" and i + 1 < n and raw[i + 1] in '"\\':
+            out.append(raw[i + 1])
+            i += 2
+        elif ch == '"':
+            i += 1
+            if i < n and raw[i] not in _BLANKS:
+                raise _LexError(
+                    f'text follows the closing quote of "{"".join(out)}" without a blank; '
+                    "put a blank after the quote or move the text inside it"
+                )
+            return "".join(out), i
+        else:
+            out.append(ch)
+            i += 1
+    raise _LexError(
+        f'the quote opened at column {start + 1} is never closed; add a closing " '
+        '(write \\" for a quote inside the value)'
+    )

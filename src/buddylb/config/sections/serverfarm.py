@@ -1,0 +1,130 @@
+"""`serverfarm host NAME`, its `predictor`, `probe`, `fail-action` lines and its
+`rserver NAME [PORT]` memberships with their own sub-mode (SPEC §2.1).
+
+Owns the words of these lines; it never resolves the rserver or probe names it records
+(references may come before definitions; `config.validate` resolves them).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from buddylb.config import units
+from buddylb.config.grammar import Args, Command, LineError, block, keep
+from buddylb.config.model import FarmMember, Predictor, Ref, Serverfarm
+from buddylb.config.sections.rserver import SERVICE_COMMANDS
+from buddylb.config.session import ParseSession, claim_name
+
+_PREDICTOR_SYNTAX = "predictor roundrobin | leastconns | hash address [source|destination] [MASK]"
+
+
+def _buddy_group(_s: ParseSession, fm: FarmMember, a: Args) -> None:
+    # SPEC §1: one membership belongs to at most one buddy real group (`once`).
+    fm.buddy_group = a.name("buddy real group name")
+    fm.buddy_group_line = a.number
+    a.end()
+
+
+def _backup(_s: ParseSession, fm: FarmMember, a: Args) -> None:
+    a.end()
+    fm.backup = True
+
+
+MEMBER = block(
+    "serverfarm rserver",
+    {
+        "buddy-group": Command("buddy-group NAME", _buddy_group, once="buddy-group"),
+        "backup": Command("backup", _backup, once="backup"),
+    },
+    SERVICE_COMMANDS,
+)
+
+
+def _member(_s: ParseSession, farm: Serverfarm, a: Args) -> FarmMember:
+    name = a.name("rserver name")
+    port = a.port("rserver port") if a.more() else None
+    for other in farm.members:
+        if other.name == name and other.port == port:
+            where = f"port {port}" if port is not None else "the VIP's port"
+            raise LineError(
+                f'rserver "{name}" on {where} is already in serverfarm "{farm.name}" (line {other.line}); '
+                "remove one of the two entries"
+            )
+    fm = FarmMember(name=name, line=a.number, port=port)
+    farm.members.append(fm)
+    with keep(fm):
+        a.end()
+    return fm
+
+
+def _predictor(_s: ParseSession, farm: Serverfarm, a: Args) -> None:
+    kind = a.keyword("predictor", ("roundrobin", "leastconns", "hash"))
+    pred = Predictor(line=a.number)
+    if kind == "hash":
+        if a.accept("address") is None:
+            got = f' "{a.word("hash kind")}"' if a.more() else ""
+            raise LineError(f'buddylb hashes client addresses only, not{got}; write "{_PREDICTOR_SYNTAX}"')
+        pred.kind = "hash"
+        side = a.accept("source", "destination")
+        if side == "destination":
+            pred.hash_address = "destination"
+        if a.more():
+            mask = a.word("netmask")
+            try:
+                units.mask_to_prefix(mask)
+            except ValueError as exc:
+                raise LineError(f"predictor hash {exc}") from None
+            pred.hash_mask = mask
+    else:
+        pred.kind = "roundrobin" if kind == "roundrobin" else "leastconns"
+    a.end()
+    farm.predictor = pred
+
+
+def _probe(_s: ParseSession, farm: Serverfarm, a: Args) -> None:
+    name = a.name("probe name")
+    a.end()
+    for ref in farm.probes:
+        if ref.name == name:
+            raise LineError(
+                f'probe "{name}" is already attached to serverfarm "{farm.name}" on line {ref.line}; '
+                "remove one of the two lines"
+            )
+    farm.probes.append(Ref(name, a.number))
+
+
+def _fail_action(_s: ParseSession, farm: Serverfarm, a: Args) -> None:
+    a.end()
+    farm.fail_action_purge = True
+
+
+FARM = block(
+    "serverfarm host",
+    {
+        "predictor": Command(_PREDICTOR_SYNTAX, _predictor, once="predictor"),
+        "probe": Command("probe NAME", _probe),
+        "fail-action purge": Command("fail-action purge", _fail_action, once="fail-action"),
+        "failaction purge": Command("failaction purge", _fail_action, once="fail-action", hidden=True),
+        "rserver": Command("rserver NAME [PORT]", _member, block=MEMBER),
+    },
+)
+
+
+def _serverfarm_host(s: ParseSession, _target: Any, a: Args) -> Serverfarm:
+    ctx = s.context(a.number)
+    name = a.name("serverfarm name")
+    claim_name({"serverfarm host": ctx.farms}, name, "serverfarm host")
+    farm = ctx.farms[name] = Serverfarm(name=name, line=a.number)
+    with keep(farm):
+        a.end()
+    return farm
+
+
+def _serverfarm_hint(_s: ParseSession, _target: Any, a: Args) -> None:
+    raise LineError(f'"{a.line.text}" needs the type; write "serverfarm host NAME"')
+
+
+TOP: dict[str, Command] = {
+    "serverfarm host": Command("serverfarm host NAME", _serverfarm_host, block=FARM),
+    "serverfarm": Command("serverfarm host NAME", _serverfarm_hint, hidden=True),
+}

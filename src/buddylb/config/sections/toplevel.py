@@ -1,0 +1,113 @@
+"""Top-level lines without a body (SPEC §2, §2.1): `context NAME`, the global settings
+(`sticky-store`, `trusted-proxy`, `timeout NAME T`, which must come before the first
+context or object) and the per-context `sticky-table max-entries N` and
+`service-policy input NAME`.
+
+Owns the words of these lines; it never connects to a sticky store or opens a socket.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import urlsplit
+
+from buddylb.config import units
+from buddylb.config.grammar import Args, Command, LineError
+from buddylb.config.model import DEFAULT_TIMEOUTS, Ref, StickyStoreSpec
+from buddylb.config.session import ParseSession
+
+
+def _context(s: ParseSession, _target: Any, a: Args) -> None:
+    name = a.name("context name")
+    a.end()
+    s.enter_context(name, a.number)
+
+
+def _check_store_url(url: str) -> None:
+    bad = LineError(f'sticky-store "{url}" is not a Redis URL; write e.g. redis://127.0.0.1:6379/0')
+    try:
+        parts = urlsplit(url)
+        _ = parts.port  # raises ValueError on a bad port
+    except ValueError:
+        raise bad from None
+    db = parts.path.lstrip("/")
+    if (
+        parts.scheme.lower() not in ("redis", "rediss")
+        or not parts.hostname
+        or (db and not (db.isascii() and db.isdigit()))
+        or parts.query
+        or parts.fragment
+    ):
+        raise bad
+
+
+def _sticky_store(s: ParseSession, _target: Any, a: Args) -> None:
+    s.global_line("sticky-store")
+    url = a.word("Redis URL")
+    _check_store_url(url)
+    spec = StickyStoreSpec(url=url, line=a.number)
+    seen: set[str] = set()
+    while a.more():
+        option = a.keyword("sticky-store option", ("prefix", "timeout"))
+        if option in seen:
+            raise LineError(f'sticky-store option "{option}" is given twice; keep one')
+        seen.add(option)
+        if option == "prefix":
+            spec.prefix = a.word("key prefix")
+            if not spec.prefix:
+                raise LineError('sticky-store prefix is empty; write a prefix such as "buddylb:"')
+        else:
+            spec.timeout_s = a.time("sticky-store timeout", "ms")  # SPEC §2.2: bare = ms
+    s.config.sticky_store = spec
+
+
+def _trusted_proxy(s: ParseSession, _target: Any, a: Args) -> None:
+    s.global_line("trusted-proxy")
+    cidr = a.convert("trusted proxy", lambda t: units.parse_cidr(t, "trusted-proxy"))
+    a.end()
+    if cidr not in s.config.trusted_proxies:
+        s.config.trusted_proxies.append(cidr)
+
+
+def _timeout(s: ParseSession, _target: Any, a: Args) -> None:
+    s.global_line("timeout")
+    names = tuple(DEFAULT_TIMEOUTS)
+    name = a.keyword("timeout name", names)
+    value = a.time(f"timeout {name}", "s")
+    a.end()
+    s.once_per_file(("timeout", name), f"timeout {name}", a.number)
+    s.config.timeouts[name] = value
+
+
+def _sticky_table(s: ParseSession, _target: Any, a: Args) -> None:
+    ctx = s.context(a.number)
+    value = a.integer("sticky-table max-entries", 1, 1_000_000_000)
+    a.end()
+    s.once_per_file(
+        ("sticky-table", ctx.name), "sticky-table max-entries", a.number, f' in context "{ctx.name}"'
+    )
+    ctx.max_entries = value
+
+
+def _service_policy(s: ParseSession, _target: Any, a: Args) -> None:
+    ctx = s.context(a.number)
+    name = a.name("policy-map name")
+    a.end()
+    for ref in ctx.service_policies:
+        if ref.name == name:
+            raise LineError(
+                f'service-policy input "{name}" is already active (line {ref.line}); remove one of the two lines'
+            )
+    ctx.service_policies.append(Ref(name, a.number))
+
+
+TOP: dict[str, Command] = {
+    "context": Command("context NAME", _context),
+    "sticky-store": Command(
+        "sticky-store redis://HOST:PORT/DB [prefix P] [timeout T]", _sticky_store, once="sticky-store"
+    ),
+    "trusted-proxy": Command("trusted-proxy CIDR", _trusted_proxy),
+    "timeout": Command(f"timeout {'|'.join(DEFAULT_TIMEOUTS)} T", _timeout),
+    "sticky-table max-entries": Command("sticky-table max-entries N", _sticky_table),
+    "service-policy input": Command("service-policy input POLICY-MAP", _service_policy),
+}
