@@ -27,7 +27,8 @@ soak: $(STAMP)
 	$(BIN)/python -m bench.soak
 
 fuzz: $(STAMP)
-	$(BIN)/python -m fuzz.run
+	$(BIN)/pip install -q -e '.[fuzz]'
+	$(BIN)/python -m fuzz.run $(FUZZ_ARGS)
 
 clean:
 	rm -rf $(VENV) build src/*.egg-info

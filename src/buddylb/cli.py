@@ -76,13 +76,16 @@ def check(config: Path, as_json: bool) -> None:
 @click.option("--access-log-format", type=click.Choice(["text", "json"]), default="text", show_default=True)
 @click.option("--secret-file", type=click.Path(dir_okay=False, path_type=Path),
               help="Per-install cookie signing secret (created 0600 if missing). Default: a fresh one per start.")
+@click.option("--sticky-store", "sticky_store", metavar="URL",
+              help="redis://HOST:PORT/DB shared sticky store; overrides the config's sticky-store line.")
 @click.option("--workers", default=1, show_default=True, type=click.IntRange(1, 64),
               help="Worker processes sharing the VIPs; a client's connections all reach one worker.")
 @click.option("--ready-file", type=click.Path(dir_okay=False, path_type=Path), hidden=True)
 @click.option("--log-level", default="info", show_default=True,
               type=click.Choice(["debug", "info", "warning", "error"]))
 def run(config: Path, admin: str, admin_token_file: Path | None, access_log: str, access_log_format: str,
-        secret_file: Path | None, workers: int, ready_file: Path | None, log_level: str) -> None:
+        secret_file: Path | None, sticky_store: str | None, workers: int, ready_file: Path | None,
+        log_level: str) -> None:
     """Serve CONFIG: VIP listeners, probes, admin API. SIGHUP reloads, SIGTERM drains and exits."""
     import logging
 
@@ -94,10 +97,23 @@ def run(config: Path, admin: str, admin_token_file: Path | None, access_log: str
                         stream=sys.stderr)
     if not config.exists():
         raise CommandError(f"{config}: no such file", 1)
+    refuse_fixed_hash_seed()
     token = admin_token_for(admin, admin_token_file)
     sys.exit(serve(RunOptions(config=config, admin=admin, admin_token=token, access_log=access_log,
                               access_log_format=access_log_format, secret_file=secret_file,
-                              ready_file=ready_file, workers=workers, reuse_port=workers > 1)))
+                              ready_file=ready_file, workers=workers, reuse_port=workers > 1,
+                              sticky_store=sticky_store)))
+
+
+def refuse_fixed_hash_seed() -> None:
+    """Sticky keys from cookies and headers are client-chosen strings in dicts: with string
+    hashing fixed (PYTHONHASHSEED=0) a client could pick colliding keys and turn every
+    lookup into a scan (hash flooding). Randomised hashing is Python's default; keep it."""
+    import os
+
+    if os.environ.get("PYTHONHASHSEED") == "0":
+        raise CommandError("refusing to run with PYTHONHASHSEED=0: it makes sticky-key hashing predictable "
+                           "(hash flooding); unset PYTHONHASHSEED or set it to 'random'", 2)
 
 
 def _register_admin_commands() -> None:
@@ -107,3 +123,13 @@ def _register_admin_commands() -> None:
     admin_commands.register(main)
 
 _register_admin_commands()
+
+
+@main.command()
+@click.option("--once", is_flag=True, help="Exit after the report instead of waiting for Ctrl-C.")
+@click.option("--keep-dir", is_flag=True, help="Keep the temp dir (config, certificate, access log) on exit.")
+def demo(once: bool, keep_dir: bool) -> None:
+    """Run the embedded shopping-cart and tiers examples end to end on loopback; no file needed."""
+    from buddylb.demo import run_demo
+
+    sys.exit(run_demo(once=once, keep_dir=keep_dir))

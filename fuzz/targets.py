@@ -1,0 +1,42 @@
+"""atheris fuzz targets: the two places hostile bytes enter buddylb.
+
+- config: any text -> a Config or file:line diagnostics, never an exception.
+- http: any bytes, split anywhere -> request events or ProtocolError, never anything else;
+  and the verdict does not depend on how the bytes were split.
+Each target is a plain function so `make test` can run it on the seed corpus too.
+"""
+from __future__ import annotations
+
+from buddylb.config.parser import check_text
+from buddylb.errors import ProtocolError
+from buddylb.http.request import RequestParser
+
+
+def config_target(data: bytes) -> None:
+    text = data.decode("utf-8", "replace")
+    cfg, diags = check_text(text, "fuzz.cfg")
+    for d in diags:
+        assert d.line >= 0 and d.file == "fuzz.cfg" and d.message, d
+
+
+def _verdict(chunks: list[bytes]) -> tuple:
+    p = RequestParser()
+    events = []
+    try:
+        for c in chunks:
+            events.extend(type(e).__name__ for e in p.feed(c))
+    except ProtocolError as exc:
+        return tuple(events), exc.status
+    # an error right after a complete message is deferred to `error` (RequestParser.feed)
+    return tuple(events), p.error.status if p.error is not None else None
+
+
+def http_target(data: bytes) -> None:
+    if not data:
+        return
+    step = data[0] % 7 + 1
+    body = data[1:]
+    whole = _verdict([body])
+    pieces = _verdict([body[i:i + step] for i in range(0, len(body), step)])
+    # the verdict (refused with which status, or accepted) must not depend on the splits
+    assert whole[1] == pieces[1], (whole, pieces)
