@@ -132,11 +132,11 @@ def show_rserver(snap: Snapshot, state: RuntimeState, name: str | None = None, c
                 for m in f.members
                 if m.rserver == rs
             ]
-            out_of_service = (ctx.name, rs) in state.admin_out or not inservice
+            out_of_service = state.admin_out(ctx.name, rs) or not inservice
             rows.append({
                 "context": ctx.name, "rserver": rs, "address": address, "weight": weight,
                 "state": "OUTOFSERVICE" if out_of_service else "INSERVICE",
-                "connections": state.host_conns.get((ctx.name, rs), 0), "serverfarms": farms,
+                "connections": state.host_connections(ctx.name, rs), "serverfarms": farms,
             })
     if name is not None and not rows:
         raise CommandError(f'rserver "{name}" does not exist', 2)

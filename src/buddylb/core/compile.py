@@ -142,7 +142,8 @@ def _compile_scope(ctx_name: str, name: str, groups: list[m.StickyGroup]) -> Sco
     )
 
 
-def _compile_policy(ctx: m.Context, pol: m.LbPolicy) -> Policy:
+def _compile_policy(ctx: m.Context, pol: m.LbPolicy, farms: dict[str, Farm],
+                    stickies: dict[str, StickyGroup]) -> Policy:
     classes = []
     for c in pol.classes:
         is_default = c.name == "class-default"
@@ -157,6 +158,9 @@ def _compile_policy(ctx: m.Context, pol: m.LbPolicy) -> Policy:
                 )
                 for mt in sorted(cm.matches, key=lambda x: x.seq)
             )
+        sg = stickies.get(c.sticky.name) if c.sticky else None
+        farm_name = sg.farm if sg is not None else (c.farm.name if c.farm else None)
+        backup_name = sg.backup_farm if sg is not None else (c.backup_farm.name if c.backup_farm else None)
         classes.append(
             PolicyClass(
                 name=c.name,
@@ -166,6 +170,8 @@ def _compile_policy(ctx: m.Context, pol: m.LbPolicy) -> Policy:
                 backup_farm=c.backup_farm.name if c.backup_farm else None,
                 sticky=c.sticky.name if c.sticky else None,
                 is_default=is_default or not matches,
+                sticky_group=sg,
+                farms=tuple(farms[f] for f in (farm_name, backup_name) if f and f in farms),
             )
         )
     return Policy(name=pol.name, http=pol.http, classes=tuple(classes))
@@ -208,7 +214,7 @@ def _compile_context(ctx: m.Context) -> Context:
         buddy_real_groups=_frozen({g: _frozen({f: tuple(rs) for f, rs in fm.items()}) for g, fm in brg.items()}),
         buddy_members=_frozen({k: tuple(v) for k, v in buddy_members.items()}),
         buddy_of=_frozen(buddy_of),
-        policies=_frozen({name: _compile_policy(ctx, p) for name, p in ctx.lb_policies.items()}),
+        policies=_frozen({name: _compile_policy(ctx, p, farms, stickies) for name, p in ctx.lb_policies.items()}),
         probes=_frozen(dict(ctx.probes)),
         max_entries=ctx.max_entries,
     )

@@ -158,12 +158,6 @@ def sticky_key(snap: Snapshot, scope: Scope, flow: Flow, secret: bytes) -> KeyIn
     return KeyInfo(cid, set_cookie=refresh)
 
 
-def _pick(farm: Farm, res: Resolution, state: RuntimeState, flow: Flow) -> Member | None:
-    if res.member is not None:
-        return res.member
-    return choose(farm, res.candidates, state, (flow.source, flow.destination))
-
-
 def decide(
     snap: Snapshot,
     state: RuntimeState,
@@ -174,39 +168,37 @@ def decide(
     secret: bytes = b"",
 ) -> Decision:
     ctx = snap.contexts[vip.context]
-    cls = classify(vip.policy, flow.url, flow.headers, flow.cookies)
+    policy = vip.policy
+    cls = classify(policy, flow.url, flow.headers, flow.cookies) if policy.http else policy.classes[0]
     if cls is None:
         return Decision(NO_SERVER, vip, rule="no policy class matches the request")
-    sg: StickyGroup | None = ctx.stickies.get(cls.sticky) if cls.sticky else None
-    farm_name = sg.farm if sg is not None else cls.farm
-    backup_name = sg.backup_farm if sg is not None else cls.backup_farm
-    farms = [ctx.farms[farm_name]] if farm_name else []
-    if backup_name:
-        farms.append(ctx.farms[backup_name])
+    sg: StickyGroup | None = cls.sticky_group
+    farms = cls.farms
 
-    scope = sg.scope if sg is not None else None
-    table = tables.get(ctx.name)
-    key: Hashable = None
-    set_cookie = learn_cookie = None
-    learn_session = False
-    entry: Entry | None = None
-    if scope is not None and table is not None:
-        info = sticky_key(snap, scope, flow, secret)
-        key, set_cookie, learn_cookie, learn_session = info.key, info.set_cookie, info.learn_cookie, info.learn_session
-        if key is not None:
-            entry = table.lookup(scope.name, key, now)
+    scope = table = key = entry = None
+    info = _NO_KEY
+    if sg is not None:
+        scope = sg.scope
+        table = tables.get(ctx.name)
+        if table is not None:
+            info = sticky_key(snap, scope, flow, secret)
+            key = info.key
+            if key is not None:
+                entry = table.lookup(scope.name, key, now)
     use_scope = scope if key is not None else None
 
     for farm in farms:
         res = resolve(ctx, state, use_scope, farm, entry)
-        member = _pick(farm, res, state, flow)
+        member = res.member
         if member is None:
-            continue
+            member = choose(farm, res.candidates, state, (flow.source, flow.destination))
+            if member is None:
+                continue
         d = Decision(res.outcome, vip, cls.name, farm, member, scope, key, None, table,
-                     set_cookie, learn_cookie, learn_session, rule=res.rule)
+                     info.set_cookie, info.learn_cookie, info.learn_session, rule=res.rule)
         if use_scope is not None and table is not None:
             _remember(d, table, use_scope, key, entry, farm, member, now)
-        _count(table, d.outcome)
+            _count(table, d.outcome)
         state.opened(member)
         return d
 
@@ -217,13 +209,16 @@ def decide(
     return d
 
 
+_NO_KEY = KeyInfo(None)
+
+
 def _remember(d: Decision, table: StickyTable, scope: Scope, key: Hashable, entry: Entry | None,
               farm: Farm, member: Member, now: float) -> None:
     fi = scope.farm_index[farm.name]
     if entry is None:
         if scope.kind == "ssl-session":
             return  # the id is learned from the ServerHello (`learn`), never from a ClientHello
-        entry = table.insert(scope.name, key, fi, member.rserver, now)
+        entry = table.insert(scope.name, key, fi, member.rserver, now, known_absent=True)
         if entry is None:
             return  # table full of entries in use: balanced without an entry
     else:

@@ -13,14 +13,14 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from typing import Literal, Mapping
+from typing import Any, Literal, Mapping
 
 from buddylb.config.model import Config
 
 OUTCOMES = ("no_sticky", "new", "sticky_hit", "buddy_hit", "restick", "no_server")
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, eq=False)
 class Member:
     """One rserver's membership in one serverfarm, with everything resolved."""
 
@@ -40,6 +40,8 @@ class Member:
     key: tuple[str, str, str]  # (context, farm, rserver): the RuntimeState key
     host_key: tuple[str, str]  # (context, rserver)
     line: int = 0
+    # RuntimeState's mutable cell for this membership, cached on first use (core.state)
+    cell: Any = field(default=None, compare=False, hash=False, repr=False)
 
     def target_port(self, vip_port: int) -> int:
         return self.port if self.port is not None else vip_port
@@ -125,6 +127,9 @@ class PolicyClass:
     backup_farm: str | None
     sticky: str | None
     is_default: bool = False
+    # resolved at compile time so a decision does no name lookups
+    sticky_group: "StickyGroup | None" = field(default=None, compare=False, repr=False)
+    farms: tuple = field(default=(), compare=False, repr=False)  # (primary, backup) Farm objects
 
 
 @dataclass(frozen=True, slots=True)

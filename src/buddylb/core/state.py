@@ -1,9 +1,15 @@
 """RuntimeState: the facts about rservers that change while buddylb runs.
 
 Connection counts, probe verdicts, operator overrides and predictor cursors. The data
-path and the prober write them; the engine reads them through `available()`.  Keys are
-names (context, farm, rserver), never snapshot objects, so the state survives a reload
-untouched: a reload changes the configuration, not what we know about the servers.
+path and the prober write them; the engine reads them through `available()`.
+
+Facts are kept in small mutable *cells*, one per (context, farm, rserver) membership and
+one per (context, rserver) host, registered by name so they survive a reload untouched
+(a reload changes the configuration, not what we know about the servers).  A snapshot's
+immutable `Member` caches a reference to its cell on first use (`Member.cell`), so the
+hot path reads a connection count or a probe verdict with one attribute access instead
+of hashing a name tuple; the cell remembers which RuntimeState owns it, so a member used
+with another state (tests, a fresh process) is re-bound.
 
 Availability (SPEC §3): in service in the rserver and in the farm, probe passing (or
 no probe), under its connection limit.  The limit has hysteresis (SPEC §2.1
@@ -14,84 +20,139 @@ from __future__ import annotations
 from buddylb.core.snapshot import Member
 
 
-class RuntimeState:
-    __slots__ = ("conns", "host_conns", "probe_down", "admin_out", "limited", "cursors", "swrr")
+class HostCell:
+    __slots__ = ("conns", "admin_out")
 
     def __init__(self) -> None:
-        self.conns: dict[tuple[str, str, str], int] = {}
-        self.host_conns: dict[tuple[str, str], int] = {}
-        self.probe_down: set[tuple[str, str, str]] = set()
-        self.admin_out: set[tuple[str, str]] = set()  # (context, rserver) taken out by the operator
-        self.limited: set[tuple[str, str, str]] = set()
+        self.conns = 0
+        self.admin_out = False  # taken out of service by the operator
+
+
+class MemberCell:
+    __slots__ = ("owner", "conns", "probe_down", "limited", "host")
+
+    def __init__(self, owner: "RuntimeState", host: HostCell) -> None:
+        self.owner = owner
+        self.conns = 0
+        self.probe_down = False
+        self.limited = False
+        self.host = host
+
+
+class RuntimeState:
+    __slots__ = ("cells", "hosts", "cursors", "swrr", "__weakref__")
+
+    def __init__(self) -> None:
+        self.cells: dict[tuple[str, str, str], MemberCell] = {}
+        self.hosts: dict[tuple[str, str], HostCell] = {}
         self.cursors: dict[tuple[str, str], int] = {}
         self.swrr: dict[tuple[str, str], dict[str, int]] = {}
+
+    # -- cells ----------------------------------------------------------------------
+    def cell(self, m: Member) -> MemberCell:
+        c = m.cell
+        if c is not None and c.owner is self:
+            return c
+        c = self.cells.get(m.key)
+        if c is None:
+            c = self.cells[m.key] = MemberCell(self, self.host(m.host_key))
+        object.__setattr__(m, "cell", c)  # a cache on the frozen member; see module doc
+        return c
+
+    def host(self, key: tuple[str, str]) -> HostCell:
+        h = self.hosts.get(key)
+        if h is None:
+            h = self.hosts[key] = HostCell()
+        return h
 
     # -- availability -------------------------------------------------------------
     def available(self, m: Member) -> bool:
         if not m.inservice:
             return False
-        key = m.key
-        if key in self.probe_down or m.host_key in self.admin_out:
+        c = m.cell
+        if c is None or c.owner is not self:
+            c = self.cell(m)
+        if c.probe_down or c.host.admin_out:
             return False
         if m.conn_max is None:
             return True
-        return not self._at_limit(m)
+        return not self._at_limit(m, c)
 
-    def _at_limit(self, m: Member) -> bool:
-        count = self.host_conns.get(m.host_key, 0) if m.limit_on_host else self.conns.get(m.key, 0)
-        if m.key in self.limited:
+    @staticmethod
+    def _at_limit(m: Member, c: MemberCell) -> bool:
+        count = c.host.conns if m.limit_on_host else c.conns
+        if c.limited:
             if count < (m.conn_min if m.conn_min is not None else m.conn_max):  # type: ignore[operator]
-                self.limited.discard(m.key)
+                c.limited = False
                 return False
             return True
         if count >= m.conn_max:  # type: ignore[operator]
-            self.limited.add(m.key)
+            c.limited = True
             return True
         return False
 
     def only_limited(self, m: Member) -> bool:
         """True when `m` would be available but for its connection limit (SPEC §3 rule 6 queue)."""
-        return (
-            m.inservice
-            and m.key not in self.probe_down
-            and m.host_key not in self.admin_out
-            and m.conn_max is not None
-            and self._at_limit(m)
-        )
+        c = self.cell(m)
+        return (m.inservice and not c.probe_down and not c.host.admin_out
+                and m.conn_max is not None and self._at_limit(m, c))
 
     # -- connection accounting -----------------------------------------------------
     def opened(self, m: Member) -> None:
-        self.conns[m.key] = self.conns.get(m.key, 0) + 1
-        self.host_conns[m.host_key] = self.host_conns.get(m.host_key, 0) + 1
+        c = m.cell
+        if c is None or c.owner is not self:
+            c = self.cell(m)
+        c.conns += 1
+        c.host.conns += 1
 
     def closed(self, m: Member) -> None:
-        n = self.conns.get(m.key, 0) - 1
-        self.conns[m.key] = n if n > 0 else 0
-        h = self.host_conns.get(m.host_key, 0) - 1
-        self.host_conns[m.host_key] = h if h > 0 else 0
+        c = m.cell
+        if c is None or c.owner is not self:
+            c = self.cell(m)
+        if c.conns > 0:
+            c.conns -= 1
+        if c.host.conns > 0:
+            c.host.conns -= 1
 
     def connections(self, m: Member) -> int:
-        return self.conns.get(m.key, 0)
+        return self.cell(m).conns
+
+    def host_connections(self, context: str, rserver: str) -> int:
+        h = self.hosts.get((context, rserver))
+        return h.conns if h else 0
+
+    def conns_of(self, key: tuple[str, str, str]) -> int:
+        c = self.cells.get(key)
+        return c.conns if c else 0
 
     # -- probe and operator inputs -------------------------------------------------
     def set_probe(self, key: tuple[str, str, str], up: bool) -> None:
-        if up:
-            self.probe_down.discard(key)
-        else:
-            self.probe_down.add(key)
+        c = self.cells.get(key)
+        if c is None:
+            c = self.cells[key] = MemberCell(self, self.host((key[0], key[2])))
+        c.probe_down = not up
+
+    def probe_failed(self, key: tuple[str, str, str]) -> bool:
+        c = self.cells.get(key)
+        return c is not None and c.probe_down
+
+    def probe_down_keys(self) -> list[tuple[str, str, str]]:
+        return [k for k, c in self.cells.items() if c.probe_down]
 
     def set_admin_inservice(self, context: str, rserver: str, inservice: bool) -> None:
-        if inservice:
-            self.admin_out.discard((context, rserver))
-        else:
-            self.admin_out.add((context, rserver))
+        self.host((context, rserver)).admin_out = not inservice
+
+    def admin_out(self, context: str, rserver: str) -> bool:
+        h = self.hosts.get((context, rserver))
+        return h is not None and h.admin_out
 
     def state_name(self, m: Member) -> str:
         """ACE-like operational state for show commands."""
-        if not m.inservice or m.host_key in self.admin_out:
+        c = self.cell(m)
+        if not m.inservice or c.host.admin_out:
             return "OUTOFSERVICE"
-        if m.key in self.probe_down:
+        if c.probe_down:
             return "PROBE-FAILED"
-        if m.conn_max is not None and self._at_limit(m):
+        if m.conn_max is not None and self._at_limit(m, c):
             return "MAXCONNS"
         return "OPERATIONAL"

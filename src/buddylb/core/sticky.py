@@ -127,15 +127,18 @@ class StickyTable:
             return None
         return e
 
-    def insert(self, scope: str, key: Hashable, farm_idx: int, rserver: str, now: float) -> Entry | None:
+    def insert(self, scope: str, key: Hashable, farm_idx: int, rserver: str, now: float,
+               known_absent: bool = False) -> Entry | None:
         """Insert-or-get (SPEC §3): an existing live entry wins and is returned as is.
 
-        Returns None when the table is full of entries in use (the client is balanced
-        without an entry, counted as `unstored`)."""
+        `known_absent`: the caller's lookup in this same step found nothing, so the
+        second lookup is skipped. Returns None when the table is full of entries in use
+        (the client is balanced without an entry, counted as `unstored`)."""
         st = self.scopes[scope]
-        existing = self.lookup(scope, key, now)
-        if existing is not None:
-            return existing
+        if not known_absent:
+            existing = self.lookup(scope, key, now)
+            if existing is not None:
+                return existing
         if self.size >= self.max_entries and not self._make_room(now):
             self.counters.unstored += 1
             return None

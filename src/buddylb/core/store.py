@@ -32,7 +32,7 @@ class StickyStore(Protocol):
 
     async def commit(self, d: Decision, now: float, redecide: Callable[[], Decision]) -> Decision: ...
 
-    async def closed(self, d: Decision, now: float) -> None: ...
+    def closed(self, d: Decision, now: float) -> None: ...
 
     def status(self) -> dict[str, Any]: ...
 
@@ -48,7 +48,7 @@ class MemoryStore:
     async def commit(self, d: Decision, now: float, redecide: Callable[[], Decision]) -> Decision:
         return d
 
-    async def closed(self, d: Decision, now: float) -> None:
+    def closed(self, d: Decision, now: float) -> None:
         return None
 
     def status(self) -> dict[str, Any]:

@@ -86,7 +86,7 @@ class Prober:
                 task.cancel()
                 del self.tasks[tid]
         live = {t.member_key for t in targets}
-        for key in list(b.state.probe_down):
+        for key in b.state.probe_down_keys():
             if key not in live:
                 b.state.set_probe(key, True)  # no probe any more: available again
         b.probe_targets = targets

@@ -12,9 +12,9 @@ from buddylb.core.state import RuntimeState
 
 
 def choose(farm: Farm, candidates: Sequence[Member], state: RuntimeState, addrs: tuple[str, str]) -> Member:
-    conns = state.conns
-    best_load = min(conns.get(m.key, 0) / m.weight for m in candidates)
-    tied = [m for m in candidates if conns.get(m.key, 0) / m.weight == best_load]
+    loads = [state.cell(m).conns / m.weight for m in candidates]
+    best_load = min(loads)
+    tied = [m for m, load in zip(candidates, loads) if load == best_load]
     cursor = state.cursors.get(farm.key, -1)
     # the first tied member after the cursor, in farm order
     after = [m for m in tied if m.index > cursor]
