@@ -1,0 +1,303 @@
+"""Sans-IO HTTP/1.1 request framing (RFC 9112) for the L7 proxy: bytes in, events out.
+
+Owns: the request parser (`RequestParser`) and its `RequestHead`, the request-line,
+target and Host rules (RFC 9112 §3), and the re-serialisation of a request head for
+forwarding. It must never touch a socket, a clock or asyncio, never relay raw client
+bytes (the forwarded head is rebuilt from validated parts), and never let a message
+through that RFC 9112 / SPEC §5 says to refuse: every violation raises `ProtocolError`
+carrying the status the client must get. Fields and chunks are read by `framing.py`.
+
+Theory of operation. The head is read and validated line by line as bytes arrive (see
+`framing.py`); when the empty line ends it, the head as a whole is checked (Host,
+framing, Connection) and becomes a `RequestHead`; then the body is cut by
+Content-Length or de-chunked into `BodyChunk`s, then `EndOfMessage`, then the next
+pipelined head. `feed` returns a list of events; if it meets an error after a message
+already ended in the same call, it returns the events of the complete messages and
+raises the error on the next call (see `RequestParser.feed`).
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Iterable, Union
+
+from buddylb.errors import ProtocolError
+from buddylb.http.framing import (
+    FRAMING_FIELDS, HOP_BY_HOP, LAST_CHUNK, TCHAR, BodyChunk, ChunkedDecoder, EndOfMessage,
+    Fields, Framing, HeadReader, check_transfer_encoding, connection_named, encode_chunk,
+    encode_last_chunk, field_values, list_tokens, parse_content_length, render_extra,
+    render_fields, special_fields,
+)
+
+__all__ = [
+    "BodyChunk", "EndOfMessage", "Framing", "HOP_BY_HOP", "LAST_CHUNK", "PROXY_OWNED",
+    "RequestEvent", "RequestHead", "RequestParser", "encode_chunk", "encode_last_chunk",
+    "serialize_request_head",
+]
+
+# request-line = method SP request-target SP HTTP-version (RFC 9112 §3), single SPs.
+_REQUEST_LINE = re.compile(rb"([%s]+) ([^ ]+) (HTTP/[0-9]\.[0-9])" % TCHAR)
+_TARGET_CHARS = re.compile(rb"[\x21\x22\x24-\x7e]+")  # VCHAR except "#" (RFC 9112 §3.2)
+_ABSOLUTE_FORM = re.compile(rb"([A-Za-z][A-Za-z0-9+\-.]*)://([^/?]*)(.*)")
+# Host = uri-host [ ":" port ] (RFC 9110 §7.2, RFC 3986 §3.2.2); no userinfo, no spaces.
+_HOST = re.compile(
+    rb"(?:\[[0-9A-Fa-f:.]+\]|(?:[A-Za-z0-9\-._~!$&'()*+,;=]|%[0-9A-Fa-f]{2})+)(?::([0-9]*))?")
+
+
+@dataclass(slots=True)
+class RequestHead:
+    """A validated request head. `headers` keeps every field line in order, names
+    lowercased; `host` is the Host value or, in absolute-form, the target's authority;
+    `path` is the origin-form target to forward (`*` for OPTIONS *)."""
+
+    method: bytes
+    target: bytes
+    version: tuple[int, int]
+    headers: Fields
+    host: bytes
+    framing: Framing
+    content_length: int | None
+    keep_alive: bool
+    expect_continue: bool
+    path: bytes
+    _cookies: dict[bytes, bytes] | None = field(default=None, repr=False, compare=False)
+
+    def header(self, name: bytes) -> bytes | None:
+        """The field's combined value (lines joined by ", ", RFC 9110 §5.3), or None."""
+        values = field_values(self.headers, name.lower())
+        return b", ".join(values) if values else None
+
+    def cookies(self) -> dict[bytes, bytes]:
+        """Cookie pairs of every Cookie line (RFC 6265 §5.4), parsed once; the first
+        pair of a name wins, values are kept raw (quotes included), nameless pairs skipped."""
+        if self._cookies is None:
+            jar: dict[bytes, bytes] = {}
+            for line in field_values(self.headers, b"cookie"):
+                for pair in line.split(b";"):
+                    name, eq, value = pair.strip(b" \t").partition(b"=")
+                    if eq and name:
+                        jar.setdefault(name.rstrip(b" \t"), value.lstrip(b" \t"))
+            self._cookies = jar
+        return self._cookies
+
+
+RequestEvent = Union[RequestHead, BodyChunk, EndOfMessage]
+
+
+RequestLine = tuple[bytes, bytes, tuple[int, int], bytes, Union[bytes, None]]
+
+
+def _parse_request_line(line: bytes) -> RequestLine:
+    """(method, target, version, path, authority) of a request line (RFC 9112 §3)."""
+    match = _REQUEST_LINE.fullmatch(line)
+    if match is None:
+        raise ProtocolError(400, "invalid request line (method, target or version)")
+    method, target, proto = match[1], match[2], match[3]
+    version = (proto[5] - 48, proto[7] - 48)
+    if version != (1, 1) and version != (1, 0):
+        # HTTP/2.0 (also the h2 prior-knowledge preface "PRI * HTTP/2.0"), HTTP/1.2...
+        raise ProtocolError(505, f"HTTP version {proto.decode()} not supported")
+    if method == b"CONNECT":
+        raise ProtocolError(405, "CONNECT is not supported by a reverse proxy")
+    if _TARGET_CHARS.fullmatch(target) is None:
+        raise ProtocolError(400, "invalid character in request target")
+    if target[0] == 47:  # "/": origin-form (RFC 9112 §3.2.1)
+        return method, target, version, target, None
+    if target == b"*":  # asterisk-form (RFC 9112 §3.2.4)
+        if method != b"OPTIONS":
+            raise ProtocolError(400, "asterisk-form is only for OPTIONS")
+        return method, target, version, target, None
+    absolute = _ABSOLUTE_FORM.fullmatch(target)  # absolute-form (RFC 9112 §3.2.2)
+    if absolute is None or absolute[1].lower() not in (b"http", b"https"):
+        raise ProtocolError(400, "request target is not origin-form or http(s) absolute-form")
+    authority, rest = absolute[2], absolute[3]
+    _check_host(authority, "authority of the request target")
+    path = rest if rest[:1] == b"/" else b"/" + rest
+    return method, target, version, path, authority
+
+
+def _check_host(value: bytes, what: str) -> None:
+    match = _HOST.fullmatch(value)
+    port = match[1] if match else None
+    if match is None or (port and (len(port) > 5 or int(port) > 65535)):
+        raise ProtocolError(400, f"invalid {what}")
+
+
+def _build_request_head(start: RequestLine, fields: Fields) -> RequestHead:
+    """Whole-head checks (RFC 9112 §3.2 Host, §6.1 and §6.3 framing, §9.3 persistence)."""
+    method, target, version, path, authority = start
+    special = special_fields(fields)
+    hosts = special.get(b"host", [])
+    if len(hosts) > 1 or (version == (1, 1) and not hosts):
+        raise ProtocolError(400, "missing (HTTP/1.1) or duplicate Host field")
+    if hosts:
+        _check_host(hosts[0], "Host field")
+    host = authority if authority is not None else (hosts[0] if hosts else b"")
+    tes = special.get(b"transfer-encoding")
+    cls = special.get(b"content-length")
+    framing, length = Framing.NONE, None
+    if tes:
+        if version == (1, 0):
+            raise ProtocolError(400, "Transfer-Encoding in an HTTP/1.0 request")
+        if cls:
+            raise ProtocolError(400, "both Content-Length and Transfer-Encoding")
+        check_transfer_encoding(tes, 400, 501)
+        framing = Framing.CHUNKED
+    elif cls:
+        framing, length = Framing.LENGTH, parse_content_length(cls, 400)
+    tokens = list_tokens(special.get(b"connection", []), 400, "Connection")
+    keep_alive = b"close" not in tokens and (version == (1, 1) or b"keep-alive" in tokens)
+    expect = special.get(b"expect")
+    expect_continue = (version == (1, 1) and expect is not None and len(expect) == 1
+                       and expect[0].lower() == b"100-continue")
+    return RequestHead(method, target, version, fields, host, framing, length,
+                       keep_alive, expect_continue, path)
+
+
+_HEAD, _LENGTH, _CHUNKED, _FAILED = range(4)
+
+
+class RequestParser:
+    """Parses the client side of one connection: heads, bodies, pipelined requests."""
+
+    __slots__ = ("_buf", "_state", "_reader", "_remaining", "_chunked", "_error", "_mark")
+
+    def __init__(self) -> None:
+        self._buf = bytearray()
+        self._state = _HEAD
+        self._reader = self._new_reader()
+        self._remaining = 0
+        self._chunked: ChunkedDecoder | None = None
+        self._error: ProtocolError | None = None
+        self._mark = 0
+
+    @staticmethod
+    def _new_reader() -> HeadReader:
+        return HeadReader(_parse_request_line, 414, 431, 400, skip_crlf=True)
+
+    @property
+    def error(self) -> ProtocolError | None:
+        """The error found so far (kept: once failed, the parser stays failed)."""
+        return self._error
+
+    @property
+    def buffered(self) -> int:
+        """Bytes received but not yet turned into events (a partial line or chunk-CRLF)."""
+        return len(self._buf)
+
+    @property
+    def idle(self) -> bool:
+        """Between messages with nothing pending: a close here loses no request."""
+        return self._state == _HEAD and self._reader.idle and not self._buf
+
+    def feed(self, data: bytes) -> list[RequestEvent]:
+        """Events for `data` (may be b""). Raises ProtocolError on the first violation.
+
+        When an error follows, in the same call, a message that already ended, the events
+        of the complete messages are returned and the error is raised by the next call
+        (and is visible at once as `error`). Events of the message in which the error
+        lies are never returned from the call that finds it, so bytes that arrived
+        together are forwarded only if they all passed (SPEC §5)."""
+        if self._error is not None:
+            raise ProtocolError(self._error.status, self._error.reason)
+        if self._buf:
+            self._buf += data
+            buf: bytes | bytearray = self._buf
+        else:
+            buf = data
+        events: list[RequestEvent] = []
+        self._mark = 0
+        try:
+            pos = self._run(buf, events)
+        except ProtocolError as exc:
+            self._error, self._state, self._buf = exc, _FAILED, bytearray()
+            if not self._mark:
+                raise
+            del events[self._mark:]
+            return events
+        if buf is self._buf:
+            del self._buf[:pos]
+        elif pos < len(buf):
+            self._buf = bytearray(buf[pos:])
+        return events
+
+    def feed_eof(self) -> list[RequestEvent]:
+        """The client closed its sending side: fine between messages, else a 400."""
+        if self._error is not None:
+            raise ProtocolError(self._error.status, self._error.reason)
+        if not self.idle:
+            self._error = ProtocolError(400, "connection closed in the middle of a request")
+            self._state = _FAILED
+            raise self._error
+        return []
+
+    def _run(self, buf: bytes | bytearray, events: list[RequestEvent]) -> int:
+        pos, end = 0, len(buf)
+        while True:
+            state = self._state
+            if state == _HEAD:
+                pos = self._reader.read(buf, pos)
+                if not self._reader.complete:
+                    return pos
+                head = _build_request_head(self._reader.start, self._reader.fields)  # type: ignore[arg-type]
+                events.append(head)
+                if head.framing is Framing.CHUNKED:
+                    self._chunked = ChunkedDecoder(400, 431)
+                    self._state = _CHUNKED
+                elif head.content_length:
+                    self._remaining = head.content_length
+                    self._state = _LENGTH
+                else:
+                    self._end(events, [])
+            elif state == _LENGTH:
+                if pos >= end:
+                    return pos
+                n = min(self._remaining, end - pos)
+                events.append(BodyChunk(bytes(buf[pos:pos + n])))
+                pos += n
+                self._remaining -= n
+                if not self._remaining:
+                    self._end(events, [])
+            else:
+                assert self._chunked is not None
+                pos = self._chunked.decode(buf, pos, events)
+                if not self._chunked.complete:
+                    return pos
+                self._end(events, self._chunked.trailers)
+
+    def _end(self, events: list[RequestEvent], trailers: Fields) -> None:
+        events.append(EndOfMessage(trailers))
+        self._mark = len(events)
+        self._state = _HEAD
+        self._reader = self._new_reader()
+        self._chunked = None
+
+
+# --- forwarding (SPEC §5: re-serialised, never relayed raw) ---------------------------
+
+PROXY_OWNED = frozenset({b"x-forwarded-for", b"x-forwarded-proto"})
+
+
+def serialize_request_head(head: RequestHead, extra_headers: Iterable[tuple[bytes, bytes]] = (),
+                           drop_hop_by_hop: bool = True) -> bytes:
+    """The head to send upstream: `METHOD path HTTP/1.1`, Host, the client's fields minus
+    framing, X-Forwarded-For/-Proto and (by default) hop-by-hop fields, then
+    `extra_headers`, then the framing we parsed. A `host` in extra_headers replaces ours."""
+    extra = list(extra_headers)
+    drop: set[bytes] = set(FRAMING_FIELDS | PROXY_OWNED)
+    drop.add(b"host")
+    if drop_hop_by_hop:
+        drop |= HOP_BY_HOP | connection_named(head.headers)
+    parts = [b"%s %s HTTP/1.1\r\n" % (head.method, head.path)]
+    if not any(name.lower() == b"host" for name, _ in extra):
+        parts.append(b"host: %s\r\n" % head.host)
+    render_fields(parts, head.headers, drop)
+    render_extra(parts, extra)
+    if head.framing is Framing.CHUNKED:
+        parts.append(b"transfer-encoding: chunked\r\n")
+    elif head.framing is Framing.LENGTH and head.content_length is not None:
+        parts.append(b"content-length: %d\r\n" % head.content_length)
+    parts.append(b"\r\n")
+    return b"".join(parts)
+
+

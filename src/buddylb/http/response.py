@@ -1,0 +1,257 @@
+"""Sans-IO HTTP/1.1 response framing (RFC 9112) for the L7 proxy: server bytes in, events out.
+
+Owns: `ResponseParser` (one exchange: any 1xx heads, then the final response), the
+re-serialisation of a response head for the client, and the canned error responses
+buddylb itself answers with. It must never touch a socket, a clock or asyncio, and
+never pass on a response whose framing is doubtful: every violation raises
+`ProtocolError(502, ...)` and sets `must_close`, so the server connection is dropped
+rather than reused. Fields and chunks are read by `framing.py`, shared with `request.py`.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from functools import lru_cache
+from http import HTTPStatus
+from typing import Iterable, Union
+
+from buddylb.errors import ProtocolError
+from buddylb.http import limits
+from buddylb.http.framing import (
+    FRAMING_FIELDS, HOP_BY_HOP, BodyChunk, ChunkedDecoder, EndOfMessage, Fields, Framing,
+    HeadReader, check_transfer_encoding, connection_named, field_values, list_tokens,
+    parse_content_length, render_extra, render_fields, special_fields,
+)
+
+__all__ = [
+    "BodyChunk", "EndOfMessage", "Framing", "ResponseEvent", "ResponseHead",
+    "ResponseParser", "error_response", "serialize_response_head",
+]
+
+# status-line = HTTP-version SP status-code SP [ reason-phrase ] (RFC 9112 §4); the
+# second SP is tolerated when missing (reason-phrase is optional and often dropped).
+_STATUS_LINE = re.compile(rb"HTTP/([0-9])\.([0-9]) ([0-9]{3})(?: ([\t\x20-\x7e\x80-\xff]*))?")
+_BAD = 502
+
+
+@dataclass(slots=True)
+class ResponseHead:
+    """A validated response head; `headers` in order with lowercased names. For HEAD
+    responses and 304, `content_length` is the Content-Length the server sent (metadata,
+    framing NONE); for LENGTH framing it is the body length."""
+
+    status: int
+    reason: bytes
+    version: tuple[int, int]
+    headers: Fields
+    framing: Framing
+    content_length: int | None
+    keep_alive: bool
+
+    @property
+    def informational(self) -> bool:
+        """A 1xx head: no body, no EndOfMessage, the final head follows."""
+        return self.status < 200
+
+    def header(self, name: bytes) -> bytes | None:
+        values = field_values(self.headers, name.lower())
+        return b", ".join(values) if values else None
+
+
+ResponseEvent = Union[ResponseHead, BodyChunk, EndOfMessage]
+
+
+StatusLine = tuple[tuple[int, int], int, bytes]
+
+
+def _parse_status_line(line: bytes) -> StatusLine:
+    match = _STATUS_LINE.fullmatch(line)
+    if match is None:
+        raise ProtocolError(_BAD, "invalid status line")
+    version = (int(match[1]), int(match[2]))
+    if version != (1, 1) and version != (1, 0):
+        raise ProtocolError(_BAD, "unsupported HTTP version from server")
+    status = int(match[3])
+    if not 100 <= status <= 599:
+        raise ProtocolError(_BAD, "status code out of range")
+    return version, status, match[4] or b""
+
+
+def _build_response_head(start: StatusLine, fields: Fields, method: bytes) -> ResponseHead:
+    """Message body length of a response (RFC 9112 §6.3), applied strictly."""
+    version, status, reason = start
+    if status == 101:  # we never forward Upgrade, so a switch was not asked for
+        raise ProtocolError(_BAD, "unsolicited 101 Switching Protocols")
+    special = special_fields(fields)
+    tokens = list_tokens(special.get(b"connection", []), _BAD, "Connection")
+    keep_alive = b"close" not in tokens and (version == (1, 1) or b"keep-alive" in tokens)
+    tes = special.get(b"transfer-encoding")
+    cls = special.get(b"content-length")
+    if tes and (version == (1, 0) or cls):  # RFC 9112 §6.1, §6.3 rule 3: smuggling signs
+        raise ProtocolError(_BAD, "Transfer-Encoding with Content-Length or in HTTP/1.0")
+    length = parse_content_length(cls, _BAD) if cls else None
+    if status < 200 or status in (204, 304) or method == b"HEAD":  # §6.3 rule 1
+        return ResponseHead(status, reason, version, fields, Framing.NONE, length, keep_alive)
+    if tes:
+        check_transfer_encoding(tes, _BAD, _BAD)
+        framing = Framing.CHUNKED
+    elif length is not None:
+        framing = Framing.LENGTH
+    else:  # §6.3 rule 8: read until the server closes
+        framing, keep_alive = Framing.CLOSE, False
+    return ResponseHead(status, reason, version, fields, framing, length, keep_alive)
+
+
+_HEAD, _LENGTH, _CHUNKED, _CLOSE, _DONE, _FAILED = range(6)
+
+
+class ResponseParser:
+    """Parses one response exchange from a server connection, for a request `method`.
+
+    Create one per request sent. `must_close` turns True when the connection cannot be
+    reused: an error, `Connection: close`, HTTP/1.0 without keep-alive, a close-delimited
+    body, or bytes after the end of the response (unsolicited, dropped)."""
+
+    __slots__ = ("must_close", "complete", "_method", "_buf", "_state", "_reader",
+                 "_remaining", "_chunked", "_informational")
+
+    def __init__(self, method: bytes) -> None:
+        self.must_close = False
+        self.complete = False
+        self._method = method
+        self._buf = bytearray()
+        self._state = _HEAD
+        self._reader = self._new_reader()
+        self._remaining = 0
+        self._chunked: ChunkedDecoder | None = None
+        self._informational = 0
+
+    @staticmethod
+    def _new_reader() -> HeadReader:
+        return HeadReader(_parse_status_line, _BAD, _BAD, _BAD)
+
+    def feed(self, data: bytes) -> list[ResponseEvent]:
+        """Events for `data`; raises ProtocolError(502) on any framing violation."""
+        if self._state == _FAILED:
+            raise ProtocolError(_BAD, "response parser already failed")
+        if self._buf:
+            self._buf += data
+            buf: bytes | bytearray = self._buf
+        else:
+            buf = data
+        events: list[ResponseEvent] = []
+        try:
+            pos = self._run(buf, events)
+        except ProtocolError:
+            self._state, self.must_close, self._buf = _FAILED, True, bytearray()
+            raise
+        if buf is self._buf:
+            del self._buf[:pos]
+        elif pos < len(buf):
+            self._buf = bytearray(buf[pos:])
+        return events
+
+    def feed_eof(self) -> list[ResponseEvent]:
+        """The server closed: ends a close-delimited body; anything unfinished is a 502
+        (the proxy then truncates what it relayed, never completes it)."""
+        self.must_close = True
+        if self._state == _CLOSE:
+            self._state, self.complete = _DONE, True
+            return [EndOfMessage()]
+        if self._state == _DONE:
+            return []
+        self._state = _FAILED
+        raise ProtocolError(_BAD, "server closed the connection before the response ended")
+
+    def _run(self, buf: bytes | bytearray, events: list[ResponseEvent]) -> int:
+        pos, end = 0, len(buf)
+        while True:
+            state = self._state
+            if state == _HEAD:
+                pos = self._reader.read(buf, pos)
+                if not self._reader.complete:
+                    return pos
+                self._start_body(events)
+            elif state == _LENGTH or state == _CLOSE:
+                if pos >= end:
+                    return pos
+                n = end - pos if state == _CLOSE else min(self._remaining, end - pos)
+                events.append(BodyChunk(bytes(buf[pos:pos + n])))
+                pos += n
+                self._remaining -= n
+                if state == _LENGTH and not self._remaining:
+                    self._end(events, [])
+            elif state == _CHUNKED:
+                assert self._chunked is not None
+                pos = self._chunked.decode(buf, pos, events)
+                if not self._chunked.complete:
+                    return pos
+                self._end(events, self._chunked.trailers)
+            else:  # _DONE: a server must not send more than it was asked for
+                if pos < end:
+                    self.must_close = True
+                return end
+
+    def _start_body(self, events: list[ResponseEvent]) -> None:
+        head = _build_response_head(self._reader.start, self._reader.fields, self._method)  # type: ignore[arg-type]
+        events.append(head)
+        if head.informational:  # RFC 9110 §15.2: the final response follows
+            self._informational += 1
+            if self._informational > limits.MAX_INFORMATIONAL_RESPONSES:
+                raise ProtocolError(_BAD, "too many 1xx responses")
+            self._reader = self._new_reader()
+            return
+        if not head.keep_alive:
+            self.must_close = True
+        if head.framing is Framing.CHUNKED:
+            self._chunked = ChunkedDecoder(_BAD, _BAD)
+            self._state = _CHUNKED
+        elif head.framing is Framing.CLOSE:
+            self._state = _CLOSE
+        elif head.framing is Framing.LENGTH and head.content_length:
+            self._remaining = head.content_length
+            self._state = _LENGTH
+        else:
+            self._end(events, [])
+
+    def _end(self, events: list[ResponseEvent], trailers: Fields) -> None:
+        events.append(EndOfMessage(trailers))
+        self._state, self.complete, self._chunked = _DONE, True, None
+
+
+def serialize_response_head(head: ResponseHead, extra_headers: Iterable[tuple[bytes, bytes]] = (),
+                            drop_hop_by_hop: bool = True, framing: Framing | None = None) -> bytes:
+    """The head to send to the client: `HTTP/1.1 status reason`, the server's fields minus
+    framing and (by default) hop-by-hop fields, then `extra_headers` (Set-Cookie,
+    Connection...), then framing. `framing` overrides the parsed one, e.g. CLOSE to relay
+    a chunked body to an HTTP/1.0 client. HEAD and 304 keep the server's Content-Length."""
+    drop: set[bytes] = set(FRAMING_FIELDS)
+    if drop_hop_by_hop:
+        drop |= HOP_BY_HOP | connection_named(head.headers)
+    parts = [b"HTTP/1.1 %d %s\r\n" % (head.status, head.reason)]
+    render_fields(parts, head.headers, drop)
+    render_extra(parts, extra_headers)
+    framing = framing or head.framing
+    if framing is Framing.CHUNKED:
+        parts.append(b"transfer-encoding: chunked\r\n")
+    elif framing is Framing.LENGTH or (
+            framing is Framing.NONE and head.status >= 200 and head.status != 204):
+        if head.content_length is not None:
+            parts.append(b"content-length: %d\r\n" % head.content_length)
+    parts.append(b"\r\n")
+    return b"".join(parts)
+
+
+@lru_cache(maxsize=64)
+def error_response(status: int, close: bool = True) -> bytes:
+    """A small canned response buddylb sends itself (400, 405, 408, 414, 431, 501, 502,
+    503, 504, 505, ...), with Content-Length and, by default, `Connection: close`."""
+    phrase = HTTPStatus(status).phrase.encode()
+    body = b"%d %s\n" % (status, phrase)
+    lines = [b"HTTP/1.1 %d %s" % (status, phrase), b"content-type: text/plain; charset=utf-8",
+             b"content-length: %d" % len(body), b"cache-control: no-store"]
+    if status == 405:  # RFC 9110 §15.5.6: Allow is required; we relay every method but CONNECT
+        lines.append(b"allow: GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS, TRACE")
+    if close:
+        lines.append(b"connection: close")
+    return b"\r\n".join(lines) + b"\r\n\r\n" + body
