@@ -33,3 +33,27 @@ def test_two_workers_keep_every_client_on_one_buddy_group(ports, backends, balan
         with urllib.request.urlopen(f"http://{lb_admin}/show/sticky-database", timeout=5) as r:
             keys = {row["key"].split("->")[0] for row in json.loads(r.read())["data"]}
         assert keys == {c for c in CLIENTS if worker_for(c, 2) == i}
+
+
+def test_a_worker_that_cannot_start_fails_the_run_loudly(tmp_path, ports):
+    import socket
+    import subprocess
+    import sys
+
+    from tests.support.net import free_port_run
+
+    cfg = tmp_path / "x.cfg"
+    cfg.write_text(shopping_cart(ports, tls=False))
+    admin = free_port_run(2)
+    blocker = socket.socket()
+    blocker.bind(("127.0.0.1", admin + 1))  # worker 1's admin port is taken
+    blocker.listen()
+    try:
+        p = subprocess.run([sys.executable, "-m", "buddylb", "run", str(cfg), "--workers", "2",
+                            "--admin", f"127.0.0.1:{admin}", "--ready-file", str(tmp_path / "ready")],
+                           capture_output=True, text=True, timeout=60)
+    finally:
+        blocker.close()
+    assert p.returncode != 0
+    assert "worker 1" in p.stderr and "admin API cannot listen" in p.stderr
+    assert not (tmp_path / "ready").exists()

@@ -10,7 +10,7 @@ import time
 import urllib.request
 from pathlib import Path
 
-from tests.support.net import free_port, wait_for
+from tests.support.net import free_port, free_port_run, wait_for
 
 
 class BalancerProcess:
@@ -19,7 +19,8 @@ class BalancerProcess:
         self.workdir = workdir
         self.config = workdir / "buddylb.cfg"
         self.config.write_text(config_text)
-        self.admin_port = free_port()
+        workers = int(args[args.index("--workers") + 1]) if args and "--workers" in args else 1
+        self.admin_port = free_port_run(workers)  # worker i serves its admin API on port + i
         self.admin = f"127.0.0.1:{self.admin_port}"
         self.ready = workdir / "ready"
         self.log = workdir / "access.log"

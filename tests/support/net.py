@@ -12,6 +12,27 @@ def free_port(host: str = "127.0.0.1") -> int:
         return s.getsockname()[1]
 
 
+def free_port_run(count: int, host: str = "127.0.0.1") -> int:
+    """A port P such that P .. P+count-1 are all free now."""
+    for _ in range(100):
+        base = free_port(host)
+        if base + count > 65535:
+            continue
+        try:
+            held = []
+            for p in range(base, base + count):
+                s = socket.socket()
+                held.append(s)
+                s.bind((host, p))
+            return base
+        except OSError:
+            continue
+        finally:
+            for s in held:
+                s.close()
+    raise RuntimeError(f"no run of {count} free ports on {host}")
+
+
 def connect_from(source: str, host: str, port: int, timeout: float = 5.0) -> socket.socket:
     s = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
     s.settimeout(timeout)

@@ -100,6 +100,8 @@ def run_workers(opts) -> int:  # opts: io.server.RunOptions
             code = 1
             try:
                 code = run(child)
+            except BaseException as exc:  # report, then leave without running the master's code
+                print(f"buddylb: worker {i}: {exc}", file=sys.stderr, flush=True)
             finally:
                 os._exit(code)
         children[pid] = i
@@ -123,12 +125,20 @@ def _supervise(children: dict[int, int], ready: Path | None) -> int:
 
     for sig in (signal.SIGHUP, signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, relay)
+    worst = 0
     if ready is not None:
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline and not all(_ready_path(ready, i).exists() for i in children.values()):
+            pid, status = os.waitpid(-1, os.WNOHANG)
+            if pid:  # a worker died during start-up: stop the others and fail
+                print(f"buddylb: worker {children.pop(pid)} failed to start "
+                      f"(exit {os.waitstatus_to_exitcode(status)})", file=sys.stderr)
+                relay(signal.SIGTERM, None)
+                worst = 1
+                break
             time.sleep(0.05)
-        ready.write_text(str(os.getpid()))
-    worst = 0
+        else:
+            ready.write_text(str(os.getpid()))
     while children:
         try:
             pid, status = os.wait()
