@@ -15,42 +15,54 @@ from buddylb.errors import CommandError
 
 def clear_sticky_database(snap: Snapshot, tables: Mapping[str, StickyTable], *, context: str | None = None,
                           group: str | None = None, key: str | None = None, rserver: str | None = None) -> int:
-    """Remove the entries matching every given filter; returns how many went."""
+    """Remove the entries matching every given filter; returns how many went.
+
+    `key` is a key as `show sticky database` prints it, or a bare client address, which
+    on `address both` scopes matches every entry of that client whatever the VIP."""
     if context is not None and context not in snap.contexts:
         raise CommandError(f'context "{context}" does not exist', 2)
+    names = [context] if context is not None else list(tables)
+    where = f" in context {context}" if context is not None else ""
+    if group is not None and not any(_has_group(snap.contexts[n], group) for n in names):
+        raise CommandError(f'sticky group "{group}" does not exist{where}', 2)
+    if rserver is not None and not any(rserver in snap.contexts[n].rservers for n in names):
+        raise CommandError(f'rserver "{rserver}" does not exist{where}', 2)
     removed = 0
-    for name, table in tables.items():
-        if context is not None and name != context:
+    for name in names:
+        table = tables.get(name)
+        if table is None:
             continue
-        ctx = snap.contexts[name]
-        if group is not None and not any(group == s.name or group in s.sticky_groups for s in ctx.scopes.values()):
-            if context is not None or len(tables) == 1:
-                raise CommandError(f'sticky group "{group}" does not exist in context {name}', 2)
-            continue
-        if rserver is not None and rserver not in ctx.rservers:
-            if context is not None or len(tables) == 1:
-                raise CommandError(f'rserver "{rserver}" does not exist in context {name}', 2)
-            continue
-        parsed: dict[str, object] = {}
-        if key is not None:
-            for s in ctx.scopes.values():
-                try:
-                    parsed[s.name] = parse_key(s, key)
-                except (ValueError, OSError):
-                    continue
+        matchers = {s.name: _key_matcher(s, key) for s in snap.contexts[name].scopes.values()} if key else {}
 
         def doomed(st, k, e) -> bool:
             scope = st.scope
             if group is not None and group != scope.name and group not in scope.sticky_groups:
                 return False
-            if key is not None and parsed.get(scope.name) != k:
+            if key is not None and not matchers.get(scope.name, _never)(k):
                 return False
-            if rserver is not None and rserver not in e.farms:
-                return False
-            return True
+            return rserver is None or rserver in e.farms
 
         removed += table.clear(doomed)
     return removed
+
+
+def _never(_k) -> bool:
+    return False
+
+
+def _has_group(ctx, group: str) -> bool:
+    return any(group == s.name or group in s.sticky_groups for s in ctx.scopes.values())
+
+
+def _key_matcher(scope, text: str):
+    try:
+        parsed = parse_key(scope, text)
+    except (ValueError, OSError):
+        return _never
+    if scope.kind == "ip-netmask" and scope.address == "both" and "->" not in text:
+        source = parse_key(scope, f"{text}->0.0.0.0") >> 131  # the client's (masked) source part
+        return lambda k: isinstance(k, int) and k >> 131 == source
+    return lambda k: k == parsed
 
 
 def set_rserver_state(snap: Snapshot, state: RuntimeState, name: str, inservice: bool,

@@ -18,6 +18,7 @@ from buddylb.admin.security import split_addr, token_ok
 from buddylb.errors import CommandError, ProtocolError
 from buddylb.http.request import BodyChunk, EndOfMessage, RequestHead, RequestParser
 from buddylb.http.response import error_response
+from buddylb.metrics import Metrics
 
 if TYPE_CHECKING:
     from buddylb.io.server import Server
@@ -182,12 +183,7 @@ class AdminServer:
                 lambda: AdminProtocol(self), host, port, reuse_address=True)
         except OSError as exc:
             raise LbError(f"admin API cannot listen on {self.addr}: {exc.strerror or exc}") from exc
-        try:
-            from buddylb.metrics import Metrics
-
-            self.metrics = Metrics(self.server.balancer).render
-        except ImportError:
-            self.metrics = None
+        self.metrics = Metrics(self.server.balancer).render
         log.info("admin API on http://%s", self.addr)
 
     async def stop(self) -> None:

@@ -174,12 +174,17 @@ def show_sticky_database(snap: Snapshot, tables: Tables, now: float, *, buddy: b
     if client is not None:
         _check_address(client)
     rows = []
-    for ctx in _contexts(snap, context):
+    contexts = _contexts(snap, context)
+    if group is not None:
+        having = [c for c in contexts if _has_group(c, group)]
+        if not having:
+            where = f"in context {context}" if context else "in any context"
+            raise CommandError(f'sticky group "{group}" does not exist {where}', 2)
+        contexts = having
+    for ctx in contexts:
         table = tables.get(ctx.name)
         if table is None:
             continue
-        if group is not None and not any(group == s.name or group in s.sticky_groups for s in ctx.scopes.values()):
-            raise CommandError(f'sticky group "{group}" does not exist in context {ctx.name}', 2)
         for st, key, e in table.items(now):
             scope = st.scope
             if buddy and not scope.is_buddy:
@@ -196,6 +201,11 @@ def show_sticky_database(snap: Snapshot, tables: Tables, now: float, *, buddy: b
                 "flags": ["buddy"] if scope.is_buddy else [],
             })
     return rows
+
+
+def _has_group(ctx: Context, group: str) -> bool:
+    """A scope (buddy sticky group) or a sticky group of that name exists in `ctx`."""
+    return any(group == s.name or group in s.sticky_groups for s in ctx.scopes.values())
 
 
 def _round(v: float | None) -> float | None:

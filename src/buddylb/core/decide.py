@@ -166,7 +166,10 @@ def decide(
     flow: Flow,
     now: float,
     secret: bytes = b"",
+    requeue: bool = False,
 ) -> Decision:
+    """Decide one connection or request. `requeue`: a client already waiting in the
+    rule-6 queue asks again; a repeated `no_server` is not counted again."""
     ctx = snap.contexts[vip.context]
     policy = vip.policy
     cls = classify(policy, flow.url, flow.headers, flow.cookies) if policy.http else policy.classes[0]
@@ -199,13 +202,16 @@ def decide(
         if use_scope is not None and table is not None:
             _remember(d, table, use_scope, key, entry, farm, member, now)
             _count(table, d.outcome)
+            if use_scope.is_buddy:
+                table.counters.buddy_connections += 1  # any connection decided in a buddy sticky group
         state.opened(member)
         return d
 
     queue = any(state.only_limited(m) for f in farms for m in f.members)
     d = Decision(NO_SERVER, vip, cls.name, farms[0] if farms else None, None, scope, key,
                  queue=queue, rule="6: no available rserver")
-    _count(table, NO_SERVER)
+    if not requeue:
+        _count(table, NO_SERVER)
     return d
 
 
@@ -237,7 +243,6 @@ def _count(table: StickyTable | None, outcome: str) -> None:
         c.misses += 1
     elif outcome == BUDDY_HIT:
         c.buddy_hits += 1
-        c.buddy_connections += 1
     elif outcome == RESTICK:
         c.resticks += 1
     elif outcome == NO_SERVER:

@@ -20,6 +20,7 @@ from buddylb.core.decide import Decision, Flow, connection_closed, decide
 from buddylb.core.health import ProbeTarget
 from buddylb.core.snapshot import Snapshot, Vip
 from buddylb.core.state import RuntimeState
+from buddylb.core.store import MemoryStore, StickyStore, locate
 from buddylb.core.sticky import StickyTable
 from buddylb.errors import ConfigError
 from buddylb.io.pool import Pool
@@ -58,7 +59,7 @@ class Balancer:
         self.probe_targets: list[ProbeTarget] = []
         self.access_log: Callable[[dict], None] = lambda record: None
         self.observers: list[Callable[[str, Decision], None]] = []
-        self.store_status: dict = {"kind": "memory", "degraded": False}
+        self.store: StickyStore = MemoryStore()
         self.reloads = 0
         # open flows of farms with `fail-action purge`, by member key, closed on probe failure
         self.pool = Pool()  # L7 server-side keep-alive connections
@@ -71,15 +72,43 @@ class Balancer:
         return self.snapshot.config
 
     # -- the decision adapter ---------------------------------------------------------
-    def decide(self, vip: Vip, flow: Flow, snap: Snapshot | None = None) -> Decision:
+    def decide(self, vip: Vip, flow: Flow, snap: Snapshot | None = None, requeue: bool = False) -> Decision:
+        """`requeue`: a queued client asks again; only a decision that found a server is
+        reported then, so one waiting client is one `no_server`, not one per poll."""
         flow.wall = time.time()
-        d = decide(snap or self.snapshot, self.state, self.tables, vip, flow, self.clock(), self.secret)
-        for observe in self.observers:
-            observe("decision", d)
+        d = decide(snap or self.snapshot, self.state, self.tables, vip, flow, self.clock(), self.secret, requeue)
+        if not (requeue and d.member is None):
+            for observe in self.observers:
+                observe("decision", d)
         return d
 
+    async def decide_shared(self, vip: Vip, flow: Flow, snap: Snapshot | None = None) -> Decision:
+        """decide() bracketed by the shared store: load the entry, decide, publish.
+
+        Only used when `store.shared`; the memory store needs no await on the hot path."""
+        snap = snap or self.snapshot
+        where = locate(snap, vip, flow, self.secret)
+        if where is not None:
+            table = self.tables.get(vip.context)
+            if table is not None:
+                await self.store.load(table, where[0], where[1], self.clock())
+        d = self.decide(vip, flow, snap)
+
+        def redecide() -> Decision:
+            connection_closed(self.state, d, self.clock())
+            return self.decide(vip, flow, snap)
+
+        return await self.store.commit(d, self.clock(), redecide)
+
+    @property
+    def store_status(self) -> dict:
+        return self.store.status()
+
     def closed(self, d: Decision) -> None:
-        connection_closed(self.state, d, self.clock())
+        now = self.clock()
+        if self.store.shared:
+            self.store.closed(d, now)
+        connection_closed(self.state, d, now)
 
     def sweep(self, budget: int = 512) -> int:
         now = self.clock()

@@ -1,0 +1,171 @@
+"""Every Prometheus metric of buddylb, declared once (SPEC §4: `/metrics` on the admin API).
+
+Two kinds, both in one CollectorRegistry per Balancer (never the global one, so tests
+and several balancers in one process never share numbers):
+
+- Event counters, fed as things happen: the decision observer counts
+  `buddylb_decisions_total{context,farm,outcome}` exactly once per `Balancer.decide()`
+  with the SPEC §3 outcome names; the access-log tap counts finished L4 connections,
+  L7 requests, their bytes and HTTP status classes.  The labelled children are cached
+  in dicts, so the per-event cost is one dict lookup and one increment.
+- State read at scrape time by `_StateCollector` (the sticky tables, probe targets,
+  RuntimeState, store status): nothing on the data path keeps them up to date.
+
+`Metrics(balancer)` installs its taps: construct it once per Balancer.  It must never
+change what the data path does: the original access log still receives every record.
+"""
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Callable, Iterator
+
+from prometheus_client import CollectorRegistry, Counter, disable_created_metrics, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+
+if TYPE_CHECKING:
+    from buddylb.core.decide import Decision
+    from buddylb.io.runtime import Balancer
+
+ROUTE = ("vip", "farm", "rserver")
+disable_created_metrics()  # no `*_created` series: half the output, no use for a scraper of one process
+L4_MODES = ("l4", "tls")  # access-log `mode` of a finished connection; anything else is an L7 request
+
+# Read at scrape time: name -> (type, help, labels).  Counter names get `_total` on export.
+STATE: dict[str, tuple[str, str, tuple[str, ...]]] = {
+    "buddylb_sticky_entries": ("gauge", "Sticky entries stored now.", ("context",)),
+    "buddylb_sticky_capacity": ("gauge", "Sticky table capacity (sticky-table max-entries).", ("context",)),
+    "buddylb_sticky_hits": ("counter", "Decisions by an existing entry (sticky_hit).", ("context",)),
+    "buddylb_sticky_misses": ("counter", "Decisions with no entry, a new one stored (new).", ("context",)),
+    "buddylb_sticky_buddy_hits": ("counter", "Decisions by a buddy real group (buddy_hit).", ("context",)),
+    "buddylb_sticky_resticks": ("counter", "Entries re-stuck to another rserver (restick).", ("context",)),
+    "buddylb_sticky_evictions": ("counter", "Entries evicted because the table was full.", ("context",)),
+    "buddylb_sticky_expirations": ("counter", "Entries expired.", ("context",)),
+    "buddylb_sticky_unstored": ("counter", "New clients balanced without an entry (table full of entries "
+                                "in use).", ("context",)),
+    "buddylb_probe_up": ("gauge", "Probe verdict per target: 1 passing, 0 failed.",
+                         ("context", "probe", "farm", "rserver")),
+    "buddylb_probe_consecutive_failures": ("gauge", "Consecutive failed checks per probe target.",
+                                           ("context", "probe", "farm", "rserver")),
+    "buddylb_rserver_available": ("gauge", "1 when the rserver may take new clients in the farm (SPEC §3).",
+                                  ("context", "farm", "rserver")),
+    "buddylb_rserver_open_connections": ("gauge", "Open connections (L4) / requests in flight (L7).",
+                                         ("context", "farm", "rserver")),
+    "buddylb_sticky_store_degraded": ("gauge", "1 while the sticky store is unreachable and buddylb "
+                                      "decides without it.", ("kind",)),
+    "buddylb_open_client_connections": ("gauge", "Client connections open now.", ()),
+    "buddylb_config_generation": ("gauge", "Generation of the configuration in service.", ()),
+    "buddylb_reloads": ("counter", "Configuration reloads put in service.", ()),
+}
+
+_STICKY_COUNTERS = {  # metric -> StickyTable.counters field
+    "buddylb_sticky_hits": "hits", "buddylb_sticky_misses": "misses", "buddylb_sticky_buddy_hits": "buddy_hits",
+    "buddylb_sticky_resticks": "resticks", "buddylb_sticky_evictions": "evictions",
+    "buddylb_sticky_expirations": "expirations", "buddylb_sticky_unstored": "unstored",
+}
+
+
+def _family(name: str) -> Metric:
+    kind, doc, labels = STATE[name]
+    cls = GaugeMetricFamily if kind == "gauge" else CounterMetricFamily
+    return cls(name, doc, labels=list(labels))
+
+
+class _StateCollector:
+    """Reads the balancer's live objects on each scrape; O(contexts + members + targets)."""
+
+    def __init__(self, balancer: "Balancer") -> None:
+        self.balancer = balancer
+
+    def collect(self) -> Iterator[Metric]:
+        b = self.balancer
+        fams = {name: _family(name) for name in STATE}
+        for ctx_name, table in b.tables.items():
+            fams["buddylb_sticky_entries"].add_metric([ctx_name], table.size)
+            fams["buddylb_sticky_capacity"].add_metric([ctx_name], table.max_entries)
+            counters = table.counters
+            for metric, attr in _STICKY_COUNTERS.items():
+                fams[metric].add_metric([ctx_name], getattr(counters, attr))
+        for t in b.probe_targets:
+            labels = [t.context, t.probe, t.farm, t.rserver]
+            fams["buddylb_probe_up"].add_metric(labels, 1 if t.up else 0)
+            fams["buddylb_probe_consecutive_failures"].add_metric(labels, t.consecutive_failures)
+        state = b.state
+        for ctx in b.snapshot.contexts.values():
+            for farm in ctx.farms.values():
+                for m in farm.members:
+                    labels = [ctx.name, farm.name, m.rserver]
+                    fams["buddylb_rserver_available"].add_metric(labels, 1 if state.available(m) else 0)
+                    fams["buddylb_rserver_open_connections"].add_metric(labels, state.connections(m))
+        store = b.store_status
+        fams["buddylb_sticky_store_degraded"].add_metric([str(store.get("kind", "memory"))],
+                                                         1 if store.get("degraded") else 0)
+        fams["buddylb_open_client_connections"].add_metric([], len(b.flows))
+        fams["buddylb_config_generation"].add_metric([], b.snapshot.generation)
+        fams["buddylb_reloads"].add_metric([], b.reloads)
+        yield from fams.values()
+
+
+class Metrics:
+    def __init__(self, balancer: "Balancer") -> None:
+        self.registry = CollectorRegistry()
+        r = self.registry
+        self.decisions = Counter("buddylb_decisions", "Decisions by SPEC §3 outcome.",
+                                 ["context", "farm", "outcome"], registry=r)
+        self.connections = Counter("buddylb_connections", "Finished L4 connections.", ROUTE, registry=r)
+        self.requests = Counter("buddylb_requests", "Finished L7 requests.", ROUTE, registry=r)
+        self.bytes_in = Counter("buddylb_bytes_in", "Bytes received from clients (L7: request body bytes).",
+                                ROUTE, registry=r)
+        self.bytes_out = Counter("buddylb_bytes_out", "Bytes sent to clients (L7: response body bytes).",
+                                 ROUTE, registry=r)
+        self.responses = Counter("buddylb_responses", "L7 responses by status class (2xx, 3xx, 4xx, 5xx).",
+                                 ["vip", "code"], registry=r)
+        r.register(_StateCollector(balancer))  # type: ignore[arg-type]
+        self._decision_children: dict[tuple[str, str, str], Any] = {}
+        self._route_children: dict[tuple[bool, str, str, str], tuple[Any, Any, Any]] = {}
+        self._response_children: dict[tuple[str, int], Any] = {}
+        balancer.observers.append(self.observe)
+        self._access_log: Callable[[dict], None] = balancer.access_log
+        balancer.access_log = self.log
+
+    # -- taps on the data path ---------------------------------------------------------------
+    def observe(self, event: str, d: "Decision") -> None:
+        if event != "decision":
+            return
+        key = (d.vip.context, d.farm.name if d.farm is not None else "", d.outcome)
+        child = self._decision_children.get(key)
+        if child is None:
+            child = self._decision_children[key] = self.decisions.labels(*key)
+        child.inc()
+
+    def log(self, record: dict) -> None:
+        """Count one access-log record (a finished connection or request), then log it."""
+        self.count(record)
+        self._access_log(record)
+
+    def count(self, record: dict) -> None:
+        vip = record.get("vip") or ""
+        rserver = (record.get("rserver") or "").rpartition(":")[0] or (record.get("rserver") or "")
+        is_l4 = record.get("mode") in L4_MODES
+        key = (is_l4, vip, record.get("farm") or "", rserver)
+        children = self._route_children.get(key)
+        if children is None:
+            labels = key[1:]
+            children = self._route_children[key] = (
+                (self.connections if is_l4 else self.requests).labels(*labels),
+                self.bytes_in.labels(*labels), self.bytes_out.labels(*labels))
+        count, bytes_in, bytes_out = children
+        count.inc()
+        if record.get("bytes_in"):
+            bytes_in.inc(record["bytes_in"])
+        if record.get("bytes_out"):
+            bytes_out.inc(record["bytes_out"])
+        status = record.get("status")
+        if not is_l4 and isinstance(status, int) and 100 <= status < 600:
+            rkey = (vip, status // 100)
+            child = self._response_children.get(rkey)
+            if child is None:
+                child = self._response_children[rkey] = self.responses.labels(vip, f"{status // 100}xx")
+            child.inc()
+
+    def render(self) -> bytes:
+        """The Prometheus text exposition format."""
+        return generate_latest(self.registry)

@@ -1,0 +1,209 @@
+"""Golden text of every renderer in admin/render.py, fed with fixed view data (SPEC §4).
+
+The data has the shape `admin.views` returns (what `--json` prints); the expected text is
+inline, so any change to a table shows up here as a reviewable diff.
+"""
+from __future__ import annotations
+
+import pytest
+
+from buddylb.admin import render as r
+
+DB = [
+    {"context": "Admin", "scope": "alpha", "type": "ip-netmask", "key": "127.0.0.21->127.0.0.100",
+     "last_serverfarm": "decrypted", "last_rserver": "lnx1", "serverfarms": {"http": "lnx1", "decrypted": "lnx1"},
+     "expires_in_s": 1799.5, "open_connections": 0, "flags": ["buddy"]},
+    {"context": "Admin", "scope": "stick-solo", "type": "ip-netmask", "key": "127.0.0.0/24",
+     "last_serverfarm": "http", "last_rserver": "lnx2", "serverfarms": {"http": "lnx2"},
+     "expires_in_s": None, "open_connections": 2, "flags": []},
+]
+CLIENT = [
+    {"context": "Admin", "scope": "alpha", "buddy": True, "key": "127.0.0.21->127.0.0.100",
+     "entry": {"key": "127.0.0.21->127.0.0.100", "last_serverfarm": "decrypted", "last_rserver": "lnx1",
+               "serverfarms": {"http": "lnx1", "decrypted": "lnx1"}, "expires_in_s": 1799.5, "open_connections": 0},
+     "serverfarms": [
+         {"serverfarm": "http", "outcome": "buddy_hit", "rule": "4: remembered rserver in buddy group blue",
+          "rserver": "lnx1", "port": 8080, "candidates": [], "predictor": None, "available": ["lnx1", "lnx2"]},
+         {"serverfarm": "decrypted", "outcome": "sticky_hit", "rule": "3: last farm and rserver available",
+          "rserver": "lnx1", "port": 8443, "candidates": [], "predictor": None, "available": ["lnx1", "lnx2"]}]},
+    {"context": "Admin", "scope": "stick-solo", "buddy": False, "key": "127.0.0.0/24", "entry": None,
+     "serverfarms": [
+         {"serverfarm": "http", "outcome": "new", "rule": "2: no entry, predictor", "rserver": None, "port": None,
+          "candidates": ["lnx1", "lnx2"], "predictor": "roundrobin", "available": ["lnx1", "lnx2"]}]},
+]
+FARMS = [
+    {"context": "Admin", "serverfarm": "http", "predictor": "roundrobin", "probes": ["TCP-CHECK"],
+     "fail_action_purge": False, "rservers": [
+         {"rserver": "lnx1", "address": "127.0.1.11", "port": 8080, "weight": 8, "state": "OPERATIONAL",
+          "backup": False, "buddy_group": "blue", "connections": 3, "conn_limit": None},
+         {"rserver": "lnx2", "address": "127.0.1.12", "port": 8080, "weight": 3, "state": "PROBE-FAILED",
+          "backup": True, "buddy_group": None, "connections": 0, "conn_limit": {"max": 100, "min": 80}}]},
+]
+RSERVERS = [
+    {"context": "Admin", "rserver": "lnx1", "address": "127.0.1.11", "weight": 8, "state": "INSERVICE",
+     "connections": 3, "serverfarms": [
+         {"serverfarm": "http", "port": 8080, "buddy_group": "blue", "state": "OPERATIONAL", "connections": 3},
+         {"serverfarm": "decrypted", "port": 8443, "buddy_group": "blue", "state": "OPERATIONAL", "connections": 0}]},
+    {"context": "Admin", "rserver": "lnx2", "address": "127.0.1.12", "weight": 8, "state": "OUTOFSERVICE",
+     "connections": 0, "serverfarms": []},
+]
+STATS = [
+    {"context": "Admin", "entries": 5, "capacity": 1048576, "hits": 7, "misses": 5, "buddy_hits": 5,
+     "resticks": 1, "evictions": 0, "expirations": 2, "unstored": 0, "no_server": 0, "buddy_connections": 5,
+     "buddy_sticky_groups": 1, "store": {"kind": "redis", "degraded": True}},
+]
+BUDDY = {
+    "buddy_real_groups": [
+        {"context": "Admin", "name": "blue", "serverfarms": {"http": ["lnx1"], "decrypted": ["lnx1"]},
+         "single_farm": False},
+        {"context": "Admin", "name": "green", "serverfarms": {"web": ["lnx3", "lnx4"]}, "single_farm": True}],
+    "buddy_sticky_groups": [
+        {"context": "Admin", "name": "alpha", "buddy": True, "kind": "ip-netmask", "address": "both",
+         "effective_mask": "255.255.255.0", "effective_v6_prefix": 64, "effective_timeout_s": 1800.0,
+         "activeconns": False, "sticky_groups": ["stick-cart", "stick-credit"], "farms": ["http", "decrypted"],
+         "cookie": None, "cookie_insert": False, "header": None}],
+}
+PROBES = [
+    {"context": "Admin", "probe": "TCP-CHECK", "serverfarm": "http", "rserver": "lnx1", "address": "127.0.1.11",
+     "port": 8080, "state": "UP", "last_result": "success", "detail": "connected", "consecutive_failures": 0,
+     "checks": 12},
+    {"context": "Admin", "probe": "TCP-CHECK", "serverfarm": "http", "rserver": "lnx2", "address": "127.0.1.12",
+     "port": 8080, "state": "DOWN", "last_result": "failure", "detail": "connect: refused",
+     "consecutive_failures": 4, "checks": 12},
+]
+
+STICKY_DATABASE = """\
+sticky database: 2 entries
+context  scope       type        key                      last farm  last rserver  rserver per farm          expires(s)  conns  flags
+-------  ----------  ----------  -----------------------  ---------  ------------  ------------------------  ----------  -----  -----
+Admin    alpha       ip-netmask  127.0.0.21->127.0.0.100  decrypted  lnx1          http=lnx1,decrypted=lnx1  1799.5      0      buddy
+Admin    stick-solo  ip-netmask  127.0.0.0/24             http       lnx2          http=lnx2                 active      2      -
+"""
+
+STICKY_DATABASE_EMPTY = """\
+sticky database: 0 entries
+context  scope  type  key  last farm  last rserver  rserver per farm  expires(s)  conns  flags
+-------  -----  ----  ---  ---------  ------------  ----------------  ----------  -----  -----
+"""
+
+STICKY_CLIENT = """\
+context Admin  scope alpha (buddy)  key 127.0.0.21->127.0.0.100
+  entry: last decrypted/lnx1  per farm http=lnx1,decrypted=lnx1  expires(s) 1799.5  conns 0
+  serverfarm  would get  outcome     rule (SPEC §3)
+  ----------  ---------  ----------  -----------------------------------------
+  http        lnx1       buddy_hit   4: remembered rserver in buddy group blue
+  decrypted   lnx1       sticky_hit  3: last farm and rserver available
+
+context Admin  scope stick-solo  key 127.0.0.0/24
+  entry: none (a new client here)
+  serverfarm  would get                outcome  rule (SPEC §3)
+  ----------  -----------------------  -------  ----------------------
+  http        roundrobin of lnx1,lnx2  new      2: no entry, predictor
+"""
+
+STICKY_CLIENT_NO_SCOPE = """\
+no ip-netmask sticky scope
+"""
+
+SERVERFARM = """\
+serverfarm http (context Admin)  predictor roundrobin  probes TCP-CHECK
+  rserver  address     port  weight  state         buddy group  conns
+  -------  ----------  ----  ------  ------------  -----------  -----
+  lnx1     127.0.1.11  8080  8       OPERATIONAL   blue         3
+  lnx2     127.0.1.12  8080  3       PROBE-FAILED  -            0
+"""
+
+SERVERFARM_DETAIL = """\
+serverfarm http (context Admin)  predictor roundrobin  probes TCP-CHECK
+  rserver  address     port  weight  state         buddy group  conns  backup  conn-limit
+  -------  ----------  ----  ------  ------------  -----------  -----  ------  --------------
+  lnx1     127.0.1.11  8080  8       OPERATIONAL   blue         3      no      -
+  lnx2     127.0.1.12  8080  3       PROBE-FAILED  -            0      yes     max=100,min=80
+"""
+
+RSERVER = """\
+context  rserver  address     weight  state         conns  serverfarms
+-------  -------  ----------  ------  ------------  -----  --------------
+Admin    lnx1     127.0.1.11  8       INSERVICE     3      http,decrypted
+Admin    lnx2     127.0.1.12  8       OUTOFSERVICE  0      -
+"""
+
+RSERVER_DETAIL = """\
+rserver lnx1 (context Admin)  127.0.1.11  weight 8  INSERVICE  conns 3
+  serverfarm  port  buddy group  state        conns
+  ----------  ----  -----------  -----------  -----
+  http        8080  blue         OPERATIONAL  3
+  decrypted   8443  blue         OPERATIONAL  0
+
+rserver lnx2 (context Admin)  127.0.1.12  weight 8  OUTOFSERVICE  conns 0
+  serverfarm  port  buddy group  state  conns
+  ----------  ----  -----------  -----  -----
+"""
+
+STATS_STICKY = """\
+sticky statistics, context Admin (store redis, DEGRADED)
+  entries                5
+  capacity               1048576
+  hits                   7
+  misses                 5
+  buddy hits             5
+  resticks               1
+  evictions              0
+  expirations            2
+  unstored               0
+  no server              0
+  buddy sticky groups    1
+  buddy connections      5
+"""
+
+BUDDY_GROUP = """\
+context  buddy real group  serverfarm: rservers
+-------  ----------------  ---------------------------
+Admin    blue              http: lnx1; decrypted: lnx1
+Admin    green (one farm)  web: lnx3,lnx4
+
+context  buddy sticky group  type        sticky groups            serverfarms     effective mask  effective timeout(s)
+-------  ------------------  ----------  -----------------------  --------------  --------------  --------------------
+Admin    alpha               ip-netmask  stick-cart,stick-credit  http,decrypted  255.255.255.0   1800
+"""
+
+BUDDY_GROUP_DETAIL = """\
+context  buddy real group  serverfarm: rservers
+-------  ----------------  ---------------------------
+Admin    blue              http: lnx1; decrypted: lnx1
+Admin    green (one farm)  web: lnx3,lnx4
+
+context  buddy sticky group  type        sticky groups            serverfarms     effective mask  effective timeout(s)  v6 prefix  activeconns
+-------  ------------------  ----------  -----------------------  --------------  --------------  --------------------  ---------  -----------
+Admin    alpha               ip-netmask  stick-cart,stick-credit  http,decrypted  255.255.255.0   1800                  64         no
+"""
+
+PROBE = """\
+probe      serverfarm  rserver  address     port  state  last result  fails  checks
+---------  ----------  -------  ----------  ----  -----  -----------  -----  ------
+TCP-CHECK  http        lnx1     127.0.1.11  8080  UP     success      0      12
+TCP-CHECK  http        lnx2     127.0.1.12  8080  DOWN   failure      4      12
+"""
+
+
+@pytest.mark.parametrize("rendered, expected", [
+    pytest.param(lambda: r.render_sticky_database(DB), STICKY_DATABASE, id="sticky_database"),
+    pytest.param(lambda: r.render_sticky_database([]), STICKY_DATABASE_EMPTY, id="sticky_database_empty"),
+    pytest.param(lambda: r.render_sticky_client(CLIENT), STICKY_CLIENT, id="sticky_client"),
+    pytest.param(lambda: r.render_sticky_client([]), STICKY_CLIENT_NO_SCOPE, id="sticky_client_no_scope"),
+    pytest.param(lambda: r.render_serverfarm(FARMS), SERVERFARM, id="serverfarm"),
+    pytest.param(lambda: r.render_serverfarm(FARMS, detail=True), SERVERFARM_DETAIL, id="serverfarm_detail"),
+    pytest.param(lambda: r.render_rserver(RSERVERS), RSERVER, id="rserver"),
+    pytest.param(lambda: r.render_rserver(RSERVERS, detail=True), RSERVER_DETAIL, id="rserver_detail"),
+    pytest.param(lambda: r.render_stats_sticky(STATS), STATS_STICKY, id="stats_sticky"),
+    pytest.param(lambda: r.render_buddy_group(BUDDY), BUDDY_GROUP, id="buddy_group"),
+    pytest.param(lambda: r.render_buddy_group(BUDDY, detail=True), BUDDY_GROUP_DETAIL, id="buddy_group_detail"),
+    pytest.param(lambda: r.render_probe(PROBES), PROBE, id="probe"),
+])
+def test_golden(rendered, expected) -> None:
+    assert rendered() == expected
+
+
+def test_every_renderer_is_pinned() -> None:
+    assert set(r.RENDERERS) == {"sticky-database", "sticky-client", "serverfarm", "rserver", "stats-sticky",
+                                "buddy-group", "probe"}
