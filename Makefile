@@ -24,7 +24,7 @@ bench: $(STAMP)
 	$(BIN)/python -m bench.run
 
 soak: $(STAMP)
-	$(BIN)/python -m bench.soak
+	$(BIN)/python -m soak.run
 
 fuzz: $(STAMP)
 	$(BIN)/pip install -q -e '.[fuzz]'
