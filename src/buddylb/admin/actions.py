@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Mapping
 
-from buddylb.core.keys import parse_key
+from buddylb.core.keys import parse_key, split_both
 from buddylb.core.snapshot import Snapshot
 from buddylb.core.state import RuntimeState
 from buddylb.core.sticky import StickyTable
@@ -56,12 +56,12 @@ def _has_group(ctx, group: str) -> bool:
 
 def _key_matcher(scope, text: str):
     try:
+        if scope.kind == "ip-netmask" and scope.address == "both" and "->" not in text:
+            source = split_both(parse_key(scope, f"{text}->0.0.0.0"))[0]  # the client's (masked) source
+            return lambda k: isinstance(k, int) and split_both(k)[0] == source
         parsed = parse_key(scope, text)
     except (ValueError, OSError):
         return _never
-    if scope.kind == "ip-netmask" and scope.address == "both" and "->" not in text:
-        source = parse_key(scope, f"{text}->0.0.0.0") >> 131  # the client's (masked) source part
-        return lambda k: isinstance(k, int) and k >> 131 == source
     return lambda k: k == parsed
 
 

@@ -14,7 +14,7 @@ from typing import Any, Iterable, Mapping
 
 from buddylb.core.decide import available_members, resolve
 from buddylb.core.health import ProbeTarget
-from buddylb.core.keys import addr_int, format_key, ip_key
+from buddylb.core.keys import addr_int, format_key, ip_key, split_both
 from buddylb.core.snapshot import Context, Farm, Member, Scope, Snapshot
 from buddylb.core.state import RuntimeState
 from buddylb.core.sticky import StickyTable
@@ -164,7 +164,7 @@ def _client_matches(scope: Scope, key: Any, client: str) -> bool:
         return False
     k = ip_key(scope, client, client)
     if scope.address == "both":
-        return key >> 131 == k >> 131
+        return split_both(key)[0] == split_both(k)[0]
     return key == k
 
 

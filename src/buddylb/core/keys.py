@@ -58,13 +58,27 @@ def _masked(address: str, prefix4: int, prefix6: int) -> int:
     return value & (_ALL4 ^ (_ALL4 >> prefix4))
 
 
+BOTH_V4_TAG = 1 << 64  # `both` with two IPv4 addresses: (src << 32 | dst) | tag, a 65-bit int
+
+
 def ip_key(scope: Scope, source: str, destination: str) -> int:
     rule = scope.address
     if rule == "source":
         return _masked(source, scope.prefix4, scope.prefix6)
     if rule == "destination":
         return _masked(destination, scope.prefix4, scope.prefix6)
-    return (_masked(source, scope.prefix4, scope.prefix6) << 131) | _masked(destination, scope.prefix4, scope.prefix6)
+    s = _masked(source, scope.prefix4, scope.prefix6)
+    d = _masked(destination, scope.prefix4, scope.prefix6)
+    if s <= _ALL4 and d <= _ALL4:
+        return BOTH_V4_TAG | (s << 32) | d  # compact: fewer int digits per entry
+    return (s << 131) | d
+
+
+def split_both(key: int) -> tuple[int, int]:
+    """(source part, destination part) of an `address both` key."""
+    if key >> 64 == 1:
+        return (key >> 32) & _ALL4, key & _ALL4
+    return key >> 131, key & ((1 << 131) - 1)
 
 
 def _format_one(value: int, scope: Scope) -> str:
@@ -79,7 +93,8 @@ def format_key(scope: Scope, key: Hashable) -> str:
     """The key in address notation for show commands (SPEC §4 JSON conventions)."""
     if scope.kind == "ip-netmask" and isinstance(key, int):
         if scope.address == "both":
-            return f"{_format_one(key >> 131, scope)}->{_format_one(key & ((1 << 131) - 1), scope)}"
+            src, dst = split_both(key)
+            return f"{_format_one(src, scope)}->{_format_one(dst, scope)}"
         return _format_one(key, scope)
     if isinstance(key, bytes):
         return key.hex()
@@ -89,11 +104,11 @@ def format_key(scope: Scope, key: Hashable) -> str:
 def parse_key(scope: Scope, text: str) -> Hashable:
     """The inverse of format_key, for `clear sticky database key K`."""
     if scope.kind == "ip-netmask":
+        if ("->" in text) != (scope.address == "both"):
+            raise ValueError(f"{text!r} is not a key of a {scope.address} scope")
         if "->" in text:
             s, d = text.split("->", 1)
-            return (_masked(s.split("/")[0], scope.prefix4, scope.prefix6) << 131) | _masked(
-                d.split("/")[0], scope.prefix4, scope.prefix6
-            )
+            return ip_key(scope, s.split("/")[0], d.split("/")[0])
         return _masked(text.split("/")[0], scope.prefix4, scope.prefix6)
     if scope.kind == "ssl-session":
         return bytes.fromhex(text)
