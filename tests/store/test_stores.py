@@ -58,7 +58,7 @@ class Node:
     async def visit(self, client: str, vip: tuple[str, int]):
         d = await self.connect(client, vip)
         connection_closed(self.state, d, self.clock())
-        await self.store.closed(d, self.clock())
+        self.store.closed(d, self.clock())
         return d
 
 

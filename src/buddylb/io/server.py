@@ -72,6 +72,7 @@ class Server:
         self.stopping = asyncio.Event()
         for w in self.balancer.warnings:
             log.warning("%s", w)
+        await self._start_store()
         await self._start_admin()
         contexts = self.listeners.bind(self.balancer.snapshot)
         await self.listeners.apply(self.balancer.snapshot, contexts)
@@ -84,6 +85,19 @@ class Server:
             self.opts.ready_file.write_text(str(os.getpid()))
         log.info("buddylb %d (worker %d): %d VIP(s) in service", os.getpid(), self.opts.worker_index,
                  len(self.balancer.snapshot.vips))
+
+    async def _start_store(self) -> None:
+        """SPEC §4: connect the sticky store before the VIPs accept."""
+        spec = self.balancer.config.sticky_store
+        url = self.opts.sticky_store or (spec.url if spec else None)
+        if not url:
+            return
+        from buddylb.store.redis import RedisStore
+
+        store = RedisStore(url, prefix=spec.prefix if spec else "buddylb:", timeout_s=spec.timeout_s if spec else 0.05)
+        await store.start()
+        self.balancer.store = store
+        log.info("sticky-store %s (prefix %s)%s", url, store.prefix, " DEGRADED" if store.degraded else "")
 
     async def _start_admin(self) -> None:
         from buddylb.admin.api import AdminServer
@@ -134,6 +148,9 @@ class Server:
         await self.listeners.close()
         if self.admin is not None:
             await self.admin.stop()
+        stop_store = getattr(self.balancer.store, "stop", None)
+        if stop_store is not None:
+            await stop_store()
         self.access_log.close()
 
 

@@ -143,7 +143,7 @@ class RedisStore:
         self.fresh[fk] = now + self.cache_s
         return d
 
-    async def closed(self, d: Decision, now: float) -> None:
+    def closed(self, d: Decision, now: float) -> None:
         """Expiry counts from the last close (SPEC §3): refresh the TTL, batched."""
         if d.scope is not None and d.table is not None and d.key is not None and not self.degraded:
             self.pending_ttl[self.rkey(d.table.context, d.scope, d.key)] = int(d.scope.timeout_s * 1000)
