@@ -1,0 +1,11 @@
+"""`make bench`: buddylb's performance figures, written to BENCHMARKS.md.
+
+Two halves, kept apart:
+- engine figures (`bench.engine`, `bench.memory`): the sans-IO decision path in one
+  process, no sockets, compared with a bare dict lookup over the same keys;
+- proxy figures (`bench.proxy`): buddylb and HAProxy side by side in front of the same
+  nginx backends, driven by the same wrk settings, each balancer pinned to one core.
+
+`bench.run` is the entry point (`python -m bench.run [--quick] [--only SCENARIO]`);
+`bench.report` renders what the others measured.  Nothing here asserts on a timing.
+"""

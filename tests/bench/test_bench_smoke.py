@@ -1,0 +1,86 @@
+"""Smoke test of the bench code path (`make bench`) with tiny sizes. No timing assertions."""
+from __future__ import annotations
+
+from bench import engine, memory, profile, report, wrk
+
+N = 2_000
+
+WRK_OUTPUT = """Running 3s test @ http://127.0.0.100:41000/small.html
+  1 threads and 50 connections
+  Thread Stats   Avg      Stdev     Max   +/- Stdev
+    Latency     2.10ms  310.00us   9.80ms   90.00%
+    Req/Sec    23.40k     1.20k   25.00k    80.00%
+  Latency Distribution
+     50%    2.05ms
+     75%    2.20ms
+     90%    2.40ms
+     99%  850.00us
+  69854 requests in 3.00s, 1.50GB read
+  Socket errors: connect 0, read 3, write 0, timeout 2
+  Non-2xx or 3xx responses: 7
+Requests/sec:  23280.51
+Transfer/sec:    512.00MB
+"""
+
+
+def test_make_clients_distinct_addresses():
+    clients = engine.make_clients(N)
+    assert len(set(clients)) == N
+    assert all(c.startswith("10.") and c.count(".") == 3 for c in clients)
+
+
+def test_engine_paths_have_the_expected_outcomes():
+    res = engine.run_engine(N)
+    assert res["floor"]["rate"] > 0
+    paths = res["paths"]
+    for name in ("insert", "hit", "buddy"):
+        assert paths[name]["rate"] > 0 and paths[name]["ratio"] > 0
+    assert paths["insert"]["outcomes"].get("misses") == N
+    assert paths["hit"]["outcomes"].get("hits") == N
+    assert paths["buddy"]["outcomes"].get("buddy_hits") == 2 * N  # every decision of the pass
+    assert paths["buddy"]["decisions"] == 2 * N
+    assert res["table"]["entries"] == N
+
+
+def test_memory_growth_counts_entries():
+    for use_tracemalloc in (False, True):
+        res = memory.grow([N // 2, N], use_tracemalloc)
+        first, last = res["checkpoints"]
+        assert (first["entries"], last["entries"]) == (N // 2, N)
+        assert last["unstored"] == 0 and last["evictions"] == 0
+    assert res["method"] == "tracemalloc" and last["bytes"] > 0 and last["bytes_per_entry"] > 0
+
+
+def test_engine_profile_rows():
+    res = engine.profile_decide(500, top=5)
+    assert res["decisions"] == 1000
+    assert len(res["rows"]) == 5 and all(r["calls"] > 0 for r in res["rows"])
+
+
+def test_wrk_parse():
+    r = wrk.parse(WRK_OUTPUT)
+    assert r.requests == 69854 and r.seconds == 3.0
+    assert r.requests_per_s == 23280.51 and r.mib_per_s == 512.0
+    assert r.p50_ms == 2.05 and r.p99_ms == 0.85
+    assert r.errors == {"read": 3, "timeout": 2, "non2xx": 7}
+    assert "-H" in wrk.command("http://x/", 3, close=True)
+
+
+def test_collapsed_profile_summary(tmp_path):
+    raw = tmp_path / "p.collapsed"
+    raw.write_text("run (uvloop/__init__.py:1);data_received (buddylb/io/l7.py:10);decide (buddylb/core/decide.py:5) 3\n"
+                   "run (uvloop/__init__.py:1);data_received (buddylb/io/l7.py:10) 1\n")
+    res = profile.collapsed_rows(raw)
+    assert res["samples"] == 4
+    assert res["own"][0]["function"].startswith("decide")
+    assert {a["area"] for a in res["areas"]} == {"buddylb.core", "buddylb.io"}
+
+
+def test_report_renders_engine_results():
+    res = engine.run_engine(N)
+    mem = {"rss": memory.grow([N], False), "targets": {"bytes_per_entry": 150}}
+    meta = {"machine": {"date": "d", "cpu": "c", "cores": 2, "kernel": "k", "python": "3"}, "mode": "quick",
+            "wall_s": 1.0, "versions": {}}
+    text = report.render({"meta": meta, "sections": {"engine": res | {"measured": {"date": "d"}},
+                                                     "memory": mem | {"measured": {"date": "d"}}}})
+    assert "## Engine" in text and "floor" in text and "bytes/entry" in text
