@@ -14,7 +14,7 @@ so what the operator is shown is what the data path does.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Hashable, Mapping, Sequence
+from typing import Hashable, Mapping, NamedTuple, Sequence
 
 from buddylb.core import cookie as sticky_cookie
 from buddylb.core.classify import classify
@@ -73,9 +73,11 @@ class Decision:
         return self.member.target_port(self.vip.port) if self.member else 0
 
 
-@dataclass(frozen=True, slots=True)
-class Resolution:
-    """Which SPEC §3 rule applies: a fixed rserver, or candidates for the predictor."""
+class Resolution(NamedTuple):
+    """Which SPEC §3 rule applies: a fixed rserver, or candidates for the predictor.
+
+    A NamedTuple, not a frozen dataclass: one is built per decision, and a frozen
+    dataclass's __init__ costs three times as much (measured in bench/)."""
 
     outcome: str
     member: Member | None
@@ -124,8 +126,7 @@ def resolve(ctx: Context, state: RuntimeState, scope: Scope | None, farm: Farm, 
     return Resolution(RESTICK, None, available_members(farm, state), f"5: {why}, predictor")
 
 
-@dataclass(frozen=True, slots=True)
-class KeyInfo:
+class KeyInfo(NamedTuple):
     key: Hashable  # None: this flow has no key in the scope (balanced without an entry)
     set_cookie: str | None = None  # a token to send back (cookie insert)
     learn_cookie: str | None = None  # cookie name to learn from the response
@@ -184,8 +185,11 @@ def decide(
         scope = sg.scope
         table = tables.get(ctx.name)
         if table is not None:
-            info = sticky_key(snap, scope, flow, secret)
-            key = info.key
+            if scope.kind == "ip-netmask" and not flow.xff:
+                key = ip_key(scope, flow.source, flow.destination)  # the common case, no KeyInfo
+            else:
+                info = sticky_key(snap, scope, flow, secret)
+                key = info.key
             if key is not None:
                 entry = table.lookup(scope.name, key, now)
     use_scope = scope if key is not None else None
