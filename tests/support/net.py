@@ -23,6 +23,7 @@ def free_port_run(count: int, host: str = "127.0.0.1") -> int:
             for p in range(base, base + count):
                 s = socket.socket()
                 held.append(s)
+                s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # TIME_WAIT ports are usable
                 s.bind((host, p))
             return base
         except OSError:

@@ -9,6 +9,11 @@ refused or timed-out connect (SPEC §5), inactivity timeouts on both sides.
 On a TLS passthrough VIP with ssl-session stickiness the client's first bytes are held
 until the ClientHello is parsed (its session id is the sticky key), and the server's
 first bytes are read for the ServerHello session id, which is learned (SPEC §5).
+
+Inactivity (SPEC §5): one timer per connection.  While we wait for a ClientHello the
+client gets `timeout client`; once relaying, a connection with no bytes either way for
+max(`timeout client`, `timeout server`) is aborted.  Connecting and queueing are
+bounded by `timeout connect` and `timeout queue`, not by inactivity.
 """
 from __future__ import annotations
 
@@ -128,6 +133,7 @@ class L4Client(asyncio.Protocol):
         self.flow = Flow(src, vip.address)
         if not self.tls and _wants_session(snap, vip):
             self.hello = bytearray()  # wait for the ClientHello before deciding
+            self._arm_timer()  # ... but not for ever
             return
         self._start()
 
@@ -212,6 +218,7 @@ class L4Client(asyncio.Protocol):
         if self.client_eof and proto.transport.can_write_eof():
             proto.transport.write_eof()
         self.transport.resume_reading()
+        self.last_activity = self.loop.time()  # connecting took time; inactivity starts now
         self._arm_timer()
 
     def data_received(self, data: bytes) -> None:
@@ -250,14 +257,14 @@ class L4Client(asyncio.Protocol):
             server.transport.write_eof()
         if self.server_eof:
             self.transport.close()
-        return True
+        return not self.tls  # a TLS transport cannot stay half-open
 
     def peer_eof(self) -> None:
         self.server_eof = True
-        if self.transport.can_write_eof():
+        if self.client_eof or not self.transport.can_write_eof():
+            self.transport.close()  # flushes what the server sent; TLS cannot half-close
+        else:
             self.transport.write_eof()
-        if self.client_eof:
-            self.transport.close()
 
     def pause_writing(self) -> None:
         if self.server is not None and self.server.transport is not None:
@@ -301,22 +308,33 @@ class L4Client(asyncio.Protocol):
         self.decision = None
 
     # -- inactivity --------------------------------------------------------------------
-    def _arm_timer(self) -> None:
+    def _idle_limit(self) -> float:
         assert self.snap is not None
-        limit = max(self.snap.timeouts["client"], self.snap.timeouts["server"])
-        self.timer = self.loop.call_at(self.last_activity + limit, self._check_idle, limit)
+        t = self.snap.timeouts
+        return t["client"] if self.server is None else max(t["client"], t["server"])
 
-    def _check_idle(self, limit: float) -> None:
+    def _arm_timer(self) -> None:
+        if self.timer is not None:
+            self.timer.cancel()
+        self.timer = self.loop.call_at(self.last_activity + self._idle_limit(), self._check_idle)
+
+    def _check_idle(self) -> None:
+        self.timer = None
         if self.closed:
             return
-        due = self.last_activity + limit
-        if self.loop.time() >= due:
+        now = self.loop.time()
+        if self.server is None and self.hello is None:
+            # connecting or queued: `timeout connect` / `timeout queue` apply; `_connected` re-arms
+            self.timer = self.loop.call_at(now + self._idle_limit(), self._check_idle)
+            return
+        due = self.last_activity + self._idle_limit()
+        if now >= due:
             self.status = "idle_timeout"
             self.transport.abort()
             if self.server is not None and self.server.transport is not None:
                 self.server.transport.abort()
             return
-        self.timer = self.loop.call_at(due, self._check_idle, limit)
+        self.timer = self.loop.call_at(due, self._check_idle)
 
 
 def _wants_session(snap: Snapshot, vip: Vip) -> bool:

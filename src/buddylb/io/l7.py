@@ -16,6 +16,18 @@ Theory of operation
   close; no response within `timeout server` -> 504; no server available -> 503.
 - Any error response is followed by a lingering close: stop parsing, shut our side
   down, discard what the client still sends for a moment, then close.
+
+Timers (SPEC §5), one per client connection, `timer_kind` says which runs:
+- `http-request`: from the first byte of a request head (or the accept) until the head
+  is complete; expiry -> 408.  It is never restarted by more bytes (slowloris).
+- `keep-alive`: between a response and the next request's first byte; expiry -> a
+  silent close.
+- `exchange`: while a request is in flight.  `timeout client` runs while we wait for
+  the client (request body bytes not arriving while we read, or our response bytes not
+  being read: writing is paused); `timeout server` while we wait for the server (we are
+  attached and reading it).  Connecting and queueing have their own deadlines
+  (`timeout connect`, `timeout queue`).  Expiry before the response started -> 408
+  (client) or 504 (server); after it -> both connections are aborted.
 """
 from __future__ import annotations
 
@@ -116,7 +128,9 @@ class L7Client(asyncio.Protocol):
         self.last_client = 0.0
         self.last_server = 0.0
         self.requests = 0
-        self.paused = False
+        self.paused = False  # we stopped reading the client (pipelining, back-pressure)
+        self.write_paused = False  # the client stopped reading us (its buffer is full)
+        self.client_eof = False
 
     # -- connection --------------------------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -168,6 +182,7 @@ class L7Client(asyncio.Protocol):
             self._protocol_error(self.parser.error)
 
     def eof_received(self) -> bool:
+        self.client_eof = True
         if self.closing or self.closed:
             return False
         try:
@@ -226,9 +241,11 @@ class L7Client(asyncio.Protocol):
             self._error(self.parser.error.status, self.parser.error.reason)
 
     def _start(self, head: RequestHead) -> None:
-        assert self.vip is not None and self.snap is not None
         self.requests += 1
         ex = self.ex = Exchange(head)
+        if not self._follow_reload(ex):
+            return
+        assert self.vip is not None and self.snap is not None
         if self.snap.trusted_proxies:
             xff = head.header(b"x-forwarded-for")
             xff_list = [xff.decode("latin-1")] if xff else None
@@ -246,6 +263,23 @@ class L7Client(asyncio.Protocol):
                 self._reply_error(ex, 503)
             return
         self.loop.create_task(self._connect(ex, flow))
+
+    def _follow_reload(self, ex: Exchange) -> bool:
+        """Each request is a flow: a keep-alive connection's next request is decided on the
+        configuration in service now, never on the one its connection was accepted under
+        (a reload that removed an rserver must not keep feeding it)."""
+        snap = self.balancer.snapshot
+        if snap is self.snap:
+            return True
+        vip = snap.vips.get(self.vip_key)
+        if vip is None or not vip.inservice:
+            self._reply_error(ex, 503)  # the reload took this VIP out
+            return False
+        if not vip.policy.http:
+            ex.close_after = True  # it became an L4 VIP: this last request, then a close
+            return True
+        self.snap, self.vip = snap, vip
+        return True
 
     async def _queue_wait(self, ex: Exchange, flow: Flow) -> None:
         assert self.snap is not None and self.vip is not None
@@ -304,6 +338,8 @@ class L7Client(asyncio.Protocol):
                 xff = prior.decode("latin-1") + ", " + self.peer
         extra = [(b"x-forwarded-for", xff.encode("latin-1")),
                  (b"x-forwarded-proto", b"https" if self.tls else b"http")]
+        if self.write_paused:
+            conn.pause()  # the client is not reading: don't read its response yet
         out = [serialize_request_head(head, extra)]
         out.extend(ex.pending)
         ex.pending = []
@@ -352,13 +388,12 @@ class L7Client(asyncio.Protocol):
         ex = self.ex
         if ex is None or ex.rparser.complete:
             return
+        conn, ex.conn = ex.conn, None  # its transport is gone
         try:
             events = ex.rparser.feed_eof()
         except ProtocolError as perr:
-            ex.conn = None
-            self._server_gone(ex, perr)
+            self._server_gone(ex, perr, reused=conn is not None and conn.reused)
             return
-        ex.conn = None
         self._response_events(ex, events)
 
     def server_pause(self) -> None:
@@ -369,26 +404,32 @@ class L7Client(asyncio.Protocol):
             self._resume_client()
 
     def pause_writing(self) -> None:
+        """The client's buffer is full: stop reading the server; `timeout client` runs."""
+        self.write_paused = True
+        self.last_client = self.loop.time()
         ex = self.ex
-        if ex is not None and ex.conn is not None and ex.conn.transport is not None:
-            ex.conn.transport.pause_reading()
+        if ex is not None and ex.conn is not None:
+            ex.conn.pause()
 
     def resume_writing(self) -> None:
+        self.write_paused = False
+        now = self.last_client = self.loop.time()
         ex = self.ex
-        if ex is not None and ex.conn is not None and ex.conn.transport is not None:
-            ex.conn.transport.resume_reading()
+        if ex is not None and ex.conn is not None:
+            self.last_server = now
+            ex.conn.resume()
 
-    def _server_gone(self, ex: Exchange, exc: ProtocolError) -> None:
+    def _server_gone(self, ex: Exchange, exc: ProtocolError, reused: bool | None = None) -> None:
         """The server closed before the response ended."""
+        conn_was_pooled = (ex.conn is not None and ex.conn.reused) if reused is None else reused
+        if ex.conn is not None:
+            ex.conn.abort()  # half-closed by the server: never reused, never leaked
+            ex.conn = None
         if ex.response_started:
             self._finish(ex, ex.status)
             self.ex = None
             self.transport.close()  # truncated: what was relayed, then a close (SPEC §5)
             return
-        conn_was_pooled = ex.conn is not None and ex.conn.reused
-        if ex.conn is not None:
-            ex.conn.abort()
-            ex.conn = None
         if conn_was_pooled and ex.head.framing is Framing.NONE and not ex.retried_pooled:
             # a reused keep-alive connection closed under us before any byte: safe to retry
             ex.retried_pooled = True
@@ -477,22 +518,24 @@ class L7Client(asyncio.Protocol):
                 self.balancer.pool.give_back(conn)
         self._finish(ex, ex.status)
         self.ex = None
-        if ex.close_after or not ex.request_done:
+        if ex.close_after or not ex.request_done or (self.client_eof and not self.queue):
             self.closing = True
             self._cancel_timer()
             self.transport.close()
             return
         assert self.snap is not None
-        self._set_timer(self.snap.timeouts["keep-alive"], "keep-alive")
+        if self.parser.idle:
+            self._set_timer(self.snap.timeouts["keep-alive"], "keep-alive")
+        else:  # the next request's head has begun to arrive: it gets `timeout http-request`
+            self._set_timer(self.snap.timeouts["http-request"], "http-request")
         self._resume_client()
         self._pump()
 
     # -- errors, timers, logging ------------------------------------------------------------
     def _reply_error(self, ex: Exchange, status: int) -> None:
-        if ex.decision is not None:
-            if ex.conn is not None:
-                ex.conn.abort()
-                ex.conn = None
+        if ex.conn is not None:
+            ex.conn.abort()
+            ex.conn = None
         self._finish(ex, status)
         self.ex = None
         self._error(status, "")
@@ -563,19 +606,33 @@ class L7Client(asyncio.Protocol):
         if ex is None:
             return
         now = self.loop.time()
-        client_idle = now - self.last_client >= self.snap.timeouts["client"] and not ex.request_done
-        server_idle = now - self.last_server >= self.snap.timeouts["server"]
+        client_s, server_s = self.snap.timeouts["client"], self.snap.timeouts["server"]
+        # whom are we waiting for?  (see "Timers" in the module header)
+        client_waits = self.write_paused or (not ex.request_done and not self.paused)
+        server_waits = ex.conn is not None and not self.write_paused
+        client_idle = client_waits and now - self.last_client >= client_s
+        server_idle = server_waits and now - self.last_server >= server_s
         if not (client_idle or server_idle):
-            due = min(self.last_client + self.snap.timeouts["client"], self.last_server + self.snap.timeouts["server"])
+            due = now + min(client_s, server_s)
+            if client_waits:
+                due = min(due, self.last_client + client_s)
+            if server_waits:
+                due = min(due, self.last_server + server_s)
             self.timer = self.loop.call_at(max(due, now + 0.05), self._timeout, "exchange", seconds)
             self.timer_kind = "exchange"
             return
         if ex.response_started:
+            log.info("client %s: %s inactivity during the response; both connections aborted",
+                     self.peer, "client" if client_idle else "server")
+            if ex.conn is not None:
+                ex.conn.abort()
+                ex.conn = None
             self._finish(ex, ex.status)
             self.ex = None
-            self.abort()
+            self.closing = True
+            self.transport.abort()
             return
-        self._reply_error(ex, 504 if server_idle and not client_idle else 408)
+        self._reply_error(ex, 408 if client_idle else 504)
 
     def _pause_client(self) -> None:
         if not self.paused and not self.closing:
@@ -585,4 +642,5 @@ class L7Client(asyncio.Protocol):
     def _resume_client(self) -> None:
         if self.paused:
             self.paused = False
+            self.last_client = self.loop.time()  # its inactivity counts from now
             self.transport.resume_reading()

@@ -5,6 +5,10 @@ owns it, and goes back to the pool when the response ended cleanly and the serve
 allows reuse (`ResponseParser.must_close` false).  An idle pooled connection that
 receives bytes or EOF is closed: a server speaking unasked is never trusted again.
 Idle connections older than `IDLE_S` are closed so servers' own timeouts never race us.
+
+Flow control: the owner pauses a connection's reading through `pause()` / `resume()`
+(never on the transport directly), so the pool knows the state and never hands out a
+connection whose reading is still paused by its previous owner.
 """
 from __future__ import annotations
 
@@ -25,7 +29,7 @@ class Owner(TypingProtocol):
 
 
 class ServerConn(asyncio.Protocol):
-    __slots__ = ("pool", "target", "transport", "owner", "idle_since", "alive", "reused")
+    __slots__ = ("pool", "target", "transport", "owner", "idle_since", "alive", "reused", "paused")
 
     def __init__(self, pool: "Pool", target: tuple[str, int]) -> None:
         self.pool = pool
@@ -35,6 +39,7 @@ class ServerConn(asyncio.Protocol):
         self.idle_since = 0.0
         self.alive = True
         self.reused = False
+        self.paused = False  # reading paused by the owner (its client's buffer is full)
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
@@ -70,6 +75,17 @@ class ServerConn(asyncio.Protocol):
     def resume_writing(self) -> None:
         if self.owner is not None:
             self.owner.server_resume()
+
+    def pause(self) -> None:
+        if not self.paused and self.transport is not None and not self.transport.is_closing():
+            self.paused = True
+            self.transport.pause_reading()
+
+    def resume(self) -> None:
+        if self.paused:
+            self.paused = False
+            if self.transport is not None and not self.transport.is_closing():
+                self.transport.resume_reading()
 
     def close(self) -> None:
         self.alive = False
@@ -111,6 +127,7 @@ class Pool:
         conn.owner = None
         if not conn.alive or conn.transport is None or conn.transport.is_closing():
             return
+        conn.resume()  # an idle connection must notice the server's EOF or stray bytes
         conns = self.idle.setdefault(conn.target, [])
         if len(conns) >= MAX_IDLE_PER_TARGET:
             conn.close()
