@@ -140,7 +140,23 @@ class L4Client(asyncio.Protocol):
     def _start(self) -> None:
         assert self.vip is not None and self.flow is not None
         self.transport.pause_reading()
-        d = self.decision = self.balancer.decide(self.vip, self.flow, self.snap)
+        if self.balancer.store.shared:
+            self.loop.create_task(self._start_shared())
+            return
+        self._decided(self.balancer.decide(self.vip, self.flow, self.snap))
+
+    async def _start_shared(self) -> None:
+        """The shared store brackets the decision (load, decide, publish): core.store."""
+        assert self.vip is not None and self.flow is not None
+        d = await self.balancer.decide_shared(self.vip, self.flow, self.snap)
+        if self.closed:  # the client left while the store answered
+            if d.member is not None:
+                self.balancer.closed(d)
+            return
+        self._decided(d)
+
+    def _decided(self, d: Decision) -> None:
+        self.decision = d
         if d.member is None:
             if d.queue:
                 self.loop.create_task(self._queue())
@@ -157,7 +173,7 @@ class L4Client(asyncio.Protocol):
         deadline = self.loop.time() + self.snap.timeouts["queue"]
         while not self.closed and self.loop.time() < deadline:
             await asyncio.sleep(0.05)
-            d = self.balancer.decide(self.vip, self.flow, self.snap)
+            d = self.balancer.decide(self.vip, self.flow, self.snap, requeue=True)
             if d.member is not None:
                 self.decision = d
                 self.learn_session = d.learn_session

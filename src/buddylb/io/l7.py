@@ -255,7 +255,23 @@ class L7Client(asyncio.Protocol):
                     cookies=_CookieView(head), xff=xff_list)
         self.last_server = self.last_client
         self._set_timer(min(self.snap.timeouts["server"], self.snap.timeouts["client"]), "exchange")
-        d = ex.decision = self.balancer.decide(self.vip, flow, self.snap)
+        if self.balancer.store.shared:
+            self.loop.create_task(self._start_shared(ex, flow))
+            return
+        self._decided(ex, flow, self.balancer.decide(self.vip, flow, self.snap))
+
+    async def _start_shared(self, ex: Exchange, flow: Flow) -> None:
+        """The shared store brackets the decision (load, decide, publish): core.store."""
+        assert self.vip is not None
+        d = await self.balancer.decide_shared(self.vip, flow, self.snap)
+        if self.closed or self.ex is not ex:  # the client left while the store answered
+            if d.member is not None:
+                self.balancer.closed(d)
+            return
+        self._decided(ex, flow, d)
+
+    def _decided(self, ex: Exchange, flow: Flow, d: Decision) -> None:
+        ex.decision = d
         if d.member is None:
             if d.queue:
                 self.loop.create_task(self._queue_wait(ex, flow))
@@ -286,7 +302,7 @@ class L7Client(asyncio.Protocol):
         deadline = self.loop.time() + self.snap.timeouts["queue"]
         while not self.closed and self.ex is ex and self.loop.time() < deadline:
             await asyncio.sleep(0.05)
-            d = self.balancer.decide(self.vip, flow, self.snap)
+            d = self.balancer.decide(self.vip, flow, self.snap, requeue=True)
             if d.member is not None:
                 ex.decision = d
                 await self._connect(ex, flow)

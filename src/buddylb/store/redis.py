@@ -189,16 +189,21 @@ class RedisStore:
         while True:
             await asyncio.sleep(delay)
             try:
+                # connections opened before the failure are dead (a restarted server closed
+                # them): drop them all, or the first command after recovery fails again
+                await self.client.connection_pool.disconnect()
                 await asyncio.wait_for(self.client.ping(), max(self.timeout_s, 0.5))
                 await self._merge_back()
             except _FAILURES as exc:
                 self.last_error = f"{type(exc).__name__}: {exc}"
                 delay = min(delay * 2, 5.0)
                 continue
+            # no await from here on: a failure right after recovery must find no loop running
+            self.reconnecting = None
             self.degraded = False
-            log.warning("sticky-store %s is back; %s", self.url, "merged local entries")
+            log.warning("sticky-store %s is back; merged %s", self.url, "local entries")
             self.on_change(False)
-            await self._refresh_info()
+            asyncio.get_running_loop().create_task(self._refresh_info())
             return
 
     async def _merge_back(self) -> None:
