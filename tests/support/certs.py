@@ -1,34 +1,11 @@
 """Throwaway self-signed certificates made at test time (never committed)."""
 from __future__ import annotations
 
-import datetime
-import ipaddress
 from pathlib import Path
 
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
+from buddylb.demo.certs import make_cert as _make_cert
 
 
 def make_cert(folder: Path, stem: str = "shop", cn: str = "buddylb.test") -> tuple[Path, Path]:
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)])
-    now = datetime.datetime.now(datetime.timezone.utc)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name).issuer_name(name).public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=5))
-        .not_valid_after(now + datetime.timedelta(days=2))
-        .add_extension(x509.SubjectAlternativeName([
-            x509.DNSName(cn), x509.DNSName("localhost"),
-            x509.IPAddress(ipaddress.ip_address("127.0.0.100")), x509.IPAddress(ipaddress.ip_address("127.0.0.1")),
-        ]), critical=False)
-        .sign(key, hashes.SHA256())
-    )
-    crt, pem = folder / f"{stem}.crt", folder / f"{stem}.key"
-    crt.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    pem.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                      serialization.NoEncryption()))
-    return crt, pem
+    return _make_cert(folder, stem, "127.0.0.100", common_name=cn, more_addresses=("127.0.0.1",),
+                      more_names=(cn,))

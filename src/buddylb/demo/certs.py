@@ -16,10 +16,13 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 
-def make_cert(folder: Path, stem: str, address: str) -> tuple[Path, Path]:
-    """Write `stem.crt` and `stem.key` (0600) in `folder`; returns their paths."""
+def make_cert(folder: Path, stem: str, address: str, common_name: str = "buddylb demo",
+              more_addresses: tuple[str, ...] = (), more_names: tuple[str, ...] = ()) -> tuple[Path, Path]:
+    """Write `stem.crt` and `stem.key` (0600) in `folder`; returns their paths.
+
+    The tests use it too (tests/support/certs.py) for their throwaway certificates."""
     key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "buddylb demo")])
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
     now = datetime.datetime.now(datetime.timezone.utc)
     cert = (
         x509.CertificateBuilder()
@@ -27,9 +30,10 @@ def make_cert(folder: Path, stem: str, address: str) -> tuple[Path, Path]:
         .serial_number(x509.random_serial_number())
         .not_valid_before(now - datetime.timedelta(minutes=5))
         .not_valid_after(now + datetime.timedelta(days=2))
-        .add_extension(x509.SubjectAlternativeName([
-            x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address(address)),
-        ]), critical=False)
+        .add_extension(x509.SubjectAlternativeName(
+            [x509.DNSName(n) for n in ("localhost", *more_names)]
+            + [x509.IPAddress(ipaddress.ip_address(a)) for a in (address, *more_addresses)]
+        ), critical=False)
         .sign(key, hashes.SHA256())
     )
     crt, pem = folder / f"{stem}.crt", folder / f"{stem}.key"
