@@ -119,10 +119,14 @@ class ListenerSet:
                 log.info("VIP %s listening%s", vip.name, " (TLS)" if is_tls else "")
 
     def stop_accepting(self) -> None:
+        """SIGTERM: close every listening socket, so new connections are refused at once
+        (closing only the asyncio Server would leave the kernel completing handshakes on
+        the original socket that nobody accepts)."""
         for lst in self.listeners.values():
             if lst.server is not None:
                 lst.server.close()
                 lst.server = None
+            lst.sock.close()
 
     async def _drop(self, lst: Listener) -> None:
         if lst.server is not None:
