@@ -182,10 +182,15 @@ class ProxyBench:
         return out
 
     # load
-    def load(self, url: str, close: bool, seconds: int, balancer_pids: list[int]) -> dict[str, Any]:
+    def load(self, url: str, close: bool, seconds: int, balancer_pids: list[int],
+             after_warmup: Callable[[], Any] | None = None) -> dict[str, Any]:
+        """Warm-up, then one measured wrk run; `after_warmup` runs between the two (its own
+        counters start there, as the CPU figures do)."""
         wrk_path = self.programs["wrk"] or "wrk"
         pin = tools.pin(LOAD_CORE)
         wrk.run(url, WARMUP_S, CONNECTIONS, THREADS, close, pin, wrk_path)
+        if after_warmup is not None:
+            after_warmup()
         cores0 = tools.core_busy()
         cpu_b, cpu_n, t0 = tools.cpu_seconds(balancer_pids), tools.cpu_seconds(self.backend_pids()), time.monotonic()
         r = wrk.run(url, seconds, CONNECTIONS, THREADS, close, pin, wrk_path)

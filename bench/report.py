@@ -1,8 +1,9 @@
 """BENCHMARKS.md from the results of `bench.run`: markdown only, no measuring.
 
 Owns the layout: machine and versions, the proxy summary, one table per scenario
-(buddylb, HAProxy, ratio), the stickiness check, the engine table (ratios to the
-floor, targets), memory per entry, where the time goes, and what buddylb printed on
+(buddylb, HAProxy, ratio), the stickiness check, the shared sticky store (Redis vs
+memory, through the proxy and in process), the engine table (ratios to the floor,
+targets), memory per entry, where the time goes, and what buddylb printed on
 stderr.  Every section missing from the results is left out; every figure says which
 run measured it when it comes from an earlier run than the header's.
 """
@@ -81,6 +82,7 @@ def _header(res: dict[str, Any]) -> list[str]:
             ["kernel", str(m["kernel"])], ["Python", str(v.get("python", m["python"]))],
             ["uvloop", v.get("uvloop", "?")], ["OpenSSL (Python)", v.get("openssl (python)", "?")],
             ["HAProxy", v.get("haproxy", "?")], ["nginx", v.get("nginx", "?")], ["wrk", v.get("wrk", "?")],
+            *([["redis-server", v["redis-server"]]] if v.get("redis-server") else []),
             ["load average (1 min) at start", f"{m.get('loadavg_1m', '?')} (other work shares this machine)"]]
     return lines + _table(["", ""], rows)
 
@@ -314,6 +316,194 @@ def _stderr(res: dict[str, Any]) -> list[str]:
     return (["## buddylb stderr during the proxy runs", ""] + out) if out else []
 
 
+# -- shared sticky store (bench.store) ------------------------------------------------------
+def _us(x: float | None) -> str:
+    return NA if x is None else f"{x:,.0f} µs" if x >= 10 else f"{x:.1f} µs"
+
+
+def _cmds(c: dict[str, int] | None) -> str:
+    return ", ".join(f"{k.replace('|', ' ')} {v:,}" for k, v in (c or {}).items()) or "none"
+
+
+def _store(res: dict[str, Any]) -> list[str]:
+    secs, meta = res["sections"], res["meta"]
+    px, en = secs.get("redis-proxy"), secs.get("redis-engine")
+    if not px and not en:
+        return []
+    from bench.store import PREFIX, TIMEOUT_MS
+
+    lines = ["## Shared sticky store (Redis) vs memory", "",
+             "What the global config line `sticky-store redis://127.0.0.1:PORT/0 prefix "
+             f"{PREFIX} timeout {TIMEOUT_MS}` costs against the default memory store (`bench/store.py`). "
+             "redis-server runs on a free loopback port with `--save '' --appendonly no`, pinned with the load "
+             f"(`{' '.join(['taskset', '-c', str(LOAD_CORE)])}`); the balancer side is pinned to core "
+             f"{BALANCER_CORE}. The Redis store keeps a local copy of each entry: an entry loaded or written "
+             "less than 1 s ago is used without a round trip, a new entry is written with one insert-or-get "
+             "script (EVALSHA), and TTL refreshes on close are sent in batches every 100 ms.", ""]
+    lines += _store_proxy(px, meta) + _store_engine(en, meta)
+    return lines
+
+
+def _store_proxy(px: dict[str, Any] | None, meta: dict[str, Any]) -> list[str]:
+    if not px:
+        return []
+    from bench.store import GOAL_RATIO, SCENARIO
+
+    lines = [f"### Through the proxy: new connections per second (`redis-proxy`){_measured(px, meta)}", ""]
+    if px.get("skipped"):
+        return lines + [f"Skipped: {px['skipped']}.", ""]
+    st, sm = px.get("settings", {}), px.get("summary", {})
+    lines += [f"- buddylb's L7 HTTP VIP of the l7 scenarios (same nginx backends, same config but for the "
+              f"`sticky-store` line), the `{SCENARIO}` load: `wrk -t{st.get('threads', 1)} "
+              f"-c{st.get('connections', 50)} -d{st.get('seconds', '?')}s --latency -H \"Connection: close\"` "
+              f"after a {st.get('warmup_s', 1)} s warm-up, a new connection — and a new decision — per request.",
+              "- Both balancers (memory store, Redis store) are up for the whole part, pinned to core "
+              f"{BALANCER_CORE}; the runs alternate (memory, Redis, then Redis, memory, ...; "
+              f"{st.get('rounds', '?')} round(s) of one run per store) so drift on this shared machine falls on "
+              "both. "
+              "Figures are the mean over a store's runs; \"buddylb CPU per request\" is its utime+stime over "
+              "the run divided by the requests (less sensitive to other work than the rate).",
+              "- **wrk connects from one source address (127.0.0.1)**: it is one client and one sticky entry. "
+              "After the first request every decision is a sticky hit served from the Redis store's local 1 s "
+              "cache — no Redis round trip on the data path — and the TTL refreshes on close are batched (one "
+              "pipeline every 100 ms). Each hit also renews the 1 s validity (`RedisStore.commit()` stamps it "
+              "even when it neither loaded nor wrote), so under this steady load the Redis balancer never "
+              "re-reads the entry: the Redis commands below are the batched PEXPIREs (and the store's DBSIZE "
+              "poll every 5 s). This measures the store's fixed cost in the data path (the extra task "
+              "and awaits around each decision), not Redis round trips: the costly case, every decision a new "
+              "client, is measured in process below.", ""]
+    m, r = sm.get("memory") or {}, sm.get("redis") or {}
+    rows = [["new connections (decisions) / s", _n(m.get("requests_per_s")), _n(r.get("requests_per_s")),
+             _ratio(r.get("requests_per_s"), m.get("requests_per_s"))],
+            ["p50 latency", _ms(m.get("p50_ms")), _ms(r.get("p50_ms")), _ratio(r.get("p50_ms"), m.get("p50_ms"))],
+            ["p99 latency", _ms(m.get("p99_ms")), _ms(r.get("p99_ms")), _ratio(r.get("p99_ms"), m.get("p99_ms"))],
+            ["buddylb CPU per request", _us(m.get("balancer_cpu_us_per_request")),
+             _us(r.get("balancer_cpu_us_per_request")),
+             _ratio(r.get("balancer_cpu_us_per_request"), m.get("balancer_cpu_us_per_request"))],
+            ["buddylb CPU (% of one core)", _n(m.get("balancer_cpu_pct")), _n(r.get("balancer_cpu_pct")), ""],
+            ["redis-server CPU (% of one core)", _n(m.get("redis_cpu_pct"), 1), _n(r.get("redis_cpu_pct"), 1), ""],
+            ["Redis commands per request", _n(m.get("redis_commands_per_request"), 4),
+             _n(r.get("redis_commands_per_request"), 4), ""],
+            ["requests completed (all runs)", _n(m.get("requests")), _n(r.get("requests")), ""],
+            ["errors (wrk, all runs)", _n(m.get("errors")), _n(r.get("errors")), ""]]
+    lines += _table(["", "memory store", "Redis store", "Redis / memory"], rows)
+    if sm.get("ratio") is not None:
+        goal = sm.get("goal", {})
+        rr = ", ".join(f"{x:.2f}×" for x in sm.get("round_ratios", []))
+        lines += [f"**Goal: Redis / memory ≥ {goal.get('min_ratio', GOAL_RATIO)}×** (the Redis store costs at most "
+                  f"20 % of the memory store's new-connection rate): measured **{sm['ratio']:.2f}×** — meets: "
+                  f"{'yes' if goal.get('meets') else '**no**'}. Ratio of each round (adjacent runs): {rr or NA}."
+                  + (f" From buddylb's CPU per request alone (+{sm['added_cpu_us_per_request']:.0f} µs with the "
+                     f"Redis store): {sm['cpu_ratio']:.2f}×." if sm.get("cpu_ratio") else ""), ""]
+    runs = px.get("runs") or []
+    if runs:
+        lines += ["Runs, in order:", ""]
+        lines += _table(["run", "store", "req/s", "p50", "p99", "buddylb CPU / request",
+                         f"core {BALANCER_CORE} busy (%)", f"core {LOAD_CORE} busy (%)", "Redis commands", "errors"],
+                        [[str(x["run"]), x["store"], _n(x.get("requests_per_s")), _ms(x.get("p50_ms")),
+                          _ms(x.get("p99_ms")), _us(x.get("balancer_cpu_us_per_request")), _core(x, BALANCER_CORE),
+                          _core(x, LOAD_CORE), _cmds(x.get("redis_commands")), _errors(x)] for x in runs])
+    bal, rd = px.get("balancers") or {}, px.get("redis") or {}
+    if bal:
+        rows = []
+        for kind, b in bal.items():
+            sticky = b.get("sticky") or {}
+            store = sticky.get("store") or {}
+            status = (f"{store.get('kind', '?')}, degraded {store.get('degraded')}, errors {store.get('errors', 0)}"
+                      if store else NA)
+            rows.append([kind, _n(sticky.get("entries")) if sticky else NA,
+                         ", ".join(f"{k} {v:,}" for k, v in (sticky.get("detail") or {}).items()) or NA, status,
+                         str(b.get("backend_seen", NA)), str(b.get("returncode"))])
+        lines += ["After the runs (admin `GET /show/stats-sticky`):", ""]
+        lines += _table(["buddylb", "sticky entries", "counters", "store", "first response", "exit code"], rows)
+    if rd.get("keys") is not None:
+        ttl = ", ".join(f"`{k}` PTTL {v:,} ms" for k, v in (rd.get("pttl_ms") or {}).items())
+        lines += [f"Redis after the runs: {_n(rd.get('dbsize'))} key(s) ({ttl or 'none'}); every command Redis "
+                  f"executed in the part: {_cmds(rd.get('commands_total'))} (Redis counts the commands a script "
+                  "runs: EXISTS, HSET, PEXPIRE inside each EVALSHA).", ""]
+    if px.get("error"):
+        lines += [f"Failure: `{_one_line(px['error'])}`", ""]
+    for kind, b in bal.items():
+        notable = [ln for ln in (b.get("stderr") or "").strip().splitlines() if any(w in ln for w in NOTABLE)]
+        if notable:
+            lines += [f"buddylb ({kind} store) stderr, notable lines (last 15):", "", "```",
+                      "\n".join(notable[-15:]), "```", ""]
+    quiet = [k for k, b in bal.items() if not any(any(w in ln for w in NOTABLE)
+                                                  for ln in (b.get("stderr") or "").splitlines())]
+    if quiet:
+        lines += [f"stderr of buddylb ({', '.join(quiet)} store): INFO lines only "
+                  "(`bench-out/buddylb-l7-*-store.stderr`).", ""]
+    return lines
+
+
+def _store_engine(en: dict[str, Any] | None, meta: dict[str, Any]) -> list[str]:
+    if not en:
+        return []
+    lines = [f"### In process: every decision a new client (`redis-engine`){_measured(en, meta)}", ""]
+    if en.get("skipped"):
+        return lines + [f"Skipped: {en['skipped']}.", ""]
+    lines += [f"{_n(en.get('clients'))} distinct client addresses, one decision each, through the bracket the data "
+              "path uses (`Balancer.decide_shared`): `locate()`, `await store.load()`, `decide()`, "
+              "`await store.commit()` with a redecide callback; the connection closes right after (`closed()`, "
+              "untimed). The same code runs with `MemoryStore` (its awaits return at once) and with the real "
+              f"`RedisStore` (timeout {en.get('timeout_ms', '?')} ms, {en.get('cache_s', 1.0):g} s cache) against the "
+              "real redis-server, on "
+              f"the {en.get('loop', '?')} loop, this process pinned to {en.get('pinned', '?')}. ONE_TO_ONE "
+              "configuration of the engine section; a fresh engine (and a fresh Redis prefix) per pass; passes "
+              f"alternate memory / Redis over {en.get('rounds', '?')} round(s). Each decision's wall time is "
+              "taken (`perf_counter`), so the TTL batches the store flushes every 100 ms land in the decision "
+              "they interrupt, as in service.", "",
+              "- **new clients**: with Redis, one HGETALL (load, a miss) and one EVALSHA (insert-or-get) per "
+              "decision — two round trips;",
+              "- **returning clients**: the same clients again (another order) once the cache has expired, "
+              "as when a client comes back to another node: one HGETALL, no write (a rule-3 hit writes nothing).",
+              ""]
+    sm = en.get("summary") or {}
+    titles = {"new": "new clients (every decision inserts)", "returning": "returning clients (cache expired)"}
+    rows = []
+    for phase in ("new", "returning"):
+        row = sm.get(phase) or {}
+        m, r = row.get("memory") or {}, row.get("redis") or {}
+        if not m and not r:
+            continue
+        rows.append([titles[phase], _n(m.get("rate")), _n(r.get("rate")), _ratio(r.get("rate"), m.get("rate")),
+                     f"{_us(m.get('p50_us'))} / {_us(m.get('p99_us'))}",
+                     f"{_us(r.get('p50_us'))} / {_us(r.get('p99_us'))}",
+                     f"+{_us(row.get('added_p50_us'))} / +{_us(row.get('added_p99_us'))}",
+                     f"+{_us(row.get('added_mean_us'))}", _n(r.get("round_trips_per_decision"), 2)])
+    lines += _table(["pass", "memory: decisions/s", "Redis: decisions/s", "Redis / memory",
+                     "memory p50 / p99", "Redis p50 / p99", "added by Redis p50 / p99", "added, mean",
+                     "Redis round trips per decision"], rows)
+    fl = en.get("round_trip_floor") or {}
+    if fl.get("bare"):
+        lines += [f"For scale: one redis-py round trip on this machine (HGETALL of a missing key, "
+                  f"{_n(fl.get('round_trips'))} in a row, same loop) takes {_us(fl['bare']['p50_us'])} p50 / "
+                  f"{_us(fl['bare']['p99_us'])} p99, or {_us(fl['wait_for']['p50_us'])} / "
+                  f"{_us(fl['wait_for']['p99_us'])} inside `asyncio.wait_for` as RedisStore calls it.", ""]
+    bad = [(ph, k) for ph, row in sm.items() for k in ("redis",) if (row.get(k) or {}).get("errors")
+           or (row.get(k) or {}).get("degraded")]
+    if bad:
+        lines += ["**The Redis store reported errors or went degraded during a pass: its figures then include "
+                  "decisions served from the local table alone.**", ""]
+    passes = en.get("passes") or []
+    if passes:
+        lines += ["Passes, in order:", ""]
+        lines += _table(["pass", "store", "clients", "decisions/s", "p50", "p99", "max", "outcomes",
+                         "round trips / decision", "Redis executed", "store errors"],
+                        [[str(p["pass"]), p["store"], p["phase"], _n(p["rate"]), _us(p["p50_us"]), _us(p["p99_us"]),
+                          _us(p["max_us"]), ", ".join(f"{k} {v:,}" for k, v in p["outcomes"].items()),
+                          _n(p.get("round_trips_per_decision"), 2), _cmds(p.get("redis_commands")),
+                          str((p.get("store_status") or {}).get("errors", NA))] for p in passes])
+    fresh = en.get("redis_fresh_entries_after")
+    if fresh:
+        lines += [f"`RedisStore.fresh` (the cache-validity map) held {', '.join(_n(x) for x in fresh)} entries after "
+                  f"each Redis pass of {_n(en.get('clients'))} clients: one per key ever seen, not pruned when the "
+                  "validity ends.", ""]
+    if en.get("error"):
+        lines += [f"Failure: `{_one_line(en['error'])}`", ""]
+    return lines
+
+
 def render(res: dict[str, Any]) -> str:
-    lines = _header(res) + _proxy(res) + _engine(res) + _profiles(res) + _stderr(res)
+    lines = _header(res) + _proxy(res) + _store(res) + _engine(res) + _profiles(res) + _stderr(res)
     return "\n".join(lines).rstrip() + "\n"

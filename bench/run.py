@@ -8,12 +8,17 @@ the one place BENCHMARKS.md is written.  Parts, in order:
   engine-profile  cProfile of decide() on the hit and buddy paths (full run only)
   direct-*        wrk straight at nginx (the ceiling)
   l7-*, l4-*, tls-*  buddylb and HAProxy side by side (`bench.proxy.SCENARIOS`)
+  redis-proxy     buddylb with the Redis sticky store vs the memory store, l7-close load (`bench.store`)
+  redis-engine    the store bracket in process, every decision a new client: RedisStore vs MemoryStore
   profile         py-spy (or cProfile) of buddylb under the L7 keep-alive load (full run only)
 
-Defaults take about 6-8 minutes; `--quick` about 1.5 (200,000 clients, 3 s runs, no 4M
-check, no profiles).  `--render-only` rewrites BENCHMARKS.md from the last results.  Raw results go to bench-out/results.json; with `--only`, the new
-sections replace the same sections of the previous results and BENCHMARKS.md is
-rendered from the merge (each section says when it was measured).
+Defaults take about 7-9 minutes; `--quick` about 2 (200,000 clients, 3 s runs, no 4M
+check, no profiles; the store parts with 5,000 distinct clients and one memory/Redis
+round instead of 20,000 and three).  `--only redis` runs both store parts.
+`--render-only` rewrites BENCHMARKS.md from the last results.  Raw results go to
+bench-out/results.json; with `--only`, the new sections replace the same sections of the
+previous results and BENCHMARKS.md is rendered from the merge (each section says when it
+was measured).
 """
 from __future__ import annotations
 
@@ -26,12 +31,13 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench import engine, memory, procs, proxy, report, tools
+from bench import engine, memory, procs, proxy, report, store, tools
 
 REPO = Path(__file__).resolve().parents[1]
 OUT_DIR = REPO / "bench-out"
 PROXY_PARTS = [*proxy.DIRECT, *proxy.SCENARIOS]
-PARTS = ["engine", "memory", "engine-profile", *PROXY_PARTS, "profile"]
+STORE_PARTS = ["redis-proxy", "redis-engine"]
+PARTS = ["engine", "memory", "engine-profile", *PROXY_PARTS, *STORE_PARTS, "profile"]
 ALIASES = {
     "proxy": PROXY_PARTS,
     "direct": list(proxy.DIRECT),
@@ -39,11 +45,12 @@ ALIASES = {
     "l4": ["l4-keepalive", "l4-close", "l4-bulk"],
     "tls": ["tls-keepalive", "tls-handshake"],
     "engine-all": ["engine", "memory", "engine-profile"],
+    "redis": STORE_PARTS,
 }
 FULL = {"clients": 1_000_000, "memory": [1_000_000, 4_000_000], "tracemalloc": True, "engine_profile": 100_000,
-        "seconds": 10, "profile_s": 10}
+        "seconds": 10, "profile_s": 10, "store_clients": 20_000, "store_rounds": 3}
 QUICK = {"clients": 200_000, "memory": [200_000], "tracemalloc": False, "engine_profile": 0,
-         "seconds": 3, "profile_s": 0}
+         "seconds": 3, "profile_s": 0, "store_clients": 5_000, "store_rounds": 1}
 
 
 def log(msg: str) -> None:
@@ -108,16 +115,45 @@ def run_proxy_parts(chosen: list[str], plan: dict[str, Any], programs: dict[str,
     return sections
 
 
+def run_store_parts(chosen: list[str], plan: dict[str, Any], programs: dict[str, str | None],
+                    meta: dict[str, Any]) -> dict[str, Any]:
+    """The shared sticky store (Redis) against the memory store: through the proxy, and in process."""
+    wanted = [n for n in STORE_PARTS if n in chosen]
+    if not wanted:
+        return {}
+    redis_server = store.redis_program(log)
+    meta["versions"]["redis-server"] = store.redis_version(redis_server)
+    sections: dict[str, Any] = {}
+    if redis_server is None:
+        log("redis: skipped, redis-server is not installed")
+        return {n: {"skipped": "redis-server is not installed"} for n in wanted}
+    if "redis-proxy" in wanted:
+        if not (programs.get("nginx") and programs.get("wrk")):
+            sections["redis-proxy"] = {"skipped": "nginx or wrk is not installed"}
+        else:
+            rounds = plan.get("store_rounds", 1)
+            log(f"redis-proxy: buddylb, memory store vs Redis store, {store.SCENARIO} load, {rounds} round(s)")
+            with tempfile.TemporaryDirectory(prefix="buddylb-bench-") as tmp:
+                sections["redis-proxy"] = store.run_store_proxy(Path(tmp), OUT_DIR, programs, redis_server,
+                                                                plan["seconds"], rounds, log)
+    if "redis-engine" in wanted:
+        sections["redis-engine"] = store.run_store_engine(plan.get("store_clients", 20_000),
+                                                          plan.get("store_rounds", 1), redis_server, log)
+    return sections
+
+
 def measure(chosen: list[str], plan: dict[str, Any], meta: dict[str, Any]) -> dict[str, Any]:
     """Run the chosen parts; every process started is stopped, whatever happens."""
     try:
         sections = run_engine_parts(chosen, plan)
-        if any(n in chosen for n in [*PROXY_PARTS, "profile"]):
+        if any(n in chosen for n in [*PROXY_PARTS, "profile", "redis-proxy"]):
             programs = tools.ensure_programs(log)
             meta["versions"] = tools.versions(programs)
             sections.update(run_proxy_parts(chosen, plan, programs))
         else:
-            meta["versions"] = tools.versions({n: tools.find_program(n) for n in tools.PROGRAMS})
+            programs = {n: tools.find_program(n) for n in tools.PROGRAMS}
+            meta["versions"] = tools.versions(programs)
+        sections.update(run_store_parts(chosen, plan, programs, meta))
     finally:
         procs.stop_all()
     return sections

@@ -34,14 +34,15 @@ def find_program(name: str) -> str | None:
     return None
 
 
-def ensure_programs(log: Log) -> dict[str, str | None]:
-    """Paths of haproxy, nginx and wrk; `apt-get update` then `apt-get install -y` the missing ones."""
-    paths = {name: find_program(name) for name in PROGRAMS}
-    missing = [PROGRAMS[n] for n, p in paths.items() if p is None]
+def ensure_programs(log: Log, programs: dict[str, str] = PROGRAMS) -> dict[str, str | None]:
+    """Paths of `programs` (haproxy, nginx and wrk by default; command -> Debian package);
+    `apt-get update` then `apt-get install -y` the missing ones."""
+    paths = {name: find_program(name) for name in programs}
+    missing = [programs[n] for n, p in paths.items() if p is None]
     if missing:
         sudo = [] if os.geteuid() == 0 else (["sudo", "-n"] if shutil.which("sudo") else None)
         if sudo is None:
-            log(f"tools: missing {', '.join(missing)} and not root (no sudo): proxy scenarios will be skipped")
+            log(f"tools: missing {', '.join(missing)} and not root (no sudo): what needs them is skipped")
             return paths
         env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
         log(f"tools: installing {', '.join(missing)} with apt-get")
@@ -50,7 +51,7 @@ def ensure_programs(log: Log) -> dict[str, str | None]:
             if proc.returncode != 0:
                 log(f"tools: {' '.join(cmd)} failed: {proc.stderr.strip()[-800:]}")
                 break
-        paths = {name: find_program(name) for name in PROGRAMS}
+        paths = {name: find_program(name) for name in programs}
     return paths
 
 

@@ -1,7 +1,9 @@
 """Smoke test of the bench code path (`make bench`) with tiny sizes. No timing assertions."""
 from __future__ import annotations
 
-from bench import engine, memory, profile, report, wrk
+import pytest
+
+from bench import engine, memory, profile, report, store, tools, wrk
 
 N = 2_000
 
@@ -84,3 +86,48 @@ def test_report_renders_engine_results():
     text = report.render({"meta": meta, "sections": {"engine": res | {"measured": {"date": "d"}},
                                                      "memory": mem | {"measured": {"date": "d"}}}})
     assert "## Engine" in text and "floor" in text and "bytes/entry" in text
+
+
+@pytest.mark.skipif(tools.find_program("redis-server") is None, reason="redis-server is not installed")
+def test_store_bracket_memory_and_redis_with_a_real_redis_server():
+    """`redis-engine` in small: the data path's store bracket, MemoryStore vs RedisStore."""
+    n = 150
+    res = store.run_store_engine(n, 1, tools.find_program("redis-server"), lambda s: None, cache_s=0.05)
+    assert "error" not in res, res.get("error")
+    assert res["redis"]["returncode"] is not None  # the redis-server was stopped
+    assert res["redis"]["dbsize"] >= n  # one hash per client
+    by = {(p["store"], p["phase"]): p for p in res["passes"]}
+    for kind in ("memory", "redis"):
+        assert by[(kind, "new")]["outcomes"] == {"new": n}
+        assert by[(kind, "returning")]["outcomes"] == {"sticky_hit": n}
+        assert len({p["decisions"] for p in res["passes"] if p["store"] == kind}) == 1
+    new, back = by[("redis", "new")], by[("redis", "returning")]
+    assert new["redis_commands"].get("hgetall") == n and new["redis_commands"].get("evalsha", 0) >= n
+    assert 2 <= new["round_trips_per_decision"] < 2.5  # load + insert-or-get (+ the batched TTL pipelines)
+    assert 1 <= back["round_trips_per_decision"] < 1.5 and "evalsha" not in back["redis_commands"]
+    assert new["store_status"]["errors"] == 0 and not new["store_status"]["degraded"]
+    assert by[("memory", "new")]["round_trips"] == 0
+    summary = res["summary"]["new"]
+    assert summary["memory"]["rate"] > 0 and summary["redis"]["rate"] > 0 and summary["ratio"] > 0
+    assert res["round_trip_floor"]["bare"]["p50_us"] > 0
+
+
+def test_report_renders_the_store_section():
+    runs = [{"run": 1, "store": "memory", "requests": 100, "requests_per_s": 50.0, "p50_ms": 1.0, "p99_ms": 2.0,
+             "redis_commands": {}, "balancer_cpu_us_per_request": 100.0},
+            {"run": 2, "store": "redis", "requests": 90, "requests_per_s": 45.0, "p50_ms": 1.1, "p99_ms": 2.5,
+             "redis_commands": {"pexpire": 3}, "balancer_cpu_us_per_request": 110.0}]
+    summary = store.summarize_proxy(runs)
+    assert abs(summary["ratio"] - 0.9) < 1e-9 and summary["goal"]["meets"] and summary["round_ratios"] == [0.9]
+    passes = [{"pass": 1, "store": k, "phase": ph, "decisions": 10, "seconds": s, "rate": 10 / s, "p50_us": 1.0,
+               "p99_us": 2.0, "max_us": 3.0, "outcomes": {"new": 10}, "round_trips_per_decision": rt,
+               "redis_commands": {"script|load": 1}}
+              for k, s, rt in (("memory", 0.001, 0.0), ("redis", 0.01, 2.0)) for ph in ("new", "returning")]
+    meta = {"machine": {"date": "d", "cpu": "c", "cores": 2, "kernel": "k", "python": "3"}, "mode": "quick",
+            "wall_s": 1.0, "versions": {"redis-server": "Redis server v=7"}}
+    text = report.render({"meta": meta, "sections": {
+        "redis-proxy": {"runs": runs, "summary": summary, "settings": {"rounds": 1}, "measured": {"date": "d"}},
+        "redis-engine": {"clients": 10, "passes": passes, "summary": store.summarize_engine(passes),
+                         "measured": {"date": "d"}}}})
+    assert "## Shared sticky store (Redis) vs memory" in text
+    assert "0.90×" in text and "one source address" in text and "script load 1" in text

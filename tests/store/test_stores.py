@@ -219,3 +219,28 @@ def test_redis_loss_degrades_then_merges_back():
         run(go())
     finally:
         srv.cleanup()
+
+
+def test_a_busy_client_still_sees_another_nodes_change_within_the_cache_validity(redis_server):
+    async def go():
+        mk = lambda: RedisStore(redis_server.url, prefix="stale:", timeout_s=0.5, cache_s=0.5)  # noqa: E731
+        a = Node(ONE_TO_ONE, await _started(mk()), clock=time.monotonic)
+        b = Node(ONE_TO_ONE, await _started(mk()), clock=time.monotonic)
+        c = "127.0.0.90"
+        first = rs(await a.visit(c, HTTP))
+        assert rs(await b.visit(c, HTTPS)) == first
+        a.state.set_probe(("Admin", "http", first), False)  # node A re-sticks the client
+        moved = rs(await a.visit(c, HTTP))
+        assert moved != first
+        followed_at = None
+        started = time.monotonic()
+        while time.monotonic() - started < 2.0:  # node B keeps seeing the client every 0.2 s
+            if rs(await b.visit(c, HTTPS)) == moved:
+                followed_at = time.monotonic() - started
+                break
+            await asyncio.sleep(0.2)
+        assert followed_at is not None and followed_at < 1.0  # cache_s 0.5, plus one visit period
+        for n in (a, b):
+            await n.store.stop()
+
+    run(go())

@@ -12,8 +12,8 @@ that stores ours only if none exists and otherwise returns the existing one; the
 re-decides on the winner's entry, so both connections end on one rserver.
 
 Latency: the local StickyTable is a cache.  An entry loaded or written less than
-`cache_s` ago is used without a round trip; a sticky hit that changes nothing writes
-nothing; TTL refreshes on close are batched every 100 ms.  Within `cache_s` a node may
+`cache_s` ago is used without a round trip (using it does not extend that); a sticky hit
+that changes nothing writes nothing; TTL refreshes on close are batched every 100 ms.  Within `cache_s` a node may
 act on a copy another node has just changed (see README "Redis store" for why this
 cannot split a client across buddy groups unless its rserver changed in that window).
 
@@ -32,7 +32,7 @@ from typing import Any, Callable, Hashable
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
-from buddylb.core.decide import NEW, Decision
+from buddylb.core.decide import NEW, STICKY_HIT, Decision
 from buddylb.core.keys import format_key
 from buddylb.core.snapshot import Scope
 from buddylb.core.sticky import StickyTable
@@ -48,6 +48,8 @@ redis.call('PEXPIRE', KEYS[1], ARGV[3])
 return {}
 """
 _FAILURES = (RedisError, OSError, asyncio.TimeoutError)
+MAX_CONNECTIONS = 16
+FRESH_PRUNE_AT = 50_000  # local-copy validity records kept before expired ones are dropped
 
 
 class RedisStore:
@@ -58,8 +60,11 @@ class RedisStore:
         self.prefix = prefix
         self.timeout_s = timeout_s
         self.cache_s = cache_s
-        self.client = aioredis.from_url(url, socket_timeout=timeout_s, socket_connect_timeout=timeout_s,
-                                        decode_responses=True, retry_on_timeout=False)
+        # a bounded pool: a burst of new clients queues for a connection instead of opening one each
+        pool = aioredis.BlockingConnectionPool.from_url(url, max_connections=MAX_CONNECTIONS, timeout=timeout_s,
+                                                        socket_timeout=timeout_s,
+                                                        socket_connect_timeout=timeout_s, decode_responses=True)
+        self.client = aioredis.Redis(connection_pool=pool)
         self._insert = self.client.register_script(INSERT_OR_GET)
         self.fresh: dict[tuple[str, str, Hashable], float] = {}
         self.degraded = False
@@ -67,7 +72,7 @@ class RedisStore:
         self.last_error = ""
         self.degraded_since = 0.0
         self.dirty: dict[tuple[str, str, Hashable], tuple[StickyTable, Scope]] = {}
-        self.pending_ttl: dict[str, int] = {}
+        self.pending_ttl: dict[tuple[str, str, Hashable], Scope] = {}  # (context, scope, key) -> scope
         self.info: dict[str, Any] = {}
         self.tasks: list[asyncio.Task] = []
         self.reconnecting: asyncio.Task | None = None
@@ -120,6 +125,8 @@ class RedisStore:
         if self.degraded:
             self.dirty[fk] = (table, scope)
             return d
+        if d.outcome == STICKY_HIT and d.rule.startswith("3"):
+            return d  # rule 3 changes nothing: no write, and the copy's validity is NOT extended
         rk = self.rkey(table.context, scope, key)
         ttl_ms = int(scope.timeout_s * 1000)
         try:
@@ -131,7 +138,7 @@ class RedisStore:
                     self._apply(table, scope, key, fields, now)
                     self.fresh[fk] = now + self.cache_s
                     return redecide()
-            elif not (d.outcome == "sticky_hit" and d.rule.startswith("3")):  # rule 3 changes nothing
+            else:
                 pipe = self.client.pipeline(transaction=False)
                 pipe.hset(rk, mapping={"last": d.farm.name, f"r:{d.farm.name}": d.member.rserver})
                 pipe.pexpire(rk, ttl_ms)
@@ -146,7 +153,7 @@ class RedisStore:
     def closed(self, d: Decision, now: float) -> None:
         """Expiry counts from the last close (SPEC §3): refresh the TTL, batched."""
         if d.scope is not None and d.table is not None and d.key is not None and not self.degraded:
-            self.pending_ttl[self.rkey(d.table.context, d.scope, d.key)] = int(d.scope.timeout_s * 1000)
+            self.pending_ttl[(d.table.context, d.scope.name, d.key)] = d.scope
 
     def _apply(self, table: StickyTable, scope: Scope, key: Hashable, fields: dict, now: float) -> None:
         """Make the local copy equal to what Redis holds (Redis is the truth)."""
@@ -228,14 +235,21 @@ class RedisStore:
             await asyncio.sleep(0.1)
             if not self.pending_ttl or self.degraded:
                 continue
+            self._prune_fresh()
             batch, self.pending_ttl = self.pending_ttl, {}
             pipe = self.client.pipeline(transaction=False)
-            for rk, ttl in batch.items():
-                pipe.pexpire(rk, ttl)
+            for (context, _, key), scope in batch.items():
+                pipe.pexpire(self.rkey(context, scope, key), int(scope.timeout_s * 1000))
             try:
                 await asyncio.wait_for(pipe.execute(), max(self.timeout_s, 0.5))
             except _FAILURES as exc:
                 self._degrade(exc)
+
+    def _prune_fresh(self) -> None:
+        """Forget validity records that ran out, so `fresh` stays bounded by recent traffic."""
+        if len(self.fresh) > FRESH_PRUNE_AT:
+            now = time.monotonic()
+            self.fresh = {k: v for k, v in self.fresh.items() if v > now}
 
     async def _info_poller(self) -> None:
         while True:
