@@ -9,6 +9,7 @@ run measured it when it comes from an earlier run than the header's.
 """
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any, Iterable
 
 from bench.proxy import BALANCER_CORE, DIRECT, LOAD_CORE, SCENARIOS
@@ -504,6 +505,12 @@ def _store_engine(en: dict[str, Any] | None, meta: dict[str, Any]) -> list[str]:
     return lines
 
 
+ANALYSIS = Path(__file__).with_name("ANALYSIS.md")  # hand-written: what was tried, why gaps remain
+
+
 def render(res: dict[str, Any]) -> str:
-    lines = _header(res) + _proxy(res) + _store(res) + _engine(res) + _profiles(res) + _stderr(res)
+    lines = _header(res) + _proxy(res) + _store(res) + _engine(res) + _profiles(res)
+    if ANALYSIS.exists():
+        lines += [ANALYSIS.read_text().rstrip(), ""]
+    lines += _stderr(res)
     return "\n".join(lines).rstrip() + "\n"

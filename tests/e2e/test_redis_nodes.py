@@ -114,3 +114,23 @@ def test_redis_killed_under_load_then_back(ports, backends, balancer, redis_serv
     r = redis.Redis(port=redis_server.port)
     assert wait_for(lambda: r.exists("shop:Admin:alpha:127.0.2.200->127.0.0.100"), 5)  # the store is used again
     assert "unavailable" in lb.stderr() and "is back" in lb.stderr()
+
+
+def test_decisions_are_counted_once_with_the_redis_store(ports, backends, balancer, redis_server):
+    import urllib.request
+
+    from prometheus_client.parser import text_string_to_metric_families
+
+    _backends(backends, ports)
+    lb = balancer(node_config(ports, "a", redis_server.url))
+    for n in range(60, 65):
+        http_get(f"127.0.0.{n}", VIP, ports["vip_a_http"])
+        for _ in range(3):  # hits on a current local copy: the fast path, no task, no round trip
+            http_get(f"127.0.0.{n}", VIP, ports["vip_a_http"])
+        http_get(f"127.0.0.{n}", VIP, ports["vip_a_https"])
+    with urllib.request.urlopen(f"http://{lb.admin}/metrics", timeout=5) as r:
+        text = r.read().decode()
+    counts = {(s.labels["farm"], s.labels["outcome"]): s.value
+              for fam in text_string_to_metric_families(text) if fam.name == "buddylb_decisions"
+              for s in fam.samples if s.name == "buddylb_decisions_total"}
+    assert counts == {("http", "new"): 5, ("http", "sticky_hit"): 15, ("decrypted", "buddy_hit"): 5}

@@ -9,6 +9,10 @@ sharing it with other balancers.  The data path brackets a decision with two cal
     d = await store.commit(d, now, redecide)   # publish; a lost first-decision race
                                                # re-decides on the winner's entry
 
+Both awaits are skipped when they have nothing to do (`fresh_copy`, `settle`): a client
+whose local copy is current and whose decision changes nothing costs no task and no
+round trip, which is most requests of a busy client.
+
 `MemoryStore` (the default) needs neither, so the data path skips the awaits entirely
 (`shared` is False).  `store.redis.RedisStore` keeps entries in Redis with an atomic
 insert-or-get, so two nodes that see a new client at once end on one rserver.
@@ -30,6 +34,10 @@ class StickyStore(Protocol):
 
     async def load(self, table: StickyTable, scope: Scope, key: Hashable, now: float) -> None: ...
 
+    def fresh_copy(self, context: str, scope: Scope, key: Hashable, now: float) -> bool: ...
+
+    def settle(self, d: Decision) -> bool: ...
+
     async def commit(self, d: Decision, now: float, redecide: Callable[[], Decision]) -> Decision: ...
 
     def closed(self, d: Decision, now: float) -> None: ...
@@ -44,6 +52,12 @@ class MemoryStore:
 
     async def load(self, table: StickyTable, scope: Scope, key: Hashable, now: float) -> None:
         return None
+
+    def fresh_copy(self, context: str, scope: Scope, key: Hashable, now: float) -> bool:
+        return True
+
+    def settle(self, d: Decision) -> bool:
+        return True
 
     async def commit(self, d: Decision, now: float, redecide: Callable[[], Decision]) -> Decision:
         return d

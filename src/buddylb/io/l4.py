@@ -141,14 +141,22 @@ class L4Client(asyncio.Protocol):
         assert self.vip is not None and self.flow is not None
         self.transport.pause_reading()
         if self.balancer.store.shared:
-            self.loop.create_task(self._start_shared())
+            d, must_publish = self.balancer.decide_now(self.vip, self.flow, self.snap)
+            if d is None or must_publish:
+                self.loop.create_task(self._start_shared(d))
+                return
+            self._decided(d)
             return
         self._decided(self.balancer.decide(self.vip, self.flow, self.snap))
 
-    async def _start_shared(self) -> None:
-        """The shared store brackets the decision (load, decide, publish): core.store."""
+    async def _start_shared(self, made: Decision | None) -> None:
+        """The shared store brackets the decision (load, decide, publish): core.store.
+        `made`: decided already on a current local copy, only to be published."""
         assert self.vip is not None and self.flow is not None
-        d = await self.balancer.decide_shared(self.vip, self.flow, self.snap)
+        if made is None:
+            d = await self.balancer.decide_shared(self.vip, self.flow, self.snap)
+        else:
+            d = await self.balancer.publish(made, self.vip, self.flow, self.snap)
         if self.closed:  # the client left while the store answered
             if d.member is not None:
                 self.balancer.closed(d)

@@ -259,14 +259,22 @@ class L7Client(asyncio.Protocol):
         self.last_server = self.last_client
         self._set_timer(min(self.snap.timeouts["server"], self.snap.timeouts["client"]), "exchange")
         if self.balancer.store.shared:
-            self.loop.create_task(self._start_shared(ex, flow))
+            d, must_publish = self.balancer.decide_now(self.vip, flow, self.snap)
+            if d is None or must_publish:
+                self.loop.create_task(self._start_shared(ex, flow, d))
+                return
+            self._decided(ex, flow, d)
             return
         self._decided(ex, flow, self.balancer.decide(self.vip, flow, self.snap))
 
-    async def _start_shared(self, ex: Exchange, flow: Flow) -> None:
-        """The shared store brackets the decision (load, decide, publish): core.store."""
+    async def _start_shared(self, ex: Exchange, flow: Flow, made: Decision | None) -> None:
+        """The shared store brackets the decision (load, decide, publish): core.store.
+        `made`: decided already on a current local copy, only to be published."""
         assert self.vip is not None
-        d = await self.balancer.decide_shared(self.vip, flow, self.snap)
+        if made is None:
+            d = await self.balancer.decide_shared(self.vip, flow, self.snap)
+        else:
+            d = await self.balancer.publish(made, self.vip, flow, self.snap)
         if self.closed or self.ex is not ex:  # the client left while the store answered
             if d.member is not None:
                 self.balancer.closed(d)

@@ -82,23 +82,39 @@ class Balancer:
                 observe("decision", d)
         return d
 
-    async def decide_shared(self, vip: Vip, flow: Flow, snap: Snapshot | None = None) -> Decision:
-        """decide() bracketed by the shared store: load the entry, decide, publish.
+    def decide_now(self, vip: Vip, flow: Flow, snap: Snapshot | None = None) -> tuple[Decision | None, bool]:
+        """With a shared store, decide without awaiting when the local copy is current.
 
-        Only used when `store.shared`; the memory store needs no await on the hot path."""
+        Returns (None, False) when the entry must be loaded first (then `decide_shared`),
+        else (decision, must_publish): most requests of a busy client change nothing and
+        cost neither a task nor a round trip; a decision that changed the entry is
+        published with `publish` (the same decision: nothing is counted twice)."""
         snap = snap or self.snapshot
         where = locate(snap, vip, flow, self.secret)
-        if where is not None:
-            table = self.tables.get(vip.context)
-            if table is not None:
-                await self.store.load(table, where[0], where[1], self.clock())
+        if where is not None and not self.store.fresh_copy(vip.context, where[0], where[1], self.clock()):
+            return None, False
         d = self.decide(vip, flow, snap)
+        return d, not self.store.settle(d)
+
+    async def publish(self, d: Decision, vip: Vip, flow: Flow, snap: Snapshot | None = None) -> Decision:
+        """Write `d`'s entry to the shared store; a lost first-decision race re-decides."""
+        snap = snap or self.snapshot
 
         def redecide() -> Decision:
             connection_closed(self.state, d, self.clock())
             return self.decide(vip, flow, snap)
 
         return await self.store.commit(d, self.clock(), redecide)
+
+    async def decide_shared(self, vip: Vip, flow: Flow, snap: Snapshot | None = None) -> Decision:
+        """decide() bracketed by the shared store: load the entry, decide, publish."""
+        snap = snap or self.snapshot
+        where = locate(snap, vip, flow, self.secret)
+        if where is not None:
+            table = self.tables.get(vip.context)
+            if table is not None:
+                await self.store.load(table, where[0], where[1], self.clock())
+        return await self.publish(self.decide(vip, flow, snap), vip, flow, snap)
 
     @property
     def store_status(self) -> dict:

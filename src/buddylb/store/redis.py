@@ -117,6 +117,21 @@ class RedisStore:
         self._apply(table, scope, key, fields, now)
         self.fresh[fk] = now + self.cache_s
 
+    def fresh_copy(self, context: str, scope: Scope, key: Hashable, now: float) -> bool:
+        """True when a decision on this key needs no load: the local copy is current
+        (or Redis is down and the local table is all there is)."""
+        return self.degraded or self.fresh.get((context, scope.name, key), 0.0) > now
+
+    def settle(self, d: Decision) -> bool:
+        """True when `d` needs nothing written: no entry, or a rule-3 hit that changes
+        nothing. While degraded, remembers the entry for the merge-back and says True."""
+        if d.entry is None or d.scope is None or d.table is None:
+            return True
+        if self.degraded:
+            self.dirty[(d.table.context, d.scope.name, d.key)] = (d.table, d.scope)
+            return True
+        return d.outcome == STICKY_HIT and d.rule.startswith("3")
+
     async def commit(self, d: Decision, now: float, redecide: Callable[[], Decision]) -> Decision:
         if d.entry is None or d.scope is None or d.table is None or d.farm is None or d.member is None:
             return d
