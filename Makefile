@@ -21,10 +21,10 @@ demo: $(STAMP)
 	$(BIN)/buddylb demo $(DEMO_ARGS)
 
 bench: $(STAMP)
-	$(BIN)/python -m bench.run
+	$(BIN)/python -m bench.run $(BENCH_ARGS)
 
 soak: $(STAMP)
-	$(BIN)/python -m soak.run
+	$(BIN)/python -m soak.run $(SOAK_ARGS)
 
 fuzz: $(STAMP)
 	$(BIN)/pip install -q -e '.[fuzz]'
