@@ -42,11 +42,7 @@ class ServerConn(asyncio.Protocol):
         self.paused = False  # reading paused by the owner (its client's buffer is full)
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = transport  # type: ignore[assignment]
-        try:
-            transport.get_extra_info("socket").setsockopt(6, 1, 1)  # TCP_NODELAY
-        except (AttributeError, OSError):
-            pass
+        self.transport = transport  # type: ignore[assignment]  # uvloop sets TCP_NODELAY itself
 
     def data_received(self, data: bytes) -> None:
         if self.owner is not None:
@@ -118,9 +114,8 @@ class Pool:
 
     async def connect(self, target: tuple[str, int], timeout: float) -> ServerConn:
         loop = asyncio.get_running_loop()
-        _, conn = await asyncio.wait_for(
-            loop.create_connection(lambda: ServerConn(self, target), target[0], target[1]), timeout
-        )
+        async with asyncio.timeout(timeout):  # no extra task, unlike wait_for
+            _, conn = await loop.create_connection(lambda: ServerConn(self, target), target[0], target[1])
         return conn  # type: ignore[return-value]
 
     def give_back(self, conn: ServerConn) -> None:
