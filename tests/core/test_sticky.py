@@ -128,3 +128,23 @@ def test_table_for_context_has_every_scope():
     snap = load(ONE_TO_ONE)
     t = StickyTable.for_context(snap.contexts["Admin"])
     assert list(t.scopes) == ["alpha"]
+
+
+def test_a_flow_on_an_older_configuration_never_misreads_a_reloaded_table():
+    from tests.core.engine import load
+    from buddylb.core.decide import Flow, decide
+
+    e = Engine.from_text(ONE_TO_ONE)
+    first = e.visit("127.0.0.10", HTTP).member.rserver
+    # the reload defines the sticky groups the other way round: the scope's farm order flips
+    a, b = ONE_TO_ONE.index("sticky ip-netmask"), ONE_TO_ONE.index("class-map match-all http-vip")
+    cart, credit = ONE_TO_ONE[a:b].split("sticky ip-netmask 255.255.255.255 address both stick-credit")
+    flipped = ONE_TO_ONE[:a] + "sticky ip-netmask 255.255.255.255 address both stick-credit" + credit + cart + ONE_TO_ONE[b:]
+    new_ctx = load(flipped).contexts["Admin"]
+    assert new_ctx.scopes["alpha"].farms == ("decrypted", "http")
+    new_tables = {"Admin": e.table.carry_over(new_ctx)}
+    old_vip = e.snap.vips[HTTPS]  # a flow that started on the old configuration
+    d = decide(e.snap, e.state, new_tables, old_vip, Flow("127.0.0.10", "127.0.0.100"), e.now)
+    assert d.outcome == "no_sticky" and d.entry is None
+    entry = next(iter(new_tables["Admin"].scopes["alpha"].entries.values()))
+    assert new_ctx.scopes["alpha"].farms[entry.last] == "http" and entry.last_rserver == first

@@ -185,6 +185,14 @@ def decide(
         scope = sg.scope
         table = tables.get(ctx.name)
         if table is not None:
+            # entries are indexed by the table's own scope; a flow still on an older
+            # configuration whose scope changed since is balanced without stickiness
+            st = table.scopes.get(scope.name)
+            if st is None or st.scope.farms != scope.farms:
+                table = None
+            else:
+                scope = st.scope
+        if table is not None:
             if scope.kind == "ip-netmask" and not flow.xff:
                 key = ip_key(scope, flow.source, flow.destination)  # the common case, no KeyInfo
             else:
