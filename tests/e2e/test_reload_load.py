@@ -28,7 +28,7 @@ def test_hundred_thousand_sticky_entries_survive_a_reload(tmp_path):
     placed = decide_clients(b, vip, range(100_000))
     table = b.tables["Admin"]
     assert table.size == 100_000
-    snap, _, cfg = b.prepare()
+    snap, cfg = b.prepare()
     b.commit(snap, cfg)
     table = b.tables["Admin"]
     assert table.size == 100_000 and b.reloads == 1
@@ -39,7 +39,7 @@ def test_hundred_thousand_sticky_entries_survive_a_reload(tmp_path):
         b.closed(d)
     # a reload that removes lnx2 drops exactly lnx2's entries
     write_config(tmp_path / "a.cfg", capacity=200_000, rservers=("lnx1",))
-    snap, _, cfg = b.prepare()
+    snap, cfg = b.prepare()
     b.commit(snap, cfg)
     assert b.tables["Admin"].size == Counter(placed.values())["lnx1"]
     assert {e.last_rserver for _, _, e in b.tables["Admin"].items(b.clock())} == {"lnx1"}

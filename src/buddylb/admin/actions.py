@@ -23,7 +23,7 @@ def clear_sticky_database(snap: Snapshot, tables: Mapping[str, StickyTable], *, 
         raise CommandError(f'context "{context}" does not exist', 2)
     names = [context] if context is not None else list(tables)
     where = f" in context {context}" if context is not None else ""
-    if group is not None and not any(_has_group(snap.contexts[n], group) for n in names):
+    if group is not None and not any(snap.contexts[n].has_sticky_group(group) for n in names):
         raise CommandError(f'sticky group "{group}" does not exist{where}', 2)
     if rserver is not None and not any(rserver in snap.contexts[n].rservers for n in names):
         raise CommandError(f'rserver "{rserver}" does not exist{where}', 2)
@@ -48,10 +48,6 @@ def clear_sticky_database(snap: Snapshot, tables: Mapping[str, StickyTable], *, 
 
 def _never(_k) -> bool:
     return False
-
-
-def _has_group(ctx, group: str) -> bool:
-    return any(group == s.name or group in s.sticky_groups for s in ctx.scopes.values())
 
 
 def _key_matcher(scope, text: str):

@@ -176,7 +176,7 @@ def show_sticky_database(snap: Snapshot, tables: Tables, now: float, *, buddy: b
     rows = []
     contexts = _contexts(snap, context)
     if group is not None:
-        having = [c for c in contexts if _has_group(c, group)]
+        having = [c for c in contexts if c.has_sticky_group(group)]
         if not having:
             where = f"in context {context}" if context else "in any context"
             raise CommandError(f'sticky group "{group}" does not exist {where}', 2)
@@ -201,11 +201,6 @@ def show_sticky_database(snap: Snapshot, tables: Tables, now: float, *, buddy: b
                 "flags": ["buddy"] if scope.is_buddy else [],
             })
     return rows
-
-
-def _has_group(ctx: Context, group: str) -> bool:
-    """A scope (buddy sticky group) or a sticky group of that name exists in `ctx`."""
-    return any(group == s.name or group in s.sticky_groups for s in ctx.scopes.values())
 
 
 def _round(v: float | None) -> float | None:

@@ -181,6 +181,10 @@ class Context:
     probes: Mapping[str, object]  # name -> config.model.Probe (read-only by convention)
     max_entries: int
 
+    def has_sticky_group(self, name: str) -> bool:
+        """A buddy sticky group (scope) or a sticky group of that name exists here."""
+        return any(name == s.name or name in s.sticky_groups for s in self.scopes.values())
+
 
 @dataclass(frozen=True, slots=True)
 class Snapshot:

@@ -150,10 +150,10 @@ class Balancer:
         return len(flows)
 
     # -- reload -----------------------------------------------------------------------
-    def prepare(self) -> tuple[Snapshot, dict[str, StickyTable], Config]:
+    def prepare(self) -> tuple[Snapshot, Config]:
         """Re-read, validate and compile the file; raises ConfigError. Changes nothing."""
         config = load_config(self.config_path)
-        return compile_config(config), {}, config
+        return compile_config(config), config
 
     def commit(self, snap: Snapshot, config: Config) -> None:
         """Swap in `snap`, carrying the sticky database over (SPEC §5)."""

@@ -109,7 +109,7 @@ class Server:
         """Validate, bind, swap (SPEC §5: a bad config never replaces a running one)."""
         b = self.balancer
         try:
-            snap, _, config = b.prepare()
+            snap, config = b.prepare()
             contexts = self.listeners.bind(snap)
         except ConfigError as exc:
             msgs = [str(d) for d in exc.diagnostics if d.severity == "error"]
