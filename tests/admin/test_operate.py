@@ -121,3 +121,29 @@ def test_clear_by_bare_client_address_on_address_both_scope(shop: Shop) -> None:
     assert ("Admin", "127.0.0.68->127.0.0.100") in _keys(shop)
     assert _clear(shop, "key", "127.0.0.68") == 1  # the entry's key is 127.0.0.68->127.0.0.100
     assert ("Admin", "127.0.0.68->127.0.0.100") not in _keys(shop)
+
+
+def test_explain_says_no_server_when_the_farm_is_empty(shop: Shop) -> None:
+    """Issue 18: with every rserver of farm http out of service, the explain view says
+    `no_server` — and the next request does get 503, counted as `no_server`."""
+    from tests.admin.support import VIP
+    from tests.admin.test_metrics import scrape, total
+    from tests.support.net import http_get
+
+    client = "127.0.0.91"
+    assert shop.get(client, "http").endswith("-http")
+    for rs in ("lnx1", "lnx2"):
+        assert shop.cli("set", "rserver", rs, "outofservice", "context", "Admin").returncode == 0
+    scopes = shop.json("show", "sticky", "client", client, "context", "Admin")
+    alpha = next(s for s in scopes if s["scope"] == "alpha")
+    assert alpha["entry"] is not None  # the entry stays; rule 6 comes first anyway
+    http = next(f for f in alpha["serverfarms"] if f["serverfarm"] == "http")
+    assert (http["outcome"], http["rserver"], http["next_rserver"], http["candidates"]) == ("no_server", None, None, [])
+    assert http["rule"].startswith("6:")
+    text = shop.cli("show", "sticky", "client", client, "context", "Admin").stdout
+    assert any(ln.split()[:2] == ["http", "none"] and "no_server" in ln for ln in text.splitlines())
+    before = total(scrape(shop.lb.admin), "buddylb_decisions_total", farm="http", outcome="no_server")
+    status, _, _ = http_get(client, VIP, shop.ports["v_http"])
+    assert status == 503
+    after = total(scrape(shop.lb.admin), "buddylb_decisions_total", farm="http", outcome="no_server")
+    assert after == before + 1

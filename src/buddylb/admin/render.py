@@ -57,10 +57,20 @@ def render_sticky_client(scopes: list[dict]) -> str:
             head += (f"  entry: last {e['last_serverfarm']}/{e['last_rserver']}  per farm {_cell(e['serverfarms'])}"
                      f"  expires(s) {_cell(e['expires_in_s']) if e['expires_in_s'] is not None else 'active'}"
                      f"  conns {e['open_connections']}\n")
-        rows = [[f["serverfarm"], f["rserver"] or f"{f['predictor']} of {_cell(f['candidates'])}", f["outcome"], f["rule"]]
-                for f in s["serverfarms"]]
+        rows = [[f["serverfarm"], _would_get(f), f["outcome"], f["rule"]] for f in s["serverfarms"]]
         parts.append(head + _indent(table(["serverfarm", "would get", "outcome", "rule (SPEC §3)"], rows)))
     return "\n".join(parts) if parts else "no ip-netmask sticky scope\n"
+
+
+def _would_get(f: dict) -> str:
+    """The explain view's answer: the rserver (and the backup farm serving it), or why none."""
+    if f["outcome"] == "no_server":
+        return "queue (connection limits)" if f.get("queue") else "none (503 / close)"
+    where = f" in backup {f['served_by']}" if f.get("backup") else ""
+    if f["rserver"]:
+        return f["rserver"] + where
+    among = f"{f['predictor']} of {_cell(f['candidates'])}"
+    return f"{f['next_rserver']}{where} ({among})" if f.get("next_rserver") else among + where
 
 
 def _indent(text: str) -> str:

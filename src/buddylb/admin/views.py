@@ -12,8 +12,9 @@ from __future__ import annotations
 
 from typing import Any, Iterable, Mapping
 
-from buddylb.core.decide import available_members, resolve
+from buddylb.core.decide import available_members, resolve_class
 from buddylb.core.health import ProbeTarget
+from buddylb.core.predictors import peek
 from buddylb.core.keys import addr_int, format_key, ip_key, split_both
 from buddylb.core.snapshot import Context, Farm, Member, Scope, Snapshot
 from buddylb.core.state import RuntimeState
@@ -262,21 +263,39 @@ def show_sticky_client(snap: Snapshot, state: RuntimeState, tables: Tables, now:
                 "serverfarms": {f: r for f, r in zip(scope.farms, e.farms) if r is not None},
                 "expires_in_s": _round(st.expires_in(e, now)), "open_connections": e.open,
             }
-            farms = []
-            for fname in scope.farms:
-                farm = ctx.farms[fname]
-                res = resolve(ctx, state, scope, farm, e)
-                farms.append({
-                    "serverfarm": fname, "outcome": res.outcome, "rule": res.rule,
-                    "rserver": res.member.rserver if res.member else None,
-                    "port": res.member.port if res.member else None,
-                    "candidates": [m.rserver for m in res.candidates] if res.member is None else [],
-                    "predictor": farm.predictor.kind if res.member is None else None,
-                    "available": [m.rserver for m in available_members(farm, state)],
-                })
+            farms = [_explain_farm(ctx, state, scope, fname, e, (address, dest)) for fname in scope.farms]
             out.append({"context": ctx.name, "scope": scope.name, "buddy": scope.is_buddy,
                         "key": format_key(scope, key), "entry": entry, "serverfarms": farms})
     return out
+
+
+def _explain_farm(ctx: Context, state: RuntimeState, scope: Scope, fname: str, e: Any,
+                  addrs: tuple[str, str]) -> dict[str, Any]:
+    """What a request for farm `fname` of `scope` gets now: `resolve_class`, the data
+    path's own function (rule 6 first, then the backup farm of the sticky group), and the
+    predictor's pick as `peek` sees it (SPEC §3: the explain view says what happens next)."""
+    farm = ctx.farms[fname]
+    chain = [farm]
+    for sg in ctx.stickies.values():
+        if sg.scope.name == scope.name and sg.farm == fname and sg.backup_farm in ctx.farms:
+            chain.append(ctx.farms[sg.backup_farm])
+            break
+    served, res = resolve_class(ctx, state, scope, chain, e)
+    pick = res.member
+    if pick is None and served is not None:
+        pick = peek(served, res.candidates, state, addrs)
+    return {
+        "serverfarm": fname, "served_by": served.name if served is not None else None,
+        "backup": served is not None and served is not farm,
+        "outcome": res.outcome, "rule": res.rule,
+        "rserver": res.member.rserver if res.member else None,
+        "port": pick.port if pick else None,
+        "next_rserver": pick.rserver if pick else None,
+        "candidates": [m.rserver for m in res.candidates] if res.member is None else [],
+        "predictor": served.predictor.kind if res.member is None and served is not None else None,
+        "available": [m.rserver for m in available_members(farm, state)],
+        "queue": served is None and any(state.only_limited(m) for f in chain for m in f.members),
+    }
 
 
 def show_probe(snap: Snapshot, targets: Iterable[ProbeTarget], name: str | None = None) -> list[dict]:

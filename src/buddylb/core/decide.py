@@ -126,6 +126,25 @@ def resolve(ctx: Context, state: RuntimeState, scope: Scope | None, farm: Farm, 
     return Resolution(RESTICK, None, available_members(farm, state), f"5: {why}, predictor")
 
 
+NO_AVAILABLE = Resolution(NO_SERVER, None, (), "6: no available rserver")
+
+
+def resolve_class(ctx: Context, state: RuntimeState, scope: Scope | None, farms: Sequence[Farm],
+                  entry: Entry | None) -> tuple[Farm | None, Resolution]:
+    """SPEC §3 with rule 6 first: the first of (farm, backup farm) that has an available
+    rserver, decided there by rules 1–5; else (None, `no_server`), whatever the entry says.
+
+    The one function both the data path (`decide`) and the explain view (`show sticky
+    client`) call, so they cannot disagree.  A farm with an available rserver always
+    yields a member or non-empty candidates (rules 1, 2 and 5 fall back to every
+    available member), so "nothing to pick from" is exactly "no available rserver"."""
+    for farm in farms:
+        res = resolve(ctx, state, scope, farm, entry)
+        if res.member is not None or res.candidates:
+            return farm, res
+    return None, NO_AVAILABLE
+
+
 class KeyInfo(NamedTuple):
     key: Hashable  # None: this flow has no key in the scope (balanced without an entry)
     set_cookie: str | None = None  # a token to send back (cookie insert)
@@ -202,13 +221,11 @@ def decide(
                 entry = table.lookup(scope.name, key, now)
     use_scope = scope if key is not None else None
 
-    for farm in farms:
-        res = resolve(ctx, state, use_scope, farm, entry)
+    farm, res = resolve_class(ctx, state, use_scope, farms, entry)
+    if farm is not None:
         member = res.member
         if member is None:
             member = choose(farm, res.candidates, state, (flow.source, flow.destination))
-            if member is None:
-                continue
         d = Decision(res.outcome, vip, cls.name, farm, member, scope, key, None, table,
                      info.set_cookie, info.learn_cookie, info.learn_session, rule=res.rule)
         if use_scope is not None and table is not None:
@@ -221,7 +238,7 @@ def decide(
 
     queue = any(state.only_limited(m) for f in farms for m in f.members)
     d = Decision(NO_SERVER, vip, cls.name, farms[0] if farms else None, None, scope, key,
-                 queue=queue, rule="6: no available rserver")
+                 queue=queue, rule=res.rule)
     if not requeue:
         _count(table, NO_SERVER)
     return d

@@ -28,3 +28,25 @@ def choose(farm: Farm, candidates: Sequence[Member], state: RuntimeState, addrs:
     if len(candidates) == 1:
         return candidates[0]
     return PREDICTORS[farm.predictor.kind](farm, candidates, state, addrs)
+
+
+def peek(farm: Farm, candidates: Sequence[Member], state: RuntimeState, addrs: tuple[str, str]) -> Member | None:
+    """What `choose` would pick right now, leaving the predictor's cursors as they were.
+
+    The explain view (SPEC §3: what it says is what the next request gets) asks this;
+    it runs the real chooser and puts back the farm's round-robin weights and
+    least-connections cursor, the only state a chooser moves."""
+    swrr = state.swrr.get(farm.key)
+    saved_swrr = None if swrr is None else dict(swrr)
+    saved_cursor = state.cursors.get(farm.key)
+    try:
+        return choose(farm, candidates, state, addrs)
+    finally:
+        if saved_swrr is None:
+            state.swrr.pop(farm.key, None)
+        else:
+            state.swrr[farm.key] = saved_swrr
+        if saved_cursor is None:
+            state.cursors.pop(farm.key, None)
+        else:
+            state.cursors[farm.key] = saved_cursor
