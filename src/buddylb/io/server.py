@@ -19,6 +19,7 @@ from buddylb.io.accesslog import AccessLog
 from buddylb.io.listeners import ListenerSet
 from buddylb.io.probes import Prober
 from buddylb.io.runtime import Balancer, load_secret
+from buddylb.service.notify import Notifier
 
 log = logging.getLogger("buddylb")
 SWEEP_EVERY_S = 0.1
@@ -39,6 +40,7 @@ class RunOptions:
     prebound: dict = field(default_factory=dict)  # (address, port) -> socket, from --workers
     worker_index: int = 0
     secret: bytes | None = None  # set by the --workers master so every worker signs alike
+    notify: bool = True  # sd_notify from this process (the --workers master speaks for its workers)
 
 
 def protocol_factory(balancer: Balancer):
@@ -66,6 +68,7 @@ class Server:
         self.stopping: asyncio.Event | None = None
         self.admin = None
         self.tasks: list[asyncio.Task] = []
+        self.notifier = Notifier() if opts.notify else Notifier({})  # systemd (SPEC §4)
 
     async def start(self) -> None:
         loop = asyncio.get_running_loop()
@@ -85,6 +88,8 @@ class Server:
             self.opts.ready_file.write_text(str(os.getpid()))
         log.info("buddylb %d (worker %d): %d VIP(s) in service", os.getpid(), self.opts.worker_index,
                  len(self.balancer.snapshot.vips))
+        self.notifier.ready(f"{len(self.balancer.snapshot.vips)} VIP(s) in service")
+        self.tasks.append(loop.create_task(self.notifier.watchdog_loop()))
 
     async def _start_store(self) -> None:
         """SPEC §4: connect the sticky store before the VIPs accept."""
@@ -106,6 +111,14 @@ class Server:
         await self.admin.start()
 
     async def reload(self) -> tuple[bool, list[str]]:
+        """systemd hears RELOADING=1 before and READY=1 after, whatever the outcome."""
+        self.notifier.reloading()
+        try:
+            return await self._reload_now()
+        finally:
+            self.notifier.ready(f"configuration generation {self.balancer.snapshot.generation} in service")
+
+    async def _reload_now(self) -> tuple[bool, list[str]]:
         """Validate, bind, swap (SPEC §5: a bad config never replaces a running one)."""
         b = self.balancer
         try:
@@ -136,6 +149,7 @@ class Server:
 
     async def stop(self) -> None:
         log.info("stopping: no new connections; draining %d open", len(self.balancer.flows))
+        self.notifier.stopping(f"draining {len(self.balancer.flows)} connection(s)")
         self.listeners.stop_accepting()
         deadline = asyncio.get_running_loop().time() + self.balancer.snapshot.timeouts["drain"]
         while self.balancer.flows and asyncio.get_running_loop().time() < deadline:
@@ -152,6 +166,7 @@ class Server:
         if stop_store is not None:
             await stop_store()
         self.access_log.close()
+        self.notifier.close()
 
 
 def run(opts: RunOptions) -> int:

@@ -11,17 +11,21 @@ keeping its own socket of each group, and relays SIGHUP / SIGTERM to them.
 
 Limits (documented in the README): a VIP added by a reload is bound by each worker on
 its own (the kernel's default reuseport hash, no steering) until the next restart; each
-worker serves its own admin API on the admin port + its index.
+worker serves its own admin API on the admin port + its index.  Under systemd the master
+sends READY=1 once every worker serves and STOPPING=1 on SIGTERM; it does not report
+reloads or watchdog pings (each worker's loop is its own; see the README).
 """
 from __future__ import annotations
 
 import ctypes
 import logging
 import os
+import shutil
 import signal
 import socket
 import struct
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -29,6 +33,7 @@ from buddylb.config.parser import load_config
 from buddylb.core.compile import compile_config
 from buddylb.core.snapshot import Vip
 from buddylb.io.listeners import bind_vip
+from buddylb.service.notify import Notifier
 
 log = logging.getLogger("buddylb.workers")
 
@@ -82,6 +87,11 @@ def run_workers(opts) -> int:  # opts: io.server.RunOptions
     from buddylb.io.server import RunOptions, run
 
     opts.secret = load_secret(opts.secret_file)
+    notifier = Notifier()  # the master is systemd's main PID: it speaks for its workers
+    scratch = None
+    if notifier.enabled and opts.ready_file is None:  # learn when every worker serves
+        scratch = tempfile.mkdtemp(prefix="buddylb-ready-")
+        opts.ready_file = Path(scratch) / "ready"
     snap = compile_config(load_config(opts.config))
     groups = bind_groups(list(snap.vips.values()), snap.source, opts.workers)
     host, port = split_addr(opts.admin)
@@ -95,7 +105,7 @@ def run_workers(opts) -> int:  # opts: io.server.RunOptions
                         s.close()
             admin_host = f"[{host}]" if ":" in host else host
             child = RunOptions(**{**opts.__dict__, "workers": 1, "admin": f"{admin_host}:{port + i}",
-                                  "prebound": groups[i], "worker_index": i,
+                                  "prebound": groups[i], "worker_index": i, "notify": False,
                                   "ready_file": _ready_path(opts.ready_file, i)})
             code = 1
             try:
@@ -108,15 +118,21 @@ def run_workers(opts) -> int:  # opts: io.server.RunOptions
     for socks in groups:
         for s in socks.values():
             s.close()
-    return _supervise(children, opts.ready_file)
+    try:
+        return _supervise(children, opts.ready_file, notifier)
+    finally:
+        if scratch is not None:
+            shutil.rmtree(scratch, ignore_errors=True)
 
 
 def _ready_path(ready: Path | None, i: int) -> Path | None:
     return None if ready is None else ready.with_name(f"{ready.name}.{i}")
 
 
-def _supervise(children: dict[int, int], ready: Path | None) -> int:
+def _supervise(children: dict[int, int], ready: Path | None, notifier: Notifier) -> int:
     def relay(signum, _frame):
+        if signum != signal.SIGHUP:
+            notifier.stopping()
         for pid in children:
             try:
                 os.kill(pid, signum)
@@ -139,6 +155,7 @@ def _supervise(children: dict[int, int], ready: Path | None) -> int:
             time.sleep(0.05)
         else:
             ready.write_text(str(os.getpid()))
+            notifier.ready(f"{len(children)} worker(s) in service")
     while children:
         try:
             pid, status = os.wait()
