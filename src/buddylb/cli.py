@@ -72,7 +72,8 @@ def check(config: Path, as_json: bool) -> None:
 @click.option("--admin", default="127.0.0.1:9180", show_default=True, help="Admin API address HOST:PORT.")
 @click.option("--admin-token-file", type=click.Path(dir_okay=False, path_type=Path),
               help="File holding the admin token; required when --admin is not a loopback address.")
-@click.option("--access-log", default="-", show_default=True, help="PATH, '-' for stdout, or 'off'.")
+@click.option("--access-log", default="-", show_default=True,
+              help="PATH (reopened on SIGUSR1), '-' for stdout, syslog[:/dev/log|HOST:PORT], or 'off'.")
 @click.option("--access-log-format", type=click.Choice(["text", "json"]), default="text", show_default=True)
 @click.option("--secret-file", type=click.Path(dir_okay=False, path_type=Path),
               help="Per-install cookie signing secret (created 0600 if missing). Default: a fresh one per start.")

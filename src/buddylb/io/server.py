@@ -82,6 +82,7 @@ class Server:
         self.prober.sync()
         self.tasks.append(loop.create_task(self._sweeper()))
         loop.add_signal_handler(signal.SIGHUP, lambda: loop.create_task(self.reload()))
+        loop.add_signal_handler(signal.SIGUSR1, self.access_log.reopen)  # logrotate
         loop.add_signal_handler(signal.SIGTERM, self.stopping.set)
         loop.add_signal_handler(signal.SIGINT, self.stopping.set)
         if self.opts.ready_file is not None:

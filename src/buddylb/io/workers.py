@@ -7,7 +7,7 @@ in worker order, and attaches one classic-BPF program to each group with
 SO_ATTACH_REUSEPORT_CBPF.  The program hashes the packet's source address and returns
 `hash % N`, the index of the socket in its group; since every group was built in the
 same order, index i is worker i on every VIP.  Then the master forks the workers, each
-keeping its own socket of each group, and relays SIGHUP / SIGTERM to them.
+keeping its own socket of each group, and relays SIGHUP / SIGTERM / SIGUSR1 to them.
 
 Limits (documented in the README): a VIP added by a reload is bound by each worker on
 its own (the kernel's default reuseport hash, no steering) until the next restart; each
@@ -131,7 +131,7 @@ def _ready_path(ready: Path | None, i: int) -> Path | None:
 
 def _supervise(children: dict[int, int], ready: Path | None, notifier: Notifier) -> int:
     def relay(signum, _frame):
-        if signum != signal.SIGHUP:
+        if signum in (signal.SIGTERM, signal.SIGINT):
             notifier.stopping()
         for pid in children:
             try:
@@ -139,7 +139,7 @@ def _supervise(children: dict[int, int], ready: Path | None, notifier: Notifier)
             except ProcessLookupError:
                 pass
 
-    for sig in (signal.SIGHUP, signal.SIGTERM, signal.SIGINT):
+    for sig in (signal.SIGHUP, signal.SIGTERM, signal.SIGINT, signal.SIGUSR1):
         signal.signal(sig, relay)
     worst = 0
     if ready is not None:
