@@ -454,10 +454,10 @@ def _store_engine(en: dict[str, Any] | None, meta: dict[str, Any]) -> list[str]:
               f"alternate memory / Redis over {en.get('rounds', '?')} round(s). Each decision's wall time is "
               "taken (`perf_counter`), so the TTL batches the store flushes every 100 ms land in the decision "
               "they interrupt, as in service.", "",
-              "- **new clients**: with Redis, one HGETALL (load, a miss) and one EVALSHA (insert-or-get) per "
+              "- **new clients**: with Redis, one GET (load, a miss) and one EVALSHA (insert-or-get) per "
               "decision — two round trips;",
               "- **returning clients**: the same clients again (another order) once the cache has expired, "
-              "as when a client comes back to another node: one HGETALL, no write (a rule-3 hit writes nothing).",
+              "as when a client comes back to another node: one GET, no write (a rule-3 hit writes nothing).",
               ""]
     sm = en.get("summary") or {}
     titles = {"new": "new clients (every decision inserts)", "returning": "returning clients (cache expired)"}
@@ -477,7 +477,7 @@ def _store_engine(en: dict[str, Any] | None, meta: dict[str, Any]) -> list[str]:
                      "Redis round trips per decision"], rows)
     fl = en.get("round_trip_floor") or {}
     if fl.get("bare"):
-        lines += [f"For scale: one redis-py round trip on this machine (HGETALL of a missing key, "
+        lines += [f"For scale: one redis-py round trip on this machine (GET of a missing key, "
                   f"{_n(fl.get('round_trips'))} in a row, same loop) takes {_us(fl['bare']['p50_us'])} p50 / "
                   f"{_us(fl['bare']['p99_us'])} p99, or {_us(fl['wait_for']['p50_us'])} / "
                   f"{_us(fl['wait_for']['p99_us'])} inside `asyncio.wait_for` as RedisStore calls it.", ""]

@@ -18,9 +18,9 @@ loopback port (`--save '' --appendonly no`, its own temp dir, pinned to the load
   tests/store/test_stores.py `Node`): locate, `await store.load`, `decide`,
   `await store.commit` with a redecide callback, the same code for `MemoryStore` and the
   real `RedisStore` (timeout 50 ms, as in the proxy config).  With Redis every decision is
-  a load round trip (HGETALL, a miss) and an insert-or-get (EVALSHA); round trips are
+  a load round trip (GET, a miss) and an insert-or-get (EVALSHA); round trips are
   counted on the client side (`count_round_trips`).  Then the same
-  clients again once the 1 s cache has expired ("returning clients": one HGETALL, no
+  clients again once the 1 s cache has expired ("returning clients": one GET, no
   write).  Each decision's wall time is taken; the process is pinned to the balancer core
   during the passes, on the uvloop loop buddylb runs on.
 
@@ -99,7 +99,7 @@ class RedisService:
         return tools.process_tree(self.service.pid) if self.service.alive() else []
 
     def commands(self) -> dict[str, int]:
-        """Calls per command since start (`INFO commandstats`), e.g. {"hgetall": 3, "evalsha": 1}."""
+        """Calls per command since start (`INFO commandstats`), e.g. {"get": 3, "evalsha": 1}."""
         return {k.removeprefix("cmdstat_"): int(v["calls"]) for k, v in self.client.info("commandstats").items()}
 
     def stop(self) -> int | None:
@@ -340,7 +340,7 @@ def count_round_trips(store: RedisStore) -> dict[str, int]:
 
 
 async def round_trip_floor(url: str, n: int, timeout_s: float) -> dict[str, Any]:
-    """What one redis-py round trip costs here: HGETALL of a missing key, bare and inside
+    """What one redis-py round trip costs here: GET of a missing key, bare and inside
     asyncio.wait_for (as RedisStore calls it); microseconds, median and p99."""
     import redis.asyncio as aioredis
 
@@ -348,12 +348,12 @@ async def round_trip_floor(url: str, n: int, timeout_s: float) -> dict[str, Any]
     out: dict[str, Any] = {"round_trips": n}
     try:
         for i in range(min(n, 200)):  # warm the connection and the code paths first
-            await client.hgetall(f"{PREFIX}floor:{i}")
+            await client.get(f"{PREFIX}floor:{i}")
         for name, wrap in (("bare", False), ("wait_for", True)):
             lat = []
             for i in range(n):
                 t0 = time.perf_counter()
-                coro = client.hgetall(f"{PREFIX}floor:{i}")
+                coro = client.get(f"{PREFIX}floor:{i}")
                 await (asyncio.wait_for(coro, timeout_s) if wrap else coro)
                 lat.append(time.perf_counter() - t0)
             lat.sort()

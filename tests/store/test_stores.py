@@ -15,6 +15,7 @@ from buddylb.core.decide import Flow, connection_closed, decide
 from buddylb.core.state import RuntimeState
 from buddylb.core.store import MemoryStore, locate
 from buddylb.core.sticky import StickyTable
+from buddylb.store import record
 from buddylb.store.redis import RedisStore
 
 SECRET = b"s" * 32
@@ -77,6 +78,13 @@ def make_store(request):
     yield factory
     for st in created:
         asyncio.run(st.client.aclose())
+
+
+def entry_key(node: "Node", prefix: str, client: str, vip=HTTP) -> str:
+    """The Redis key of `client`'s entry as `node` writes it (store.record)."""
+    v = node.snap.vips[vip]
+    scope, key = locate(node.snap, v, Flow(client, v.address), SECRET)
+    return record.entry_key(prefix, v.context, scope, key)
 
 
 def rs(d):
@@ -167,8 +175,12 @@ def test_prefixes_and_contexts_do_not_collide(redis_server):
         d = await one.visit("127.0.0.77", HTTP)
         assert d.outcome == "new"
         assert (await two.visit("127.0.0.77", HTTP)).outcome == "new"
-        keys = sorted(redis.Redis(port=redis_server.port, decode_responses=True).keys("cluster*"))
-        assert keys == ["clusterA:Admin:alpha:127.0.0.77->127.0.0.100", "clusterB:Admin:alpha:127.0.0.77->127.0.0.100"]
+        r = redis.Redis(port=redis_server.port, decode_responses=True)
+        keys = sorted(r.keys("cluster*"))
+        assert keys == [entry_key(one, "clusterA:", "127.0.0.77"), entry_key(two, "clusterB:", "127.0.0.77")]
+        scope = one.snap.contexts["Admin"].scopes["alpha"]
+        farms = tuple(rs(d) if f == "http" else None for f in scope.farms)
+        assert r.get(keys[0]) == record.pack(scope.farm_index["http"], farms)  # one packed string per entry
         for n in (one, two):
             await n.store.stop()
 
@@ -182,7 +194,7 @@ def test_expiry_is_a_redis_ttl(redis_server):
                     clock=time.monotonic)
         await node.visit("127.0.0.5", HTTP)
         r = redis.Redis(port=redis_server.port, decode_responses=True)
-        key = "ttl:Admin:alpha:127.0.0.5->127.0.0.100"
+        key = entry_key(node, "ttl:", "127.0.0.5")
         await asyncio.sleep(0.3)  # the TTL refresh on close is batched every 100 ms
         assert 0 < r.pttl(key) <= 1000
         await asyncio.sleep(1.3)
@@ -213,7 +225,7 @@ def test_redis_loss_degrades_then_merges_back():
                 await asyncio.sleep(0.1)
             assert not store.degraded
             r = redis.Redis(port=srv.port, decode_responses=True)
-            assert r.exists("loss:Admin:alpha:127.0.0.5->127.0.0.100")  # merged back
+            assert r.exists(entry_key(node, "loss:", "127.0.0.5"))  # merged back
             await store.stop()
 
         run(go())

@@ -51,6 +51,27 @@ class RedisServer:
                 self.proc.wait(5)
         self.proc = None
 
+    def kill(self) -> None:
+        """kill -9: no shutdown, no save (with --save '' it comes back empty)."""
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(5)
+        self.proc = None
+
     def cleanup(self) -> None:
         self.stop()
         shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def entry_key(config_text: str, prefix: str, client: str, vip: tuple[str, int]) -> str:
+    """The Redis key a node running `config_text` writes for `client` at `vip` (store.record)."""
+    from buddylb.core.decide import Flow
+    from buddylb.core.store import locate
+    from buddylb.store import record
+    from tests.core.engine import load
+
+    snap = load(config_text)
+    v = snap.vips[vip]
+    where = locate(snap, v, Flow(client, v.address), b"s" * 32)
+    assert where is not None, "no sticky entry for this client at this VIP"
+    return record.entry_key(prefix, v.context, where[0], where[1])

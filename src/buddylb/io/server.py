@@ -101,6 +101,8 @@ class Server:
         from buddylb.store.redis import RedisStore
 
         store = RedisStore(url, prefix=spec.prefix if spec else "buddylb:", timeout_s=spec.timeout_s if spec else 0.05)
+        b = self.balancer
+        store.attach(lambda: b.tables, b.clock)  # anti-entropy writes the live tables back
         await store.start()
         self.balancer.store = store
         log.info("sticky-store %s (prefix %s)%s", url, store.prefix, " DEGRADED" if store.degraded else "")

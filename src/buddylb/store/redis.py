@@ -1,11 +1,10 @@
-"""RedisStore: one sticky view shared by several balancers (issue 7, SPEC §2.1 sticky-store).
+"""RedisStore: one sticky view shared by several balancers (issues 7, 15; SPEC §2.1 sticky-store).
 
-Data model: one Redis hash per entry, `{prefix}{context}:{scope}:{key}` (the prefix names
-the cluster, so several clusters and all contexts share one Redis without collisions),
-fields `last` (the last serverfarm) and `r:<farm>` (the rserver remembered per farm),
-with a TTL of the scope's timeout, refreshed when an entry changes or a connection
-closes.  Open-connection counts stay node-local (see README: a TTL can run out under a
-connection idle for longer than the timeout; the next decision re-creates the entry).
+Data model (`store.record`): one Redis string per entry, key `{prefix}{scope tag}:{client}`,
+value `LAST,RS0,RS1,...`, with a TTL of the scope's timeout counted from the entry's last
+activity (refreshed when the entry changes and, batched, when a connection closes).
+Open-connection counts stay node-local (README: a TTL can run out under a connection idle
+for longer than the timeout; the node then writes its live copy back, see below).
 
 Race-free first decision (SPEC §3 insert-or-get): a new entry is written by a Lua script
 that stores ours only if none exists and otherwise returns the existing one; the loser
@@ -13,43 +12,40 @@ re-decides on the winner's entry, so both connections end on one rserver.
 
 Latency: the local StickyTable is a cache.  An entry loaded or written less than
 `cache_s` ago is used without a round trip (using it does not extend that); a sticky hit
-that changes nothing writes nothing; TTL refreshes on close are batched every 100 ms.  Within `cache_s` a node may
-act on a copy another node has just changed (see README "Redis store" for why this
-cannot split a client across buddy groups unless its rserver changed in that window).
+that changes nothing writes nothing; TTL refreshes on close are batched every 100 ms.
+
+Redis is the truth for what it holds, never for what it lacks: a local live entry that
+Redis does not have (Redis restarted empty, failed over to a replica that missed the
+write, or a TTL ran out under an open connection) is written back with insert-or-get
+("read repair"), never deleted.  After a restart is detected every live local entry is
+written back (`store.antientropy`, newest copy wins).
 
 Loss of Redis: every operation has a timeout; on error the store turns *degraded*: the
 data path serves from the local table alone (no request fails), entries created
 meanwhile are remembered, a reconnect loop with backoff pings Redis, and on return the
-remembered entries are merged back with insert-or-get (what Redis has wins).
+remembered entries are merged back with insert-or-get (what Redis has wins), then the
+restart check runs at once.
 """
 from __future__ import annotations
 
 import asyncio
 import logging
 import time
-from typing import Any, Callable, Hashable
+from typing import Any, Callable, Hashable, Mapping
 
-import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
 from buddylb.core.decide import NEW, STICKY_HIT, Decision
-from buddylb.core.keys import format_key
 from buddylb.core.snapshot import Scope
 from buddylb.core.sticky import StickyTable
+from buddylb.store import antientropy, record
+from buddylb.store.connect import connect
 
 log = logging.getLogger("buddylb.store")
 
-INSERT_OR_GET = """
-if redis.call('EXISTS', KEYS[1]) == 1 then
-  return redis.call('HGETALL', KEYS[1])
-end
-redis.call('HSET', KEYS[1], 'last', ARGV[1], 'r:' .. ARGV[1], ARGV[2])
-redis.call('PEXPIRE', KEYS[1], ARGV[3])
-return {}
-"""
 _FAILURES = (RedisError, OSError, asyncio.TimeoutError)
-MAX_CONNECTIONS = 16
 FRESH_PRUNE_AT = 50_000  # local-copy validity records kept before expired ones are dropped
+CHECK_EVERY_S = 1.0  # restart detection (run_id, marker) and Redis memory figures
 
 
 class RedisStore:
@@ -60,12 +56,10 @@ class RedisStore:
         self.prefix = prefix
         self.timeout_s = timeout_s
         self.cache_s = cache_s
-        # a bounded pool: a burst of new clients queues for a connection instead of opening one each
-        pool = aioredis.BlockingConnectionPool.from_url(url, max_connections=MAX_CONNECTIONS, timeout=timeout_s,
-                                                        socket_timeout=timeout_s,
-                                                        socket_connect_timeout=timeout_s, decode_responses=True)
-        self.client = aioredis.Redis(connection_pool=pool)
-        self._insert = self.client.register_script(INSERT_OR_GET)
+        self.conn = connect(url, timeout_s)
+        self.client = self.conn.client
+        self._insert = self.client.register_script(record.INSERT_OR_GET)
+        self.marker = "{" + prefix + "}marker"  # a hash tag: one slot in a Redis Cluster
         self.fresh: dict[tuple[str, str, Hashable], float] = {}
         self.degraded = False
         self.errors = 0
@@ -73,33 +67,43 @@ class RedisStore:
         self.degraded_since = 0.0
         self.dirty: dict[tuple[str, str, Hashable], tuple[StickyTable, Scope]] = {}
         self.pending_ttl: dict[tuple[str, str, Hashable], Scope] = {}  # (context, scope, key) -> scope
+        self.repairs = 0  # live local entries written back because Redis lacked them
+        self.identity = antientropy.Identity()
         self.info: dict[str, Any] = {}
         self.tasks: list[asyncio.Task] = []
         self.reconnecting: asyncio.Task | None = None
+        self.passing: asyncio.Task | None = None
         self.on_change: Callable[[bool], None] = lambda degraded: None
+        self.tables: Callable[[], Mapping[str, StickyTable]] = dict
+        self.clock: Callable[[], float] = time.monotonic
+
+    def attach(self, tables: Callable[[], Mapping[str, StickyTable]], clock: Callable[[], float]) -> None:
+        """Give the store the node's live tables and clock, for the anti-entropy pass."""
+        self.tables, self.clock = tables, clock
 
     # -- lifecycle ----------------------------------------------------------------------
     async def start(self) -> None:
         """Connect before the VIPs accept (SPEC §4); an unreachable Redis starts degraded."""
         try:
             await asyncio.wait_for(self.client.ping(), max(self.timeout_s, 1.0))
+            await self._check_identity()
             await self._refresh_info()
         except _FAILURES as exc:
             self._degrade(exc)
         loop = asyncio.get_running_loop()
         self.tasks.append(loop.create_task(self._ttl_flusher()))
-        self.tasks.append(loop.create_task(self._info_poller()))
+        self.tasks.append(loop.create_task(self._checker()))
 
     async def stop(self) -> None:
-        for t in self.tasks + ([self.reconnecting] if self.reconnecting else []):
+        for t in self.tasks + [t for t in (self.reconnecting, self.passing) if t is not None]:
             t.cancel()
         try:
-            await self.client.aclose()
+            await self.conn.close()
         except _FAILURES:
             pass
 
     def rkey(self, context: str, scope: Scope, key: Hashable) -> str:
-        return f"{self.prefix}{context}:{scope.name}:{format_key(scope, key)}"
+        return record.entry_key(self.prefix, context, scope, key)
 
     # -- the decision bracket -------------------------------------------------------------
     async def load(self, table: StickyTable, scope: Scope, key: Hashable, now: float) -> None:
@@ -109,13 +113,31 @@ class RedisStore:
         until = self.fresh.get(fk)
         if until is not None and until > now:
             return
+        rk = self.rkey(table.context, scope, key)
         try:
-            fields = await asyncio.wait_for(self.client.hgetall(self.rkey(table.context, scope, key)), self.timeout_s)
+            value = await asyncio.wait_for(self.client.get(rk), self.timeout_s)
+            if value is None:
+                value = await self._repair(table, scope, key, rk, now)
         except _FAILURES as exc:
             self._degrade(exc)
             return
-        self._apply(table, scope, key, fields, now)
+        self._apply(table, scope, key, value, now)
         self.fresh[fk] = now + self.cache_s
+
+    async def _repair(self, table: StickyTable, scope: Scope, key: Hashable, rk: str, now: float) -> str | None:
+        """Redis lacks an entry this node holds live: write ours (insert-or-get), keep it.
+        Returns what another node stored first, if one did meanwhile."""
+        st = table.scopes.get(scope.name)
+        e = table.lookup(scope.name, key, now) if st is not None else None
+        if st is None or e is None:
+            return None
+        left = st.expires_in(e, now)
+        ttl_ms = int((st.timeout if left is None else left) * 1000)
+        if ttl_ms <= 0:
+            return None
+        self.repairs += 1
+        return await asyncio.wait_for(self._insert(keys=[rk], args=[record.pack(e.last, e.farms), ttl_ms]),
+                                      self.timeout_s)
 
     def fresh_copy(self, context: str, scope: Scope, key: Hashable, now: float) -> bool:
         """True when a decision on this key needs no load: the local copy is current
@@ -144,20 +166,16 @@ class RedisStore:
             return d  # rule 3 changes nothing: no write, and the copy's validity is NOT extended
         rk = self.rkey(table.context, scope, key)
         ttl_ms = int(scope.timeout_s * 1000)
+        value = record.pack(d.entry.last, d.entry.farms)
         try:
             if d.outcome == NEW:
-                existing = await asyncio.wait_for(
-                    self._insert(keys=[rk], args=[d.farm.name, d.member.rserver, ttl_ms]), self.timeout_s)
+                existing = await asyncio.wait_for(self._insert(keys=[rk], args=[value, ttl_ms]), self.timeout_s)
                 if existing:  # another node (or connection) stored first: follow its entry
-                    fields = dict(zip(existing[::2], existing[1::2]))
-                    self._apply(table, scope, key, fields, now)
+                    self._apply(table, scope, key, existing, now)
                     self.fresh[fk] = now + self.cache_s
                     return redecide()
             else:
-                pipe = self.client.pipeline(transaction=False)
-                pipe.hset(rk, mapping={"last": d.farm.name, f"r:{d.farm.name}": d.member.rserver})
-                pipe.pexpire(rk, ttl_ms)
-                await asyncio.wait_for(pipe.execute(), self.timeout_s)
+                await asyncio.wait_for(self.client.set(rk, value, px=ttl_ms), self.timeout_s)
         except _FAILURES as exc:
             self._degrade(exc)
             self.dirty[fk] = (table, scope)
@@ -170,28 +188,22 @@ class RedisStore:
         if d.scope is not None and d.table is not None and d.key is not None and not self.degraded:
             self.pending_ttl[(d.table.context, d.scope.name, d.key)] = d.scope
 
-    def _apply(self, table: StickyTable, scope: Scope, key: Hashable, fields: dict, now: float) -> None:
-        """Make the local copy equal to what Redis holds (Redis is the truth)."""
+    def _apply(self, table: StickyTable, scope: Scope, key: Hashable, value: str | None, now: float) -> None:
+        """Make the local copy equal to what Redis holds.  What Redis lacks changes nothing:
+        a local entry is never deleted because Redis lost it."""
         st = table.scopes.get(scope.name)
-        if st is None:
+        rec = record.unpack(value, scope) if st is not None else None
+        if st is None or rec is None:
             return
+        last, farms = rec
         entry = st.entries.get(key)
-        last = fields.get("last") if fields else None
-        if last is None or last not in scope.farm_index:
-            if entry is not None and entry.open == 0:
-                table.clear(lambda s, k, e: s is st and k == key)
-            return
-        farms = tuple(fields.get(f"r:{f}") for f in scope.farms)
-        idx = scope.farm_index[last]
-        if farms[idx] is None:
-            return
         if entry is None:
-            entry = table.insert(scope.name, key, idx, farms[idx], now)
+            entry = table.insert(scope.name, key, last, farms[last], now)
             if entry is None:
                 return
         entry.farms = st.intern(farms)
-        entry.last = idx
-        entry.stamp = now
+        entry.last = last
+        entry.stamp = table.stamp(now)
 
     # -- degradation and recovery -----------------------------------------------------------
     def _degrade(self, exc: BaseException) -> None:
@@ -213,9 +225,9 @@ class RedisStore:
             try:
                 # connections opened before the failure are dead (a restarted server closed
                 # them): drop them all, or the first command after recovery fails again
-                await self.client.connection_pool.disconnect()
+                await self.conn.reset()
                 await asyncio.wait_for(self.client.ping(), max(self.timeout_s, 0.5))
-                await self._merge_back()
+                merged = await self._merge_back()
             except _FAILURES as exc:
                 self.last_error = f"{type(exc).__name__}: {exc}"
                 delay = min(delay * 2, 5.0)
@@ -223,27 +235,81 @@ class RedisStore:
             # no await from here on: a failure right after recovery must find no loop running
             self.reconnecting = None
             self.degraded = False
-            log.warning("sticky-store %s is back; merged %s", self.url, "local entries")
+            log.warning("sticky-store %s is back; merged %d entries made while it was away", self.url, merged)
             self.on_change(False)
-            asyncio.get_running_loop().create_task(self._refresh_info())
+            self.tasks.append(asyncio.get_running_loop().create_task(self._check_soon()))
             return
 
-    async def _merge_back(self) -> None:
+    async def _merge_back(self) -> int:
         """Entries made while degraded go to Redis with insert-or-get: Redis wins a conflict."""
-        now = time.monotonic()
+        now = self.clock()
+        merged = 0
         for fk, (table, scope) in list(self.dirty.items()):
             key = fk[2]
             st = table.scopes.get(scope.name)
             entry = st.entries.get(key) if st is not None else None
             if entry is not None:
                 rk = self.rkey(table.context, scope, key)
-                farm = scope.farms[entry.last]
                 existing = await asyncio.wait_for(
-                    self._insert(keys=[rk], args=[farm, entry.farms[entry.last], int(scope.timeout_s * 1000)]),
+                    self._insert(keys=[rk], args=[record.pack(entry.last, entry.farms), int(scope.timeout_s * 1000)]),
                     max(self.timeout_s, 0.5))
                 if existing:
-                    self._apply(table, scope, key, dict(zip(existing[::2], existing[1::2])), now)
+                    self._apply(table, scope, key, existing, now)
+                merged += 1
             del self.dirty[fk]
+        return merged
+
+    # -- restart detection and anti-entropy ---------------------------------------------------
+    async def _check_soon(self) -> None:
+        try:
+            await self._check_identity()
+        except _FAILURES as exc:
+            self._degrade(exc)
+
+    async def _check_identity(self) -> None:
+        """Start a write-back pass when Redis is not the one this node last filled."""
+        if self.passing is not None and not self.passing.done():
+            return
+        run_id, has_marker = await asyncio.wait_for(self.conn.identity(self.marker), max(self.timeout_s, 0.5))
+        reason = self.identity.reason(run_id, has_marker)
+        if reason is None:
+            if self.identity.run_id is None:
+                self.identity.run_id = run_id
+                if not has_marker:
+                    await asyncio.wait_for(self.client.set(self.marker, "1"), max(self.timeout_s, 0.5))
+            return
+        log.warning("sticky-store %s: %s; writing this node's live entries back", self.url, reason)
+        self.identity.last_reason = reason
+        self.passing = asyncio.get_running_loop().create_task(self._pass(run_id))
+
+    async def _pass(self, run_id: str) -> None:
+        try:
+            written, kept = await antientropy.write_back(self.client, self.prefix, self.tables(), self.clock,
+                                                         self.timeout_s)
+            await asyncio.wait_for(self.client.set(self.marker, "1"), max(self.timeout_s, 0.5))
+        except _FAILURES as exc:
+            self._degrade(exc)  # the pass starts again after the reconnect: nothing was confirmed
+            return
+        ident = self.identity
+        ident.run_id, ident.passes, ident.last_pass_at = run_id, ident.passes + 1, time.time()
+        ident.written += written
+        ident.kept += kept
+        log.warning("sticky-store %s: wrote back %d entries (%d already there as recent)", self.url, written, kept)
+
+    async def _checker(self) -> None:
+        ticks = 0
+        while True:
+            await asyncio.sleep(CHECK_EVERY_S)
+            if self.degraded:
+                continue
+            try:
+                await self._check_identity()
+            except _FAILURES as exc:
+                self._degrade(exc)
+                continue
+            ticks += 1
+            if ticks % 5 == 0:
+                await self._refresh_info()
 
     async def _ttl_flusher(self) -> None:
         while True:
@@ -263,25 +329,17 @@ class RedisStore:
     def _prune_fresh(self) -> None:
         """Forget validity records that ran out, so `fresh` stays bounded by recent traffic."""
         if len(self.fresh) > FRESH_PRUNE_AT:
-            now = time.monotonic()
+            now = self.clock()
             self.fresh = {k: v for k, v in self.fresh.items() if v > now}
-
-    async def _info_poller(self) -> None:
-        while True:
-            await asyncio.sleep(5)
-            if not self.degraded:
-                await self._refresh_info()
 
     async def _refresh_info(self) -> None:
         try:
-            mem = await asyncio.wait_for(self.client.info("memory"), max(self.timeout_s, 0.5))
-            keys = await asyncio.wait_for(self.client.dbsize(), max(self.timeout_s, 0.5))
+            self.info = await asyncio.wait_for(self.conn.memory(), max(self.timeout_s, 0.5))
         except _FAILURES:
             return
-        self.info = {"used_memory": mem.get("used_memory"), "maxmemory": mem.get("maxmemory"),
-                     "maxmemory_policy": mem.get("maxmemory_policy"), "keys": keys}
 
     def status(self) -> dict[str, Any]:
-        return {"kind": "redis", "url": self.url, "prefix": self.prefix, "degraded": self.degraded,
+        return {"kind": self.conn.kind, "url": self.url, "prefix": self.prefix, "degraded": self.degraded,
                 "errors": self.errors, "last_error": self.last_error or None,
-                "pending_merge": len(self.dirty), **self.info}
+                "pending_merge": len(self.dirty), "repairs": self.repairs,
+                "anti_entropy": self.identity.status(), **self.info}
