@@ -84,9 +84,11 @@ def check(config: Path, as_json: bool) -> None:
 @click.option("--ready-file", type=click.Path(dir_okay=False, path_type=Path), hidden=True)
 @click.option("--log-level", default="info", show_default=True,
               type=click.Choice(["debug", "info", "warning", "error"]))
+@click.option("--user", metavar="NAME", help="Drop to this user once every listener is bound (overrides `user`).")
+@click.option("--group", metavar="NAME", help="Drop to this group (overrides `group`; default: the user's).")
 def run(config: Path, admin: str, admin_token_file: Path | None, access_log: str, access_log_format: str,
         secret_file: Path | None, sticky_store: str | None, workers: int, ready_file: Path | None,
-        log_level: str) -> None:
+        log_level: str, user: str | None, group: str | None) -> None:
     """Serve CONFIG: VIP listeners, probes, admin API. SIGHUP reloads, SIGTERM drains and exits."""
     import logging
 
@@ -103,7 +105,7 @@ def run(config: Path, admin: str, admin_token_file: Path | None, access_log: str
     sys.exit(serve(RunOptions(config=config, admin=admin, admin_token=token, access_log=access_log,
                               access_log_format=access_log_format, secret_file=secret_file,
                               ready_file=ready_file, workers=workers, reuse_port=workers > 1,
-                              sticky_store=sticky_store)))
+                              sticky_store=sticky_store, user=user, group=group)))
 
 
 def refuse_fixed_hash_seed() -> None:

@@ -283,3 +283,5 @@ class Config:
     trusted_proxies: list[str] = field(default_factory=list)  # CIDR strings
     timeouts: dict[str, float] = field(default_factory=lambda: dict(DEFAULT_TIMEOUTS))
     warnings: list[Diagnostic] = field(default_factory=list)
+    user: Ref | None = None  # `user NAME`: run drops to it once every listener is bound
+    group: Ref | None = None  # `group NAME`

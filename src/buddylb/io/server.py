@@ -20,6 +20,7 @@ from buddylb.io.listeners import ListenerSet
 from buddylb.io.probes import Prober
 from buddylb.io.runtime import Balancer, load_secret
 from buddylb.service.notify import Notifier
+from buddylb.service.privileges import drop, run_as
 
 log = logging.getLogger("buddylb")
 SWEEP_EVERY_S = 0.1
@@ -41,6 +42,8 @@ class RunOptions:
     worker_index: int = 0
     secret: bytes | None = None  # set by the --workers master so every worker signs alike
     notify: bool = True  # sd_notify from this process (the --workers master speaks for its workers)
+    user: str | None = None  # --user / --group: override the config's `user` / `group` lines
+    group: str | None = None
 
 
 def protocol_factory(balancer: Balancer):
@@ -75,11 +78,15 @@ class Server:
         self.stopping = asyncio.Event()
         for w in self.balancer.warnings:
             log.warning("%s", w)
+        who = run_as(self.balancer.config, self.opts.user, self.opts.group)  # looked up before binding
         await self._start_store()
         await self._start_admin()
         contexts = self.listeners.bind(self.balancer.snapshot)
         await self.listeners.apply(self.balancer.snapshot, contexts)
         self.prober.sync()
+        if who is not None:  # every listener is bound: drop to `user` / `group` (SPEC §2.1)
+            drop(who)
+            log.info("running as user %s, group %s", who.user or os.getuid(), who.group)
         self.tasks.append(loop.create_task(self._sweeper()))
         loop.add_signal_handler(signal.SIGHUP, lambda: loop.create_task(self.reload()))
         loop.add_signal_handler(signal.SIGUSR1, self.access_log.reopen)  # logrotate

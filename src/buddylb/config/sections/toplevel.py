@@ -1,6 +1,6 @@
 """Top-level lines without a body (SPEC §2, §2.1): `context NAME`, the global settings
-(`sticky-store`, `trusted-proxy`, `timeout NAME T`, which must come before the first
-context or object) and the per-context `sticky-table max-entries N` and
+(`sticky-store`, `trusted-proxy`, `timeout NAME T`, `user NAME`, `group NAME`, which
+must come before the first context or object) and the per-context `sticky-table max-entries N` and
 `service-policy input NAME`.
 
 Owns the words of these lines; it never connects to a sticky store or opens a socket.
@@ -8,7 +8,7 @@ Owns the words of these lines; it never connects to a sticky store or opens a so
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Callable
 from urllib.parse import urlsplit
 
 from buddylb.config import units
@@ -79,6 +79,19 @@ def _timeout(s: ParseSession, _target: Any, a: Args) -> None:
     s.config.timeouts[name] = value
 
 
+def _run_as(word: str) -> Callable[[ParseSession, Any, Args], None]:
+    """`user NAME` / `group NAME` (SPEC §2.1); `run` looks the name up (service/privileges.py)."""
+
+    def handle(s: ParseSession, _target: Any, a: Args) -> None:
+        s.global_line(word)
+        ref = Ref(a.name(f"{word} name"), a.number)
+        a.end()
+        s.once_per_file((word,), word, a.number)
+        setattr(s.config, word, ref)
+
+    return handle
+
+
 def _sticky_table(s: ParseSession, _target: Any, a: Args) -> None:
     ctx = s.context(a.number)
     value = a.integer("sticky-table max-entries", 1, 1_000_000_000)
@@ -108,6 +121,8 @@ TOP: dict[str, Command] = {
     ),
     "trusted-proxy": Command("trusted-proxy CIDR", _trusted_proxy),
     "timeout": Command(f"timeout {'|'.join(DEFAULT_TIMEOUTS)} T", _timeout),
+    "user": Command("user NAME", _run_as("user")),
+    "group": Command("group NAME", _run_as("group")),
     "sticky-table max-entries": Command("sticky-table max-entries N", _sticky_table),
     "service-policy input": Command("service-policy input POLICY-MAP", _service_policy),
 }
