@@ -134,14 +134,21 @@ class _EventCollector:
                                         labels=["vip", "code"])
         for (vip, cls), n in m.responses.items():
             responses.add_metric([vip, f"{cls}xx"], n)
+        refused = CounterMetricFamily("buddylb_admin_refused", "Admin API requests and connections refused, by "
+                                      "status (408 late, 413 too large, 403 cross-origin, 503 over the cap, ...).",
+                                      labels=["code"])
+        for status, n in sorted(m.admin_refusals.items()):
+            refused.add_metric([str(status)], n)
         yield decisions
         yield from fams.values()
         yield responses
+        yield refused
 
 
 class Metrics:
-    def __init__(self, balancer: "Balancer") -> None:
+    def __init__(self, balancer: "Balancer", admin_refusals: dict[int, int] | None = None) -> None:
         self.registry = CollectorRegistry()
+        self.admin_refusals = admin_refusals if admin_refusals is not None else {}  # status -> count
         self.decisions: dict[tuple[str, str, str], int] = {}
         self.routes: dict[tuple[bool, str, str, str], list[int]] = {}  # -> [count, bytes in, bytes out]
         self.responses: dict[tuple[str, int], int] = {}

@@ -159,7 +159,7 @@ def shop_ports() -> dict[str, int]:
 
 
 @contextlib.contextmanager
-def running_shop(workdir: Path, args: list[str] | None = None) -> Iterator[Shop]:
+def running_shop(workdir: Path, args: list[str] | None = None, nofile: int | None = None) -> Iterator[Shop]:
     """Backends and a `buddylb run` of SHOP; both are gone when the block ends."""
     ports = shop_ports()
     with Backends() as bk:
@@ -167,7 +167,7 @@ def running_shop(workdir: Path, args: list[str] | None = None) -> Iterator[Shop]
         bk.http("lnx2-http", LNX2, ports["p_http2"])
         bk.http("lnx1-dec", LNX1, ports["p_dec1"])
         bk.http("lnx2-dec", LNX2, ports["p_dec2"])
-        lb = BalancerProcess(SHOP.format(lnx2_weight="", **ports), workdir, args=args)
+        lb = BalancerProcess(SHOP.format(lnx2_weight="", **ports), workdir, args=args, nofile=nofile)
         try:
             lb.start()
             yield Shop(lb, bk, ports)

@@ -15,7 +15,7 @@ from tests.support.net import free_port, free_port_run, wait_for
 
 class BalancerProcess:
     def __init__(self, config_text: str, workdir: Path, *, args: list[str] | None = None,
-                 env: dict | None = None) -> None:
+                 env: dict | None = None, nofile: int | None = None) -> None:
         self.workdir = workdir
         self.config = workdir / "buddylb.cfg"
         self.config.write_text(config_text)
@@ -27,6 +27,7 @@ class BalancerProcess:
         self.stderr_path = workdir / "stderr.log"
         self.args = args or []
         self.env = env
+        self.nofile = nofile  # a soft RLIMIT_NOFILE for the child (descriptor-exhaustion tests)
         self.proc: subprocess.Popen | None = None
 
     def start(self, timeout: float = 15.0) -> "BalancerProcess":
@@ -36,13 +37,20 @@ class BalancerProcess:
                "--ready-file", str(self.ready), "--access-log", str(self.log),
                "--secret-file", str(self.workdir / "secret"), *self.args]
         env = dict(os.environ) | (self.env or {})
-        self.proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=open(self.stderr_path, "w"), env=env)
+        self.proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=open(self.stderr_path, "w"), env=env,
+                                     preexec_fn=self._limit if self.nofile is not None else None)
         if not wait_for(lambda: self.ready.exists() or self.proc.poll() is not None, timeout):
             self.stop()
             raise RuntimeError("buddylb did not become ready:\n" + self.stderr())
         if self.proc.poll() is not None:
             raise RuntimeError(f"buddylb exited {self.proc.returncode}:\n" + self.stderr())
         return self
+
+    def _limit(self) -> None:
+        import resource
+
+        _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (self.nofile, hard))
 
     def stderr(self) -> str:
         return self.stderr_path.read_text() if self.stderr_path.exists() else ""
@@ -55,7 +63,8 @@ class BalancerProcess:
 
     def api(self, path: str, method: str = "GET", body: dict | None = None) -> dict:
         data = json.dumps(body).encode() if body is not None else None
-        req = urllib.request.Request(f"http://{self.admin}{path}", data=data, method=method)
+        req = urllib.request.Request(f"http://{self.admin}{path}", data=data, method=method,
+                                     headers={"Content-Type": "application/json"} if method == "POST" else {})
         with urllib.request.urlopen(req, timeout=5) as r:
             return json.loads(r.read())
 

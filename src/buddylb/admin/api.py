@@ -1,48 +1,56 @@
 """The admin API: HTTP + JSON behind every SPEC §4 command, plus reload and /metrics.
 
-Routes are a table of (method, first path words) -> handler, each a thin call into
-`admin.views` (read-only) or `admin.actions` (mutations, POST only).  Requests are
-parsed by buddylb's own strict HTTP layer.  Errors map to statuses at one place:
-CommandError -> 404/400, bad token -> 401, a mutation by GET -> 405.
+Endpoints are one registry (`ENDPOINTS`): method, path words, the `Shape` of their input
+(admin/schema.py) and a thin handler into `admin.views` (read-only) or `admin.actions`
+(mutations, POST only).  Every request first passes `admin.gate` (connection cap,
+deadlines, size, Host / Origin / Content-Type), then the token, then the endpoint's
+shape; a handler only sees values of the declared types.  Errors map to statuses at one
+place (`dispatch`): CommandError -> 404/400, BadInput -> 400, bad token -> 401, a
+mutation by GET -> 405; every answer is JSON, an unexpected exception a logged 500.
 """
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Awaitable, Callable
-from urllib.parse import parse_qs, unquote, urlsplit
+from urllib.parse import parse_qsl, unquote, urlsplit
 
 from buddylb.admin import actions, views
+from buddylb.admin.gate import Gate, Limits, Screen, error, json_response, response
+from buddylb.admin.schema import BOOL, FLAG, NAME, BadInput, Shape, parse_body
 from buddylb.admin.security import split_addr, token_ok
-from buddylb.errors import CommandError, ProtocolError
-from buddylb.http.request import BodyChunk, EndOfMessage, RequestHead, RequestParser
-from buddylb.http.response import error_response
+from buddylb.errors import CommandError
+from buddylb.http.request import RequestHead
 from buddylb.metrics import Metrics
 
 if TYPE_CHECKING:
     from buddylb.io.server import Server
 
 log = logging.getLogger("buddylb.admin")
-MAX_BODY = 64 * 1024
 
-Handler = Callable[["Server", list[str], dict[str, str], dict], Any]
+Handler = Callable[["Server", list[str], dict[str, Any], dict[str, Any]], Any]
 
 
-def _q(query: dict[str, str], name: str) -> str | None:
-    v = query.get(name)
-    return v if v not in (None, "") else None
+@dataclass(frozen=True, slots=True)
+class Raw:
+    """A handler's answer that is not the JSON envelope (metrics text, a page)."""
+
+    body: bytes
+    ctype: bytes
+
+
+def _q(query: dict[str, Any], name: str) -> Any:
+    return query.get(name)
 
 
 def _show_sticky_database(s: "Server", args, q, body):
     b = s.balancer
-    return views.show_sticky_database(b.snapshot, b.tables, b.clock(), buddy=q.get("buddy") in ("1", "true"),
+    return views.show_sticky_database(b.snapshot, b.tables, b.clock(), buddy=bool(q.get("buddy")),
                                       context=_q(q, "context"), group=_q(q, "group"), client=_q(q, "client"))
 
 
 def _show_sticky_client(s: "Server", args, q, body):
-    if not args:
-        raise CommandError("show sticky client needs an ADDRESS", 2)
     b = s.balancer
     return views.show_sticky_client(b.snapshot, b.state, b.tables, b.clock(), args[0], context=_q(q, "context"))
 
@@ -79,11 +87,9 @@ def _clear_sticky_database(s: "Server", args, q, body):
 
 
 def _set_rserver(s: "Server", args, q, body):
-    if not args or "inservice" not in body:
-        raise CommandError('set rserver needs NAME and {"inservice": true|false}', 2)
     b = s.balancer
-    ctxs = actions.set_rserver_state(b.snapshot, b.state, args[0], bool(body["inservice"]), body.get("context"))
-    return {"rserver": args[0], "inservice": bool(body["inservice"]), "contexts": ctxs}
+    ctxs = actions.set_rserver_state(b.snapshot, b.state, args[0], body["inservice"], body.get("context"))
+    return {"rserver": args[0], "inservice": body["inservice"], "contexts": ctxs}
 
 
 async def _reload(s: "Server", args, q, body):
@@ -97,129 +103,108 @@ def _info(s: "Server", args, q, body):
             "vips": [v.name for v in b.snapshot.vips.values()], "open_connections": len(b.flows)}
 
 
-ROUTES: dict[tuple[str, str], Handler] = {
-    ("GET", "show/sticky-database"): _show_sticky_database,
-    ("GET", "show/sticky-client"): _show_sticky_client,
-    ("GET", "show/rserver"): _show_rserver,
-    ("GET", "show/serverfarm"): _show_serverfarm,
-    ("GET", "show/stats-sticky"): _show_stats_sticky,
-    ("GET", "show/buddy-group"): _show_buddy_group,
-    ("GET", "show/probe"): _show_probe,
-    ("GET", "info"): _info,
-    ("POST", "clear/sticky-database"): _clear_sticky_database,
-    ("POST", "set/rserver"): _set_rserver,
-    ("POST", "reload"): _reload,
-}
+def _metrics(s: "Server", args, q, body):
+    return Raw(s.admin.metrics(), b"text/plain; version=0.0.4; charset=utf-8")
 
 
-def _response(status: int, payload: bytes, ctype: bytes = b"application/json") -> bytes:
-    return (b"HTTP/1.1 %d %s\r\ncontent-type: %s\r\ncontent-length: %d\r\ncache-control: no-store\r\n\r\n"
-            % (status, {200: b"OK", 400: b"Bad Request", 401: b"Unauthorized", 404: b"Not Found",
-                        405: b"Method Not Allowed", 500: b"Internal Server Error"}.get(status, b"Error"),
-               ctype, len(payload)) + payload)
+@dataclass(frozen=True, slots=True)
+class Endpoint:
+    method: str
+    path: str  # the command words joined by "/": "show/rserver"
+    handler: Handler
+    shape: Shape = Shape()
 
 
-def _json(status: int, data: Any) -> bytes:
-    return _response(status, json.dumps(data, default=str).encode())
-
-
-class AdminProtocol(asyncio.Protocol):
-    def __init__(self, admin: "AdminServer") -> None:
-        self.admin = admin
-        self.parser = RequestParser()
-        self.head: RequestHead | None = None
-        self.body = bytearray()
-        self.transport: asyncio.Transport | None = None
-        self.busy = False
-
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = transport  # type: ignore[assignment]
-
-    def data_received(self, data: bytes) -> None:
-        assert self.transport is not None
-        try:
-            events = self.parser.feed(data)
-        except ProtocolError as exc:
-            self.transport.write(error_response(exc.status))
-            self.transport.close()
-            return
-        for ev in events:
-            if isinstance(ev, RequestHead):
-                self.head, self.body = ev, bytearray()
-            elif isinstance(ev, BodyChunk):
-                self.body += ev.data
-                if len(self.body) > MAX_BODY:
-                    self.transport.write(_json(400, {"error": "request body too large"}))
-                    self.transport.close()
-                    return
-            elif isinstance(ev, EndOfMessage) and self.head is not None:
-                head, body = self.head, bytes(self.body)
-                self.head = None
-                asyncio.get_running_loop().create_task(self._answer(head, body))
-
-    async def _answer(self, head: RequestHead, body: bytes) -> None:
-        assert self.transport is not None
-        out = await self.admin.dispatch(head, body)
-        if not self.transport.is_closing():
-            self.transport.write(out)
-            if not head.keep_alive:
-                self.transport.close()
+CTX = {"context": NAME}
+ONE = (1, 1)
+OPTIONAL = (0, 1)
+ENDPOINTS: tuple[Endpoint, ...] = (
+    Endpoint("GET", "show/sticky-database", _show_sticky_database,
+             Shape(query={"buddy": FLAG, "context": NAME, "group": NAME, "client": NAME})),
+    Endpoint("GET", "show/sticky-client", _show_sticky_client, Shape(args=ONE, query=CTX, arg_name="ADDRESS")),
+    Endpoint("GET", "show/rserver", _show_rserver, Shape(args=OPTIONAL, query=CTX)),
+    Endpoint("GET", "show/serverfarm", _show_serverfarm, Shape(args=OPTIONAL, query=CTX)),
+    Endpoint("GET", "show/stats-sticky", _show_stats_sticky, Shape(query=CTX)),
+    Endpoint("GET", "show/buddy-group", _show_buddy_group, Shape(args=OPTIONAL, query=CTX)),
+    Endpoint("GET", "show/probe", _show_probe, Shape(args=OPTIONAL)),
+    Endpoint("GET", "info", _info),
+    Endpoint("GET", "metrics", _metrics),
+    Endpoint("POST", "clear/sticky-database", _clear_sticky_database,
+             Shape(body={"context": NAME, "group": NAME, "key": NAME, "rserver": NAME})),
+    Endpoint("POST", "set/rserver", _set_rserver,
+             Shape(args=ONE, body={"inservice": BOOL, "context": NAME}, required=frozenset({"inservice"}))),
+    Endpoint("POST", "reload", _reload),
+)
+ROUTES: dict[tuple[str, str], Endpoint] = {(e.method, e.path): e for e in ENDPOINTS}
+PATHS = {e.path for e in ENDPOINTS}
+VERBS = ("show", "clear", "set")
 
 
 class AdminServer:
-    def __init__(self, server: "Server", addr: str, token: str | None) -> None:
+    def __init__(self, server: "Server", addr: str, token: str | None, limits: Limits = Limits()) -> None:
         self.server = server
         self.addr = addr
         self.token = token
+        self.limits = limits
         self.aserver: asyncio.AbstractServer | None = None
-        self.metrics: Callable[[], bytes] | None = None
+        self.gate: Gate | None = None
+        self.metrics: Callable[[], bytes] = lambda: b""
 
     async def start(self) -> None:
         from buddylb.errors import LbError
 
         host, port = split_addr(self.addr)
+        loop = asyncio.get_running_loop()
         try:
-            self.aserver = await asyncio.get_running_loop().create_server(
-                lambda: AdminProtocol(self), host, port, reuse_address=True)
+            self.aserver = await loop.create_server(lambda: self.gate.factory(),  # type: ignore[union-attr]
+                                                    host, port, reuse_address=True)
         except OSError as exc:
             raise LbError(f"admin API cannot listen on {self.addr}: {exc.strerror or exc}") from exc
-        self.metrics = Metrics(self.server.balancer).render
+        bound = self.aserver.sockets[0].getsockname()[1]
+        self.gate = Gate(self.limits, Screen(host, bound), self.dispatch)
+        self.metrics = Metrics(self.server.balancer, admin_refusals=self.gate.refused).render
         log.info("admin API on http://%s", self.addr)
 
     async def stop(self) -> None:
         if self.aserver is not None:
             self.aserver.close()
+        if self.gate is not None:
+            self.gate.close_all()
 
     async def dispatch(self, head: RequestHead, body: bytes) -> bytes:
+        """The answer to one request that passed the gate; never raises but Refusal."""
         auth = head.header(b"authorization")
         presented = None
         if auth and auth.lower().startswith(b"bearer "):
             presented = auth[7:].strip().decode("latin-1")
         if not token_ok(self.token, presented):
-            return _json(401, {"error": "missing or wrong admin token"})
+            return error(401, "missing or wrong admin token")
         url = urlsplit(head.target.decode("latin-1"))
-        words = [unquote(w) for w in url.path.strip("/").split("/") if w]
-        query = {k: v[-1] for k, v in parse_qs(url.query).items()}
-        method = head.method.decode("latin-1")
-        if words == ["metrics"] and method == "GET" and self.metrics is not None:
-            return _response(200, self.metrics(), b"text/plain; version=0.0.4; charset=utf-8")
-        route = "/".join(words[:2]) if words[:1] in (["show"], ["clear"], ["set"]) else "/".join(words[:1])
-        args = words[2:] if words[:1] in (["show"], ["clear"], ["set"]) else words[1:]
-        handler = ROUTES.get((method, route))
-        if handler is None:
-            if any(r == route for _, r in ROUTES):
-                return _json(405, {"error": f"{route} does not accept {method}; mutations need POST"})
-            return _json(404, {"error": f"no such command: {route or '/'}"})
         try:
-            payload = json.loads(body) if body else {}
-            if not isinstance(payload, dict):
-                raise ValueError("body must be a JSON object")
-        except ValueError as exc:
-            return _json(400, {"error": f"invalid JSON body: {exc}"})
+            words = [unquote(w, errors="strict") for w in url.path.strip("/").split("/") if w]
+            pairs = parse_qsl(url.query, keep_blank_values=True, errors="strict")
+        except UnicodeDecodeError:
+            return error(400, "the path or query string is not valid UTF-8 after percent-decoding")
+        n = 2 if words[:1] and words[0] in VERBS else 1
+        path, args = "/".join(words[:n]), words[n:]
+        method = "GET" if head.method == b"HEAD" else head.method.decode("latin-1")
+        endpoint = ROUTES.get((method, path))
+        if endpoint is None:
+            if path in PATHS:
+                return error(405, f"{path} does not accept {method}; mutations need POST")
+            return error(404, f"no such command: {path or '/'}")
         try:
-            result = handler(self.server, args, query, payload)
+            shape = endpoint.shape
+            checked_args = shape.check_args(args)
+            query = shape.check_query(pairs)
+            payload = shape.check_body(parse_body(body))
+            result = endpoint.handler(self.server, checked_args, query, payload)
             if isinstance(result, Awaitable):
                 result = await result
+        except BadInput as exc:
+            return error(400, str(exc))
         except CommandError as exc:
-            return _json(404 if "does not exist" in str(exc) else 400, {"error": str(exc)})
-        return _json(200, {"ok": True, "data": result})
+            return error(404 if "does not exist" in str(exc) else 400, str(exc))
+        if isinstance(result, Raw):
+            return response(200, result.body, result.ctype)
+        return json_response(200, {"ok": True, "data": result})
