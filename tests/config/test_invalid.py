@@ -494,7 +494,26 @@ CASES: list[tuple[str, str, int, str]] = [
         B + 1,
         'header name "X User" is not an HTTP token',
     ),
+    (
+        "duplicate-farm-member-names-first-line",
+        BASE + "serverfarm host g\n  rserver lnx1 8080\n    inservice\n  rserver lnx1 8081\n  rserver lnx1 8080\n",
+        B + 5,
+        f'rserver "lnx1" on port 8080 is already in serverfarm "g" (line {B + 2})',
+    ),
+    (
+        "duplicate-farm-member-no-port",
+        BASE + "serverfarm host f\n  rserver lnx1\n  rserver lnx1\n",
+        B + 3,
+        f'rserver "lnx1" on the VIP\'s port is already in serverfarm "f" (line {B + 2})',
+    ),
 ]
+
+
+def test_same_member_in_other_farms_and_contexts_is_no_duplicate() -> None:
+    """The member index is per context and farm: only a repeat in one farm is an error."""
+    text = (BASE + "serverfarm host other\n  rserver lnx1 8080\n  rserver lnx1\n"
+            "context Lab\n" + BASE)
+    assert errors(diagnose(text)[1]) == []
 
 
 @pytest.mark.parametrize(("text", "line", "expected"), [c[1:] for c in CASES], ids=[c[0] for c in CASES])
