@@ -148,3 +148,27 @@ def test_a_flow_on_an_older_configuration_never_misreads_a_reloaded_table():
     assert d.outcome == "no_sticky" and d.entry is None
     entry = next(iter(new_tables["Admin"].scopes["alpha"].entries.values()))
     assert new_ctx.scopes["alpha"].farms[entry.last] == "http" and entry.last_rserver == first
+
+
+def test_adopt_inserts_or_updates_and_keeps_open_count():
+    e = Engine.from_text(ONE_TO_ONE)
+    t = e.table
+    got = t.adopt("alpha", 7, ("lnx2", None), 0, e.now)
+    assert (got.last, got.farms, got.open, t.size) == (0, ("lnx2", None), 0, 1)
+    t.opened(got)
+    again = t.adopt("alpha", 7, ("lnx2", "lnx1"), 1, e.now + 5)
+    assert again is got and (got.last, got.farms, got.open) == (1, ("lnx2", "lnx1"), 1)
+    assert t.peek("alpha", 7, e.now + 5) is got and t.size == 1
+    assert not t.forget("alpha", 7)  # held by an open connection
+    t.closed("alpha", 7, got, e.now + 6)
+    assert t.forget("alpha", 7) and t.size == 0 and t.peek("alpha", 7, e.now) is None
+
+
+def test_peek_never_reaps_or_reorders():
+    e = Engine.from_text(ONE_TO_ONE)
+    t = e.table
+    t.insert("alpha", 1, 0, "lnx1", e.now)
+    t.insert("alpha", 2, 0, "lnx1", e.now)
+    assert t.peek("alpha", 1, e.now + TIMEOUT + 1) is None
+    assert t.size == 2 and t.counters.expirations == 0
+    assert [k for _, k, _ in t.items(e.now)] == [1, 2]

@@ -179,6 +179,45 @@ class StickyTable:
         except KeyError:  # cleared or evicted meanwhile: the flow keeps a detached entry
             pass
 
+    def peek(self, scope: str, key: Hashable, now: float) -> Entry | None:
+        """The live entry for `key`, without touching order, counters or an expired entry
+        (operator views and stores read with this; only the data path's `lookup` reaps)."""
+        st = self.scopes.get(scope)
+        e = st.entries.get(key) if st is not None else None
+        if e is None or st is None or st.expired(e, now):
+            return None
+        return e
+
+    def adopt(self, scope: str, key: Hashable, farms: tuple, last: int, now: float) -> Entry | None:
+        """Make the local entry what a shared store holds: the per-farm rservers `farms`
+        (one per scope farm, None where unused) and the last farm index `last`.
+
+        Insert-or-update; the open-connection count of a local entry is kept (it is
+        node-local), the stamp becomes `now`.  The one way a store writes entries, so
+        the table's representation stays its own.  None when the table is full of
+        entries in use."""
+        st = self.scopes[scope]
+        e = self.lookup(scope, key, now)
+        if e is None:
+            e = self.insert(scope, key, last, farms[last], now, known_absent=True)
+            if e is None:
+                return None
+        e.farms = st.intern(tuple(farms))
+        e.last = last
+        e.stamp = self.stamp(now)
+        st.entries.move_to_end(key)
+        return e
+
+    def forget(self, scope: str, key: Hashable) -> bool:
+        """Remove the entry for `key` unless connections hold it (a shared store has none)."""
+        st = self.scopes.get(scope)
+        e = st.entries.get(key) if st is not None else None
+        if e is None or st is None or e.open:
+            return False
+        del st.entries[key]
+        self.size -= 1
+        return True
+
     @staticmethod
     def opened(e: Entry) -> None:
         e.open += 1

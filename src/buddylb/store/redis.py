@@ -51,7 +51,8 @@ CHECK_EVERY_S = 1.0  # restart detection (run_id, marker) and Redis memory figur
 class RedisStore:
     shared = True
 
-    def __init__(self, url: str, prefix: str = "buddylb:", timeout_s: float = 0.05, cache_s: float = 1.0) -> None:
+    def __init__(self, url: str, prefix: str = "buddylb:", timeout_s: float = 0.05, cache_s: float = 1.0,
+                 clock: Callable[[], float] = time.monotonic) -> None:
         self.url = url
         self.prefix = prefix
         self.timeout_s = timeout_s
@@ -75,7 +76,7 @@ class RedisStore:
         self.passing: asyncio.Task | None = None
         self.on_change: Callable[[bool], None] = lambda degraded: None
         self.tables: Callable[[], Mapping[str, StickyTable]] = dict
-        self.clock: Callable[[], float] = time.monotonic
+        self.clock: Callable[[], float] = clock  # the engine's (Balancer.clock, or `attach`): one time base
 
     def attach(self, tables: Callable[[], Mapping[str, StickyTable]], clock: Callable[[], float]) -> None:
         """Give the store the node's live tables and clock, for the anti-entropy pass."""
@@ -189,21 +190,13 @@ class RedisStore:
             self.pending_ttl[(d.table.context, d.scope.name, d.key)] = d.scope
 
     def _apply(self, table: StickyTable, scope: Scope, key: Hashable, value: str | None, now: float) -> None:
-        """Make the local copy equal to what Redis holds.  What Redis lacks changes nothing:
-        a local entry is never deleted because Redis lost it."""
-        st = table.scopes.get(scope.name)
-        rec = record.unpack(value, scope) if st is not None else None
-        if st is None or rec is None:
+        """Make the local copy equal to what Redis holds, through the table's own `adopt`.
+        What Redis lacks changes nothing: a local entry is never deleted because Redis lost it."""
+        rec = record.unpack(value, scope) if scope.name in table.scopes else None
+        if rec is None:
             return
         last, farms = rec
-        entry = st.entries.get(key)
-        if entry is None:
-            entry = table.insert(scope.name, key, last, farms[last], now)
-            if entry is None:
-                return
-        entry.farms = st.intern(farms)
-        entry.last = last
-        entry.stamp = table.stamp(now)
+        table.adopt(scope.name, key, farms, last, now)
 
     # -- degradation and recovery -----------------------------------------------------------
     def _degrade(self, exc: BaseException) -> None:
@@ -246,8 +239,7 @@ class RedisStore:
         merged = 0
         for fk, (table, scope) in list(self.dirty.items()):
             key = fk[2]
-            st = table.scopes.get(scope.name)
-            entry = st.entries.get(key) if st is not None else None
+            entry = table.peek(scope.name, key, now)
             if entry is not None:
                 rk = self.rkey(table.context, scope, key)
                 existing = await asyncio.wait_for(
