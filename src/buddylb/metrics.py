@@ -53,6 +53,9 @@ STATE: dict[str, tuple[str, str, tuple[str, ...]]] = {
                                          ("context", "farm", "rserver")),
     "buddylb_sticky_store_degraded": ("gauge", "1 while the sticky store is unreachable and buddylb "
                                       "decides without it.", ("kind",)),
+    "buddylb_cluster_nodes": ("gauge", "Nodes whose heartbeat is in the shared sticky store (1 without one).", ()),
+    "buddylb_cluster_config_mismatch": ("gauge", "1 when nodes sharing the sticky store run different "
+                                        "configurations (show cluster names them).", ()),
     "buddylb_open_client_connections": ("gauge", "Client connections open now.", ()),
     "buddylb_config_generation": ("gauge", "Generation of the configuration in service.", ()),
     "buddylb_reloads": ("counter", "Configuration reloads put in service.", ()),
@@ -100,6 +103,8 @@ class _StateCollector:
         store = b.store_status
         fams["buddylb_sticky_store_degraded"].add_metric([str(store.get("kind", "memory"))],
                                                          1 if store.get("degraded") else 0)
+        fams["buddylb_cluster_nodes"].add_metric([], store.get("cluster_nodes") or 1)
+        fams["buddylb_cluster_config_mismatch"].add_metric([], 1 if (store.get("cluster_config_checksums") or 1) > 1 else 0)
         fams["buddylb_open_client_connections"].add_metric([], len(b.flows))
         fams["buddylb_config_generation"].add_metric([], b.snapshot.generation)
         fams["buddylb_reloads"].add_metric([], b.reloads)

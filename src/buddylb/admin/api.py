@@ -79,6 +79,10 @@ def _show_probe(s: "Server", args, q, body):
     return views.show_probe(b.snapshot, b.probe_targets, args[0] if args else None)
 
 
+async def _show_cluster(s: "Server", args, q, body):
+    return await s.balancer.store.cluster(s.node_info())
+
+
 def _clear_sticky_database(s: "Server", args, q, body):
     b = s.balancer
     n = actions.clear_sticky_database(b.snapshot, b.tables, context=body.get("context"), group=body.get("group"),
@@ -127,6 +131,7 @@ ENDPOINTS: tuple[Endpoint, ...] = (
     Endpoint("GET", "show/stats-sticky", _show_stats_sticky, Shape(query=CTX)),
     Endpoint("GET", "show/buddy-group", _show_buddy_group, Shape(args=OPTIONAL, query=CTX)),
     Endpoint("GET", "show/probe", _show_probe, Shape(args=OPTIONAL)),
+    Endpoint("GET", "show/cluster", _show_cluster),
     Endpoint("GET", "info", _info),
     Endpoint("GET", "metrics", _metrics),
     Endpoint("POST", "clear/sticky-database", _clear_sticky_database,

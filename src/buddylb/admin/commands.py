@@ -133,6 +133,7 @@ COMMANDS: tuple[Command, ...] = (
     Command("show", ("buddy-group",), _get("buddy-group"), _table("buddy-group"), arg="NAME", flags=("detail",),
             params=("context",)),
     Command("show", ("probe",), _get("probe"), _table("probe"), arg="NAME"),
+    Command("show", ("cluster",), _get("cluster"), _table("cluster")),
     Command("clear", ("sticky", "database"), _clear, _cleared, params=("context", "group", "key", "rserver")),
     Command("set", ("rserver",), _set_rserver, _set_done, arg="NAME", arg_required=True,
             choice=("inservice", "outofservice"), params=("context",)),

@@ -140,6 +140,16 @@ def render_probe(rows: list[dict]) -> str:
                    r["consecutive_failures"], r["checks"]] for r in rows])
 
 
+def render_cluster(doc: dict) -> str:
+    """`show cluster`: one row per node sharing the sticky store (* = this node), then warnings."""
+    rows = [[("*" if n.get("self") else "") + str(n.get("id")), n.get("address"), n.get("version"),
+             n.get("config_checksum"), n.get("generation"), n.get("entries"), n.get("decisions_per_s"),
+             n.get("age_s")] for n in doc["nodes"]]
+    out = table(["node", "address", "version", "config checksum", "generation", "entries", "decisions/s",
+                 "age (s)"], rows, title=f"cluster: {len(rows)} node(s) sharing the sticky store")
+    return out + "".join(f"WARNING: {w}\n" for w in doc["warnings"])
+
+
 RENDERERS: dict[str, Callable[..., str]] = {
     "sticky-database": render_sticky_database,
     "sticky-client": render_sticky_client,
@@ -148,4 +158,5 @@ RENDERERS: dict[str, Callable[..., str]] = {
     "stats-sticky": render_stats_sticky,
     "buddy-group": render_buddy_group,
     "probe": render_probe,
+    "cluster": render_cluster,
 }

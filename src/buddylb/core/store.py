@@ -44,6 +44,8 @@ class StickyStore(Protocol):
 
     def status(self) -> dict[str, Any]: ...
 
+    async def cluster(self, me: dict[str, Any]) -> dict[str, Any]: ...
+
 
 class MemoryStore:
     """The default: the local StickyTable is the whole sticky database."""
@@ -67,6 +69,11 @@ class MemoryStore:
 
     def status(self) -> dict[str, Any]:
         return {"kind": "memory", "degraded": False}
+
+    async def cluster(self, me: dict[str, Any]) -> dict[str, Any]:
+        """Without a shared store a node shares its sticky view with nobody."""
+        return {"nodes": [dict(me, age_s=0.0, self=True)], "config_checksums": 1,
+                "warnings": ["no sticky-store: this node shares its sticky entries with no other node"]}
 
 
 def locate(snap: Snapshot, vip: Vip, flow: Flow, secret: bytes) -> tuple[Scope, Hashable] | None:

@@ -11,14 +11,17 @@ import asyncio
 import logging
 import os
 import signal
+import socket
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from buddylb import __version__
 from buddylb.errors import ConfigError, LbError
 from buddylb.io.accesslog import AccessLog
 from buddylb.io.listeners import ListenerSet
 from buddylb.io.probes import Prober
 from buddylb.io.runtime import Balancer, load_secret
+from buddylb.store.cluster import DecisionRate, describe
 from buddylb.service.notify import Notifier
 from buddylb.service.privileges import drop, run_as
 
@@ -68,6 +71,9 @@ class Server:
         self.listeners = ListenerSet(self.balancer, protocol_factory(self.balancer), opts.reuse_port,
                                      prebound=dict(opts.prebound))
         self.prober = Prober(self.balancer)
+        self.rate = DecisionRate()  # decisions/s in this node's heartbeat
+        self.balancer.observers.append(self.rate.observe)
+        self.checksums: dict[int, str] = {}
         self.stopping: asyncio.Event | None = None
         self.admin = None
         self.tasks: list[asyncio.Task] = []
@@ -109,10 +115,17 @@ class Server:
 
         store = RedisStore(url, prefix=spec.prefix if spec else "buddylb:", timeout_s=spec.timeout_s if spec else 0.05)
         b = self.balancer
-        store.attach(lambda: b.tables, b.clock)  # anti-entropy writes the live tables back
+        store.attach(lambda: b.tables, b.clock, self.node_info)  # anti-entropy; heartbeat
         await store.start()
         self.balancer.store = store
         log.info("sticky-store %s (prefix %s)%s", url, store.prefix, " DEGRADED" if store.degraded else "")
+
+    def node_info(self) -> dict:
+        """This node as `show cluster` lists it (store.cluster)."""
+        b, host = self.balancer, socket.gethostname()
+        node_id = f"{host}:{self.opts.admin.rpartition(':')[2]}"
+        entries = sum(t.size for t in b.tables.values())
+        return describe(node_id, self.opts.admin, __version__, b.snapshot, entries, self.rate.rate(), self.checksums)
 
     async def _start_admin(self) -> None:
         from buddylb.admin.api import AdminServer

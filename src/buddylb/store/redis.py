@@ -38,7 +38,7 @@ from redis.exceptions import RedisError
 from buddylb.core.decide import NEW, STICKY_HIT, Decision
 from buddylb.core.snapshot import Scope
 from buddylb.core.sticky import StickyTable
-from buddylb.store import antientropy, record
+from buddylb.store import antientropy, cluster, record
 from buddylb.store.connect import connect
 
 log = logging.getLogger("buddylb.store")
@@ -77,10 +77,14 @@ class RedisStore:
         self.on_change: Callable[[bool], None] = lambda degraded: None
         self.tables: Callable[[], Mapping[str, StickyTable]] = dict
         self.clock: Callable[[], float] = clock  # the engine's (Balancer.clock, or `attach`): one time base
+        self.node: Callable[[], dict[str, Any]] | None = None
+        self.heartbeats = cluster.Heartbeats(self.client, prefix, timeout_s)
 
-    def attach(self, tables: Callable[[], Mapping[str, StickyTable]], clock: Callable[[], float]) -> None:
-        """Give the store the node's live tables and clock, for the anti-entropy pass."""
-        self.tables, self.clock = tables, clock
+    def attach(self, tables: Callable[[], Mapping[str, StickyTable]], clock: Callable[[], float],
+               node: Callable[[], dict[str, Any]] | None = None) -> None:
+        """Give the store the node's live tables and clock (for the anti-entropy pass) and
+        what describes this node (for its heartbeat, `store.cluster`)."""
+        self.tables, self.clock, self.node = tables, clock, node
 
     # -- lifecycle ----------------------------------------------------------------------
     async def start(self) -> None:
@@ -94,6 +98,8 @@ class RedisStore:
         loop = asyncio.get_running_loop()
         self.tasks.append(loop.create_task(self._ttl_flusher()))
         self.tasks.append(loop.create_task(self._checker()))
+        if self.node is not None:
+            self.tasks.append(loop.create_task(self._heartbeat()))
 
     async def stop(self) -> None:
         for t in self.tasks + [t for t in (self.reconnecting, self.passing) if t is not None]:
@@ -303,6 +309,30 @@ class RedisStore:
             if ticks % 5 == 0:
                 await self._refresh_info()
 
+    # -- the cluster view ------------------------------------------------------------------
+    async def _heartbeat(self) -> None:
+        assert self.node is not None
+        while True:
+            if not self.degraded:
+                me = self.node()
+                try:
+                    await asyncio.wait_for(self.heartbeats.publish(me), max(self.timeout_s, 0.5))
+                    await asyncio.wait_for(self.heartbeats.read(me), max(self.timeout_s, 0.5))
+                except _FAILURES as exc:
+                    self._degrade(exc)
+            await asyncio.sleep(cluster.HEARTBEAT_S)
+
+    async def cluster(self, me: dict[str, Any]) -> dict[str, Any]:
+        """`show cluster`: every node whose heartbeat is in Redis now (SPEC §4)."""
+        if not self.degraded:
+            try:
+                return await asyncio.wait_for(self.heartbeats.read(me), max(self.timeout_s, 0.5))
+            except _FAILURES as exc:
+                self._degrade(exc)
+        doc = cluster.view([dict(me, age_s=0.0)], me["id"])
+        doc["warnings"].append(f"sticky store {self.url} unavailable: the other nodes are unknown")
+        return doc
+
     async def _ttl_flusher(self) -> None:
         while True:
             await asyncio.sleep(0.1)
@@ -334,4 +364,5 @@ class RedisStore:
         return {"kind": self.conn.kind, "url": self.url, "prefix": self.prefix, "degraded": self.degraded,
                 "errors": self.errors, "last_error": self.last_error or None,
                 "pending_merge": len(self.dirty), "repairs": self.repairs,
-                "anti_entropy": self.identity.status(), **self.info}
+                "anti_entropy": self.identity.status(), "cluster_nodes": len(self.heartbeats.last["nodes"]),
+                "cluster_config_checksums": self.heartbeats.last["config_checksums"], **self.info}
