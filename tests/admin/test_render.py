@@ -72,6 +72,15 @@ PROBES = [
      "consecutive_failures": 4, "checks": 12},
 ]
 
+CLUSTER = {"nodes": [{"id": "lb1:9180", "address": "127.0.0.1:9180", "version": "0.1.0",
+                      "config_checksum": "9f2c4e1d0a7b3c55", "generation": 3, "entries": 1200, "decisions_per_s": 85.5,
+                      "age_s": 0.0, "self": True},
+                     {"id": "lb2:9181", "address": "127.0.0.1:9181", "version": "0.1.0",
+                      "config_checksum": "41aa07e9c2d85b10", "generation": 1, "entries": 1187, "decisions_per_s": 80.0,
+                      "age_s": 1.4, "self": False}],
+           "warnings": ["configurations differ (41aa07e9c2d85b10: lb2:9181; 9f2c4e1d0a7b3c55: lb1:9180)"],
+           "config_checksums": 2}
+
 STICKY_DATABASE = """\
 sticky database: 2 entries
 context  scope       type        key                      last farm  last rserver  rserver per farm          expires(s)  conns  flags
@@ -186,6 +195,16 @@ TCP-CHECK  http        lnx2     127.0.1.12  8080  DOWN   failure      4      12
 """
 
 
+CLUSTER_TEXT = """\
+cluster: 2 node(s) sharing the sticky store
+node       address         version  config checksum   generation  entries  decisions/s  age (s)
+---------  --------------  -------  ----------------  ----------  -------  -----------  -------
+*lb1:9180  127.0.0.1:9180  0.1.0    9f2c4e1d0a7b3c55  3           1200     85.5         0
+lb2:9181   127.0.0.1:9181  0.1.0    41aa07e9c2d85b10  1           1187     80           1.4
+WARNING: configurations differ (41aa07e9c2d85b10: lb2:9181; 9f2c4e1d0a7b3c55: lb1:9180)
+"""
+
+
 @pytest.mark.parametrize("rendered, expected", [
     pytest.param(lambda: r.render_sticky_database(DB), STICKY_DATABASE, id="sticky_database"),
     pytest.param(lambda: r.render_sticky_database([]), STICKY_DATABASE_EMPTY, id="sticky_database_empty"),
@@ -199,6 +218,7 @@ TCP-CHECK  http        lnx2     127.0.1.12  8080  DOWN   failure      4      12
     pytest.param(lambda: r.render_buddy_group(BUDDY), BUDDY_GROUP, id="buddy_group"),
     pytest.param(lambda: r.render_buddy_group(BUDDY, detail=True), BUDDY_GROUP_DETAIL, id="buddy_group_detail"),
     pytest.param(lambda: r.render_probe(PROBES), PROBE, id="probe"),
+    pytest.param(lambda: r.render_cluster(CLUSTER), CLUSTER_TEXT, id="cluster"),
 ])
 def test_golden(rendered, expected) -> None:
     assert rendered() == expected
@@ -206,4 +226,4 @@ def test_golden(rendered, expected) -> None:
 
 def test_every_renderer_is_pinned() -> None:
     assert set(r.RENDERERS) == {"sticky-database", "sticky-client", "serverfarm", "rserver", "stats-sticky",
-                                "buddy-group", "probe"}
+                                "buddy-group", "probe", "cluster"}

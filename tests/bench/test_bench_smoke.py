@@ -92,7 +92,8 @@ def test_report_renders_engine_results():
 def test_store_bracket_memory_and_redis_with_a_real_redis_server():
     """`redis-engine` in small: the data path's store bracket, MemoryStore vs RedisStore."""
     n = 150
-    res = store.run_store_engine(n, 1, tools.find_program("redis-server"), lambda s: None, cache_s=0.05)
+    res = store.run_store_engine(n, 1, tools.find_program("redis-server"), lambda s: None, cache_s=0.05,
+                                 timeout_ms=1000)
     assert "error" not in res, res.get("error")
     assert res["redis"]["returncode"] is not None  # the redis-server was stopped
     assert res["redis"]["dbsize"] >= n  # one string per client
