@@ -3,13 +3,23 @@ PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# Wheels of the runtime dependencies: the install-from-wheel test (and the Containerfile's
+# second stage) installs buddylb from them with --no-index, so tests need no network.
+WHEELS := $(VENV)/wheels
+# `requires build` / `requires run`: pyproject's build-system.requires / dependencies
+REQUIRES = $(BIN)/python -c 'import sys, tomllib; d = tomllib.load(open("pyproject.toml", "rb")); \
+	print("\n".join(d["build-system"]["requires"] if sys.argv[1] == "build" else d["project"]["dependencies"]))'
 
-.PHONY: test demo bench soak fuzz clean venv
+.PHONY: test demo bench soak fuzz clean venv dist
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml Makefile
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip >/dev/null
 	$(BIN)/pip install -q -e '.[test]'
+	$(REQUIRES) build > $(VENV)/build-requires.txt
+	$(BIN)/pip install -q 'build>=1.0,<2' -r $(VENV)/build-requires.txt
+	$(REQUIRES) run > $(VENV)/requires.txt
+	$(BIN)/pip wheel -q --wheel-dir $(WHEELS) -r $(VENV)/requires.txt
 	touch $(STAMP)
 
 venv: $(STAMP)
@@ -30,5 +40,10 @@ fuzz: $(STAMP)
 	$(BIN)/pip install -q -e '.[fuzz]'
 	$(BIN)/python -m fuzz.run $(FUZZ_ARGS)
 
+# An sdist and a wheel in dist/ (the wheel is built from the sdist, so both are complete).
+dist: $(STAMP)
+	rm -rf dist
+	$(BIN)/python -m build --outdir dist .
+
 clean:
-	rm -rf $(VENV) build src/*.egg-info
+	rm -rf $(VENV) build dist src/*.egg-info
