@@ -144,21 +144,22 @@ class Server:
     async def _reload_now(self) -> tuple[bool, list[str]]:
         """Validate, bind, swap (SPEC §5: a bad config never replaces a running one)."""
         b = self.balancer
-        try:
-            snap, config = b.prepare()
-            contexts = self.listeners.bind(snap)
-        except ConfigError as exc:
-            msgs = [str(d) for d in exc.diagnostics if d.severity == "error"]
-            for m in msgs:
-                log.error("reload refused, old configuration kept: %s", m)
-            return False, msgs
-        except (LbError, OSError) as exc:
-            log.error("reload refused, old configuration kept: %s", exc)
-            return False, [str(exc)]
-        b.commit(snap, config)
-        await self.listeners.apply(snap, contexts)
-        self.prober.sync()
-        return True, [str(w) for w in config.warnings]
+        async with b.reload_lock:
+            try:
+                snap, config = await b.prepare_off_loop()  # compiled off the event loop
+                contexts = self.listeners.bind(snap)
+            except ConfigError as exc:
+                msgs = [str(d) for d in exc.diagnostics if d.severity == "error"]
+                for m in msgs:
+                    log.error("reload refused, old configuration kept: %s", m)
+                return False, msgs
+            except (LbError, OSError) as exc:
+                log.error("reload refused, old configuration kept: %s", exc)
+                return False, [str(exc)]
+            b.commit(snap, config)
+            await self.listeners.apply(snap, contexts)
+            self.prober.sync()
+            return True, [str(w) for w in config.warnings]
 
     async def _sweeper(self) -> None:
         while True:
