@@ -23,6 +23,8 @@ from typing import TYPE_CHECKING, Callable, Iterator
 from prometheus_client import CollectorRegistry, disable_created_metrics, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
+from buddylb.io.lograte import RATE
+
 if TYPE_CHECKING:
     from buddylb.core.decide import Decision
     from buddylb.io.runtime import Balancer
@@ -59,6 +61,12 @@ STATE: dict[str, tuple[str, str, tuple[str, ...]]] = {
     "buddylb_open_client_connections": ("gauge", "Client connections open now.", ()),
     "buddylb_config_generation": ("gauge", "Generation of the configuration in service.", ()),
     "buddylb_reloads": ("counter", "Configuration reloads put in service.", ()),
+    "buddylb_maxconn": ("gauge", "Client connections open at once before accept pauses (SPEC §5).", ()),
+    "buddylb_accept_paused": ("gauge", "1 while accept is paused at maxconn.", ()),
+    "buddylb_accept_pauses": ("counter", "Times accept paused at maxconn.", ()),
+    "buddylb_accept_refused": ("counter", "Clients closed at accept beyond maxconn and its overshoot.", ()),
+    "buddylb_log_events": ("counter", "Events logged rate-limited, by cause (408s, accept pauses, connect "
+                           "failures, ...): the count behind each summary line.", ("cause",)),
 }
 
 _STICKY_COUNTERS = {  # metric -> StickyTable.counters field
@@ -108,6 +116,13 @@ class _StateCollector:
         fams["buddylb_open_client_connections"].add_metric([], len(b.flows))
         fams["buddylb_config_generation"].add_metric([], b.snapshot.generation)
         fams["buddylb_reloads"].add_metric([], b.reloads)
+        accept = b.accept
+        fams["buddylb_maxconn"].add_metric([], accept.maxconn)
+        fams["buddylb_accept_paused"].add_metric([], 1 if accept.paused else 0)
+        fams["buddylb_accept_pauses"].add_metric([], accept.pauses)
+        fams["buddylb_accept_refused"].add_metric([], accept.refused)
+        for cause, n in sorted(RATE.totals.items()):
+            fams["buddylb_log_events"].add_metric([cause], n)
         yield from fams.values()
 
 

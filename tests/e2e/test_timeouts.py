@@ -8,6 +8,7 @@ from __future__ import annotations
 import socket
 import ssl
 import time
+import urllib.request
 
 import pytest
 
@@ -334,3 +335,24 @@ def test_server_connection_released_by_a_slow_reader_is_readable_again(ports, we
         if time.monotonic() - start > 1.0:
             slow.append((size, time.monotonic() - start))
     assert slow == []
+
+
+def test_a_408_flood_is_summarised_not_logged_per_client(ports, web, balancer):
+    """Issue 13 item 7: 15,000 timed-out clients wrote 15,000 INFO lines. Now the first is
+    logged, the rest are counted (one summary per window) and exported as a metric."""
+    lb = balancer(l7_config(ports, [("lnx1", ports["a"])]))
+    flood = [connect_from(f"127.0.5.{1 + i}", VIP, ports["vip"]) for i in range(60)]
+    try:
+        for s in flood:
+            s.sendall(b"GET / HTTP/1.1\r\n")  # a head that never ends
+        for s in flood:
+            data, _, _ = read_until_close(s, 4)
+            assert data.startswith(b"HTTP/1.1 408 ")
+    finally:
+        for s in flood:
+            s.close()
+    with urllib.request.urlopen(f"http://{lb.admin}/metrics", timeout=5) as r:
+        metrics = r.read().decode()
+    assert 'buddylb_log_events_total{cause="http_408"} 60.0' in metrics
+    lines = [ln for ln in lb.stderr().splitlines() if "408" in ln]
+    assert 1 <= len(lines) <= 2, lines  # the first one, and (after 10 s) at most one summary

@@ -34,6 +34,7 @@ from typing import Any, Awaitable, Callable
 
 from buddylb.errors import ProtocolError
 from buddylb.http.request import BodyChunk, EndOfMessage, RequestHead, RequestParser
+from buddylb.io.descriptors import ADMIN_CONNECTIONS
 
 log = logging.getLogger("buddylb.admin")
 LINGER_S = 1.0  # after an error reply: drain what the client still sends, then close
@@ -44,7 +45,7 @@ class Limits:
     header_timeout_s: float = 5.0
     body_timeout_s: float = 10.0
     idle_timeout_s: float = 15.0
-    max_connections: int = 64
+    max_connections: int = ADMIN_CONNECTIONS  # kept in the descriptor budget's reserve
     max_body: int = 64 * 1024
 
 

@@ -285,3 +285,4 @@ class Config:
     warnings: list[Diagnostic] = field(default_factory=list)
     user: Ref | None = None  # `user NAME`: run drops to it once every listener is bound
     group: Ref | None = None  # `group NAME`
+    maxconn: int | None = None  # `maxconn N`: client connections open at once (None: from the descriptor limit)

@@ -18,17 +18,16 @@ bounded by `timeout connect` and `timeout queue`, not by inactivity.
 from __future__ import annotations
 
 import asyncio
-import logging
 import time
 from typing import TYPE_CHECKING
 
 from buddylb.core.decide import Decision, Flow, learn, reroute
 from buddylb.core.snapshot import Snapshot, Vip
+from buddylb.io.lograte import note_connect_failure
 
 if TYPE_CHECKING:
     from buddylb.io.runtime import Balancer
 
-log = logging.getLogger("buddylb.l4")
 HELLO_LIMIT = 16 * 1024  # a ClientHello larger than this is relayed without a session key
 
 
@@ -200,7 +199,7 @@ class L4Client(asyncio.Protocol):
                 async with asyncio.timeout(timeout):  # no extra task, unlike wait_for
                     _, proto = await self.loop.create_connection(lambda: ServerSide(self), d.address, d.port)
             except (OSError, asyncio.TimeoutError) as exc:
-                log.info("connect to %s:%d failed: %s", d.address, d.port, exc or "timeout")
+                note_connect_failure(d.address, d.port, exc)
                 if self.closed:
                     return  # the client left meanwhile; connection_lost released everything
                 nd = reroute(self.balancer.state, d, self.balancer.clock(), self.flow) if attempt == 0 else None

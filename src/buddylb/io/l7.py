@@ -52,6 +52,7 @@ from buddylb.http.request import (
     serialize_request_head,
 )
 from buddylb.http.response import ResponseHead, ResponseParser, error_response, serialize_response_head
+from buddylb.io.lograte import RATE, note_connect_failure
 from buddylb.io.pool import ServerConn
 
 if TYPE_CHECKING:
@@ -335,7 +336,7 @@ class L7Client(asyncio.Protocol):
                 try:
                     conn = await pool.connect(target, self.snap.timeouts["connect"])
                 except (OSError, asyncio.TimeoutError) as exc:
-                    log.info("connect to %s:%d failed: %s", target[0], target[1], exc or "timeout")
+                    note_connect_failure(target[0], target[1], exc)
                     if self.closed or self.ex is not ex:
                         return
                     nd = reroute(self.balancer.state, d, self.balancer.clock(), flow) if attempt == 0 else None
@@ -585,7 +586,8 @@ class L7Client(asyncio.Protocol):
         self.queue.clear()
         self._cancel_timer()
         if reason:
-            log.info("client %s: %d %s", self.peer, status, reason)
+            RATE.note(f"http_{status}", f"client {self.peer}: {status} {reason}", logging.INFO,
+                      f"requests got {status}")  # one line per cause and window, not per client
             self.balancer.access_log({"ts": time.time(), "client": self.peer,
                                       "vip": self.vip.name if self.vip else "", "status": status,
                                       "outcome": None, "error": reason})
@@ -679,8 +681,9 @@ class L7Client(asyncio.Protocol):
             self._arm(max(due, now + 0.05), "exchange")
             return
         if ex.response_started:
-            log.info("client %s: %s inactivity during the response; both connections aborted",
-                     self.peer, "client" if client_idle else "server")
+            RATE.note("response_inactivity", f"client {self.peer}: {'client' if client_idle else 'server'} "
+                      "inactivity during the response; both connections aborted", logging.INFO,
+                      "exchanges aborted for inactivity during the response")
             if ex.conn is not None:
                 ex.conn.abort()
                 ex.conn = None

@@ -8,6 +8,12 @@ certificate changed) while the original socket keeps listening.
 
 The protocol factory reads the *current* snapshot at accept time, so a reload that
 changes a VIP's policy (L4 <-> L7, another farm) applies to the next connection.
+
+Descriptor budget (SPEC §5, issue 13 item 2; the arithmetic is `io/descriptors.py`): at
+`maxconn` open client connections every asyncio Server is closed, which pauses accept
+while the original sockets keep listening, so new clients wait in the kernel's backlog
+instead of meeting EMFILE; a watch re-opens the Servers once the count falls to the
+resume mark. Clients accepted in the same batch beyond a small overshoot are closed.
 """
 from __future__ import annotations
 
@@ -20,13 +26,15 @@ from typing import TYPE_CHECKING, Callable
 
 from buddylb.core.snapshot import Snapshot, Vip
 from buddylb.errors import LbError
-from buddylb.io import tls
+from buddylb.io import descriptors, tls
+from buddylb.io.lograte import RATE
 
 if TYPE_CHECKING:
     from buddylb.io.runtime import Balancer
 
 log = logging.getLogger("buddylb.listen")
 BACKLOG = 1024
+WATCH_S = 0.05  # while accept is paused: how often the open connections are counted
 
 
 @dataclass
@@ -35,6 +43,8 @@ class Listener:
     sock: socket.socket
     server: asyncio.AbstractServer | None
     tls_id: tuple | None
+    ssl: object = None  # the SSLContext served, kept to resume accept after a pause
+    handshake_s: float | None = None
 
 
 def bind_vip(vip: Vip, source: str, reuse_port: bool = False) -> socket.socket:
@@ -70,6 +80,96 @@ class ListenerSet:
         self.factory = factory
         self.reuse_port = reuse_port
         self.listeners: dict[tuple[str, int], Listener] = {}
+        self.budget: descriptors.Budget | None = None
+        self.accept = balancer.accept
+        self.stopped = False
+        self.watch: asyncio.TimerHandle | None = None
+        self._start: tuple[int, int] | None = None  # (nofile, descriptors in use) at start-up
+
+    def plan(self, snap: Snapshot) -> descriptors.Budget:
+        """The budget for `snap` (start-up and every reload: probes and `maxconn` may change)."""
+        if self._start is None:
+            self._start = (descriptors.raise_nofile(), descriptors.open_descriptors())
+        probes = sum(len(f.members) * len(f.probes) for c in snap.contexts.values() for f in c.farms.values())
+        budget = descriptors.plan(*self._start, probes, descriptors.ADMIN_CONNECTIONS, snap.config.maxconn)
+        if budget.configured is not None and budget.configured > budget.derived:
+            log.warning("maxconn %d needs about %d descriptors, but the limit is %d: using maxconn %d; raise "
+                        "the limit (ulimit -n, LimitNOFILE=) or lower maxconn", budget.configured,
+                        2 * budget.configured + budget.in_use + budget.reserved, budget.nofile, budget.maxconn)
+        if self.budget is None or self.budget.maxconn != budget.maxconn:
+            log.info("%s", budget.describe())
+        self.budget = budget
+        self.accept.maxconn = budget.maxconn
+        return budget
+
+    def open_connections(self) -> int:
+        """Client connections holding descriptors now; idle pooled server connections
+        count half (one descriptor each), summed only when it may matter."""
+        n = len(self.balancer.flows)
+        if self.budget is not None and n * 2 >= self.budget.maxconn:
+            n += sum(map(len, self.balancer.pool.idle.values())) // 2
+        return n
+
+    def _accepted(self, key: tuple[str, int], is_tls: bool) -> asyncio.Protocol:
+        """The protocol factory every Server calls at accept: checks the budget first."""
+        budget = self.budget
+        if budget is not None:
+            n = self.open_connections()
+            if n >= budget.maxconn:
+                self.pause(n)
+                if n >= budget.maxconn + descriptors.OVERSHOOT:
+                    self.accept.refused += 1
+                    RATE.note("accept_refused", f"client closed at accept: {n} connections open, maxconn "
+                              f"{budget.maxconn}", logging.WARNING, "clients closed at accept (over maxconn)")
+                    return _Refused()
+        return self.factory(key, is_tls)
+
+    def pause(self, n: int) -> None:
+        if self.accept.paused or self.stopped:
+            return
+        self.accept.paused = True
+        self.accept.pauses += 1
+        for lst in self.listeners.values():
+            if lst.server is not None:
+                lst.server.close()
+                lst.server = None
+        assert self.budget is not None
+        RATE.note("accept_paused", f"accept paused: {n} client connections open, maxconn {self.budget.maxconn}; "
+                  "new clients wait in the backlog", logging.WARNING, "accept pauses (maxconn reached)")
+        self.watch = asyncio.get_running_loop().call_later(WATCH_S, self._check)
+
+    def _check(self) -> None:
+        self.watch = None
+        if self.stopped or not self.accept.paused:
+            return
+        assert self.budget is not None
+        if self.open_connections() > self.budget.resume_at:
+            self.watch = asyncio.get_running_loop().call_later(WATCH_S, self._check)
+            return
+        self.accept.paused = False
+        asyncio.get_running_loop().create_task(self._resume())
+
+    async def _resume(self) -> None:
+        for key, lst in list(self.listeners.items()):
+            if lst.server is None and not self.accept.paused and not self.stopped:
+                await self._serve(key, lst)
+
+    async def _serve(self, key: tuple[str, int], lst: Listener) -> None:
+        """Start (or restart) the asyncio Server of `lst` on a dup of its socket."""
+        old = lst.server
+        server = await asyncio.get_running_loop().create_server(
+            lambda k=key, t=lst.ssl is not None: self._accepted(k, t),
+            sock=lst.sock.dup(),
+            backlog=BACKLOG,
+            ssl=lst.ssl,  # type: ignore[arg-type]
+            ssl_handshake_timeout=lst.handshake_s,
+        )
+        if self.accept.paused or self.stopped or key not in self.listeners:
+            server.close()  # paused, stopped or removed while it started
+            return
+        lst.server = server
+        if old is not None:
+            old.close()
 
     def bind(self, snap: Snapshot) -> dict:
         """Bind the VIPs of `snap` that are not bound yet and load every TLS context.
@@ -94,7 +194,7 @@ class ListenerSet:
 
     async def apply(self, snap: Snapshot, contexts: dict) -> None:
         """Start serving what `bind` prepared; close VIPs that `snap` no longer has."""
-        loop = asyncio.get_running_loop()
+        self.plan(snap)
         for key, lst in list(self.listeners.items()):
             vip = snap.vips.get(key)
             if vip is None:
@@ -104,24 +204,21 @@ class ListenerSet:
                 continue
             tid = tls.identity(vip.tls)
             if lst.server is None or tid != lst.tls_id:
-                old = lst.server
                 is_tls = vip.tls is not None
-                lst.server = await loop.create_server(
-                    lambda k=key, t=is_tls: self.factory(k, t),
-                    sock=lst.sock.dup(),
-                    backlog=BACKLOG,
-                    ssl=contexts.get(key),
-                    ssl_handshake_timeout=snap.timeouts["tls-handshake"] if is_tls else None,
-                )
+                lst.ssl = contexts.get(key)
+                lst.handshake_s = snap.timeouts["tls-handshake"] if is_tls else None
                 lst.tls_id = tid
-                if old is not None:
-                    old.close()
-                log.info("VIP %s listening%s", vip.name, " (TLS)" if is_tls else "")
+                if not self.accept.paused:  # paused: `_resume` starts it with these settings
+                    await self._serve(key, lst)
+                    log.info("VIP %s listening%s", vip.name, " (TLS)" if is_tls else "")
 
     def stop_accepting(self) -> None:
         """SIGTERM: close every listening socket, so new connections are refused at once
         (closing only the asyncio Server would leave the kernel completing handshakes on
         the original socket that nobody accepts)."""
+        self.stopped = True
+        if self.watch is not None:
+            self.watch.cancel()
         for lst in self.listeners.values():
             if lst.server is not None:
                 lst.server.close()
@@ -140,3 +237,10 @@ class ListenerSet:
 
     def addresses(self) -> list[tuple[str, int]]:
         return list(self.listeners)
+
+
+class _Refused(asyncio.Protocol):
+    """A client accepted beyond maxconn + overshoot: closed at once, its descriptor freed."""
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        transport.close()

@@ -26,6 +26,7 @@ from buddylb.core.state import RuntimeState
 from buddylb.core.store import MemoryStore, StickyStore, locate
 from buddylb.core.sticky import StickyTable
 from buddylb.errors import ConfigError
+from buddylb.io.descriptors import AcceptState
 from buddylb.io.pool import Pool
 
 log = logging.getLogger("buddylb")
@@ -82,6 +83,7 @@ class Balancer:
         self.flows: set = set()  # every open client connection, for drain and stop
         self.purgeable: dict[tuple[str, str, str], set] = {}
         self.warnings = list(config.warnings)
+        self.accept = AcceptState()  # the descriptor budget's accept state (io/listeners.py)
         self.reload_lock = asyncio.Lock()  # one reload at a time: an older file never commits last
         settle_heap()
 

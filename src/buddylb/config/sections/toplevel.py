@@ -1,5 +1,5 @@
 """Top-level lines without a body (SPEC §2, §2.1): `context NAME`, the global settings
-(`sticky-store`, `trusted-proxy`, `timeout NAME T`, `user NAME`, `group NAME`, which
+(`sticky-store`, `trusted-proxy`, `timeout NAME T`, `user NAME`, `group NAME`, `maxconn N`, which
 must come before the first context or object) and the per-context `sticky-table max-entries N` and
 `service-policy input NAME`.
 
@@ -92,6 +92,19 @@ def _run_as(word: str) -> Callable[[ParseSession, Any, Args], None]:
     return handle
 
 
+MAXCONN_MAX = 10_000_000
+
+
+def _maxconn(s: ParseSession, _target: Any, a: Args) -> None:
+    """`maxconn N` (SPEC §2.1, §5): client connections open at once; accept pauses there.
+    Without it `run` derives the number from the descriptor limit (io/descriptors.py)."""
+    s.global_line("maxconn")
+    value = a.integer("maxconn", 1, MAXCONN_MAX)
+    a.end()
+    s.once_per_file(("maxconn",), "maxconn", a.number)
+    s.config.maxconn = value
+
+
 def _sticky_table(s: ParseSession, _target: Any, a: Args) -> None:
     ctx = s.context(a.number)
     value = a.integer("sticky-table max-entries", 1, 1_000_000_000)
@@ -123,6 +136,7 @@ TOP: dict[str, Command] = {
     "timeout": Command(f"timeout {'|'.join(DEFAULT_TIMEOUTS)} T", _timeout),
     "user": Command("user NAME", _run_as("user")),
     "group": Command("group NAME", _run_as("group")),
+    "maxconn": Command("maxconn N", _maxconn),
     "sticky-table max-entries": Command("sticky-table max-entries N", _sticky_table),
     "service-policy input": Command("service-policy input POLICY-MAP", _service_policy),
 }

@@ -1,0 +1,84 @@
+"""The descriptor budget (issue 13 item 2, SPEC §5): how many client connections may be
+open at once, so the process never meets EMFILE in normal operation.
+
+At start-up buddylb raises its soft RLIMIT_NOFILE to the hard limit, counts the
+descriptors already open (log files, store, listeners), and keeps a reserve for probes
+(one per probe target) and the admin API (its connection cap). What remains is shared by
+client connections, two descriptors each (client and server): `maxconn` is that share
+halved, or the configured `maxconn N` if lower (a higher one is lowered, with a warning:
+HAProxy refuses to start instead; we prefer serving).
+
+Accept pauses at `maxconn`: the listeners stop accepting (their sockets keep listening,
+so new clients wait in the kernel's backlog instead of being reset), and resume once
+open connections fall below the resume mark. Pure arithmetic here; `listeners.py`
+pauses and resumes.
+"""
+from __future__ import annotations
+
+import os
+import resource
+from dataclasses import dataclass
+
+SPARE = 32  # descriptors nobody counts: a reload's new listener or TLS file, DNS, a log reopen
+OVERSHOOT = SPARE // 4  # clients served beyond maxconn (accepted in the same batch as the last one)
+RESUME_AT = 0.95  # accept again when open connections fall to this share of maxconn
+ADMIN_CONNECTIONS = 64  # the admin API's connection cap (admin/gate.py), kept in reserve
+
+
+@dataclass(slots=True)
+class AcceptState:
+    """What `/metrics` shows of the budget: the limit, whether accept is paused now, how
+    often it paused, and how many clients were closed at accept beyond the overshoot."""
+
+    maxconn: int = 0
+    paused: bool = False
+    pauses: int = 0
+    refused: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Budget:
+    nofile: int  # the soft limit in force
+    in_use: int  # open at start-up
+    reserved: int  # probes + admin API + SPARE
+    maxconn: int
+    derived: int  # what the limit allows
+    configured: int | None
+
+    @property
+    def resume_at(self) -> int:
+        return max(0, min(self.maxconn - 1, int(self.maxconn * RESUME_AT)))
+
+    def describe(self) -> str:
+        how = f"maxconn {self.maxconn:,}" + (" (configured)" if self.configured == self.maxconn else
+                                           " (derived from the descriptor limit)")
+        return (f"{how}: {self.nofile:,} descriptors, {self.in_use} in use at start, {self.reserved} kept for "
+                "probes and the admin API, two per client connection")
+
+
+def raise_nofile() -> int:
+    """Raise the soft descriptor limit to the hard one (unprivileged, like HAProxy's ulimit-n)."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard == resource.RLIM_INFINITY:
+        hard = 1 << 20
+    if soft != resource.RLIM_INFINITY and soft < hard:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+            soft = hard
+        except (ValueError, OSError):
+            pass
+    return soft if soft != resource.RLIM_INFINITY else hard
+
+
+def open_descriptors() -> int:
+    try:
+        return len(os.listdir("/proc/self/fd")) - 1  # minus the one listdir used
+    except OSError:
+        return 16
+
+
+def plan(nofile: int, in_use: int, probes: int, admin: int, configured: int | None) -> Budget:
+    reserved = probes + admin + SPARE
+    derived = max(1, (nofile - in_use - reserved) // 2)
+    maxconn = min(configured, derived) if configured else derived
+    return Budget(nofile, in_use, reserved, maxconn, derived, configured)
