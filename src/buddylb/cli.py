@@ -1,7 +1,7 @@
 """The `buddylb` command line: one error boundary that maps LbError to exit codes (pip's).
 
 Commands: check, run, demo, show ..., clear ..., reload.  Every command is a thin adapter:
-`check` over config + core.compile, `run` over io.server, show/clear/reload over the admin
+`check` over config + core.compile, `run` over app, show/clear/reload over the admin
 API client.  With `--json`, stdout carries exactly one JSON document and messages go to
 stderr (SPEC §4).
 """
@@ -93,8 +93,8 @@ def run(config: Path, admin: str, admin_token_file: Path | None, access_log: str
     import logging
 
     from buddylb.admin.security import admin_token_for
-    from buddylb.io.server import RunOptions
-    from buddylb.io.server import run as serve
+    from buddylb.app import RunOptions
+    from buddylb.app import run as serve
 
     logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(name)s %(levelname)s %(message)s",
                         stream=sys.stderr)

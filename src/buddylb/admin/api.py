@@ -25,7 +25,7 @@ from buddylb.http.request import RequestHead
 from buddylb.metrics import Metrics
 
 if TYPE_CHECKING:
-    from buddylb.io.server import Server
+    from buddylb.admin.ops import Operations as Server  # the narrow interface, not app.Server
 
 log = logging.getLogger("buddylb.admin")
 

@@ -17,12 +17,12 @@ It never knows what a command means: handlers do, and they report problems by ra
 
 from __future__ import annotations
 
-from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Mapping, Sequence, TypeVar
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping, Sequence, TypeVar
 
 from buddylb.config import units
 from buddylb.config.lexer import LogicalLine
+from buddylb.config.verdict import LineError, keep  # noqa: F401  (re-exported for the sections)
 
 if TYPE_CHECKING:
     from buddylb.config.session import ParseSession
@@ -30,24 +30,6 @@ if TYPE_CHECKING:
 T = TypeVar("T")
 SEQ = "#"  # phrase slot that matches a sequence number (`2 match ...`)
 _NEVER = "\x00"  # the key of a quoted word: matches no keyword
-
-
-class LineError(Exception):
-    """A handler's verdict on its line.  With `target`, the object was still created
-    (its name was fine) and the block under the line is parsed into it."""
-
-    def __init__(self, message: str, target: Any = None):
-        super().__init__(message)
-        self.target = target
-
-
-@contextmanager
-def keep(target: Any) -> Iterator[None]:
-    """Within it, a LineError keeps `target`: the object exists and its block is parsed."""
-    try:
-        yield
-    except LineError as exc:
-        raise LineError(str(exc), target) from None
 
 
 Handler = Callable[["ParseSession", Any, "Args"], Any]

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Mapping, Protocol
 
-from buddylb.config.grammar import LineError
+from buddylb.config.verdict import LineError
 from buddylb.config.model import DEFAULT_CONTEXT, Config, Context, Diagnostic
 
 

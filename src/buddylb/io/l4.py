@@ -21,9 +21,9 @@ import asyncio
 import time
 from typing import TYPE_CHECKING
 
-from buddylb.core.decide import Decision, Flow, learn, reroute
+from buddylb.core.decide import Decision, Flow, learn
 from buddylb.core.snapshot import Snapshot, Vip
-from buddylb.io.lograte import note_connect_failure
+from buddylb.io import flow as flow_mod
 
 if TYPE_CHECKING:
     from buddylb.io.runtime import Balancer
@@ -100,6 +100,8 @@ class L4Client(asyncio.Protocol):
         self.transport: asyncio.Transport = None  # type: ignore[assignment]
         self.server: ServerSide | None = None
         self.decision: Decision | None = None
+        self.lease: flow_mod.Lease | None = None
+        self.tasks: set[asyncio.Task] = set()  # cancelled when the connection is lost
         self.snap: Snapshot | None = None
         self.vip: Vip | None = None
         self.pending: list[bytes] | None = []
@@ -137,86 +139,62 @@ class L4Client(asyncio.Protocol):
         self._start()
 
     def _start(self) -> None:
-        assert self.vip is not None and self.flow is not None
+        """Decide (io.flow): synchronously when possible, else in one kept task."""
+        assert self.vip is not None and self.flow is not None and self.snap is not None
         self.transport.pause_reading()
-        if self.balancer.store.shared:
-            d, must_publish = self.balancer.decide_now(self.vip, self.flow, self.snap)
-            if d is None or must_publish:
-                self.loop.create_task(self._start_shared(d))
-                return
+        d, final = flow_mod.decide_now(self.balancer, self.vip, self.flow, self.snap)
+        if final:
+            assert d is not None
             self._decided(d)
+            if self.lease is not None:
+                self._spawn(self._connect())
             return
-        self._decided(self.balancer.decide(self.vip, self.flow, self.snap))
+        self._spawn(self._settle(d))
 
-    async def _start_shared(self, made: Decision | None) -> None:
-        """The shared store brackets the decision (load, decide, publish): core.store.
-        `made`: decided already on a current local copy, only to be published."""
-        assert self.vip is not None and self.flow is not None
-        if made is None:
-            d = await self.balancer.decide_shared(self.vip, self.flow, self.snap)
-        else:
-            d = await self.balancer.publish(made, self.vip, self.flow, self.snap)
-        if self.closed:  # the client left while the store answered
-            if d.member is not None:
-                self.balancer.closed(d)
+    def _spawn(self, coro) -> None:
+        task = self.loop.create_task(coro)
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)
+
+    async def _settle(self, made: Decision | None) -> None:
+        assert self.vip is not None and self.flow is not None and self.snap is not None
+        d = await flow_mod.settle(self.balancer, self.vip, self.flow, self.snap, made)
+        if self.closed:  # the client left while the store answered or the queue waited
+            flow_mod.Lease(self.balancer, d).release()
             return
         self._decided(d)
+        if self.lease is not None:
+            await self._connect()
 
     def _decided(self, d: Decision) -> None:
         self.decision = d
         if d.member is None:
-            if d.queue:
-                self.loop.create_task(self._queue())
-                return
             self.status = "no_server"
             self.transport.close()
             return
+        self.lease = flow_mod.Lease(self.balancer, d)
         self.learn_session = d.learn_session
-        self.loop.create_task(self._connect(d))
 
-    async def _queue(self) -> None:
-        """SPEC §3 rule 6: every server is only at its limit: wait up to `timeout queue`."""
-        assert self.vip is not None and self.flow is not None and self.snap is not None
-        deadline = self.loop.time() + self.snap.timeouts["queue"]
-        while not self.closed and self.loop.time() < deadline:
-            await asyncio.sleep(0.05)
-            d = self.balancer.decide(self.vip, self.flow, self.snap, requeue=True)
-            if d.member is not None:
-                self.decision = d
-                self.learn_session = d.learn_session
-                await self._connect(d)
-                return
-            if not d.queue:
-                break
-        self.status = "no_server"
-        self.transport.close()
-
-    async def _connect(self, d: Decision) -> None:
-        assert self.snap is not None and self.flow is not None
-        timeout = self.snap.timeouts["connect"]
-        for attempt in range(2):
-            try:
-                async with asyncio.timeout(timeout):  # no extra task, unlike wait_for
-                    _, proto = await self.loop.create_connection(lambda: ServerSide(self), d.address, d.port)
-            except (OSError, asyncio.TimeoutError) as exc:
-                note_connect_failure(d.address, d.port, exc)
-                if self.closed:
-                    return  # the client left meanwhile; connection_lost released everything
-                nd = reroute(self.balancer.state, d, self.balancer.clock(), self.flow) if attempt == 0 else None
-                if nd is None:
-                    if attempt:  # the retry failed too: release its accounting
-                        self.balancer.closed(d)
-                    break
-                d = self.decision = nd
-                continue
-            if self.closed:
-                proto.transport.close()  # type: ignore[union-attr]
-                return
-            self._connected(proto)  # type: ignore[arg-type]
+    async def _connect(self) -> None:
+        assert self.snap is not None and self.flow is not None and self.lease is not None
+        lease = self.lease
+        try:
+            _, proto = await flow_mod.connect(self.balancer, lease, self.flow, self.snap.timeouts["connect"],
+                                              self._open)
+        except flow_mod.ConnectFailed:
+            if not self.closed:
+                self.status = "connect_failed"
+                self.transport.close()
             return
-        self.decision = None
-        self.status = "connect_failed"
-        self.transport.close()
+        self.decision = lease.decision
+        self.learn_session = lease.decision.learn_session
+        if self.closed:
+            proto.transport.close()  # type: ignore[union-attr]
+            return
+        self._connected(proto)  # type: ignore[arg-type]
+
+    def _open(self, address: str, port: int):
+        return self.loop.create_connection(lambda: ServerSide(self), address, port)
 
     def abort(self) -> None:
         """Close both sides at once (fail-action purge, drain deadline)."""
@@ -227,8 +205,8 @@ class L4Client(asyncio.Protocol):
 
     def _connected(self, proto: ServerSide) -> None:
         self.server = proto
-        if self.decision is not None:
-            self.balancer.track(self.decision, self)
+        if self.lease is not None:
+            self.lease.track(self)
         assert proto.transport is not None  # uvloop sets TCP_NODELAY on every TCP transport
         if self.pending:
             proto.transport.write(b"".join(self.pending))
@@ -311,9 +289,10 @@ class L4Client(asyncio.Protocol):
 
     def _finish(self) -> None:
         d = self.decision
-        if d is not None:
-            self.balancer.untrack(d, self)
-            self.balancer.closed(d)
+        if self.lease is not None:
+            self.lease.release()
+        for task in self.tasks:
+            task.cancel()
         vip = self.vip
         self.balancer.access_log({
             "ts": self.started, "client": self.flow.source if self.flow else "", "vip": vip.name if vip else "",

@@ -82,6 +82,7 @@ class Balancer:
         self.pool = Pool()  # L7 server-side keep-alive connections
         self.flows: set = set()  # every open client connection, for drain and stop
         self.purgeable: dict[tuple[str, str, str], set] = {}
+        self.queued: dict[str, list] = {}  # context -> futures of flows in the rule-6 queue
         self.warnings = list(config.warnings)
         self.accept = AcceptState()  # the descriptor budget's accept state (io/listeners.py)
         self.reload_lock = asyncio.Lock()  # one reload at a time: an older file never commits last
@@ -141,10 +142,33 @@ class Balancer:
         return self.store.status()
 
     def closed(self, d: Decision) -> None:
+        """A decision's connection or request ended (io.flow.Lease.release calls it once)."""
         now = self.clock()
         if self.store.shared:
             self.store.closed(d, now)
         connection_closed(self.state, d, now)
+        if self.queued:
+            self.wake(d.vip.context)
+
+    # -- the rule-6 queue (io.flow.queue): woken by releases, never polled -------------
+    def waiter(self, context: str) -> "asyncio.Future[None]":
+        fut = asyncio.get_running_loop().create_future()
+        self.queued.setdefault(context, []).append(fut)
+        return fut
+
+    def unwait(self, context: str, fut: "asyncio.Future[None]") -> None:
+        waiting = self.queued.get(context)
+        if waiting is not None:
+            if fut in waiting:
+                waiting.remove(fut)
+            if not waiting:
+                del self.queued[context]
+
+    def wake(self, context: str) -> None:
+        """A slot may have freed in `context`: every queued flow there decides again."""
+        for fut in self.queued.get(context, ()):
+            if not fut.done():
+                fut.set_result(None)
 
     def sweep(self, budget: int = 512) -> int:
         now = self.clock()

@@ -18,6 +18,7 @@ reloads or watchdog pings (each worker's loop is its own; see the README).
 from __future__ import annotations
 
 import ctypes
+import dataclasses
 import logging
 import os
 import shutil
@@ -28,6 +29,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any, Callable
 
 from buddylb.config.parser import load_config
 from buddylb.core.compile import compile_config
@@ -81,10 +83,11 @@ def bind_groups(vips: list[Vip], source: str, workers: int) -> list[dict[tuple[s
     return per_worker
 
 
-def run_workers(opts) -> int:  # opts: io.server.RunOptions
+def run_workers(opts, run: Callable[[Any], int]) -> int:
+    """Bind, fork and supervise; each worker calls `run(child_options)` (app.run: this
+    module never imports the assembly above it).  `opts` is app.RunOptions."""
     from buddylb.admin.security import split_addr
     from buddylb.io.runtime import load_secret
-    from buddylb.io.server import RunOptions, run
 
     opts.secret = load_secret(opts.secret_file)
     notifier = Notifier()  # the master is systemd's main PID: it speaks for its workers
@@ -104,9 +107,8 @@ def run_workers(opts) -> int:  # opts: io.server.RunOptions
                     for s in socks.values():
                         s.close()
             admin_host = f"[{host}]" if ":" in host else host
-            child = RunOptions(**{**opts.__dict__, "workers": 1, "admin": f"{admin_host}:{port + i}",
-                                  "prebound": groups[i], "worker_index": i, "notify": False,
-                                  "ready_file": _ready_path(opts.ready_file, i)})
+            child = dataclasses.replace(opts, workers=1, admin=f"{admin_host}:{port + i}", prebound=groups[i],
+                                        worker_index=i, notify=False, ready_file=_ready_path(opts.ready_file, i))
             code = 1
             try:
                 code = run(child)

@@ -1,4 +1,9 @@
-"""`buddylb run`: wire the Balancer to listeners, probes, the admin API and signals.
+"""`buddylb run`: assemble the process: Balancer, listeners, probes, admin API, signals.
+
+This is the one module above `io/` and `admin/` (nothing imports it but the CLI): it
+builds the pieces and hands each only what it needs.  The admin API sees the narrow
+`admin.ops.Operations` interface (the Balancer and `reload`), never this Server; the
+`--workers` master gets `run` as a callable, so `io.workers` never imports upward.
 
 Start-up order (SPEC §4): load and compile the configuration, connect the sticky store,
 serve the admin API, then open the VIPs.  SIGHUP reloads (bind new VIPs first; any error
@@ -130,7 +135,7 @@ class Server:
     async def _start_admin(self) -> None:
         from buddylb.admin.api import AdminServer
 
-        self.admin = AdminServer(self, self.opts.admin, self.opts.admin_token)
+        self.admin = AdminServer(self, self.opts.admin, self.opts.admin_token)  # as admin.ops.Operations
         await self.admin.start()
 
     async def reload(self) -> tuple[bool, list[str]]:
@@ -199,7 +204,7 @@ def run(opts: RunOptions) -> int:
     if opts.workers > 1:
         from buddylb.io.workers import run_workers
 
-        return run_workers(opts)
+        return run_workers(opts, run)
 
     async def main() -> None:
         server = Server(opts)

@@ -1,0 +1,164 @@
+"""One flow for every data path (L4, L7, UDP): decide, queue, connect with one retry, lease.
+
+Owns the steps between "a connection or request arrived" and "a server connection is
+ready", and the `Lease` that says a decision is in use.  It must never parse a protocol
+or write client bytes: the caller (an L4 relay, the L7 exchange, the UDP relay) does.
+
+Theory of operation (SPEC §3, §5)
+- `decide_now` decides without awaiting whenever it can: always with the memory store,
+  and with a shared store when the local copy is current and the decision changes
+  nothing (core.store).  Otherwise the caller starts ONE task for `settle`, which loads
+  and/or publishes through the store, and waits in the rule-6 queue if needed.
+- The queue: a decision that found every rserver only at its connection limit waits up
+  to `timeout queue` on a future that `Balancer.closed` (any release in the context)
+  resolves; then it decides again.  No polling: an idle queue costs nothing.
+- `connect` opens the server connection with `timeout connect`; a refused or timed-out
+  connect is retried once on another available rserver of the farm (`reroute`), then
+  raises `ConnectFailed` (L7 answers 502, L4 closes).
+- A `Lease` holds the decision in use.  `release()` gives the rserver slot and the
+  sticky entry's open count back and wakes the queue; it runs at most once, whoever
+  calls it first (the response end, the client leaving, a purge, a failed connect).
+  `track(holder)` registers the holder for `fail-action purge` (SPEC §2.1): a failed
+  probe calls `holder.abort()`; release untracks.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import TYPE_CHECKING, Any, Awaitable, Callable, TypeVar
+
+from buddylb.core.decide import Decision, Flow, reroute
+from buddylb.core.snapshot import Snapshot, Vip
+from buddylb.io.lograte import note_connect_failure
+
+if TYPE_CHECKING:
+    from buddylb.io.runtime import Balancer
+
+log = logging.getLogger("buddylb.flow")
+T = TypeVar("T")
+
+
+class ConnectFailed(Exception):
+    """Both tries failed (or the lease was released meanwhile): 502 / close."""
+
+
+class Lease:
+    """A decision in use; released exactly once."""
+
+    __slots__ = ("balancer", "decision", "holder", "released")
+
+    def __init__(self, balancer: "Balancer", decision: Decision) -> None:
+        self.balancer = balancer
+        self.decision = decision
+        self.holder: Any = None
+        self.released = decision.member is None  # nothing to give back
+
+    def track(self, holder: Any) -> None:
+        """Register `holder` (it has `abort()`) for `fail-action purge` of this rserver."""
+        d = self.decision
+        if not self.released and d.farm is not None and d.farm.fail_action_purge:
+            self.holder = holder
+            self.balancer.track(d, holder)
+
+    def release(self) -> None:
+        if self.released:
+            return
+        self.released = True
+        d = self.decision
+        if self.holder is not None:
+            self.balancer.untrack(d, self.holder)
+            self.holder = None
+        self.balancer.closed(d)
+
+    def _given_back(self) -> None:
+        """`reroute` found no other rserver and already gave the slot and entry back."""
+        self.released = True
+        if self.holder is not None:
+            self.balancer.untrack(self.decision, self.holder)
+            self.holder = None
+        self.balancer.wake(self.decision.vip.context)
+
+
+def decide_now(b: "Balancer", vip: Vip, flow: Flow, snap: Snapshot) -> tuple[Decision | None, bool]:
+    """(decision, final).  `final` False: finish with `await settle(...)` in a task
+    (the shared store must load or publish, or the rule-6 queue must be waited in)."""
+    if not b.store.shared:
+        d = b.decide(vip, flow, snap)
+        return d, not d.queue
+    d, must_publish = b.decide_now(vip, flow, snap)
+    if d is None or must_publish:
+        return d, False
+    return d, not d.queue
+
+
+async def settle(b: "Balancer", vip: Vip, flow: Flow, snap: Snapshot, made: Decision | None) -> Decision:
+    """Finish what `decide_now` could not: store round trips, then the queue."""
+    d = made
+    if b.store.shared and (d is None or not b.store.settle(d)):
+        d = await _store_step(b, b.decide_shared(vip, flow, snap) if d is None else b.publish(d, vip, flow, snap))
+    assert d is not None
+    if d.member is None and d.queue:
+        d = await queue(b, vip, flow, snap, d)
+    return d
+
+
+async def _store_step(b: "Balancer", step: Awaitable[Decision]) -> Decision:
+    """Await a store round trip that ends holding a decision.  If the flow's task is
+    cancelled meanwhile (the client left), the step still finishes and its decision is
+    released: a cancelled await must never leak an rserver slot or an open entry."""
+    inner = asyncio.ensure_future(step)
+    try:
+        return await asyncio.shield(inner)
+    except asyncio.CancelledError:
+        inner.add_done_callback(lambda t: _release_orphan(b, t))
+        raise
+
+
+def _release_orphan(b: "Balancer", task: "asyncio.Future[Decision]") -> None:
+    if not task.cancelled() and task.exception() is None:
+        Lease(b, task.result()).release()
+
+
+async def queue(b: "Balancer", vip: Vip, flow: Flow, snap: Snapshot, d: Decision) -> Decision:
+    """SPEC §3 rule 6: every rserver is only at its limit: wait up to `timeout queue`,
+    woken by releases, deciding again each time.  Returns a decision (member None:
+    the wait ended without a server)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + snap.timeouts["queue"]
+    context = vip.context
+    while d.member is None and d.queue:
+        waiter = b.waiter(context)
+        try:
+            async with asyncio.timeout_at(deadline):
+                await waiter
+        except TimeoutError:
+            return d
+        finally:
+            b.unwait(context, waiter)
+        d = b.decide(vip, flow, snap, requeue=True)
+    return d
+
+
+async def connect(b: "Balancer", lease: Lease, flow: Flow, timeout: float,
+                  open_conn: Callable[[str, int], Awaitable[T]]) -> T:
+    """Open the server connection of `lease` (its decision may change: one retry on
+    another rserver, SPEC §5).  Raises ConnectFailed; the lease is then released."""
+    for attempt in range(2):
+        d = lease.decision
+        try:
+            async with asyncio.timeout(timeout):  # no extra task, unlike wait_for
+                return await open_conn(d.address, d.port)
+        except (OSError, TimeoutError) as exc:
+            note_connect_failure(d.address, d.port, exc)  # rate-limited, with counts
+            if lease.released:  # the client left meanwhile: nothing to retry for
+                raise ConnectFailed() from exc
+            nd = reroute(b.state, d, b.clock(), flow) if attempt == 0 else None
+            if nd is None:
+                if attempt == 0:
+                    lease._given_back()
+                else:
+                    lease.release()
+                raise ConnectFailed() from exc
+            lease.decision = nd
+            b.wake(d.vip.context)  # the failed rserver's slot is free again
+    raise AssertionError("unreachable")
