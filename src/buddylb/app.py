@@ -56,7 +56,7 @@ class RunOptions:
 
 def protocol_factory(balancer: Balancer):
     from buddylb.io.l4 import L4Client
-    from buddylb.io.l7 import L7Client
+    from buddylb.io.l7.protocol import L7Client
 
     def make(key: tuple[str, int], tls: bool) -> asyncio.Protocol:
         vip = balancer.snapshot.vips.get(key)

@@ -24,14 +24,15 @@ from prometheus_client import CollectorRegistry, disable_created_metrics, genera
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
 from buddylb.io.lograte import RATE
+from buddylb.io.record import L4_MODES
 
 if TYPE_CHECKING:
     from buddylb.core.decide import Decision
+    from buddylb.io.record import FlowRecord
     from buddylb.io.runtime import Balancer
 
 ROUTE = ("vip", "farm", "rserver")
 disable_created_metrics()  # no `*_created` series: half the output, no use for a scraper of one process
-L4_MODES = ("l4", "tls")  # access-log `mode` of a finished connection; anything else is an L7 request
 
 # Read at scrape time: name -> (type, help, labels).  Counter names get `_total` on export.
 STATE: dict[str, tuple[str, str, tuple[str, ...]]] = {
@@ -175,7 +176,7 @@ class Metrics:
         self.registry.register(_EventCollector(self))  # type: ignore[arg-type]
         self.registry.register(_StateCollector(balancer))  # type: ignore[arg-type]
         balancer.observers.append(self.observe)
-        self._access_log: Callable[[dict], None] = balancer.access_log
+        self._access_log: Callable[["FlowRecord"], None] = balancer.access_log
         balancer.access_log = self.log
 
     # -- taps on the data path ---------------------------------------------------------------
@@ -185,23 +186,22 @@ class Metrics:
         key = (d.vip.context, d.farm.name if d.farm is not None else "", d.outcome)
         self.decisions[key] = self.decisions.get(key, 0) + 1
 
-    def log(self, record: dict) -> None:
-        """Count one access-log record (a finished connection or request), then log it."""
+    def log(self, record: "FlowRecord") -> None:
+        """Count one flow record (a finished connection or request), then log it."""
         self.count(record)
         self._access_log(record)
 
-    def count(self, record: dict) -> None:
-        vip = record.get("vip") or ""
-        rserver = (record.get("rserver") or "").rpartition(":")[0] or (record.get("rserver") or "")
-        is_l4 = record.get("mode") in L4_MODES
-        key = (is_l4, vip, record.get("farm") or "", rserver)
+    def count(self, record: "FlowRecord") -> None:
+        vip = record.vip
+        is_l4 = record.mode in L4_MODES
+        key = (is_l4, vip, record.farm or "", record.rserver or "")
         cell = self.routes.get(key)
         if cell is None:
             cell = self.routes[key] = [0, 0, 0]
         cell[0] += 1
-        cell[1] += record.get("bytes_in") or 0
-        cell[2] += record.get("bytes_out") or 0
-        status = record.get("status")
+        cell[1] += record.bytes_in
+        cell[2] += record.bytes_out
+        status = record.status
         if not is_l4 and isinstance(status, int) and 100 <= status < 600:
             rkey = (vip, status // 100)
             self.responses[rkey] = self.responses.get(rkey, 0) + 1

@@ -15,6 +15,7 @@ import pytest
 
 from buddylb.errors import LbError
 from buddylb.io.accesslog import AccessLog
+from buddylb.io.record import FlowRecord
 from buddylb.service.syslog import LIMIT_UDP, frame, parse_target
 from tests.e2e.configs import farm, hosts, service, shopping_cart, vip_policy
 from tests.e2e.conftest import VIP
@@ -54,18 +55,24 @@ def test_sigusr1_reopens_the_file_after_logrotate_renamed_it(ports, backends, ba
     assert lb.proc.poll() is None  # SIGUSR1 never stops it
 
 
+def _record(n: int) -> FlowRecord:
+    rec = FlowRecord("127.0.0.1", "l4", time.time())
+    rec.bytes_in = n
+    return rec
+
+
 def test_reopen_failure_keeps_writing_to_the_open_file(tmp_path):
     d = tmp_path / "logs"
     d.mkdir()
     alog = AccessLog(str(d / "access.log"), "json")
     try:
-        alog({"client": "127.0.0.1", "n": 1})
+        alog(_record(1))
         alog.flush()
         d.rename(tmp_path / "moved")  # the path can no longer be opened
         alog.reopen()
-        alog({"client": "127.0.0.1", "n": 2})
+        alog(_record(2))
         alog.flush()
-        moved = [json.loads(x)["n"] for x in (tmp_path / "moved" / "access.log").read_text().splitlines()]
+        moved = [json.loads(x)["bytes_in"] for x in (tmp_path / "moved" / "access.log").read_text().splitlines()]
         assert moved == [1, 2] and not d.exists()
     finally:
         alog.close()

@@ -15,20 +15,29 @@ import sys
 import time
 from typing import IO, Callable
 
+from buddylb.io.record import FlowRecord
 from buddylb.service.syslog import SyslogSink, is_syslog_target
 
 log = logging.getLogger("buddylb.accesslog")
 
-FIELDS = ("client", "vip", "class", "farm", "rserver", "outcome", "status", "bytes_in", "bytes_out", "duration_s")
 
 
-def format_text(r: dict) -> str:
-    ts = time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime(r.get("ts", time.time())))
-    req = f' "{r["request"]}"' if r.get("request") else ""
-    return (f"{ts} {r.get('client') or '-'} vip={r.get('vip') or '-'} class={r.get('class') or '-'} "
-            f"farm={r.get('farm') or '-'} rserver={r.get('rserver') or '-'} outcome={r.get('outcome') or '-'} "
-            f"status={r.get('status')}{req} in={r.get('bytes_in', 0)} out={r.get('bytes_out', 0)} "
-            f"dur={r.get('duration_s', 0)}s")
+_stamp: list = [-1, ""]  # (second, its text): one strftime per second, not per line
+
+
+def format_text(r: FlowRecord) -> str:
+    sec = int(r.ts)
+    if sec != _stamp[0]:
+        _stamp[0], _stamp[1] = sec, time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime(sec))
+    req = f' "{r.request}"' if r.method else ""
+    rserver = f"{r.rserver}:{r.port}" if r.rserver else "-"
+    return (f"{_stamp[1]} {r.client or '-'} vip={r.vip or '-'} class={r.class_name or '-'} "
+            f"farm={r.farm or '-'} rserver={rserver} outcome={r.outcome or '-'} "
+            f"status={r.status}{req} in={r.bytes_in} out={r.bytes_out} dur={r.duration_s}s")
+
+
+def format_json(r: FlowRecord) -> str:
+    return json.dumps(r.as_dict(), default=str)
 
 
 class AccessLog:
@@ -41,11 +50,11 @@ class AccessLog:
             self.syslog = SyslogSink(target)
         elif self.enabled:
             self.stream = sys.stdout if target == "-" else self._open()
-        self.fmt: Callable[[dict], str] = (lambda r: json.dumps(r, default=str)) if fmt == "json" else format_text
+        self.fmt: Callable[[FlowRecord], str] = format_json if fmt == "json" else format_text
         self.buffer: list[str] = []
         self.handle: asyncio.TimerHandle | None = None
 
-    def __call__(self, record: dict) -> None:
+    def __call__(self, record: FlowRecord) -> None:
         if not self.enabled:
             return
         self.buffer.append(self.fmt(record))

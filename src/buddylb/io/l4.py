@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING
 from buddylb.core.decide import Decision, Flow, learn
 from buddylb.core.snapshot import Snapshot, Vip
 from buddylb.io import flow as flow_mod
+from buddylb.io.record import FlowRecord
 
 if TYPE_CHECKING:
     from buddylb.io.runtime import Balancer
@@ -293,15 +294,15 @@ class L4Client(asyncio.Protocol):
             self.lease.release()
         for task in self.tasks:
             task.cancel()
-        vip = self.vip
-        self.balancer.access_log({
-            "ts": self.started, "client": self.flow.source if self.flow else "", "vip": vip.name if vip else "",
-            "class": d.class_name if d else None, "farm": d.farm.name if d and d.farm else None,
-            "rserver": f"{d.member.rserver}:{d.port}" if d and d.member else None,
-            "outcome": d.outcome if d else ("no_server" if self.status == "no_server" else None),
-            "status": self.status, "bytes_in": self.bytes_in, "bytes_out": self.bytes_out,
-            "duration_s": round(time.time() - self.started, 4), "mode": "tls" if self.tls else "l4",
-        })
+        rec = FlowRecord(self.flow.source if self.flow else "", "tls" if self.tls else "l4", self.started)
+        rec.vip = self.vip.name if self.vip else ""
+        if d is not None:
+            rec.decision(d)
+        elif self.status == "no_server":
+            rec.outcome = "no_server"
+        rec.status, rec.bytes_in, rec.bytes_out = self.status, self.bytes_in, self.bytes_out
+        rec.end(time.time())
+        self.balancer.access_log(rec)
         self.decision = None
 
     # -- inactivity --------------------------------------------------------------------

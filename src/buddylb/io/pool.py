@@ -24,8 +24,8 @@ class Owner(TypingProtocol):
     def server_data(self, data: bytes) -> None: ...
     def server_eof(self) -> None: ...
     def server_lost(self, exc: Exception | None) -> None: ...
-    def server_pause(self) -> None: ...
-    def server_resume(self) -> None: ...
+    def server_write_paused(self) -> None: ...
+    def server_write_resumed(self) -> None: ...
 
 
 class ServerConn(asyncio.Protocol):
@@ -66,11 +66,15 @@ class ServerConn(asyncio.Protocol):
 
     def pause_writing(self) -> None:
         if self.owner is not None:
-            self.owner.server_pause()
+            self.owner.server_write_paused()
 
     def resume_writing(self) -> None:
         if self.owner is not None:
-            self.owner.server_resume()
+            self.owner.server_write_resumed()
+
+    def write(self, data: bytes) -> None:
+        assert self.transport is not None
+        self.transport.write(data)
 
     def pause(self) -> None:
         if not self.paused and self.transport is not None and not self.transport.is_closing():
@@ -112,10 +116,10 @@ class Pool:
                 return c
         return None
 
-    async def connect(self, target: tuple[str, int], timeout: float) -> ServerConn:
-        loop = asyncio.get_running_loop()
-        async with asyncio.timeout(timeout):  # no extra task, unlike wait_for
-            _, conn = await loop.create_connection(lambda: ServerConn(self, target), target[0], target[1])
+    async def open(self, address: str, port: int) -> ServerConn:
+        """A new connection to address:port (io.flow.connect bounds it by `timeout connect`)."""
+        target = (address, port)
+        _, conn = await asyncio.get_running_loop().create_connection(lambda: ServerConn(self, target), address, port)
         return conn  # type: ignore[return-value]
 
     def give_back(self, conn: ServerConn) -> None:

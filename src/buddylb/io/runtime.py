@@ -28,6 +28,7 @@ from buddylb.core.sticky import StickyTable
 from buddylb.errors import ConfigError
 from buddylb.io.descriptors import AcceptState
 from buddylb.io.pool import Pool
+from buddylb.io.record import FlowRecord
 
 log = logging.getLogger("buddylb")
 RELOAD_SWITCH_INTERVAL_S = 0.001
@@ -74,7 +75,7 @@ class Balancer:
             c.name: StickyTable.for_context(c) for c in self.snapshot.contexts.values()
         }
         self.probe_targets: list[ProbeTarget] = []
-        self.access_log: Callable[[dict], None] = lambda record: None
+        self.access_log: Callable[[FlowRecord], None] = lambda record: None  # app/metrics install theirs
         self.observers: list[Callable[[str, Decision], None]] = []
         self.store: StickyStore = MemoryStore()
         self.reloads = 0

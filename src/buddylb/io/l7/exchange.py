@@ -1,0 +1,654 @@
+"""The L7 (HTTP/1.1) exchange machine, sans-IO: events in, actions out (h11's Connection).
+
+Owns what happens to one client connection of an L7 VIP: requests are validated
+(`http.request`), each is classified and decided on its own, forwarded re-serialised
+to a pooled server connection (SPEC §5), and the response relayed back.  It never
+touches a socket, a task or the event loop: every action is a call on its `Port` (the
+asyncio protocol in `protocol.py`, or a fake one in tests), and time is `port.now()`.
+This module is over 400 lines because the whole HTTP exchange (pipelining, both flow
+directions, errors, the timer table) reads best in one place; `protocol.py` is the glue.
+
+Events in: `client_data`, `client_eof`, `decided`, `connected`, `connect_failed`,
+`server_data`, `server_eof`, `server_lost`, `client_write_paused/resumed`,
+`server_write_paused/resumed`, `tick(now)`.
+Actions out (Port): `decide` (returns a Decision now, or None and calls `decided`
+later), `take` (an idle pooled server connection), `connect` (later `connected` or
+`connect_failed`), `write`, `write_eof`, `pause_reading`, `resume_reading`, `close`,
+`abort_transport`, `arm(deadline)`, `give_back(conn)`, `record(FlowRecord)`; server connections
+are driven through their own `write/pause/resume/close/abort`.
+
+The fast path (a complete head in one read, an idle pooled connection, the memory
+store): decide, take, write the head and its body bytes in one write; a response that
+arrives in one read goes out in one write.  No task, no timer re-arm.
+
+Timers (SPEC §5, issue 13 item 1): one deadline per connection, checked lazily by
+`tick`; the table `TIMERS` says which timeout runs in which phase and what expiry does.
+During an exchange the client is waited for while its request body is still due (and we
+are not holding it back) or while it does not read our response; the server is waited
+for once it has the whole request (or has begun answering, or stopped reading what we
+write) and while the client reads: while request body bytes still flow to it, a server
+is never late.
+"""
+from __future__ import annotations
+
+import logging
+import time
+from collections import deque
+from typing import Any, Protocol
+
+from buddylb.core.decide import Decision, Flow, learn
+from buddylb.core.keys import _is_trusted
+from buddylb.errors import ProtocolError
+from buddylb.http.request import (
+    BodyChunk, EndOfMessage, Framing, RequestHead, RequestParser, encode_chunk, encode_last_chunk,
+    serialize_request_head,
+)
+from buddylb.http.response import ResponseHead, ResponseParser, error_response, serialize_response_head
+from buddylb.io.flow import Lease
+from buddylb.io.record import FlowRecord
+
+log = logging.getLogger("buddylb.l7")
+LINGER_S = 1.0
+_CLOSE = (b"connection", b"close")
+
+# phases of the connection, and what the timer means in each (SPEC §5)
+HEAD, IDLE, EXCHANGE, LINGER, CLOSED = "head", "idle", "exchange", "linger", "closed"
+REPLY_408, CLOSE, JUDGE = "408", "close", "judge"
+TIMERS: dict[str, tuple[str, str]] = {
+    HEAD: ("http-request", REPLY_408),  # from the first byte (or accept) to the end of the head
+    IDLE: ("keep-alive", CLOSE),  # between a response and the next request: silent close
+    EXCHANGE: ("client|server", JUDGE),  # 408 / 504 before the response began, abort after
+    LINGER: ("linger", CLOSE),  # after an error response: discard, then close
+}
+
+
+class Port(Protocol):
+    def now(self) -> float: ...
+    def decide(self, flow: Flow) -> Decision | None: ...
+    def take(self, address: str, port: int) -> Any: ...
+    def connect(self, lease: Lease) -> None: ...
+    def give_back(self, conn: Any) -> None: ...
+    def write(self, data: bytes) -> None: ...
+    def write_eof(self) -> None: ...
+    def pause_reading(self) -> None: ...
+    def resume_reading(self) -> None: ...
+    def close(self) -> None: ...
+    def abort_transport(self) -> None: ...
+    def arm(self, deadline: float) -> None: ...
+    def record(self, rec: FlowRecord) -> None: ...
+
+
+class _Headers:
+    """A lazy str view of the current request's fields, for classification (one per
+    connection, pointed at each request's head: no allocation per request)."""
+
+    __slots__ = ("head", "cookies")
+
+    def __init__(self, cookies: bool) -> None:
+        self.head: RequestHead | None = None
+        self.cookies = cookies
+
+    def get(self, name: str, default: str | None = None) -> str | None:
+        assert self.head is not None
+        key = name.encode("latin-1")
+        v = self.head.cookies().get(key) if self.cookies else self.head.header(key)
+        return default if v is None else v.decode("latin-1")
+
+
+class Exchange:
+    """The L7 machine of one client connection (see the module header)."""
+
+    def __init__(self, port: Port, balancer: Any, vip_key: tuple[str, int], tls: bool) -> None:
+        self.port = port
+        self.balancer = balancer
+        self.vip_key = vip_key
+        self.peer = ""
+        self.tls = tls
+        self.snap = balancer.snapshot
+        self.vip = self.snap.vips.get(vip_key)
+        self.parser = RequestParser()
+        self.queue: deque = deque()  # events of pipelined requests, waiting for their turn
+        self.phase = HEAD
+        self.deadline = 0.0
+        self.last_client = self.last_server = 0.0
+        self.paused = False  # we stopped reading the client
+        self.client_blocked = False  # the client stopped reading us
+        self.server_blocked = False  # the server stopped reading us
+        self.eof_seen = False
+        self.requests = 0
+        self.headers, self.cookies = _Headers(False), _Headers(True)
+        self.flow = Flow("", self.vip.address if self.vip else "", headers=self.headers, cookies=self.cookies)
+        # the request in flight (one at a time; fields reset by _begin)
+        self.head: RequestHead | None = None
+        self.lease: Lease | None = None
+        self.conn: Any = None
+        self.rparser: ResponseParser | None = None
+        self.rec: FlowRecord | None = None
+        self.pending: list[bytes] = []
+        self.request_done = self.response_started = self.chunked_out = self.close_after = False
+        self.retried = False
+        self.dispatched = False  # the request in flight was handed to `decide`
+
+    # -- the client side ---------------------------------------------------------------
+    def start(self, peer: str) -> None:
+        """The client connected from `peer` (its address)."""
+        self.peer = self.flow.source = peer
+        if self.vip is None or not self.vip.inservice:
+            self._error(503, "VIP out of service")
+            return
+        self._enter(HEAD, self.snap.timeouts["http-request"])
+
+    def client_data(self, data: bytes) -> None:
+        if self.phase is LINGER or self.phase is CLOSED:
+            return  # lingering close: discard
+        now = self.last_client = self.port.now()
+        if self.phase is IDLE:
+            self._enter(HEAD, self.snap.timeouts["http-request"], now)
+        try:
+            events = self.parser.feed(data)
+        except ProtocolError as exc:
+            self._protocol_error(exc)
+            return
+        if self.queue or self.head is not None:
+            self.queue.extend(events)
+            self._pump()
+        else:
+            self._run(events)
+        if self.parser.error is not None and self.phase is not LINGER:
+            self._protocol_error(self.parser.error)
+
+    def client_eof(self) -> bool:
+        """True: keep the transport half-open to finish the exchange in flight."""
+        self.eof_seen = True
+        if self.phase is LINGER or self.phase is CLOSED:
+            return False
+        try:
+            self.parser.feed_eof()
+        except ProtocolError as exc:
+            self._protocol_error(exc)
+            return True
+        return self.head is not None or bool(self.queue)
+
+    def client_write_paused(self) -> None:
+        """The client's buffer is full: stop reading the server; `timeout client` runs."""
+        self.client_blocked = True
+        self.last_client = self.port.now()
+        if self.conn is not None:
+            self.conn.pause()
+
+    def client_write_resumed(self) -> None:
+        self.client_blocked = False
+        now = self.last_client = self.port.now()
+        if self.conn is not None:
+            self.last_server = now
+            self.conn.resume()
+
+    def lost(self) -> None:
+        """The client connection is gone: give everything back."""
+        if self.phase is CLOSED:
+            return
+        self.phase = CLOSED
+        if self.head is not None:
+            self._drop_conn()
+            self._finish(self.rec.status if self.rec and self.rec.status else 499)
+
+    def abort(self) -> None:
+        """fail-action purge, drain deadline: both connections at once."""
+        self._drop_conn()
+        self.port.abort_transport()
+
+    def _run(self, events: list) -> None:
+        """Events of one read; the usual case is one whole request.  A request is
+        decided after the body bytes that came with its head, so head and body go to
+        the server in one write."""
+        undecided = False
+        for i, ev in enumerate(events):
+            if self.phase is LINGER or self.phase is CLOSED:
+                return
+            if ev.__class__ is RequestHead:
+                if undecided:
+                    undecided = False
+                    self._dispatch()
+                if self.head is not None:  # pipelined: wait until this response ends
+                    self.queue.extend(events[i:])
+                    self._pause_client()
+                    return
+                undecided = self._begin(ev)
+            elif self.head is not None:
+                self._body_event(ev)
+        if undecided:
+            self._dispatch()
+
+    def _pump(self) -> None:
+        undecided = False
+        while self.queue and self.phase is not LINGER and self.phase is not CLOSED:
+            ev = self.queue[0]
+            if ev.__class__ is RequestHead:
+                if undecided:
+                    undecided = False
+                    self._dispatch()
+                if self.head is not None:
+                    self._pause_client()
+                    return
+                self.queue.popleft()
+                undecided = self._begin(ev)
+                continue
+            self.queue.popleft()
+            if self.head is not None:
+                self._body_event(ev)
+        if undecided:
+            self._dispatch()
+        if not self.queue and self.head is None and self.parser.error is not None and self.phase is not LINGER:
+            self._error(self.parser.error.status, self.parser.error.reason)
+
+    def _body_event(self, ev: Any) -> None:
+        head = self.head
+        assert head is not None and self.rec is not None
+        if ev.__class__ is BodyChunk:
+            self.rec.bytes_in += len(ev.data)
+            self._to_server(encode_chunk(ev.data) if head.framing is Framing.CHUNKED else ev.data)
+        else:  # EndOfMessage
+            self.request_done = True
+            if head.framing is Framing.CHUNKED:
+                self._to_server(encode_last_chunk(ev.trailers))
+            if self.conn is not None:
+                self.last_server = self.port.now()  # the server has it all: its silence counts now
+
+    def _protocol_error(self, exc: ProtocolError) -> None:
+        if self.head is not None and not self.request_done:
+            # the error lies in the message being forwarded: the server must never see it
+            # complete (SPEC §5), and that server connection is not reused
+            self._drop_conn()
+            if self.response_started:
+                self._finish(self.rec.status if self.rec else 0)
+                self.phase = CLOSED
+                self.port.abort_transport()
+                return
+            self._finish(exc.status)
+            self._error(exc.status, exc.reason)
+        elif self.head is None:
+            self.queue.clear()
+            self._error(exc.status, exc.reason)
+        # else: an earlier request is still being answered; the error follows it (_pump)
+
+    # -- one request ----------------------------------------------------------------------
+    def _begin(self, head: RequestHead) -> bool:
+        """Set up the request in flight; False: it was answered already (reload)."""
+        self.requests += 1
+        now = self.port.now()
+        self.head = head
+        self.request_done = head.framing is Framing.NONE
+        self.response_started = self.chunked_out = self.retried = False
+        self.close_after = not head.keep_alive
+        self.rparser = ResponseParser(head.method)
+        self.dispatched = False
+        rec = self.rec = FlowRecord(self.peer, "https" if self.tls else "http", time.time())
+        rec.method, rec.path = head.method, head.path
+        if not self._follow_reload():
+            return False
+        assert self.vip is not None
+        rec.vip = self.vip.name
+        flow = self.flow
+        flow.url = head.path.decode("latin-1")
+        self.headers.head = self.cookies.head = head
+        if self.snap.trusted_proxies:
+            xff = head.header(b"x-forwarded-for")
+            flow.xff = [xff.decode("latin-1")] if xff else None
+        self.last_server = self.last_client = now
+        self._enter(EXCHANGE, min(self.snap.timeouts["server"], self.snap.timeouts["client"]), now)
+        return True
+
+    def _dispatch(self) -> None:
+        if self.head is None:
+            return
+        self.dispatched = True
+        d = self.port.decide(self.flow)
+        if d is not None:
+            self.decided(d)
+        elif self.pending:
+            self._pause_client()  # a task decides: bound what we hold meanwhile
+
+    def _follow_reload(self) -> bool:
+        """Each request is a flow: a keep-alive connection's next request is decided on the
+        configuration in service now (a reload that removed an rserver must not keep
+        feeding it)."""
+        snap = self.balancer.snapshot
+        if snap is self.snap:
+            return True
+        vip = snap.vips.get(self.vip_key)
+        if vip is None or not vip.inservice:
+            self._reply_error(503)  # the reload took this VIP out
+            return False
+        if not vip.policy.http:
+            self.close_after = True  # it became an L4 VIP: this last request, then a close
+            return True
+        self.snap, self.vip = snap, vip
+        self.flow.destination = vip.address
+        return True
+
+    def decided(self, d: Decision) -> None:
+        """The decision for the request in flight (from `decide`, or later from a task)."""
+        assert self.rec is not None
+        self.rec.decision(d)
+        if d.member is None:
+            self._reply_error(503)
+            return
+        lease = self.lease = Lease(self.balancer, d)
+        conn = self.port.take(d.address, d.port)
+        if conn is None:
+            if self.pending:
+                self._pause_client()  # bound what we hold while connecting
+            self.port.connect(lease)
+        else:
+            self.connected(conn)
+
+    def connected(self, conn: Any) -> None:
+        lease = self.lease
+        assert lease is not None and self.head is not None and self.rec is not None
+        self.rec.decision(lease.decision)
+        self.conn = conn
+        conn.owner = self
+        lease.track(self)
+        head = self.head
+        xff = self.peer
+        if self.snap.trusted_proxies and _is_trusted(self.peer, self.snap.trusted_proxies):
+            prior = head.header(b"x-forwarded-for")
+            if prior:
+                xff = prior.decode("latin-1") + ", " + self.peer
+        extra = ((b"x-forwarded-for", xff.encode("latin-1")),
+                 (b"x-forwarded-proto", b"https" if self.tls else b"http"))
+        if self.client_blocked:
+            conn.pause()  # the client is not reading: don't read its response yet
+        out = serialize_request_head(head, extra)
+        if self.pending:
+            out = b"".join([out, *self.pending])
+            self.pending = []
+        conn.write(out)
+        self.last_server = self.port.now()
+        if self.paused and not self.queue:
+            self._resume_client()
+
+    def connect_failed(self) -> None:
+        if self.head is not None:
+            self.lease = None  # released by io.flow.connect
+            self._reply_error(502)
+
+    def _to_server(self, data: bytes) -> None:
+        if not data:
+            return
+        if self.conn is None:
+            self.pending.append(data)
+            if self.dispatched:
+                self._pause_client()  # bound what we hold while deciding or connecting
+            return
+        self.conn.write(data)
+        self.last_server = self.last_client  # body bytes flowing: the server is not late
+
+    # -- the server side (called by the pooled ServerConn) ---------------------------------
+    def server_data(self, data: bytes) -> None:
+        rp = self.rparser
+        if self.head is None or rp is None:
+            return
+        self.last_server = self.port.now()
+        try:
+            events = rp.feed(data)
+        except ProtocolError as exc:
+            self._bad_response(exc)
+            return
+        self._relay(events)
+
+    def server_eof(self) -> None:
+        if self.head is None or self.rparser is None:
+            return
+        try:
+            events = self.rparser.feed_eof()
+        except ProtocolError as exc:
+            self._server_gone()
+            return
+        self._relay(events)
+
+    def server_lost(self, exc: Exception | None) -> None:
+        rp = self.rparser
+        if self.head is None or rp is None or rp.complete:
+            return
+        conn, self.conn = self.conn, None  # its transport is gone
+        try:
+            events = rp.feed_eof()
+        except ProtocolError:
+            self._server_gone(reused=conn is not None and conn.reused)
+            return
+        self._relay(events)
+
+    def server_write_paused(self) -> None:
+        self.server_blocked = True
+        self.last_server = self.port.now()
+        self._pause_client()
+
+    def server_write_resumed(self) -> None:
+        self.server_blocked = False
+        self.last_server = self.port.now()
+        if not self.queue or self.queue[0].__class__ is not RequestHead:
+            self._resume_client()
+
+    def _relay(self, events: list) -> None:
+        """What one server read produced goes out in ONE write (head and body together)."""
+        out: list[bytes] = []
+        rec = self.rec
+        assert rec is not None
+        for ev in events:
+            cls = ev.__class__
+            if cls is BodyChunk:
+                rec.bytes_out += len(ev.data)
+                out.append(encode_chunk(ev.data) if self.chunked_out else ev.data)
+            elif cls is ResponseHead:
+                out.append(self._response_head(ev))
+            else:  # EndOfMessage
+                if self.chunked_out:
+                    out.append(encode_last_chunk(ev.trailers))
+                if out:
+                    self.port.write(out[0] if len(out) == 1 else b"".join(out))
+                self._response_done()
+                return
+        if out:
+            self.port.write(out[0] if len(out) == 1 else b"".join(out))
+
+    def _response_head(self, head: ResponseHead) -> bytes:
+        """The head to send the client (b"" for a 1xx an HTTP/1.0 client must not see)."""
+        req = self.head
+        assert req is not None and self.rec is not None
+        if head.informational:
+            return serialize_response_head(head) if req.version >= (1, 1) else b""
+        extra: list[tuple[bytes, bytes]] = []
+        d = self.lease.decision if self.lease is not None else None
+        if d is not None:
+            if d.set_cookie and d.scope is not None:
+                extra.append((b"set-cookie", self._cookie(d)))
+            if d.learn_cookie:
+                self._learn_cookie(d, head)
+        framing = head.framing
+        if framing is Framing.CHUNKED and req.version < (1, 1):
+            framing = Framing.CLOSE  # an HTTP/1.0 client gets the body de-chunked, then a close
+        if framing is Framing.CLOSE:
+            self.close_after = True
+        if self.close_after or self.parser.error is not None:
+            extra.append(_CLOSE)
+            self.close_after = True
+        self.chunked_out = framing is Framing.CHUNKED
+        self.rec.status = head.status
+        self.response_started = True
+        return serialize_response_head(head, extra, framing=framing)
+
+    def _cookie(self, d: Decision) -> bytes:
+        scope = d.scope
+        assert scope is not None and d.set_cookie is not None
+        attrs = "; Path=/; HttpOnly"
+        if not scope.browser_expire:
+            attrs += f"; Max-Age={int(scope.timeout_s)}"
+        if self.tls:
+            attrs += "; Secure"
+        return f"{scope.cookie_name}={d.set_cookie}{attrs}".encode("latin-1")
+
+    def _learn_cookie(self, d: Decision, head: ResponseHead) -> None:
+        want = (d.learn_cookie or "").encode("latin-1") + b"="
+        for name, value in head.headers:
+            if name == b"set-cookie" and value.startswith(want):
+                learn(d, value[len(want):].split(b";", 1)[0].decode("latin-1"), self.balancer.clock())
+                return
+
+    def _response_done(self) -> None:
+        conn, self.conn = self.conn, None
+        rp = self.rparser
+        if conn is not None:
+            if rp is None or rp.must_close or not self.request_done:
+                conn.close()
+            else:
+                self.port.give_back(conn)
+        request_done = self.request_done
+        self._finish(self.rec.status if self.rec else 0)
+        if self.close_after or not request_done or (self.eof_seen and not self.queue):
+            self.phase = CLOSED
+            self.port.close()
+            return
+        if self.parser.idle:
+            self._enter(IDLE, self.snap.timeouts["keep-alive"])
+        else:  # the next request's head has begun to arrive: it gets `timeout http-request`
+            self._enter(HEAD, self.snap.timeouts["http-request"])
+        self._resume_client()
+        if self.queue:
+            self._pump()
+
+    def _server_gone(self, reused: bool | None = None) -> None:
+        """The server closed before the response ended."""
+        conn = self.conn
+        was_pooled = (conn is not None and conn.reused) if reused is None else reused
+        self._drop_conn()
+        if self.response_started:
+            self._finish(self.rec.status if self.rec else 0)
+            self.phase = CLOSED
+            self.port.close()  # truncated: what was relayed, then a close (SPEC §5)
+            return
+        assert self.head is not None
+        if was_pooled and self.head.framing is Framing.NONE and not self.retried and self.lease is not None:
+            # a reused keep-alive connection closed under us before any byte: safe to retry
+            self.retried = True
+            self.rparser = ResponseParser(self.head.method)
+            self.port.connect(self.lease)
+            return
+        self._reply_error(502)
+
+    def _bad_response(self, exc: ProtocolError) -> None:
+        d = self.lease.decision if self.lease is not None else None
+        log.warning("invalid response from %s: %s", d.member.rserver if d and d.member else "?", exc.reason)
+        self._drop_conn()
+        if self.response_started:
+            self._finish(self.rec.status if self.rec else 0)
+            self.phase = CLOSED
+            self.port.abort_transport()
+            return
+        self._reply_error(502)
+
+    # -- ends, errors, timers ---------------------------------------------------------------
+    def _drop_conn(self) -> None:
+        conn, self.conn = self.conn, None
+        if conn is not None:
+            conn.abort()  # half-sent or half-read: never reused
+
+    def _finish(self, status: int) -> None:
+        """The request in flight ended: release its lease once, emit its record."""
+        lease, self.lease = self.lease, None
+        if lease is not None:
+            lease.release()
+        rec, self.rec = self.rec, None
+        self.head = None
+        self.rparser = None
+        self.pending = []
+        if rec is not None:
+            if rec.outcome is None:
+                rec.outcome = "no_server"
+            rec.status = status
+            rec.end(time.time())
+            self.port.record(rec)
+
+    def _reply_error(self, status: int) -> None:
+        self._drop_conn()
+        self._finish(status)
+        self._error(status, "")
+
+    def _error(self, status: int, reason: str) -> None:
+        """Send a canned response, then a lingering close (SPEC §5)."""
+        if self.phase is LINGER or self.phase is CLOSED:
+            return
+        self.queue.clear()
+        if reason:
+            log.info("client %s: %d %s", self.peer, status, reason)
+            rec = FlowRecord(self.peer, "https" if self.tls else "http", time.time())
+            rec.vip, rec.status, rec.error = self.vip.name if self.vip else "", status, reason
+            self.port.record(rec)
+        self.port.write(error_response(status))
+        self.port.write_eof()
+        self._resume_client()
+        self._enter(LINGER, LINGER_S)
+
+    def _enter(self, phase: str, seconds: float, now: float | None = None) -> None:
+        self.phase = phase
+        self.deadline = (self.port.now() if now is None else now) + seconds
+        self.port.arm(self.deadline)
+
+    def tick(self, now: float) -> None:
+        """The timer fired: expire per `TIMERS`, or say when to look again."""
+        phase = self.phase
+        if phase is CLOSED:
+            return
+        if phase is EXCHANGE:
+            self._judge(now)
+            return
+        if now < self.deadline:
+            self.port.arm(self.deadline)
+            return
+        _, expiry = TIMERS[phase]
+        if expiry is REPLY_408:
+            self._error(408, "request head not received in time")
+        else:
+            self.phase = CLOSED
+            self.port.close()
+
+    def _judge(self, now: float) -> None:
+        """Whom are we waiting for, and is it late?  (module header)"""
+        if self.head is None:
+            return
+        t = self.snap.timeouts
+        client_s, server_s = t["client"], t["server"]
+        client_waits = self.client_blocked or (not self.request_done and not self.paused)
+        server_waits = (self.conn is not None and not self.client_blocked
+                        and (self.request_done or self.server_blocked or self.response_started))
+        client_late = client_waits and now - self.last_client >= client_s
+        server_late = server_waits and now - self.last_server >= server_s
+        if not (client_late or server_late):
+            due = now + min(client_s, server_s)
+            if client_waits:
+                due = min(due, self.last_client + client_s)
+            if server_waits:
+                due = min(due, self.last_server + server_s)
+            self.deadline = max(due, now + 0.05)
+            self.port.arm(self.deadline)
+            return
+        if self.response_started:
+            log.info("client %s: %s inactivity during the response; both connections aborted",
+                     self.peer, "client" if client_late else "server")
+            self._drop_conn()
+            self._finish(self.rec.status if self.rec else 0)
+            self.phase = CLOSED
+            self.port.abort_transport()
+            return
+        self._reply_error(408 if client_late else 504)
+
+    def _pause_client(self) -> None:
+        if not self.paused and self.phase is not LINGER and self.phase is not CLOSED:
+            self.paused = True
+            self.port.pause_reading()
+
+    def _resume_client(self) -> None:
+        if self.paused:
+            self.paused = False
+            self.last_client = self.port.now()  # its inactivity counts from now
+            self.port.resume_reading()

@@ -1,0 +1,153 @@
+"""The asyncio side of an L7 client connection: it carries out the exchange's actions.
+
+Owns the transport, the one loop timer and the set of tasks of this connection (every
+task it starts is kept there and cancelled when the connection is lost, uvicorn's
+`ServerState.tasks`).  It decides nothing itself: `exchange.Exchange` does, and calls
+back the `Port` methods below.  Tasks exist only for what must await: a shared-store
+round trip or the rule-6 queue (`io.flow.settle`) and opening a server connection
+(`io.flow.connect`); a request with an idle pooled connection and a local decision
+runs start to end inside `data_received` (the fast path, no task).
+"""
+from __future__ import annotations
+
+import asyncio
+from typing import TYPE_CHECKING, Any
+
+from buddylb.core.decide import Decision, Flow
+from buddylb.io import flow as flow_mod
+from buddylb.io.l7.exchange import Exchange
+from buddylb.io.record import FlowRecord
+
+if TYPE_CHECKING:
+    from buddylb.io.runtime import Balancer
+
+
+class L7Client(asyncio.Protocol):
+    """One client connection of an L7 VIP; also the exchange's `Port`."""
+
+    __slots__ = ("balancer", "vip_key", "tls", "loop", "now", "transport", "ex", "write", "timer",
+                 "timer_due", "tasks", "closed", "pause_reading", "resume_reading", "data_received")
+
+    def __init__(self, balancer: "Balancer", vip_key: tuple[str, int], tls_terminated: bool = False) -> None:
+        self.balancer = balancer
+        self.vip_key = vip_key
+        self.tls = tls_terminated
+        self.loop = asyncio.get_running_loop()
+        self.now = self.loop.time  # Port.now
+        self.transport: asyncio.Transport = None  # type: ignore[assignment]
+        self.ex = Exchange(self, balancer, vip_key, tls_terminated)
+        # uvloop caches protocol.data_received before connection_made: bind it here
+        self.data_received = self.ex.client_data  # type: ignore[method-assign]
+        self.timer: asyncio.TimerHandle | None = None
+        self.timer_due = 0.0
+        self.tasks: set[asyncio.Task] = set()
+        self.closed = False
+
+    # -- asyncio.Protocol ------------------------------------------------------------------
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        t = self.transport = transport  # type: ignore[assignment]
+        self.write = t.write  # type: ignore[attr-defined]  # Port.write, bound once
+        self.pause_reading = t.pause_reading  # type: ignore[attr-defined]
+        self.resume_reading = t.resume_reading  # type: ignore[attr-defined]
+        self.balancer.flows.add(self)
+        peer = transport.get_extra_info("peername") or ("0.0.0.0", 0)
+        self.ex.start(peer[0])
+
+    def eof_received(self) -> bool:
+        return self.ex.client_eof()
+
+    def pause_writing(self) -> None:
+        self.ex.client_write_paused()
+
+    def resume_writing(self) -> None:
+        self.ex.client_write_resumed()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self.closed:
+            return
+        self.closed = True
+        self.balancer.flows.discard(self)
+        if self.timer is not None:
+            self.timer.cancel()
+            self.timer = None
+        for task in self.tasks:
+            task.cancel()
+        self.ex.lost()
+
+    def abort(self) -> None:
+        """fail-action purge / drain deadline (called through Balancer.flows)."""
+        self.ex.abort()
+
+    # -- Port: decisions and server connections ------------------------------------------------
+    def decide(self, flow: Flow) -> Decision | None:
+        ex = self.ex
+        d, final = flow_mod.decide_now(self.balancer, ex.vip, flow, ex.snap)
+        if final:
+            return d
+        self._spawn(self._settle(d))
+        return None
+
+    async def _settle(self, made: Decision | None) -> None:
+        ex = self.ex
+        head = ex.head
+        d = await flow_mod.settle(self.balancer, ex.vip, ex.flow, ex.snap, made)
+        if self.closed or ex.head is not head:  # the client left meanwhile
+            flow_mod.Lease(self.balancer, d).release()
+            return
+        ex.decided(d)
+
+    def take(self, address: str, port: int) -> Any:
+        return self.balancer.pool.take((address, port))
+
+    def connect(self, lease: flow_mod.Lease) -> None:
+        self._spawn(self._connect(lease))
+
+    async def _connect(self, lease: flow_mod.Lease) -> None:
+        ex = self.ex
+        pool = self.balancer.pool
+        try:
+            conn = await flow_mod.connect(self.balancer, lease, ex.flow, ex.snap.timeouts["connect"], pool.open)
+        except flow_mod.ConnectFailed:
+            if not self.closed and ex.lease is lease:
+                ex.connect_failed()
+            return
+        if self.closed or ex.lease is not lease:
+            pool.give_back(conn)
+            return
+        ex.connected(conn)
+
+    def give_back(self, conn: Any) -> None:
+        self.balancer.pool.give_back(conn)
+
+    def _spawn(self, coro: Any) -> None:
+        task = self.loop.create_task(coro)
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)
+
+    # -- Port: the client transport, the timer, the record ----------------------------------------
+    def write_eof(self) -> None:
+        if self.transport.can_write_eof():
+            self.transport.write_eof()
+
+    def close(self) -> None:
+        self.transport.close()
+
+    def abort_transport(self) -> None:
+        self.transport.abort()
+
+    def arm(self, deadline: float) -> None:
+        """Make sure `tick` runs at or before `deadline`: a later deadline (every request
+        moves it later) costs nothing; the early tick looks again (lazy deadline)."""
+        if self.timer is None or deadline < self.timer_due:
+            if self.timer is not None:
+                self.timer.cancel()
+            self.timer_due = deadline
+            self.timer = self.loop.call_at(deadline, self._fire)
+
+    def _fire(self) -> None:
+        self.timer = None
+        if not self.closed:
+            self.ex.tick(self.loop.time())
+
+    def record(self, rec: FlowRecord) -> None:
+        self.balancer.access_log(rec)
