@@ -5,8 +5,10 @@ Owns what happens to one client connection of an L7 VIP: requests are validated
 to a pooled server connection (SPEC §5), and the response relayed back.  It never
 touches a socket, a task or the event loop: every action is a call on its `Port` (the
 asyncio protocol in `protocol.py`, or a fake one in tests), and time is `port.now()`.
-This module is over 400 lines because the whole HTTP exchange (pipelining, both flow
-directions, errors, the timer table) reads best in one place; `protocol.py` is the glue.
+This module is over 400 lines (about 470) because the client half of an exchange
+(pipelining, request bodies, errors, the lingering close, timer expiry) reads best in
+one place; the server half is `upstream.py`, the timer table `timers.py`, the glue
+`protocol.py`.
 
 Events in: `client_data`, `client_eof`, `decided`, `connected`, `connect_failed`,
 `server_data`, `server_eof`, `server_lost`, `client_write_paused/resumed`,
@@ -22,12 +24,8 @@ store): decide, take, write the head and its body bytes in one write; a response
 arrives in one read goes out in one write.  No task, no timer re-arm.
 
 Timers (SPEC §5, issue 13 item 1): one deadline per connection, checked lazily by
-`tick`; the table `TIMERS` says which timeout runs in which phase and what expiry does.
-During an exchange the client is waited for while its request body is still due (and we
-are not holding it back) or while it does not read our response; the server is waited
-for once it has the whole request (or has begun answering, or stopped reading what we
-write) and while the client reads: while request body bytes still flow to it, a server
-is never late.
+`tick`; `timers.TIMERS` says which timeout runs in which phase and what expiry does.
+While request body bytes still flow to the server, the server is never late.
 """
 from __future__ import annotations
 
@@ -36,31 +34,20 @@ import time
 from collections import deque
 from typing import Any, Protocol
 
-from buddylb.core.decide import Decision, Flow, learn
+from buddylb.core.decide import Decision, Flow
 from buddylb.core.keys import _is_trusted
 from buddylb.errors import ProtocolError
 from buddylb.http.request import (
-    BodyChunk, EndOfMessage, Framing, RequestHead, RequestParser, encode_chunk, encode_last_chunk,
+    BodyChunk, Framing, RequestHead, RequestParser, encode_chunk, encode_last_chunk,
     serialize_request_head,
 )
-from buddylb.http.response import ResponseHead, ResponseParser, error_response, serialize_response_head
+from buddylb.http.response import ResponseParser, error_response
 from buddylb.io.flow import Lease
+from buddylb.io.l7.timers import CLOSED, EXCHANGE, HEAD, IDLE, LINGER, LINGER_S, REPLY_408, TIMERS, judge
+from buddylb.io.l7.upstream import Upstream
 from buddylb.io.record import FlowRecord
 
 log = logging.getLogger("buddylb.l7")
-LINGER_S = 1.0
-_CLOSE = (b"connection", b"close")
-
-# phases of the connection, and what the timer means in each (SPEC §5)
-HEAD, IDLE, EXCHANGE, LINGER, CLOSED = "head", "idle", "exchange", "linger", "closed"
-REPLY_408, CLOSE, JUDGE = "408", "close", "judge"
-TIMERS: dict[str, tuple[str, str]] = {
-    HEAD: ("http-request", REPLY_408),  # from the first byte (or accept) to the end of the head
-    IDLE: ("keep-alive", CLOSE),  # between a response and the next request: silent close
-    EXCHANGE: ("client|server", JUDGE),  # 408 / 504 before the response began, abort after
-    LINGER: ("linger", CLOSE),  # after an error response: discard, then close
-}
-
 
 class Port(Protocol):
     def now(self) -> float: ...
@@ -95,7 +82,7 @@ class _Headers:
         return default if v is None else v.decode("latin-1")
 
 
-class Exchange:
+class Exchange(Upstream):
     """The L7 machine of one client connection (see the module header)."""
 
     def __init__(self, port: Port, balancer: Any, vip_key: tuple[str, int], tls: bool) -> None:
@@ -384,169 +371,6 @@ class Exchange:
         self.conn.write(data)
         self.last_server = self.last_client  # body bytes flowing: the server is not late
 
-    # -- the server side (called by the pooled ServerConn) ---------------------------------
-    def server_data(self, data: bytes) -> None:
-        rp = self.rparser
-        if self.head is None or rp is None:
-            return
-        self.last_server = self.port.now()
-        try:
-            events = rp.feed(data)
-        except ProtocolError as exc:
-            self._bad_response(exc)
-            return
-        self._relay(events)
-
-    def server_eof(self) -> None:
-        if self.head is None or self.rparser is None:
-            return
-        try:
-            events = self.rparser.feed_eof()
-        except ProtocolError as exc:
-            self._server_gone()
-            return
-        self._relay(events)
-
-    def server_lost(self, exc: Exception | None) -> None:
-        rp = self.rparser
-        if self.head is None or rp is None or rp.complete:
-            return
-        conn, self.conn = self.conn, None  # its transport is gone
-        try:
-            events = rp.feed_eof()
-        except ProtocolError:
-            self._server_gone(reused=conn is not None and conn.reused)
-            return
-        self._relay(events)
-
-    def server_write_paused(self) -> None:
-        self.server_blocked = True
-        self.last_server = self.port.now()
-        self._pause_client()
-
-    def server_write_resumed(self) -> None:
-        self.server_blocked = False
-        self.last_server = self.port.now()
-        if not self.queue or self.queue[0].__class__ is not RequestHead:
-            self._resume_client()
-
-    def _relay(self, events: list) -> None:
-        """What one server read produced goes out in ONE write (head and body together)."""
-        out: list[bytes] = []
-        rec = self.rec
-        assert rec is not None
-        for ev in events:
-            cls = ev.__class__
-            if cls is BodyChunk:
-                rec.bytes_out += len(ev.data)
-                out.append(encode_chunk(ev.data) if self.chunked_out else ev.data)
-            elif cls is ResponseHead:
-                out.append(self._response_head(ev))
-            else:  # EndOfMessage
-                if self.chunked_out:
-                    out.append(encode_last_chunk(ev.trailers))
-                if out:
-                    self.port.write(out[0] if len(out) == 1 else b"".join(out))
-                self._response_done()
-                return
-        if out:
-            self.port.write(out[0] if len(out) == 1 else b"".join(out))
-
-    def _response_head(self, head: ResponseHead) -> bytes:
-        """The head to send the client (b"" for a 1xx an HTTP/1.0 client must not see)."""
-        req = self.head
-        assert req is not None and self.rec is not None
-        if head.informational:
-            return serialize_response_head(head) if req.version >= (1, 1) else b""
-        extra: list[tuple[bytes, bytes]] = []
-        d = self.lease.decision if self.lease is not None else None
-        if d is not None:
-            if d.set_cookie and d.scope is not None:
-                extra.append((b"set-cookie", self._cookie(d)))
-            if d.learn_cookie:
-                self._learn_cookie(d, head)
-        framing = head.framing
-        if framing is Framing.CHUNKED and req.version < (1, 1):
-            framing = Framing.CLOSE  # an HTTP/1.0 client gets the body de-chunked, then a close
-        if framing is Framing.CLOSE:
-            self.close_after = True
-        if self.close_after or self.parser.error is not None:
-            extra.append(_CLOSE)
-            self.close_after = True
-        self.chunked_out = framing is Framing.CHUNKED
-        self.rec.status = head.status
-        self.response_started = True
-        return serialize_response_head(head, extra, framing=framing)
-
-    def _cookie(self, d: Decision) -> bytes:
-        scope = d.scope
-        assert scope is not None and d.set_cookie is not None
-        attrs = "; Path=/; HttpOnly"
-        if not scope.browser_expire:
-            attrs += f"; Max-Age={int(scope.timeout_s)}"
-        if self.tls:
-            attrs += "; Secure"
-        return f"{scope.cookie_name}={d.set_cookie}{attrs}".encode("latin-1")
-
-    def _learn_cookie(self, d: Decision, head: ResponseHead) -> None:
-        want = (d.learn_cookie or "").encode("latin-1") + b"="
-        for name, value in head.headers:
-            if name == b"set-cookie" and value.startswith(want):
-                learn(d, value[len(want):].split(b";", 1)[0].decode("latin-1"), self.balancer.clock())
-                return
-
-    def _response_done(self) -> None:
-        conn, self.conn = self.conn, None
-        rp = self.rparser
-        if conn is not None:
-            if rp is None or rp.must_close or not self.request_done:
-                conn.close()
-            else:
-                self.port.give_back(conn)
-        request_done = self.request_done
-        self._finish(self.rec.status if self.rec else 0)
-        if self.close_after or not request_done or (self.eof_seen and not self.queue):
-            self.phase = CLOSED
-            self.port.close()
-            return
-        if self.parser.idle:
-            self._enter(IDLE, self.snap.timeouts["keep-alive"])
-        else:  # the next request's head has begun to arrive: it gets `timeout http-request`
-            self._enter(HEAD, self.snap.timeouts["http-request"])
-        self._resume_client()
-        if self.queue:
-            self._pump()
-
-    def _server_gone(self, reused: bool | None = None) -> None:
-        """The server closed before the response ended."""
-        conn = self.conn
-        was_pooled = (conn is not None and conn.reused) if reused is None else reused
-        self._drop_conn()
-        if self.response_started:
-            self._finish(self.rec.status if self.rec else 0)
-            self.phase = CLOSED
-            self.port.close()  # truncated: what was relayed, then a close (SPEC §5)
-            return
-        assert self.head is not None
-        if was_pooled and self.head.framing is Framing.NONE and not self.retried and self.lease is not None:
-            # a reused keep-alive connection closed under us before any byte: safe to retry
-            self.retried = True
-            self.rparser = ResponseParser(self.head.method)
-            self.port.connect(self.lease)
-            return
-        self._reply_error(502)
-
-    def _bad_response(self, exc: ProtocolError) -> None:
-        d = self.lease.decision if self.lease is not None else None
-        log.warning("invalid response from %s: %s", d.member.rserver if d and d.member else "?", exc.reason)
-        self._drop_conn()
-        if self.response_started:
-            self._finish(self.rec.status if self.rec else 0)
-            self.phase = CLOSED
-            self.port.abort_transport()
-            return
-        self._reply_error(502)
-
     # -- ends, errors, timers ---------------------------------------------------------------
     def _drop_conn(self) -> None:
         conn, self.conn = self.conn, None
@@ -613,34 +437,28 @@ class Exchange:
             self.port.close()
 
     def _judge(self, now: float) -> None:
-        """Whom are we waiting for, and is it late?  (module header)"""
+        """Whom are we waiting for, and is it late?  (timers.py)"""
         if self.head is None:
             return
         t = self.snap.timeouts
-        client_s, server_s = t["client"], t["server"]
-        client_waits = self.client_blocked or (not self.request_done and not self.paused)
-        server_waits = (self.conn is not None and not self.client_blocked
-                        and (self.request_done or self.server_blocked or self.response_started))
-        client_late = client_waits and now - self.last_client >= client_s
-        server_late = server_waits and now - self.last_server >= server_s
-        if not (client_late or server_late):
-            due = now + min(client_s, server_s)
-            if client_waits:
-                due = min(due, self.last_client + client_s)
-            if server_waits:
-                due = min(due, self.last_server + server_s)
-            self.deadline = max(due, now + 0.05)
-            self.port.arm(self.deadline)
+        late, due = judge(
+            now, t["client"], t["server"],
+            self.client_blocked or (not self.request_done and not self.paused),
+            self.conn is not None and not self.client_blocked
+            and (self.request_done or self.server_blocked or self.response_started),
+            self.last_client, self.last_server)
+        if late is None:
+            self.deadline = due
+            self.port.arm(due)
             return
         if self.response_started:
-            log.info("client %s: %s inactivity during the response; both connections aborted",
-                     self.peer, "client" if client_late else "server")
+            log.info("client %s: %s inactivity during the response; both connections aborted", self.peer, late)
             self._drop_conn()
             self._finish(self.rec.status if self.rec else 0)
             self.phase = CLOSED
             self.port.abort_transport()
             return
-        self._reply_error(408 if client_late else 504)
+        self._reply_error(408 if late == "client" else 504)
 
     def _pause_client(self) -> None:
         if not self.paused and self.phase is not LINGER and self.phase is not CLOSED:

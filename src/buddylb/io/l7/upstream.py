@@ -1,0 +1,219 @@
+"""The server side of the L7 exchange machine: response relay, cookies, server faults.
+
+A base class of `exchange.Exchange` (split out only to keep each file readable; it has
+no state of its own and no meaning apart): server events from the pooled connection
+(`server_data`, `server_eof`, `server_lost`, write flow control), the response head as
+the client gets it (hop-by-hop removed, Set-Cookie for `cookie insert`, learned cookies,
+HTTP/1.0 de-chunking), and what a dead or lying server turns into (SPEC §5: a pooled
+connection that died before any byte -> one retry; mid-response -> truncate and close;
+invalid -> 502 or abort).  Like the rest of the machine it never touches I/O itself.
+"""
+from __future__ import annotations
+
+import logging
+from typing import Any, Callable
+
+from buddylb.core.decide import Decision, learn
+from buddylb.errors import ProtocolError
+from buddylb.http.request import BodyChunk, Framing, RequestHead, encode_chunk, encode_last_chunk
+from buddylb.http.response import ResponseHead, ResponseParser, serialize_response_head
+from buddylb.io.l7.timers import CLOSED, HEAD, IDLE
+
+log = logging.getLogger("buddylb.l7")
+_CLOSE = (b"connection", b"close")
+
+
+class Upstream:
+    """Server-side events and the response relay of `Exchange` (its attributes)."""
+
+    # attributes of Exchange this half uses (set there)
+    port: Any
+    balancer: Any
+    head: Any
+    lease: Any
+    conn: Any
+    rparser: Any
+    rec: Any
+    queue: Any
+    parser: Any
+    snap: Any
+    tls: bool
+    request_done: bool
+    response_started: bool
+    chunked_out: bool
+    close_after: bool
+    retried: bool
+    eof_seen: bool
+    last_server: float
+    server_blocked: bool
+    # ... and its methods
+    _finish: Callable[[int], None]
+    _drop_conn: Callable[[], None]
+    _reply_error: Callable[[int], None]
+    _enter: Callable[..., None]
+    _pause_client: Callable[[], None]
+    _resume_client: Callable[[], None]
+    _pump: Callable[[], None]
+
+    def server_data(self, data: bytes) -> None:
+        rp = self.rparser
+        if self.head is None or rp is None:
+            return
+        self.last_server = self.port.now()
+        try:
+            events = rp.feed(data)
+        except ProtocolError as exc:
+            self._bad_response(exc)
+            return
+        self._relay(events)
+
+    def server_eof(self) -> None:
+        if self.head is None or self.rparser is None:
+            return
+        try:
+            events = self.rparser.feed_eof()
+        except ProtocolError:
+            self._server_gone()
+            return
+        self._relay(events)
+
+    def server_lost(self, exc: Exception | None) -> None:
+        rp = self.rparser
+        if self.head is None or rp is None or rp.complete:
+            return
+        conn, self.conn = self.conn, None  # its transport is gone
+        try:
+            events = rp.feed_eof()
+        except ProtocolError:
+            self._server_gone(reused=conn is not None and conn.reused)
+            return
+        self._relay(events)
+
+    def server_write_paused(self) -> None:
+        self.server_blocked = True
+        self.last_server = self.port.now()
+        self._pause_client()
+
+    def server_write_resumed(self) -> None:
+        self.server_blocked = False
+        self.last_server = self.port.now()
+        if not self.queue or self.queue[0].__class__ is not RequestHead:
+            self._resume_client()
+
+    def _relay(self, events: list) -> None:
+        """What one server read produced goes out in ONE write (head and body together)."""
+        out: list[bytes] = []
+        rec = self.rec
+        assert rec is not None
+        for ev in events:
+            cls = ev.__class__
+            if cls is BodyChunk:
+                rec.bytes_out += len(ev.data)
+                out.append(encode_chunk(ev.data) if self.chunked_out else ev.data)
+            elif cls is ResponseHead:
+                out.append(self._response_head(ev))
+            else:  # EndOfMessage
+                if self.chunked_out:
+                    out.append(encode_last_chunk(ev.trailers))
+                if out:
+                    self.port.write(out[0] if len(out) == 1 else b"".join(out))
+                self._response_done()
+                return
+        if out:
+            self.port.write(out[0] if len(out) == 1 else b"".join(out))
+
+    def _response_head(self, head: ResponseHead) -> bytes:
+        """The head to send the client (b"" for a 1xx an HTTP/1.0 client must not see)."""
+        req = self.head
+        assert req is not None and self.rec is not None
+        if head.informational:
+            return serialize_response_head(head) if req.version >= (1, 1) else b""
+        extra: list[tuple[bytes, bytes]] = []
+        d = self.lease.decision if self.lease is not None else None
+        if d is not None:
+            if d.set_cookie and d.scope is not None:
+                extra.append((b"set-cookie", self._cookie(d)))
+            if d.learn_cookie:
+                self._learn_cookie(d, head)
+        framing = head.framing
+        if framing is Framing.CHUNKED and req.version < (1, 1):
+            framing = Framing.CLOSE  # an HTTP/1.0 client gets the body de-chunked, then a close
+        if framing is Framing.CLOSE:
+            self.close_after = True
+        if self.close_after or self.parser.error is not None:
+            extra.append(_CLOSE)
+            self.close_after = True
+        self.chunked_out = framing is Framing.CHUNKED
+        self.rec.status = head.status
+        self.response_started = True
+        return serialize_response_head(head, extra, framing=framing)
+
+    def _cookie(self, d: Decision) -> bytes:
+        scope = d.scope
+        assert scope is not None and d.set_cookie is not None
+        attrs = "; Path=/; HttpOnly"
+        if not scope.browser_expire:
+            attrs += f"; Max-Age={int(scope.timeout_s)}"
+        if self.tls:
+            attrs += "; Secure"
+        return f"{scope.cookie_name}={d.set_cookie}{attrs}".encode("latin-1")
+
+    def _learn_cookie(self, d: Decision, head: ResponseHead) -> None:
+        want = (d.learn_cookie or "").encode("latin-1") + b"="
+        for name, value in head.headers:
+            if name == b"set-cookie" and value.startswith(want):
+                learn(d, value[len(want):].split(b";", 1)[0].decode("latin-1"), self.balancer.clock())
+                return
+
+    def _response_done(self) -> None:
+        conn, self.conn = self.conn, None
+        rp = self.rparser
+        if conn is not None:
+            if rp is None or rp.must_close or not self.request_done:
+                conn.close()
+            else:
+                self.port.give_back(conn)
+        request_done = self.request_done
+        self._finish(self.rec.status if self.rec else 0)
+        if self.close_after or not request_done or (self.eof_seen and not self.queue):
+            self.phase = CLOSED
+            self.port.close()
+            return
+        if self.parser.idle:
+            self._enter(IDLE, self.snap.timeouts["keep-alive"])
+        else:  # the next request's head has begun to arrive: it gets `timeout http-request`
+            self._enter(HEAD, self.snap.timeouts["http-request"])
+        self._resume_client()
+        if self.queue:
+            self._pump()
+
+    def _server_gone(self, reused: bool | None = None) -> None:
+        """The server closed before the response ended."""
+        conn = self.conn
+        was_pooled = (conn is not None and conn.reused) if reused is None else reused
+        self._drop_conn()
+        if self.response_started:
+            self._finish(self.rec.status if self.rec else 0)
+            self.phase = CLOSED
+            self.port.close()  # truncated: what was relayed, then a close (SPEC §5)
+            return
+        assert self.head is not None
+        if was_pooled and self.head.framing is Framing.NONE and not self.retried and self.lease is not None:
+            # a reused keep-alive connection closed under us before any byte: safe to retry
+            self.retried = True
+            self.rparser = ResponseParser(self.head.method)
+            self.port.connect(self.lease)
+            return
+        self._reply_error(502)
+
+    def _bad_response(self, exc: ProtocolError) -> None:
+        d = self.lease.decision if self.lease is not None else None
+        log.warning("invalid response from %s: %s", d.member.rserver if d and d.member else "?", exc.reason)
+        self._drop_conn()
+        if self.response_started:
+            self._finish(self.rec.status if self.rec else 0)
+            self.phase = CLOSED
+            self.port.abort_transport()
+            return
+        self._reply_error(502)
+
