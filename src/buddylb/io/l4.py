@@ -10,9 +10,10 @@ On a TLS passthrough VIP with ssl-session stickiness the client's first bytes ar
 until the ClientHello is parsed (its session id is the sticky key), and the server's
 first bytes are read for the ServerHello session id, which is learned (SPEC §5).
 
-Inactivity (SPEC §5): one timer per connection.  While we wait for a ClientHello the
-client gets `timeout client`; once relaying, a connection with no bytes either way for
-max(`timeout client`, `timeout server`) is aborted.  Connecting and queueing are
+Inactivity (SPEC §5): one timer per connection, which compares byte counts (the relay
+reads no clock per read).  While we wait for a ClientHello the client gets `timeout
+client`; once relaying, a connection with no bytes either way for max(`timeout client`,
+`timeout server`) is aborted.  Connecting and queueing are
 bounded by `timeout connect` and `timeout queue`, not by inactivity.
 """
 from __future__ import annotations
@@ -29,7 +30,9 @@ from buddylb.io.record import FlowRecord
 if TYPE_CHECKING:
     from buddylb.io.runtime import Balancer
 
+IDLE_CHECKS = 4  # inactivity is checked this many times per idle limit
 HELLO_LIMIT = 16 * 1024  # a ClientHello larger than this is relayed without a session key
+PENDING_LIMIT = 64 * 1024  # client bytes held while connecting before reading pauses
 
 
 def peer_address(transport: asyncio.BaseTransport) -> tuple[str, int]:
@@ -52,8 +55,7 @@ class ServerSide(asyncio.Protocol):
 
     def data_received(self, data: bytes) -> None:
         c = self.client
-        c.bytes_out += len(data)
-        c.last_activity = c.loop.time()
+        c.bytes_out += len(data)  # also the inactivity check's evidence (no clock read per read)
         if self.hello is not None:
             self._learn(data)
         c.transport.write(data)
@@ -105,14 +107,18 @@ class L4Client(asyncio.Protocol):
         self.tasks: set[asyncio.Task] = set()  # cancelled when the connection is lost
         self.snap: Snapshot | None = None
         self.vip: Vip | None = None
-        self.pending: list[bytes] | None = []
+        self.pending: list[bytes] | None = []  # client bytes until the server connection is up
+        self.pending_bytes = 0
+        self.held_back = False  # reading paused because `pending` grew past PENDING_LIMIT
         self.hello: bytearray | None = None
         self.learn_session = False
         self.flow: Flow | None = None
         self.bytes_in = 0
         self.bytes_out = 0
         self.started = time.time()
-        self.last_activity = 0.0
+        self.quiet_since = 0.0  # loop time since which the byte counts have not moved
+        self.seen = 0  # bytes_in + bytes_out at the last inactivity check
+        self.to_server = None  # the server transport's write, once connected
         self.timer: asyncio.TimerHandle | None = None
         self.closed = False
         self.client_eof = False
@@ -124,7 +130,7 @@ class L4Client(asyncio.Protocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
         self.balancer.flows.add(self)
-        self.last_activity = self.loop.time()
+        self.quiet_since = self.loop.time()
         snap = self.snap = self.balancer.snapshot
         vip = self.vip = snap.vips.get(self.vip_key)
         if vip is None or not vip.inservice:
@@ -142,7 +148,6 @@ class L4Client(asyncio.Protocol):
     def _start(self) -> None:
         """Decide (io.flow): synchronously when possible, else in one kept task."""
         assert self.vip is not None and self.flow is not None and self.snap is not None
-        self.transport.pause_reading()
         d, final = flow_mod.decide_now(self.balancer, self.vip, self.flow, self.snap)
         if final:
             assert d is not None
@@ -214,19 +219,25 @@ class L4Client(asyncio.Protocol):
         self.pending = None
         if self.client_eof and proto.transport.can_write_eof():
             proto.transport.write_eof()
-        self.transport.resume_reading()
-        self.last_activity = self.loop.time()  # connecting took time; inactivity starts now
+        self.to_server = proto.transport.write
+        if self.held_back:
+            self.held_back = False
+            self.transport.resume_reading()
+        self.quiet_since = self.loop.time()  # connecting took time; inactivity starts now
         self._arm_timer()
 
     def data_received(self, data: bytes) -> None:
-        self.bytes_in += len(data)
-        self.last_activity = self.loop.time()
-        server = self.server
-        if server is not None:
-            server.transport.write(data)  # type: ignore[union-attr]
+        self.bytes_in += len(data)  # also the inactivity check's evidence (no clock read per read)
+        to_server = self.to_server
+        if to_server is not None:
+            to_server(data)
             return
         if self.pending is not None:
             self.pending.append(data)
+            self.pending_bytes += len(data)
+            if self.pending_bytes > PENDING_LIMIT and not self.held_back:
+                self.held_back = True  # deciding or connecting takes long: stop reading
+                self.transport.pause_reading()
         if self.hello is not None:
             self._client_hello(data)
 
@@ -314,25 +325,32 @@ class L4Client(asyncio.Protocol):
     def _arm_timer(self) -> None:
         if self.timer is not None:
             self.timer.cancel()
-        self.timer = self.loop.call_at(self.last_activity + self._idle_limit(), self._check_idle)
+        self.timer = self.loop.call_at(self.quiet_since + self._idle_limit() / IDLE_CHECKS, self._check_idle)
 
     def _check_idle(self) -> None:
+        """Inactivity without a clock read per read: every limit/IDLE_CHECKS the byte
+        counts are compared with the last check; unmoved for the whole limit -> abort
+        (so the cut comes between the limit and limit * (1 + 1/IDLE_CHECKS) after the
+        last byte)."""
         self.timer = None
         if self.closed:
             return
         now = self.loop.time()
+        limit = self._idle_limit()
         if self.server is None and self.hello is None:
             # connecting or queued: `timeout connect` / `timeout queue` apply; `_connected` re-arms
-            self.timer = self.loop.call_at(now + self._idle_limit(), self._check_idle)
+            self.timer = self.loop.call_at(now + limit, self._check_idle)
             return
-        due = self.last_activity + self._idle_limit()
-        if now >= due:
+        total = self.bytes_in + self.bytes_out
+        if total != self.seen:
+            self.seen, self.quiet_since = total, now
+        elif now - self.quiet_since >= limit:
             self.status = "idle_timeout"
             self.transport.abort()
             if self.server is not None and self.server.transport is not None:
                 self.server.transport.abort()
             return
-        self.timer = self.loop.call_at(due, self._check_idle)
+        self.timer = self.loop.call_at(min(now + limit / IDLE_CHECKS, self.quiet_since + limit), self._check_idle)
 
 
 def _wants_session(snap: Snapshot, vip: Vip) -> bool:

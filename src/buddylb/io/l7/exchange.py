@@ -120,6 +120,8 @@ class Exchange(Upstream):
     def start(self, peer: str) -> None:
         """The client connected from `peer` (its address)."""
         self.peer = self.flow.source = peer
+        self.forwarded = ((b"x-forwarded-for", peer.encode("latin-1")),
+                          (b"x-forwarded-proto", b"https" if self.tls else b"http"))
         if self.vip is None or not self.vip.inservice:
             self._error(503, "VIP out of service")
             return
@@ -316,8 +318,8 @@ class Exchange(Upstream):
     def decided(self, d: Decision) -> None:
         """The decision for the request in flight (from `decide`, or later from a task)."""
         assert self.rec is not None
-        self.rec.decision(d)
         if d.member is None:
+            self.rec.decision(d)
             self._reply_error(503)
             return
         lease = self.lease = Lease(self.balancer, d)
@@ -332,18 +334,15 @@ class Exchange(Upstream):
     def connected(self, conn: Any) -> None:
         lease = self.lease
         assert lease is not None and self.head is not None and self.rec is not None
-        self.rec.decision(lease.decision)
         self.conn = conn
         conn.owner = self
         lease.track(self)
         head = self.head
-        xff = self.peer
+        extra = self.forwarded  # X-Forwarded-For / -Proto (SPEC §5), built once per connection
         if self.snap.trusted_proxies and _is_trusted(self.peer, self.snap.trusted_proxies):
             prior = head.header(b"x-forwarded-for")
             if prior:
-                xff = prior.decode("latin-1") + ", " + self.peer
-        extra = ((b"x-forwarded-for", xff.encode("latin-1")),
-                 (b"x-forwarded-proto", b"https" if self.tls else b"http"))
+                extra = ((b"x-forwarded-for", prior + b", " + extra[0][1]), extra[1])
         if self.client_blocked:
             conn.pause()  # the client is not reading: don't read its response yet
         out = serialize_request_head(head, extra)
@@ -356,7 +355,9 @@ class Exchange(Upstream):
             self._resume_client()
 
     def connect_failed(self) -> None:
-        if self.head is not None:
+        if self.head is not None and self.lease is not None:
+            assert self.rec is not None
+            self.rec.decision(self.lease.decision)
             self.lease = None  # released by io.flow.connect
             self._reply_error(502)
 
@@ -380,9 +381,11 @@ class Exchange(Upstream):
     def _finish(self, status: int) -> None:
         """The request in flight ended: release its lease once, emit its record."""
         lease, self.lease = self.lease, None
-        if lease is not None:
-            lease.release()
         rec, self.rec = self.rec, None
+        if lease is not None:
+            if rec is not None:
+                rec.decision(lease.decision)  # the last one: a retry may have changed it
+            lease.release()
         self.head = None
         self.rparser = None
         self.pending = []

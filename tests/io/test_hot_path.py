@@ -1,0 +1,98 @@
+"""The keep-alive hot path creates no asyncio Task (issue 10 item 3), measured on a real
+loop with real loopback sockets: the balancer's L7 protocol, an in-process backend and
+a client all run on one uvloop loop, and a task factory counts every Task created."""
+from __future__ import annotations
+
+import asyncio
+import socket
+
+import uvloop
+
+from buddylb.io.l7.protocol import L7Client
+from buddylb.io.runtime import Balancer
+from tests.support.net import free_port
+
+VIP_ADDR, SERVER_ADDR = "127.0.0.100", "127.0.1.11"
+REQUEST = b"GET /x HTTP/1.1\r\nHost: shop\r\n\r\n"
+RESPONSE = b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello"
+N = 200
+
+
+class Backend(asyncio.Protocol):
+    def connection_made(self, transport) -> None:
+        self.t = transport
+
+    def data_received(self, data: bytes) -> None:
+        for _ in range(data.count(b"\r\n\r\n")):
+            self.t.write(RESPONSE)
+
+
+def config(vip_port: int, server_port: int) -> str:
+    return f"""rserver host web1
+  ip address {SERVER_ADDR}
+  inservice
+serverfarm host web
+  rserver web1 {server_port}
+    inservice
+sticky ip-netmask 255.255.255.255 address source st
+  serverfarm web
+policy-map type loadbalance http first-match web-policy
+  class class-default
+    sticky-serverfarm st
+class-map match-all http-vip
+  2 match virtual-address {VIP_ADDR} tcp eq {vip_port}
+policy-map multi-match int
+  class http-vip
+    loadbalance vip inservice
+    loadbalance policy web-policy
+service-policy input int
+"""
+
+
+async def exchange(loop, sock: socket.socket) -> bytes:
+    await loop.sock_sendall(sock, REQUEST)
+    data = b""
+    while not data.endswith(b"hello"):
+        chunk = await loop.sock_recv(sock, 4096)
+        assert chunk, data
+        data += chunk
+    return data
+
+
+async def scenario(tmp_path) -> tuple[int, int]:
+    loop = asyncio.get_running_loop()
+    vip_port, server_port = free_port(VIP_ADDR), free_port(SERVER_ADDR)
+    path = tmp_path / "lb.cfg"
+    path.write_text(config(vip_port, server_port))
+    balancer = Balancer(path, b"k" * 32)
+    backend = await loop.create_server(Backend, SERVER_ADDR, server_port)
+    front = await loop.create_server(lambda: L7Client(balancer, (VIP_ADDR, vip_port)), VIP_ADDR, vip_port)
+    created: list[str] = []
+
+    def factory(loop, coro, **kw):
+        created.append(getattr(coro, "__qualname__", repr(coro)))
+        return asyncio.Task(coro, loop=loop, **kw)
+
+    sock = socket.socket()
+    sock.setblocking(False)
+    try:
+        await loop.sock_connect(sock, (VIP_ADDR, vip_port))
+        loop.set_task_factory(factory)
+        assert (await exchange(loop, sock)).startswith(b"HTTP/1.1 200 ")  # connects: one task
+        first = len(created)
+        for _ in range(N):
+            assert (await exchange(loop, sock)).endswith(b"hello")
+        return first, len(created) - first
+    finally:
+        loop.set_task_factory(None)
+        sock.close()
+        front.close()
+        backend.close()
+        balancer.pool.close_all()
+        await asyncio.sleep(0)
+
+
+def test_keep_alive_requests_on_a_pooled_connection_create_no_task(tmp_path):
+    first, hot = uvloop.run(scenario(tmp_path))
+    assert first == 1  # the first request opens the server connection: that one awaits
+    assert hot == 0  # then N requests, each decided and relayed inside the read callbacks
