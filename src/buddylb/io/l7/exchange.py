@@ -85,11 +85,18 @@ class _Headers:
 class Exchange(Upstream):
     """The L7 machine of one client connection (see the module header)."""
 
+    __slots__ = ("port", "balancer", "vip_key", "peer", "tls", "snap", "vip", "parser", "queue", "phase",
+                 "deadline", "last_client", "last_server", "paused", "client_blocked", "server_blocked",
+                 "eof_seen", "requests", "headers", "cookies", "flow", "forwarded", "head", "lease", "conn",
+                 "rparser", "rec", "pending", "request_done", "response_started", "chunked_out",
+                 "close_after", "retried", "dispatched")
+
     def __init__(self, port: Port, balancer: Any, vip_key: tuple[str, int], tls: bool) -> None:
         self.port = port
         self.balancer = balancer
         self.vip_key = vip_key
         self.peer = ""
+        self.forwarded: tuple = ()
         self.tls = tls
         self.snap = balancer.snapshot
         self.vip = self.snap.vips.get(vip_key)

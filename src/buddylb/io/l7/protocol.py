@@ -1,8 +1,8 @@
 """The asyncio side of an L7 client connection: it carries out the exchange's actions.
 
-Owns the transport, the one loop timer and the set of tasks of this connection (every
-task it starts is kept there and cancelled when the connection is lost, uvicorn's
-`ServerState.tasks`).  It decides nothing itself: `exchange.Exchange` does, and calls
+Owns the transport, its place in the timer wheel (wheel.py) and the set of tasks of
+this connection (every task it starts is kept there and cancelled when the connection
+is lost, uvicorn's `ServerState.tasks`).  It decides nothing itself: `exchange.Exchange` does, and calls
 back the `Port` methods below.  Tasks exist only for what must await: a shared-store
 round trip or the rule-6 queue (`io.flow.settle`) and opening a server connection
 (`io.flow.connect`); a request with an idle pooled connection and a local decision
@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from buddylb.core.decide import Decision, Flow
 from buddylb.io import flow as flow_mod
 from buddylb.io.l7.exchange import Exchange
+from buddylb.io.l7.wheel import Wheel
 from buddylb.io.record import FlowRecord
 
 if TYPE_CHECKING:
@@ -25,8 +26,8 @@ if TYPE_CHECKING:
 class L7Client(asyncio.Protocol):
     """One client connection of an L7 VIP; also the exchange's `Port`."""
 
-    __slots__ = ("balancer", "vip_key", "tls", "loop", "now", "transport", "ex", "write", "timer",
-                 "timer_due", "tasks", "closed", "pause_reading", "resume_reading", "data_received")
+    __slots__ = ("balancer", "vip_key", "tls", "loop", "now", "transport", "ex", "write",
+                 "slot", "wheel", "tasks", "closed", "pause_reading", "resume_reading", "data_received")
 
     def __init__(self, balancer: "Balancer", vip_key: tuple[str, int], tls_terminated: bool = False) -> None:
         self.balancer = balancer
@@ -38,8 +39,11 @@ class L7Client(asyncio.Protocol):
         self.ex = Exchange(self, balancer, vip_key, tls_terminated)
         # uvloop caches protocol.data_received before connection_made: bind it here
         self.data_received = self.ex.client_data  # type: ignore[method-assign]
-        self.timer: asyncio.TimerHandle | None = None
-        self.timer_due = 0.0
+        self.slot: int | None = None  # our bucket in the wheel, while armed
+        wheel = balancer.wheel
+        if wheel is None or wheel.loop is not self.loop:
+            wheel = balancer.wheel = Wheel(self.loop)
+        self.wheel = wheel
         self.tasks: set[asyncio.Task] = set()
         self.closed = False
 
@@ -67,9 +71,7 @@ class L7Client(asyncio.Protocol):
             return
         self.closed = True
         self.balancer.flows.discard(self)
-        if self.timer is not None:
-            self.timer.cancel()
-            self.timer = None
+        self.wheel.disarm(self)
         for task in self.tasks:
             task.cancel()
         self.ex.lost()
@@ -136,16 +138,11 @@ class L7Client(asyncio.Protocol):
         self.transport.abort()
 
     def arm(self, deadline: float) -> None:
-        """Make sure `tick` runs at or before `deadline`: a later deadline (every request
-        moves it later) costs nothing; the early tick looks again (lazy deadline)."""
-        if self.timer is None or deadline < self.timer_due:
-            if self.timer is not None:
-                self.timer.cancel()
-            self.timer_due = deadline
-            self.timer = self.loop.call_at(deadline, self._fire)
+        """Make sure `tick` runs at or soon after `deadline`: a later deadline (every
+        request moves it later) costs nothing; the early tick looks again (wheel.py)."""
+        self.wheel.arm(self, deadline)
 
-    def _fire(self) -> None:
-        self.timer = None
+    def fire(self) -> None:
         if not self.closed:
             self.ex.tick(self.loop.time())
 

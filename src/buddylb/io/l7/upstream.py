@@ -26,6 +26,8 @@ _CLOSE = (b"connection", b"close")
 class Upstream:
     """Server-side events and the response relay of `Exchange` (its attributes)."""
 
+    __slots__ = ()
+
     # attributes of Exchange this half uses (set there)
     port: Any
     balancer: Any
