@@ -65,3 +65,24 @@ def test_arming_later_keeps_the_earlier_bucket_and_disarm_cancels():
     assert len(a.fired) == 2
     loop.run_until(110.0)
     assert loop.calls == []  # nothing armed: the wheel stops ticking
+
+
+def test_a_connection_re_arming_inside_an_early_tick_is_not_lost():
+    """uvloop's clock is in milliseconds: a tick may run a hair before its bucket's time;
+    a deadline re-armed from inside it into that same bucket must still fire."""
+    loop = FakeLoop()
+    wheel = Wheel(loop)  # type: ignore[arg-type]
+    c = Conn(loop)
+
+    def fire() -> None:
+        c.fired.append(loop.t)
+        if len(c.fired) == 1:
+            wheel.arm(c, loop.t + 0.0001)  # "not yet": look again
+
+    c.fire = fire  # type: ignore[method-assign]
+    wheel.arm(c, 100.04)  # the first bucket
+    when, cb = loop.calls.pop()
+    loop.t = when - 0.0004  # early, and after the deadline
+    cb()
+    loop.run_until(101.0)
+    assert len(c.fired) == 2

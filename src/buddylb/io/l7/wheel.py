@@ -15,6 +15,7 @@ from typing import Any
 
 RATE = 20  # buckets per second (integers: float floor division would misplace keys)
 STEP = 1 / RATE
+_TICKING: Any = object()  # `handle` while buckets fire
 
 
 class Wheel:
@@ -59,15 +60,17 @@ class Wheel:
                     del self.slots[key]
 
     def _tick(self) -> None:
-        self.handle = None
+        # the cursor moves first and `handle` stays set while buckets fire: a connection
+        # that re-arms from inside `fire()` lands in a bucket still to come, and never
+        # restarts the wheel (which would re-place the cursor behind a bucket)
         now_key = max(int(self.loop.time() * RATE), self.cursor)  # it was scheduled for `cursor`
+        first, self.cursor = self.cursor, now_key + 1
+        self.handle = _TICKING
         slots = self.slots
-        for key in range(self.cursor, now_key + 1):
+        for key in range(first, now_key + 1):
             bucket = slots.pop(key, None)
             if bucket:
                 for conn in bucket:
                     conn.slot = None
                     conn.fire()
-        self.cursor = now_key + 1
-        if slots:
-            self.handle = self.loop.call_at(self.cursor / RATE, self._tick)
+        self.handle = self.loop.call_at(self.cursor / RATE, self._tick) if slots else None
