@@ -43,6 +43,7 @@ from buddylb.http.request import (
 )
 from buddylb.http.response import ResponseParser, error_response
 from buddylb.io.flow import Lease
+from buddylb.io.lograte import RATE
 from buddylb.io.l7.timers import CLOSED, EXCHANGE, HEAD, IDLE, LINGER, LINGER_S, REPLY_408, TIMERS, judge
 from buddylb.io.l7.upstream import Upstream
 from buddylb.io.record import FlowRecord
@@ -414,7 +415,8 @@ class Exchange(Upstream):
             return
         self.queue.clear()
         if reason:
-            log.info("client %s: %d %s", self.peer, status, reason)
+            RATE.note(f"http_{status}", f"client {self.peer}: {status} {reason}", logging.INFO,
+                      f"requests got {status}")  # one line per cause and window, not per client
             rec = FlowRecord(self.peer, "https" if self.tls else "http", time.time())
             rec.vip, rec.status, rec.error = self.vip.name if self.vip else "", status, reason
             self.port.record(rec)
@@ -462,7 +464,8 @@ class Exchange(Upstream):
             self.port.arm(due)
             return
         if self.response_started:
-            log.info("client %s: %s inactivity during the response; both connections aborted", self.peer, late)
+            RATE.note("response_inactivity", f"client {self.peer}: {late} inactivity during the response; "
+                      "both connections aborted", logging.INFO, "exchanges aborted for inactivity during the response")
             self._drop_conn()
             self._finish(self.rec.status if self.rec else 0)
             self.phase = CLOSED
