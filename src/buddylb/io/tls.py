@@ -13,10 +13,22 @@ from buddylb.core.snapshot import TlsService
 from buddylb.errors import LbError
 
 
+# Mozilla "intermediate" (v5.7) TLS 1.2 suites: ECDHE/DHE with AES-GCM or ChaCha20-Poly1305
+# only. OpenSSL's default list also enabled CBC suites, which testssl flags (LUCKY13:
+# issue 13 item 8). TLS 1.3 suites are all AEAD and keep OpenSSL's defaults. The DHE
+# suites stay inert: no DH parameters are loaded.
+INTERMEDIATE_CIPHERS = ":".join((
+    "ECDHE-ECDSA-AES128-GCM-SHA256", "ECDHE-RSA-AES128-GCM-SHA256", "ECDHE-ECDSA-AES256-GCM-SHA384",
+    "ECDHE-RSA-AES256-GCM-SHA384", "ECDHE-ECDSA-CHACHA20-POLY1305", "ECDHE-RSA-CHACHA20-POLY1305",
+    "DHE-RSA-AES128-GCM-SHA256", "DHE-RSA-AES256-GCM-SHA384", "DHE-RSA-CHACHA20-POLY1305",
+))
+
+
 def server_context(service: TlsService, source: str) -> ssl.SSLContext:
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     ctx.minimum_version = ssl.TLSVersion.TLSv1_2
     ctx.options |= ssl.OP_NO_COMPRESSION
+    ctx.set_ciphers(INTERMEDIATE_CIPHERS)
     try:
         ctx.load_cert_chain(service.cert, service.key)
         if service.chain:
