@@ -33,7 +33,7 @@ if TYPE_CHECKING:
     from buddylb.io.runtime import Balancer
 
 log = logging.getLogger("buddylb.listen")
-BACKLOG = 1024
+BACKLOG = 4096  # the kernel caps it at net.core.somaxconn; while accept pauses, clients wait here
 WATCH_S = 0.05  # while accept is paused: how often the open connections are counted
 
 

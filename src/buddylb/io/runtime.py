@@ -219,6 +219,9 @@ class Balancer:
             return await asyncio.get_running_loop().run_in_executor(None, self.prepare)
         finally:
             sys.setswitchinterval(interval)
+            # the new snapshot's objects sit in the youngest generation: freeze them before
+            # the collector is back, or its next young collection walks them on the loop
+            gc.freeze()
             if gc_was_on:
                 gc.enable()
 
