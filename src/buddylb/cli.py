@@ -51,12 +51,15 @@ def main() -> None:
 def check(config: Path, as_json: bool) -> None:
     """Validate CONFIG: every error with file:line and a fix; exit 1 on errors."""
     from buddylb.admin.views import compiled_view
+    from buddylb.config.model import Diagnostic
     from buddylb.config.parser import load_config
     from buddylb.core.compile import compile_config
+    from buddylb.service.privileges import unknown_names
 
     if not config.exists():
         raise CommandError(f"{config}: no such file", 1)
     cfg = load_config(config)
+    cfg.warnings += [Diagnostic(cfg.file, line, msg, "warning") for line, msg in unknown_names(cfg)]
     for w in cfg.warnings:
         click.echo(str(w), err=True)
     snap = compile_config(cfg)

@@ -160,3 +160,19 @@ def run_as(config, user: str | None = None, group: str | None = None) -> Identit
     if who is not None:
         must_switch(who)
     return who
+
+
+def unknown_names(config) -> list[tuple[int, str]]:
+    """For `buddylb check` (as ExecStartPre): (line, warning) for a `user` / `group` line
+    naming no account on this host.  A warning, not an error: a file may be checked on
+    another machine than the one that runs it; `run` refuses such a name."""
+    out = []
+    for ref, kind, lookup in ((config.user, "user", pwd.getpwnam), (config.group, "group", grp.getgrnam)):
+        if ref is None or ref.name.isdigit():
+            continue
+        try:
+            lookup(ref.name)
+        except KeyError:
+            out.append((ref.line, f"{kind} {ref.name!r} does not exist on this host; `buddylb run` here would "
+                                  f"refuse to start (create it, or check the file where it will run)"))
+    return out
