@@ -228,6 +228,16 @@ def report(pieces: list[Piece], info: dict[str, str], total_s: float, quick: boo
         "  primary farm is down; `conn-limit max 2` queues a third request until a slot frees,",
         "  or 503 at `timeout queue`; a flapping backend gets client traffic only inside the",
         "  probe's detection window.",
+        "- Issue 13 (hostile clients): tests/admin/test_gate.py (admin deadlines 408, 413 before",
+        "  reading, connection cap with oldest-idle eviction and 503, Host / Origin / Content-Type,",
+        "  malformed HTTP as JSON 4xx), test_hostile.py (type confusion, bad bodies, 60,000 `[`,",
+        "  cross-site requests change nothing), test_flood.py (1000 idle admin connections under",
+        "  a 256-descriptor limit; VIPs and the admin API keep serving), tests/e2e/test_descriptors.py",
+        "  (400 idle clients under a 200-descriptor limit: accept pauses, probes stay up, the next",
+        "  request after the flood is served at once), test_timeouts.py (a 408 flood is one log line",
+        "  and a metric), tests/tls/test_ciphers.py (a CBC-only client fails the handshake),",
+        "  tests/io/test_reload_off_loop.py (a reload compiles in a worker thread while the loop",
+        "  turns), tests/config/test_invalid.py (duplicate farm members by index).",
         "",
     ]
     return "\n".join(out)
