@@ -2,7 +2,7 @@
 re-arming later is free, and a disarmed connection is never called."""
 from __future__ import annotations
 
-from buddylb.io.l7.wheel import STEP, Wheel
+from buddylb.io.wheel import STEP, Wheel
 
 
 class FakeLoop:

@@ -26,6 +26,7 @@ from buddylb.core.decide import Decision, Flow, learn
 from buddylb.core.snapshot import Snapshot, Vip
 from buddylb.io import flow as flow_mod
 from buddylb.io.record import FlowRecord
+from buddylb.io.wheel import shared_wheel
 
 if TYPE_CHECKING:
     from buddylb.io.runtime import Balancer
@@ -43,10 +44,11 @@ def peer_address(transport: asyncio.BaseTransport) -> tuple[str, int]:
 class ServerSide(asyncio.Protocol):
     """The connection to the rserver; everything it receives goes to the client."""
 
-    __slots__ = ("client", "transport", "hello")
+    __slots__ = ("client", "transport", "hello", "to_client")
 
     def __init__(self, client: "L4Client") -> None:
         self.client = client
+        self.to_client = client.transport.write  # bound once: one call per relayed read
         self.transport: asyncio.Transport | None = None
         self.hello: bytearray | None = bytearray() if client.learn_session else None
 
@@ -58,7 +60,7 @@ class ServerSide(asyncio.Protocol):
         c.bytes_out += len(data)  # also the inactivity check's evidence (no clock read per read)
         if self.hello is not None:
             self._learn(data)
-        c.transport.write(data)
+        self.to_client(data)
 
     def _learn(self, data: bytes) -> None:
         from buddylb.tls.hello import parse_server_hello
@@ -119,7 +121,8 @@ class L4Client(asyncio.Protocol):
         self.quiet_since = 0.0  # loop time since which the byte counts have not moved
         self.seen = 0  # bytes_in + bytes_out at the last inactivity check
         self.to_server = None  # the server transport's write, once connected
-        self.timer: asyncio.TimerHandle | None = None
+        self.slot: int | None = None  # our bucket in the timer wheel, while armed
+        self.wheel = shared_wheel(balancer, self.loop)
         self.closed = False
         self.client_eof = False
         self.server_eof = False
@@ -139,7 +142,7 @@ class L4Client(asyncio.Protocol):
             return
         src, _ = peer_address(transport)
         self.flow = Flow(src, vip.address)
-        if not self.tls and _wants_session(snap, vip):
+        if not self.tls and _wants_session(self.balancer, snap, vip):
             self.hello = bytearray()  # wait for the ClientHello before deciding
             self._arm_timer()  # ... but not for ever
             return
@@ -291,8 +294,7 @@ class L4Client(asyncio.Protocol):
             return
         self.closed = True
         self.balancer.flows.discard(self)
-        if self.timer is not None:
-            self.timer.cancel()
+        self.wheel.disarm(self)
         if self.server is not None and self.server.transport is not None:
             self.server.transport.close()
         if self.status == "open":
@@ -323,23 +325,24 @@ class L4Client(asyncio.Protocol):
         return t["client"] if self.server is None else max(t["client"], t["server"])
 
     def _arm_timer(self) -> None:
-        if self.timer is not None:
-            self.timer.cancel()
-        self.timer = self.loop.call_at(self.quiet_since + self._idle_limit() / IDLE_CHECKS, self._check_idle)
+        self.wheel.disarm(self)
+        self.wheel.arm(self, self.quiet_since + self._idle_limit() / IDLE_CHECKS)
+
+    def fire(self) -> None:  # the wheel's callback
+        self._check_idle()
 
     def _check_idle(self) -> None:
         """Inactivity without a clock read per read: every limit/IDLE_CHECKS the byte
         counts are compared with the last check; unmoved for the whole limit -> abort
         (so the cut comes between the limit and limit * (1 + 1/IDLE_CHECKS) after the
         last byte)."""
-        self.timer = None
         if self.closed:
             return
         now = self.loop.time()
         limit = self._idle_limit()
         if self.server is None and self.hello is None:
             # connecting or queued: `timeout connect` / `timeout queue` apply; `_connected` re-arms
-            self.timer = self.loop.call_at(now + limit, self._check_idle)
+            self.wheel.arm(self, now + limit)
             return
         total = self.bytes_in + self.bytes_out
         if total != self.seen:
@@ -350,10 +353,22 @@ class L4Client(asyncio.Protocol):
             if self.server is not None and self.server.transport is not None:
                 self.server.transport.abort()
             return
-        self.timer = self.loop.call_at(min(now + limit / IDLE_CHECKS, self.quiet_since + limit), self._check_idle)
+        self.wheel.arm(self, min(now + limit / IDLE_CHECKS, self.quiet_since + limit))
 
 
-def _wants_session(snap: Snapshot, vip: Vip) -> bool:
+def _wants_session(balancer: "Balancer", snap: Snapshot, vip: Vip) -> bool:
+    """Does this VIP key on the TLS session id (wait for the ClientHello)?  Asked per
+    connection, computed once per VIP object (a reload brings new ones)."""
+    key = (snap.generation, vip.address, vip.port)
+    known = balancer.session_vips.get(key)
+    if known is None:
+        if len(balancer.session_vips) > 4096:
+            balancer.session_vips.clear()
+        known = balancer.session_vips[key] = _session_keyed(snap, vip)
+    return known
+
+
+def _session_keyed(snap: Snapshot, vip: Vip) -> bool:
     ctx = snap.contexts[vip.context]
     for cls in vip.policy.classes:
         sg = ctx.stickies.get(cls.sticky) if cls.sticky else None

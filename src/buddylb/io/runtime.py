@@ -83,7 +83,8 @@ class Balancer:
         self.pool = Pool()  # L7 server-side keep-alive connections
         self.flows: set = set()  # every open client connection, for drain and stop
         self.purgeable: dict[tuple[str, str, str], set] = {}
-        self.wheel = None  # io.l7.wheel.Wheel of the running loop: every L7 connection's deadline
+        self.session_vips: dict = {}  # (generation, VIP address, port) -> keyed by TLS session id (io.l4)
+        self.wheel = None  # io.wheel.Wheel of the running loop: every client connection's deadline
         self.queued: dict[str, list] = {}  # context -> futures of flows in the rule-6 queue
         self.warnings = list(config.warnings)
         self.accept = AcceptState()  # the descriptor budget's accept state (io/listeners.py)

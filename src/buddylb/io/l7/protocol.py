@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 from buddylb.core.decide import Decision, Flow
 from buddylb.io import flow as flow_mod
 from buddylb.io.l7.exchange import Exchange
-from buddylb.io.l7.wheel import Wheel
+from buddylb.io.wheel import shared_wheel
 from buddylb.io.record import FlowRecord
 
 if TYPE_CHECKING:
@@ -40,10 +40,7 @@ class L7Client(asyncio.Protocol):
         # uvloop caches protocol.data_received before connection_made: bind it here
         self.data_received = self.ex.client_data  # type: ignore[method-assign]
         self.slot: int | None = None  # our bucket in the wheel, while armed
-        wheel = balancer.wheel
-        if wheel is None or wheel.loop is not self.loop:
-            wheel = balancer.wheel = Wheel(self.loop)
-        self.wheel = wheel
+        self.wheel = shared_wheel(balancer, self.loop)
         self.tasks: set[asyncio.Task] = set()
         self.closed = False
 

@@ -1,7 +1,8 @@
-"""One loop timer for the deadlines of every L7 client connection (a timer wheel).
+"""One loop timer for the deadlines of every client connection, L4 and L7 (a timer wheel).
 
-Each connection has one deadline (exchange.py); arming it with `loop.call_at` cost a
-libuv timer per accepted connection, about a quarter of the accept path in a profile.
+Each connection has one deadline (l4.py, l7/exchange.py); arming it with
+`loop.call_at` cost a libuv timer per accepted connection, about a quarter of the
+accept path in a profile.
 Here deadlines are rounded up to `STEP` and kept in buckets; one loop callback per
 STEP, only while some connection is armed, fires the buckets that are due.  A deadline
 fires at most STEP late and never early; arming later than the bucket a connection is
@@ -16,6 +17,14 @@ from typing import Any
 RATE = 20  # buckets per second (integers: float floor division would misplace keys)
 STEP = 1 / RATE
 _TICKING: Any = object()  # `handle` while buckets fire
+
+
+def shared_wheel(owner: Any, loop: asyncio.AbstractEventLoop) -> "Wheel":
+    """The wheel of `loop`, kept on `owner` (the Balancer: one per process and loop)."""
+    wheel = owner.wheel
+    if wheel is None or wheel.loop is not loop:
+        wheel = owner.wheel = Wheel(loop)
+    return wheel
 
 
 class Wheel:
