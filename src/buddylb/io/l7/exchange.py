@@ -49,6 +49,7 @@ from buddylb.io.l7.upstream import Upstream
 from buddylb.io.record import FlowRecord
 
 log = logging.getLogger("buddylb.l7")
+_NEVER = float("inf")
 
 class Port(Protocol):
     def now(self) -> float: ...
@@ -87,7 +88,7 @@ class Exchange(Upstream):
     """The L7 machine of one client connection (see the module header)."""
 
     __slots__ = ("port", "balancer", "vip_key", "peer", "tls", "snap", "vip", "parser", "queue", "phase",
-                 "deadline", "last_client", "last_server", "paused", "client_blocked", "server_blocked",
+                 "deadline", "armed", "last_client", "last_server", "paused", "client_blocked", "server_blocked",
                  "eof_seen", "requests", "headers", "cookies", "flow", "forwarded", "head", "lease", "conn",
                  "rparser", "rec", "pending", "request_done", "response_started", "chunked_out",
                  "close_after", "retried", "dispatched")
@@ -105,6 +106,7 @@ class Exchange(Upstream):
         self.queue: deque = deque()  # events of pipelined requests, waiting for their turn
         self.phase = HEAD
         self.deadline = 0.0
+        self.armed = _NEVER  # the earliest deadline the port was asked to tick at, not yet ticked
         self.last_client = self.last_server = 0.0
         self.paused = False  # we stopped reading the client
         self.client_blocked = False  # the client stopped reading us
@@ -427,11 +429,19 @@ class Exchange(Upstream):
 
     def _enter(self, phase: str, seconds: float, now: float | None = None) -> None:
         self.phase = phase
-        self.deadline = (self.port.now() if now is None else now) + seconds
-        self.port.arm(self.deadline)
+        due = self.deadline = (self.port.now() if now is None else now) + seconds
+        if due < self.armed:  # a later deadline needs no call: the earlier tick re-arms
+            self.armed = due
+            self.port.arm(due)
+
+    def _arm(self, due: float) -> None:
+        if due < self.armed:
+            self.armed = due
+            self.port.arm(due)
 
     def tick(self, now: float) -> None:
         """The timer fired: expire per `TIMERS`, or say when to look again."""
+        self.armed = _NEVER  # the port ticked: nothing is armed now
         phase = self.phase
         if phase is CLOSED:
             return
@@ -439,7 +449,7 @@ class Exchange(Upstream):
             self._judge(now)
             return
         if now < self.deadline:
-            self.port.arm(self.deadline)
+            self._arm(self.deadline)
             return
         _, expiry = TIMERS[phase]
         if expiry is REPLY_408:
@@ -461,7 +471,7 @@ class Exchange(Upstream):
             self.last_client, self.last_server)
         if late is None:
             self.deadline = due
-            self.port.arm(due)
+            self._arm(due)
             return
         if self.response_started:
             RATE.note("response_inactivity", f"client {self.peer}: {late} inactivity during the response; "
