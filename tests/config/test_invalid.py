@@ -368,10 +368,12 @@ CASES: list[tuple[str, str, int, str]] = [
         'policy-map multi-match "mm" cannot use class-default',
     ),
     (
-        "indented-under-leaf",
+        # SPEC §2.4: read by mode; `context` opens no buddylb sub-mode, so the line is an
+        # rserver of context Shop (and lacks its address), not a stray line.
+        "line-indented-under-context",
         "context Shop\n  rserver host a\n",
         2,
-        '"rserver host a" is indented under "context"',
+        'rserver host "a" has no address',
     ),
     (
         "farm-own-backup",
@@ -655,22 +657,31 @@ ACE_IGNORED = (
 )
 
 
-def test_ace_commands_are_ignored_with_a_warning(tmp_path: Path) -> None:
+def test_ace_commands_are_ignored_with_one_warning_per_kind(tmp_path: Path) -> None:
     path = tmp_path / "ace.cfg"
     path.write_text(ACE_IGNORED)
     config = load_config(path)  # no ConfigError: warnings only
     found = {d.line: d.message for d in config.warnings}
-    assert sorted(found) == [1, 2, 3, 8, 10, 25, 26]
+    # one warning per kind, on its first line (SPEC §2.3)
+    assert sorted(found) == [1, 4, 8, 26]
     assert all(d.severity == "warning" for d in config.warnings)
-    assert (
-        '"interface" is an ACE command buddylb does not need; it is ignored with its 4 indented lines'
-        in found[3]
-    )
-    assert 'write "service-policy input NAME" at the top level' in found[3]
-    assert '"loadbalance vip icmp-reply"' in found[25] and '"nat dynamic"' in found[26]
+    assert found[1].startswith("ACE commands buddylb does not need: 3 lines:")
+    assert '"description" (lines 1, 10)' in found[1] and '"loadbalance vip icmp-reply" (line 25)' in found[1]
+    assert '"description" (line 4), "ip address" (line 5)' in found[4]
+    assert found[4].startswith('interface lines other than "service-policy input" and "access-group input"')
+    assert '"nat-pool" (line 8)' in found[8] and found[8].startswith("device and context-administration")
+    assert found[26].startswith('"nat dynamic": servers see buddylb\'s address')
     ctx = config.contexts["Admin"]
-    assert ctx.rservers["lnx1"].address == "127.0.1.11"  # the sub-lines of interface were not applied
+    assert ctx.rservers["lnx1"].address == "127.0.1.11"  # the interface's ip address was not applied
     assert [c.vip_inservice for c in ctx.mm_policies["int"].classes] == [True]
+    # the interface's service-policy and access-group take effect (SPEC §2.4)
+    (itf,) = ctx.interfaces
+    assert (itf.name, [r.name for r in itf.service_policies], [r.name for r in itf.access_groups]) == (
+        "vlan 10",
+        ["int"],
+        ["ALL"],
+    )
+    assert [(e.seq, e.permit, e.protocol) for e in ctx.access_lists["ALL"].entries] == [(8, True, 0)]
 
 
 def test_single_farm_buddy_real_group_is_a_warning(tmp_path: Path) -> None:

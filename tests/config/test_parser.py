@@ -270,7 +270,8 @@ def test_probe_request_without_url_and_single_status() -> None:
 
 def test_sticky_ip_netmask_with_v6_prefix_and_options() -> None:
     ctx = admin(
-        BASE + "serverfarm host spare\n  rserver lnx1 8081\n    inservice\n"
+        "sticky-store redis://127.0.0.1:6379/0\n"  # `replicate sticky` without one warns (SPEC §2.3)
+        + BASE + "serverfarm host spare\n  rserver lnx1 8081\n    inservice\n"
         "sticky ip-netmask 255.255.255.0 address source S\n"
         "  v6-prefix 64\n  timeout 2h\n  timeout activeconns\n  replicate sticky\n  serverfarm web backup spare\n"
         "sticky ip-netmask 255.255.255.255 address destination D\n  serverfarm web\n"
@@ -286,7 +287,7 @@ def test_sticky_ip_netmask_with_v6_prefix_and_options() -> None:
         True,
     )
     assert s.farm is not None and s.backup_farm is not None
-    assert (s.farm.name, s.backup_farm.name, s.backup_farm.line) == ("web", "spare", 15)
+    assert (s.farm.name, s.backup_farm.name, s.backup_farm.line) == ("web", "spare", 16)
     assert (d.address, d.v6_prefix, d.timeout_s, d.activeconns, d.backup_farm) == (
         "destination",
         None,

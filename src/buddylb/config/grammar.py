@@ -1,15 +1,10 @@
-"""The keyword engine: logical lines -> a tree of blocks -> handlers from keyword tables.
+"""The keyword tables: how a command is *found* in a sub-mode and how its words are read.
 
-Owns how a command is *found* and how its sub-mode is walked (SPEC §2): a command owns
-the following lines indented deeper than it; each section registers its keywords in a
-`Block` table next to its handlers (STYLE: "each section registers its keywords"); the
-longest registered keyword phrase wins; keywords are case-insensitive and a quoted word
-is never a keyword.  It also owns the rules every block shares: a single-valued
-attribute may not repeat, unknown commands are errors, the ACE commands of SPEC §2.3 are
-accepted with a warning at any level (with their sub-lines), and a broken line is
-reported and skipped with its children (unless its handler kept the object it named,
-see `keep`); the object of a block with a broken line is marked incomplete so that
-`validate` does not also report it as missing what the line said: no cascades.
+Each section registers its keywords in a `Block` table next to its handlers (STYLE:
+"each section registers its keywords"); the longest registered keyword phrase wins;
+keywords are case-insensitive and a quoted word is never a keyword.  `Args` consumes a
+line's words with messages that name the value and the fix.  Which mode a line belongs
+to (indentation and ACE's mode rules, SPEC §2.4) is `config.reader`'s business.
 
 It never knows what a command means: handlers do, and they report problems by raising
 `LineError` with a sentence that names the offending value and says how to fix it.
@@ -17,8 +12,8 @@ It never knows what a command means: handlers do, and they report problems by ra
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping, Sequence, TypeVar
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence, TypeVar
 
 from buddylb.config import units
 from buddylb.config.lexer import LogicalLine
@@ -44,6 +39,7 @@ class Command:
     block: Block | None = None  # the sub-mode this command opens
     once: str | None = None  # key of a single-valued attribute (may not repeat in a block)
     hidden: bool = False  # only there to give a better hint; not listed as a choice
+    device: bool = False  # an ACE device command: never claims a line indented into a mode
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,12 +49,17 @@ class Block:
     title: str
     commands: Mapping[tuple[str, ...], Command]
     longest: int = 1
+    # A device sub-mode (SPEC §2.4): lines indented deeper than its opener that it does
+    # not know are still its own (ignored with it), whatever they say.
+    swallow: bool = False
 
-    def lookup(self, line: LogicalLine) -> tuple[int, Command] | None:
-        keys = [_key(w, q) for w, q in zip(line.words, line.quoted)]
+    def lookup(self, line: LogicalLine, hidden: bool = True) -> tuple[int, Command] | None:
+        """The longest phrase of this table that starts `line`; `hidden=False` skips the
+        hint-only commands (a hint must not claim a line another mode owns)."""
+        keys = [key_of(w, q) for w, q in zip(line.words, line.quoted)]
         for n in range(min(self.longest, len(keys)), 0, -1):
             cmd = self.commands.get(tuple(keys[:n]))
-            if cmd is not None:
+            if cmd is not None and (hidden or not cmd.hidden):
                 return n, cmd
         return None
 
@@ -66,21 +67,22 @@ class Block:
         seen: list[str] = []
         for phrase, cmd in self.commands.items():
             text = " ".join("SEQ" if p == SEQ else p for p in phrase)
-            if not cmd.hidden and text not in seen:
+            if not cmd.hidden and not cmd.device and text not in seen:
                 seen.append(text)
         return ", ".join(seen)
 
 
-def block(title: str, *tables: Mapping[str, Command]) -> Block:
+def block(title: str, *tables: Mapping[str, Command], swallow: bool = False) -> Block:
     """Build a Block from tables keyed by phrase strings (`"ip address"`)."""
     commands: dict[tuple[str, ...], Command] = {}
     for table in tables:
         for phrase, cmd in table.items():
             commands[tuple(phrase.split())] = cmd
-    return Block(title, commands, max(len(p) for p in commands))
+    return Block(title, commands, max(len(p) for p in commands), swallow)
 
 
-def _key(word: str, quoted: bool) -> str:
+def key_of(word: str, quoted: bool) -> str:
+    """A word as a keyword: lower case; `#` for a number; never a keyword when quoted."""
     if quoted:
         return _NEVER
     if word.isascii() and word.isdigit():
@@ -185,144 +187,3 @@ class Args:
             raise LineError(
                 f'"{extra}" is not expected at the end of "{self.line.text}"; write "{self.syntax}"'
             )
-
-
-@dataclass(slots=True)
-class Node:
-    """A line and the lines it owns (indented deeper, SPEC §2)."""
-
-    line: LogicalLine
-    children: list[Node] = field(default_factory=list)
-
-    def count(self) -> int:
-        return sum(1 + c.count() for c in self.children)
-
-
-def build_tree(lines: Iterable[LogicalLine]) -> list[Node]:
-    """Group lines by indentation: each line owns the following deeper lines."""
-    roots: list[Node] = []
-    stack: list[Node] = []
-    for line in lines:
-        node = Node(line)
-        while stack and stack[-1].line.indent >= line.indent:
-            stack.pop()
-        (stack[-1].children if stack else roots).append(node)
-        stack.append(node)
-    return roots
-
-
-# SPEC §2.3: ACE commands that buddylb does not need; accepted anywhere with a warning.
-ACE_IGNORED: tuple[tuple[str, ...], ...] = (
-    ("description",),
-    ("loadbalance", "vip", "icmp-reply"),
-    ("nat", "dynamic"),
-    ("interface",),
-    ("access-group",),
-    ("access-list",),
-    ("nat-pool",),
-)
-
-
-def _ace_ignored(line: LogicalLine) -> tuple[str, ...] | None:
-    keys = tuple(_key(w, q) for w, q in zip(line.words, line.quoted))
-    for phrase in ACE_IGNORED:
-        if keys[: len(phrase)] == phrase:
-            return phrase
-    return None
-
-
-def run_block(
-    session: ParseSession, nodes: list[Node], table: Block, target: Any, parent: LogicalLine | None
-) -> None:
-    """Dispatch each node of one block to the handler its keywords select."""
-    seen: dict[str, int] = {}
-    for node in nodes:
-        _run_node(session, node, table, target, parent, seen)
-
-
-def _where(table: Block, parent: LogicalLine | None) -> str:
-    if parent is None:
-        return "at the top level"
-    text = parent.text if len(parent.text) <= 60 else parent.text[:57] + "..."
-    return f'under "{text}" (line {parent.number})'
-
-
-def _run_node(
-    session: ParseSession,
-    node: Node,
-    table: Block,
-    target: Any,
-    parent: LogicalLine | None,
-    seen: dict[str, int],
-) -> None:
-    line = node.line
-    found = table.lookup(line)
-    if found is None:
-        _unknown(session, node, table, parent)
-        return
-    n, cmd = found
-    phrase = " ".join(line.words[:n]).lower()
-    if cmd.once is not None:
-        first = seen.get(cmd.once)
-        if first is not None:
-            _fail(
-                session,
-                parent,
-                line.number,
-                f'"{phrase}" is repeated {_where(table, parent)} (first on line {first}); '
-                "it takes one value, keep one of the two lines",
-            )
-            return
-        seen[cmd.once] = line.number
-    try:
-        child = cmd.run(session, target, Args(line, n, cmd.syntax))
-    except LineError as exc:
-        _fail(session, parent, line.number, str(exc))
-        child = exc.target
-        if child is None:
-            return  # the block under a broken line is skipped: no cascading errors
-        session.incomplete.add(line.number)  # its object exists but may lack what the line said
-    if cmd.block is not None:
-        run_block(session, node.children, cmd.block, child, line)
-    elif node.children:
-        first_child = node.children[0].line
-        _fail(
-            session,
-            parent,
-            first_child.number,
-            f'"{first_child.text}" is indented under "{phrase}" (line {line.number}), which opens no block; '
-            "indent it like its neighbours or remove it",
-        )
-
-
-def _unknown(session: ParseSession, node: Node, table: Block, parent: LogicalLine | None) -> None:
-    line = node.line
-    ignored = _ace_ignored(line)
-    if ignored is not None:
-        subs = node.count()
-        tail = f" with its {subs} indented line{'s' if subs != 1 else ''}" if subs else ""
-        note = ""
-        if any(c.line.words[0].lower() == "service-policy" for c in node.children):
-            note = '; its "service-policy" line is ignored too, write "service-policy input NAME" at the top level'
-        session.warn(
-            line.number,
-            f'"{" ".join(ignored)}" is an ACE command buddylb does not need; it is ignored{tail}{note}; '
-            "remove it to silence this warning",
-        )
-        return
-    shown = " ".join(line.words[:3])
-    _fail(
-        session,
-        parent,
-        line.number,
-        f'"{shown}" is not a command {_where(table, parent)}; fix the spelling or indentation, '
-        f"or remove it ({table.title} takes: {table.choices()})",
-    )
-
-
-def _fail(session: ParseSession, parent: LogicalLine | None, number: int, message: str) -> None:
-    """Report an error on line `number`; the object of `parent` is now incomplete, so
-    `validate` does not add "missing attribute" errors for what the bad line meant."""
-    session.error(number, message)
-    if parent is not None:
-        session.incomplete.add(parent.number)

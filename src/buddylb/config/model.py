@@ -140,6 +140,7 @@ class StickyGroup:
     timeout_s: float = DEFAULT_STICKY_TIMEOUT_S
     activeconns: bool = False
     replicate: bool = False
+    replicate_line: int = 0
     farm: Ref | None = None
     backup_farm: Ref | None = None
     buddy_group: str | None = None
@@ -233,6 +234,42 @@ class SslProxy:
 
 
 @dataclass
+class AclEntry:
+    """One `access-list NAME [line N] extended permit|deny PROTO SRC [OP P] DST [OP P]`."""
+
+    line: int
+    seq: int  # `line N`, else the order of writing (ACE appends in steps of 8)
+    permit: bool
+    protocol: int  # IANA number; 0 stands for `ip` (every protocol)
+    source: str  # CIDR
+    destination: str  # CIDR
+    source_ports: tuple[str, int, int] | None = None  # (op, lo, hi) with op eq|range|lt|gt|neq
+    destination_ports: tuple[str, int, int] | None = None
+    text: str = ""  # the line as written, for `show access-list`
+
+
+@dataclass
+class AccessList:
+    """`access-list NAME ...` lines of one name, ordered by their `line N` numbers."""
+
+    name: str
+    line: int
+    entries: list[AclEntry] = field(default_factory=list)
+
+
+@dataclass
+class Interface:
+    """`interface vlan N` (or `bvi N`): only its `service-policy input` and `access-group
+    input` lines mean something to buddylb (SPEC §2.4); the rest is ignored."""
+
+    name: str
+    line: int
+    service_policies: list[Ref] = field(default_factory=list)
+    access_groups: list[Ref] = field(default_factory=list)
+    category: str = "interface"  # the ignore category of its other lines
+
+
+@dataclass
 class Context:
     """One independent virtual balancer (SPEC §1)."""
 
@@ -246,8 +283,24 @@ class Context:
     lb_policies: dict[str, LbPolicy] = field(default_factory=dict)
     mm_policies: dict[str, MultiMatchPolicy] = field(default_factory=dict)
     ssl_proxies: dict[str, SslProxy] = field(default_factory=dict)
-    service_policies: list[Ref] = field(default_factory=list)
+    service_policies: list[Ref] = field(default_factory=list)  # top-level (global) ones
     max_entries: int = DEFAULT_MAX_ENTRIES
+    interfaces: list[Interface] = field(default_factory=list)
+    access_lists: dict[str, AccessList] = field(default_factory=dict)
+    access_groups: list[Ref] = field(default_factory=list)  # top-level: every VIP of the context
+    management_policies: set[str] = field(default_factory=set)  # device policy-maps, never VIPs
+
+    def active_policies(self) -> list[Ref]:
+        """Every multi-match policy a `service-policy input` activates: the top-level ones,
+        then those of the interfaces (one Ref per name; SPEC §2.4)."""
+        out = list(self.service_policies)
+        names = {r.name for r in out}
+        for itf in self.interfaces:
+            for ref in itf.service_policies:
+                if ref.name not in names:
+                    names.add(ref.name)
+                    out.append(ref)
+        return out
 
 
 @dataclass

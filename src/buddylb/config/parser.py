@@ -1,8 +1,8 @@
 """The configuration front end: text -> `Config` model + diagnostics (SPEC §2).
 
 Theory of operation: `lexer.lex` turns the text into logical lines (words and
-indentation); `grammar.build_tree` hangs every line under the nearest shallower line
-before it; `grammar.run_block` walks the tree with the keyword tables the sections
+indentation); `reader.Reader` gives each line to the sub-mode it belongs to, by ACE's
+mode rules and the file's indentation (SPEC §2.4), using the keyword tables the sections
 register (`sections/*.TOP` here at the top, their own blocks below).  Handlers fill the
 model in a `ParseSession`; every problem becomes a Diagnostic and parsing goes on with
 the next line, so one run reports every error.  `check_text` adds `validate` (the
@@ -17,11 +17,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from buddylb.config.grammar import block, build_tree, run_block
+from buddylb.config.grammar import block
 from buddylb.config.lexer import decode_source, lex
 from buddylb.config.model import Config, Diagnostic
+from buddylb.config.reader import Reader
 from buddylb.config.sections import (
+    acl,
     classmap,
+    device,
     policymap,
     probe,
     rserver,
@@ -44,6 +47,8 @@ TOP_LEVEL = block(
     policymap.TOP,
     sslproxy.TOP,
     toplevel.TOP,
+    acl.TOP,
+    device.TOP,
 )
 
 
@@ -58,7 +63,8 @@ def _parse(text: str, file: str) -> tuple[Config, list[Diagnostic], frozenset[in
     session = ParseSession(file)
     lines, diagnostics = lex(text, file)
     session.diagnostics.extend(diagnostics)
-    run_block(session, build_tree(lines), TOP_LEVEL, session, None)
+    Reader(session, TOP_LEVEL, device.ANYWHERE).read(lines)
+    session.diagnostics.extend(session.ignored_warnings())
     diagnostics = _in_line_order(session.diagnostics)
     session.config.warnings = [d for d in diagnostics if d.severity == "warning"]
     return session.config, diagnostics, frozenset(session.incomplete)

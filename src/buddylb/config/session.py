@@ -4,11 +4,16 @@ Owns the file-level rules that no single section knows (SPEC §2): `context NAME
 switches the context that new objects join, objects before the first `context` line
 belong to `Admin`; global lines (`sticky-store`, `timeout`, `trusted-proxy`) must come
 before the first context or object; a name is defined once per kind in a context.
+It also collects what an ACE file says that buddylb does not use (SPEC §2.3, §2.4): each
+ignored line is recorded with its category and turned into ONE warning per category at
+the end (`ignored_warnings`), so an Admin context's device commands make one line on the
+screen, not a wall; the full record feeds `check --ace-report`.
 It never parses words (handlers do) and never validates cross-references (validate does).
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Mapping, Protocol
 
 from buddylb.config.verdict import LineError
@@ -17,6 +22,24 @@ from buddylb.config.model import DEFAULT_CONTEXT, Config, Context, Diagnostic
 
 class _Named(Protocol):
     line: int
+
+
+# The warning sentence of each ignore category (SPEC §2.3: one warning per kind).
+CATEGORIES: dict[str, str] = {
+    "device": "device and context-administration commands, not used by buddylb",
+    "interface": 'interface lines other than "service-policy input" and "access-group input", not used by buddylb',
+    "unused": "ACE commands buddylb does not need",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Ignored:
+    """One line buddylb accepted without acting on it, and why (for --ace-report)."""
+
+    category: str
+    line: int
+    phrase: str  # the command words that name it, e.g. "logging enable"
+    why: str = ""  # a mapping note; empty: the category sentence says it
 
 
 class ParseSession:
@@ -30,12 +53,36 @@ class ParseSession:
         self.objects_from: int | None = None  # line of the first context or object
         self.once: dict[tuple[str, ...], int] = {}  # file-wide single-valued lines -> first line
         self.incomplete: set[int] = set()  # opener lines of objects with a broken line
+        self.ignored: list[Ignored] = []  # lines accepted and not used, in file order
+        self.mapped: dict[str, tuple[int, str, int]] = {}  # kind -> (first line, message, count)
 
     def error(self, line: int, message: str) -> None:
         self.diagnostics.append(Diagnostic(self.file, line, message, "error"))
 
     def warn(self, line: int, message: str) -> None:
         self.diagnostics.append(Diagnostic(self.file, line, message, "warning"))
+
+    def ignore(self, category: str, line: int, phrase: str) -> None:
+        """Record a line accepted without effect; one warning per category at the end."""
+        self.ignored.append(Ignored(category, line, phrase))
+
+    def mapping(self, kind: str, line: int, message: str) -> None:
+        """A mapping that changes meaning (SPEC §2.3): one warning per kind, first line."""
+        first = self.mapped.get(kind)
+        self.mapped[kind] = (line, message, 1) if first is None else (first[0], first[1], first[2] + 1)
+        self.ignored.append(Ignored("mapping", line, kind, message))
+
+    def ignored_warnings(self) -> list[Diagnostic]:
+        """The summary warnings: one per ignore category and one per mapping kind."""
+        out: list[Diagnostic] = []
+        for category, sentence in CATEGORIES.items():
+            rows = [i for i in self.ignored if i.category == category]
+            if rows:
+                out.append(Diagnostic(self.file, rows[0].line, f"{sentence}: {_summary(rows)}; they are ignored", "warning"))
+        for first, message, count in self.mapped.values():
+            more = f" (and {count - 1} more line{'s' if count > 2 else ''} like it)" if count > 1 else ""
+            out.append(Diagnostic(self.file, first, message + more, "warning"))
+        return out
 
     def context(self, line: int) -> Context:
         """The context a new object at `line` belongs to (`Admin` until a `context` line)."""
@@ -71,6 +118,20 @@ class ParseSession:
                 "keep one of the two lines"
             )
         self.once[key] = line
+
+
+def _summary(rows: list[Ignored], shown: int = 6) -> str:
+    """`hostname (line 1), logging (lines 3, 4, 9) and 2 more`: grouped by first words."""
+    by_phrase: dict[str, list[int]] = {}
+    for row in rows:
+        by_phrase.setdefault(row.phrase, []).append(row.line)
+    parts = []
+    for phrase, lines in list(by_phrase.items())[:shown]:
+        nums = ", ".join(str(n) for n in lines[:4]) + (", ..." if len(lines) > 4 else "")
+        parts.append(f'"{phrase}" (line{"s" if len(lines) > 1 else ""} {nums})')
+    rest = len(by_phrase) - shown
+    tail = f" and {rest} more kind{'s' if rest > 1 else ''}" if rest > 0 else ""
+    return f"{len(rows)} line{'s' if len(rows) != 1 else ''}: " + ", ".join(parts) + tail
 
 
 def claim_name(tables: Mapping[str, Mapping[str, _Named]], name: str, kind: str) -> None:

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Collection
 
 from buddylb.config.checks import Findings
+from buddylb.config.checks.ace import check_access_groups, check_replicate
 from buddylb.config.checks.buddy import check_buddy_real_groups, check_buddy_sticky_groups
 from buddylb.config.checks.references import (
     check_farms,
@@ -36,6 +37,7 @@ _PER_CONTEXT = (
     check_service_policies,
     check_buddy_sticky_groups,
     check_buddy_real_groups,
+    check_access_groups,
 )
 
 
@@ -50,4 +52,5 @@ def validate(config: Config, base_dir: Path, incomplete: Collection[int] = ()) -
             check(ctx, findings)
         check_ssl_proxies(ctx, Path(base_dir), findings)
     check_vip_claims(config, findings)
+    check_replicate(config, findings)
     return sorted(findings.diagnostics, key=lambda d: d.line)

@@ -230,7 +230,7 @@ def _vip_ports(match: m.Match) -> range:
 
 def _compile_vips(ctx: m.Context, compiled: Context, base: Path) -> list[Vip]:
     vips: list[Vip] = []
-    for sp in ctx.service_policies:
+    for sp in ctx.active_policies():
         mm = ctx.mm_policies.get(sp.name)
         if mm is None:
             continue

@@ -170,9 +170,9 @@ def _check_terminated_ssl_session(
 
 
 def check_service_policies(ctx: Context, f: Findings) -> None:
-    for ref in ctx.service_policies:
-        if ref.name in ctx.mm_policies:
-            continue
+    for ref in ctx.active_policies():
+        if ref.name in ctx.mm_policies or ref.name in ctx.management_policies:
+            continue  # a management policy-map is a device command, ignored with them
         if ref.name in ctx.lb_policies:
             f.error(
                 ref.line,

@@ -77,7 +77,7 @@ class _Claim:
 
 def _claims(ctx: Context) -> list[_Claim]:
     out: list[_Claim] = []
-    for ref in ctx.service_policies:
+    for ref in ctx.active_policies():
         pol = ctx.mm_policies.get(ref.name)
         if pol is None:
             continue

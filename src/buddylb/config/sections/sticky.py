@@ -30,6 +30,7 @@ def _replicate(_s: ParseSession, sg: StickyGroup, a: Args) -> None:
     # Accepted for ACE files; with a `sticky-store` every group is shared anyway (SPEC §2.1).
     a.end()
     sg.replicate = True
+    sg.replicate_line = a.number
 
 
 def parse_farm_and_backup(a: Args) -> tuple[Ref, Ref | None]:

@@ -8,19 +8,54 @@ Owns the words of these lines; it never connects to a sticky store or opens a so
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any, Callable
 from urllib.parse import urlsplit
 
 from buddylb.config import units
-from buddylb.config.grammar import Args, Command, LineError
+from buddylb.config.grammar import Args, Command, LineError, block
 from buddylb.config.model import DEFAULT_TIMEOUTS, Ref, StickyStoreSpec
 from buddylb.config.session import ParseSession
 
 
-def _context(s: ParseSession, _target: Any, a: Args) -> None:
+@dataclass
+class _ContextLine:
+    """A `context NAME` line, kept until its sub-mode says what it was."""
+
+    name: str
+    line: int
+    previous: str | None
+    created: bool
+    category: str = "device"
+
+
+def _context(s: ParseSession, _target: Any, a: Args) -> _ContextLine:
     name = a.name("context name")
     a.end()
+    line = _ContextLine(name, a.number, s.current, name not in s.config.contexts)
     s.enter_context(name, a.number)
+    return line
+
+
+def _context_admin(s: ParseSession, c: _ContextLine, a: Args) -> _ContextLine:
+    """`allocate-interface`, `member` ... under `context NAME`: in an Admin context's file
+    that line *defines* the ACE context NAME, whose objects live in its own running-config
+    (SPEC §2.4). It is a context-administration command: the objects that follow stay in
+    the context they were in."""
+    if s.current == c.name and c.previous != c.name:
+        s.ignore("device", c.line, "context")
+        s.current = c.previous
+        if c.created:
+            s.config.contexts.pop(c.name, None)
+        c.created = False
+    s.ignore("device", a.number, "context")
+    return c
+
+
+_CONTEXT = block(
+    "context",
+    {w: Command(f"{w} ...", _context_admin) for w in ("allocate-interface", "member", "shared-vlan-hostid", "peer")},
+)
 
 
 def _check_store_url(url: str) -> None:
@@ -128,7 +163,7 @@ def _service_policy(s: ParseSession, _target: Any, a: Args) -> None:
 
 
 TOP: dict[str, Command] = {
-    "context": Command("context NAME", _context),
+    "context": Command("context NAME", _context, block=_CONTEXT),
     "sticky-store": Command(
         "sticky-store redis://HOST:PORT/DB [prefix P] [timeout T]", _sticky_store, once="sticky-store"
     ),

@@ -1,0 +1,188 @@
+"""The mode reader: logical lines -> the handler of the sub-mode each line belongs to.
+
+The ACE CLI reads a configuration by *mode*, not by indentation: a command that opens a
+sub-mode (`rserver host`, `probe`, `class`, `interface vlan` ...) stays current until a
+line arrives that is not one of its commands; that line closes it and is tried in the
+enclosing mode, and so on up to the top level.  `exit` closes one mode, `end` all.  So
+a flat paste and its indented form compile alike (SPEC §2, §2.4).  Indentation is still
+honoured where a file has it: once a mode has a line indented deeper than its opener,
+a later line at the opener's column or shallower closes it (this keeps `probe tcp X` at
+the top level of an indented file from being read as a farm's `probe NAME`).
+
+Theory of operation, per line:
+1. close the modes the line's indentation closes (above);
+2. find, innermost first, the open mode whose table has the line as a command (hint-only
+   commands do not count); close the modes inside it and run the command there; a
+   command with a sub-mode opens it;
+3. a device sub-mode (`Block.swallow`) owns every deeper-indented line;
+4. otherwise `description` and the like are taken where they stand (`ANYWHERE`), then a
+   hint-only command may explain the mistake, else the line is an unknown command of the
+   innermost mode.  The modes stay open: the next lines continue where they were.
+
+A handler's `LineError` is reported; without a kept target the sub-mode it would have
+opened is still entered, as a *dead* mode that silently consumes its own commands, so a
+broken opener produces one error, not one per line under it (no cascades).  The object
+of a mode with a broken line is marked incomplete for `validate` for the same reason.
+It never knows what a command means (handlers do) and never prints.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Iterable
+
+from buddylb.config.grammar import Args, Block, Command, LineError, key_of
+from buddylb.config.lexer import LogicalLine
+
+if TYPE_CHECKING:
+    from buddylb.config.session import ParseSession
+
+
+_NOTHING = Block("refused line", {}, 1)  # the sub-mode of a refused line that opens none
+
+
+@dataclass(slots=True)
+class Mode:
+    """One open sub-mode: the line that opened it, its table and the object it fills."""
+
+    opener: LogicalLine
+    table: Block
+    target: Any
+    dead: bool = False  # the opener was refused: consume its lines without running them
+    indented: bool = False  # a line deeper than the opener arrived: indentation is meaningful
+    seen: dict[str, int] = field(default_factory=dict)  # single-valued attributes -> line
+
+
+class Reader:
+    """Feeds lines to handlers by mode; one instance reads one file."""
+
+    def __init__(self, session: ParseSession, top: Block, anywhere: Block):
+        self.session = session
+        self.top = top
+        self.anywhere = anywhere
+        self.stack: list[Mode] = []
+        self.top_seen: dict[str, int] = {}
+
+    def read(self, lines: Iterable[LogicalLine]) -> None:
+        for line in lines:
+            self.feed(line)
+
+    def feed(self, line: LogicalLine) -> None:
+        keys = tuple(key_of(w, q) for w, q in zip(line.words, line.quoted))
+        if keys == ("exit",):
+            if self.stack:
+                self.stack.pop()
+            return
+        if keys == ("end",):
+            self.stack.clear()
+            return
+        self._close_by_indent(line)
+        inner = self.stack[-1] if self.stack else None
+        if inner is not None and inner.dead and line.indent > inner.opener.indent:
+            return  # indented under a refused line: that line was reported, once
+        if inner is not None and inner.table.swallow and line.indent > inner.opener.indent:
+            inner.indented = True
+            found = inner.table.lookup(line, hidden=False)
+            if found is None:
+                self.session.ignore(_category(inner.target), line.number, " ".join(line.words[:2]))
+                return
+            self._run(line, len(self.stack) - 1, *found)
+            return
+        nested = bool(self.stack) and line.indent > self.stack[-1].opener.indent
+        for depth in range(len(self.stack) - 1, -2, -1):
+            table = self.stack[depth].table if depth >= 0 else self.top
+            found = table.lookup(line, hidden=False)
+            if found is not None and not (nested and found[1].device):
+                del self.stack[depth + 1 :]
+                if depth >= 0 and line.indent > self.stack[depth].opener.indent:
+                    self.stack[depth].indented = True
+                self._run(line, depth, *found)
+                return
+        self._stray(line)
+
+    def _close_by_indent(self, line: LogicalLine) -> None:
+        while self.stack:
+            mode = self.stack[-1]
+            if line.indent < mode.opener.indent or (line.indent == mode.opener.indent and mode.indented):
+                self.stack.pop()
+            else:
+                return
+
+    def _run(self, line: LogicalLine, depth: int, n: int, cmd: Command) -> None:
+        mode = self.stack[depth] if depth >= 0 else None
+        if mode is not None and mode.dead:
+            if cmd.block is not None:
+                self.stack.append(Mode(line, cmd.block, None, dead=True))
+            return
+        seen = mode.seen if mode is not None else self.top_seen
+        parent = mode.opener if mode is not None else None
+        if cmd.once is not None:
+            first = seen.get(cmd.once)
+            if first is not None:
+                phrase = " ".join(line.words[:n]).lower()
+                self._fail(
+                    parent,
+                    line.number,
+                    f'"{phrase}" is repeated {where(parent)} (first on line {first}); '
+                    "it takes one value, keep one of the two lines",
+                )
+                return
+            seen[cmd.once] = line.number
+        target = mode.target if mode is not None else self.session
+        try:
+            child = cmd.run(self.session, target, Args(line, n, cmd.syntax))
+        except LineError as exc:
+            self._fail(parent, line.number, str(exc))
+            child = exc.target
+            if child is None:
+                self.stack.append(Mode(line, cmd.block or _NOTHING, None, dead=True))
+                return
+            self.session.incomplete.add(line.number)  # the object exists but may lack what the line said
+        if cmd.block is not None:
+            self.stack.append(Mode(line, cmd.block, child))
+
+    def _stray(self, line: LogicalLine) -> None:
+        """A line no open mode has as a command."""
+        inner = self.stack[-1] if self.stack else None
+        parent = inner.opener if inner is not None else None
+        found = self.anywhere.lookup(line)
+        if found is not None:
+            n, cmd = found
+            try:
+                cmd.run(self.session, inner.target if inner is not None else self.session, Args(line, n, cmd.syntax))
+            except LineError as exc:
+                self._fail(parent, line.number, str(exc))
+            return
+        for depth in range(len(self.stack) - 1, -2, -1):
+            table = self.stack[depth].table if depth >= 0 else self.top
+            hint = table.lookup(line)
+            if hint is not None:
+                self._run(line, depth, *hint)
+                return
+        table = inner.table if inner is not None else self.top
+        shown = " ".join(line.words[:3])
+        self._fail(
+            parent,
+            line.number,
+            f'"{shown}" is not a command {where(parent)}; fix the spelling, '
+            f"or remove it ({table.title} takes: {table.choices()})",
+        )
+
+    def _fail(self, parent: LogicalLine | None, number: int, message: str) -> None:
+        """Report an error on line `number`; the object of `parent` is now incomplete, so
+        `validate` does not add "missing attribute" errors for what the bad line meant."""
+        self.session.error(number, message)
+        if parent is not None:
+            self.session.incomplete.add(parent.number)
+
+
+def where(parent: LogicalLine | None) -> str:
+    if parent is None:
+        return "at the top level"
+    text = parent.text if len(parent.text) <= 60 else parent.text[:57] + "..."
+    return f'under "{text}" (line {parent.number})'
+
+
+def _category(target: Any) -> str:
+    """The ignore category of a device sub-mode's object (`interface` or `device`)."""
+    return getattr(target, "category", "device")
