@@ -215,14 +215,14 @@ CASES: list[tuple[str, str, int, str]] = [
     (
         "http-cookie-on-l4",
         BASE + "sticky http-cookie SESSION ck\n  serverfarm web\n"
-        "policy-map type loadbalance first-match p4\n  class class-default\n    sticky-serverfarm ck\n",
+        "policy-map type loadbalance generic first-match p4\n  class class-default\n    sticky-serverfarm ck\n",
         B + 5,
         'sticky group "ck" of type http-cookie',
     ),
     (
         "http-header-on-l4",
         BASE + "sticky http-header X-User hk\n  serverfarm web\n"
-        "policy-map type loadbalance first-match p4\n  class class-default\n    sticky-serverfarm hk\n",
+        "policy-map type loadbalance generic first-match p4\n  class class-default\n    sticky-serverfarm hk\n",
         B + 5,
         'sticky group "hk" of type http-header',
     ),
@@ -236,7 +236,7 @@ CASES: list[tuple[str, str, int, str]] = [
     (
         "http-class-map-on-l4",
         BASE + "class-map type http loadbalance match-any urls\n  2 match http url /a.*\n"
-        "policy-map type loadbalance first-match p5\n  class urls\n    serverfarm web\n",
+        "policy-map type loadbalance generic first-match p5\n  class urls\n    serverfarm web\n",
         B + 4,
         'class-map "urls" matches http requests',
     ),

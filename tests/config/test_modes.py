@@ -189,3 +189,39 @@ def test_replicate_sticky_without_a_store_warns_once(tmp_path: Path) -> None:
     _, diagnostics = diagnose(text)
     (warning,) = [d for d in warnings(diagnostics) if "replicate" in d.message]
     assert warning.line == 2 and "(and 1 more sticky group)" in warning.message
+
+
+POLICY_BASE = (
+    "rserver host a\n  ip address 127.0.1.1\n  inservice\nserverfarm host web\n  rserver a 8080\n    inservice\n"
+    "sticky http-cookie SID ck\n  serverfarm web\n"
+    "sticky ip-netmask 255.255.255.255 address source ip\n  serverfarm web\n"
+    "class-map type http loadbalance match-any api\n  2 match http url /api/.*\n"
+)
+
+
+@pytest.mark.parametrize(
+    ("policy", "http", "reason"),
+    [
+        ("first-match p\n  class class-default\n    sticky-serverfarm ip\n", False, "default policy type and no class needs HTTP"),
+        ("first-match p\n  class class-default\n    sticky-serverfarm ck\n", True, 'class "class-default" uses http-cookie sticky group "ck"'),
+        ("first-match p\n  class api\n    serverfarm web\n  class class-default\n    serverfarm web\n", True, 'class "api" matches http class-map "api"'),
+        ("first-match p\n  class class-default\n    serverfarm web\n    insert-http X-Src header-value \"%is:%ps\"\n", True, "inserts HTTP headers"),
+        ("generic first-match p\n  class class-default\n    serverfarm web\n", False, '"policy-map type loadbalance generic"'),
+        ("http first-match p\n  class class-default\n    serverfarm web\n", True, '"policy-map type loadbalance http"'),
+    ],
+)
+def test_policy_type_follows_ace(policy: str, http: bool, reason: str) -> None:
+    """SPEC §2.1: no protocol word is L4 until a class needs HTTP; generic L4; http L7."""
+    config, diagnostics = diagnose(POLICY_BASE + "policy-map type loadbalance " + policy)
+    assert errors(diagnostics) == []
+    pol = config.contexts["Admin"].lb_policies["p"]
+    assert pol.http is http and reason in pol.reason
+
+
+def test_insert_http_values_are_kept() -> None:
+    config, _ = diagnose(
+        POLICY_BASE + 'policy-map type loadbalance first-match p\n  class class-default\n    serverfarm web\n'
+        '    insert-http X-Client header-value "%is"\n    insert-http Via header-value "ace %id:%pd"\n'
+    )
+    (cls,) = config.contexts["Admin"].lb_policies["p"].classes
+    assert [(h.name, h.value) for h in cls.insert_http] == [("X-Client", "%is"), ("Via", "ace %id:%pd")]

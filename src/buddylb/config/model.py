@@ -189,16 +189,26 @@ class LbClass:
     farm: Ref | None = None
     backup_farm: Ref | None = None
     sticky: Ref | None = None
+    insert_http: list[ProbeHeader] = field(default_factory=list)  # `insert-http NAME header-value V`
+
+
+PolicyType = Literal["default", "generic", "http"]
 
 
 @dataclass
 class LbPolicy:
-    """`policy-map type loadbalance [http] first-match NAME`."""
+    """`policy-map type loadbalance [generic|http] first-match NAME`.
+
+    `http` is the type it *became* (SPEC §2.1): `http` says L7, `generic` L4, and no word
+    (ACE's default type) L4 until a class uses a feature that needs HTTP; `reason` says
+    why, for `check`.  The parser settles both once the whole file is read."""
 
     name: str
     line: int
     http: bool = False
     classes: list[LbClass] = field(default_factory=list)
+    kind: PolicyType = "default"
+    reason: str = ""
 
 
 @dataclass

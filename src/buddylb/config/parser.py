@@ -65,6 +65,8 @@ def _parse(text: str, file: str) -> tuple[Config, list[Diagnostic], frozenset[in
     session.diagnostics.extend(diagnostics)
     Reader(session, TOP_LEVEL, device.ANYWHERE).read(lines)
     session.diagnostics.extend(session.ignored_warnings())
+    for ctx in session.config.contexts.values():
+        policymap.settle_policy_types(ctx)
     diagnostics = _in_line_order(session.diagnostics)
     session.config.warnings = [d for d in diagnostics if d.severity == "warning"]
     return session.config, diagnostics, frozenset(session.incomplete)

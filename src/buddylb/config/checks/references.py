@@ -88,8 +88,9 @@ def _check_lb_class(ctx: Context, pol: LbPolicy, cls: LbClass, f: Findings) -> N
         # SPEC §2.3: an http-only sticky type on an L4 policy.
         f.error(
             cls.sticky.line,
-            f'{owner} uses sticky group "{sg.name}" of type {sg.kind}, which needs HTTP, but the policy is L4; '
-            f'write "policy-map type loadbalance http first-match {pol.name}" or use a sticky ip-netmask group',
+            f'{owner} uses sticky group "{sg.name}" of type {sg.kind}, which needs HTTP, but the policy is '
+            f'generic (L4); write "policy-map type loadbalance [http] first-match {pol.name}" or use a '
+            "sticky ip-netmask group",
         )
     elif sg.kind == "ssl-session" and pol.http:
         # SPEC §5: ssl-session stickiness reads TLS passthrough (L4) traffic.
@@ -110,8 +111,8 @@ def _check_lb_class_map(pol: LbPolicy, cls: LbClass, cm: ClassMap, f: Findings) 
     elif not pol.http:
         f.error(
             cls.line,
-            f'class-map "{cm.name}" matches http requests, but policy-map "{pol.name}" is L4 (no "http"); '
-            f'write "policy-map type loadbalance http first-match {pol.name}" or use class class-default',
+            f'class-map "{cm.name}" matches http requests, but policy-map "{pol.name}" is generic (L4); '
+            f'write "policy-map type loadbalance [http] first-match {pol.name}" or use class class-default',
         )
 
 

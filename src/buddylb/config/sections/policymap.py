@@ -11,7 +11,16 @@ from __future__ import annotations
 from typing import Any
 
 from buddylb.config.grammar import Args, Command, Handler, LineError, block, keep
-from buddylb.config.model import LbClass, LbPolicy, MultiMatchClass, MultiMatchPolicy, Ref
+from buddylb.config.model import (
+    Context,
+    LbClass,
+    LbPolicy,
+    MultiMatchClass,
+    MultiMatchPolicy,
+    PolicyType,
+    ProbeHeader,
+    Ref,
+)
 from buddylb.config.sections.sticky import parse_farm_and_backup
 from buddylb.config.session import ParseSession, claim_name
 
@@ -42,11 +51,25 @@ def _lb_sticky(_s: ParseSession, cls: LbClass, a: Args) -> None:
     a.end()
 
 
+def _insert_http(_s: ParseSession, cls: LbClass, a: Args) -> None:
+    """`insert-http NAME header-value V`: V may use ACE's %is %id %ps %pd (source and
+    destination address and port), replaced per request on the L7 path."""
+    name = a.token("header name")
+    if a.accept("header-value") is None:
+        raise LineError(f'insert-http "{name}" needs its value; write "insert-http NAME header-value V"')
+    value = a.word("header value")
+    a.end()
+    if any(ord(c) < 0x20 or ord(c) == 0x7F for c in value):
+        raise LineError(f'insert-http "{name}" value holds a control character; remove it')
+    cls.insert_http.append(ProbeHeader(name, value))
+
+
 LB_CLASS = block(
     "load-balance class",
     {
         "serverfarm": Command("serverfarm F [backup F2]", _lb_serverfarm),
         "sticky-serverfarm": Command("sticky-serverfarm STICKY-GROUP", _lb_sticky),
+        "insert-http": Command("insert-http NAME header-value V", _insert_http),
     },
 )
 
@@ -188,11 +211,12 @@ def _policies(s: ParseSession, a: Args) -> tuple[Any, str]:
 
 
 def _lb_opener(s: ParseSession, _target: Any, a: Args) -> LbPolicy:
-    if a.remaining() and a.line.words[-1].lower() in ("first-match", "http"):
+    if a.remaining() and a.line.words[-1].lower() in ("first-match", "http", "generic"):
         raise LineError(f'"{a.line.text}" is missing the policy-map name; write "{a.syntax}"')
     ctx, name = _policies(s, a)
-    http = a.accept("http") is not None
-    pol = ctx.lb_policies[name] = LbPolicy(name=name, line=a.number, http=http)
+    word = a.accept("http", "generic")
+    kind: PolicyType = "http" if word == "http" else "generic" if word == "generic" else "default"
+    pol = ctx.lb_policies[name] = LbPolicy(name=name, line=a.number, http=kind == "http", kind=kind)
     with keep(pol):
         if a.accept("first-match") is None:
             raise LineError(f'policy-map "{name}" needs "first-match"; write "{a.syntax}"')
@@ -208,6 +232,41 @@ def _mm_opener(s: ParseSession, _target: Any, a: Args) -> MultiMatchPolicy:
     return pol
 
 
+_HTTP_STICKY = ("http-cookie", "http-header")
+
+
+def settle_policy_types(ctx: Context) -> None:
+    """SPEC §2.1: what each load-balance policy became, and why (for `check`).
+
+    No protocol word is ACE's default type: it stays an L4 relay until one of its classes
+    needs HTTP (an http class-map, cookie or header stickiness, `insert-http`)."""
+    for pol in ctx.lb_policies.values():
+        if pol.kind == "http":
+            pol.http, pol.reason = True, '"policy-map type loadbalance http"'
+            continue
+        if pol.kind == "generic":
+            pol.http, pol.reason = False, '"policy-map type loadbalance generic"'
+            continue
+        pol.http, pol.reason = False, "default policy type and no class needs HTTP"
+        for cls in pol.classes:
+            need = _http_need(ctx, cls)
+            if need:
+                pol.http, pol.reason = True, f'default policy type; class "{cls.name}" {need}'
+                break
+
+
+def _http_need(ctx: Context, cls: LbClass) -> str:
+    cm = ctx.class_maps.get(cls.name)
+    if cm is not None and cm.http:
+        return f'matches http class-map "{cm.name}"'
+    sg = ctx.stickies.get(cls.sticky.name) if cls.sticky is not None else None
+    if sg is not None and sg.kind in _HTTP_STICKY:
+        return f'uses {sg.kind} sticky group "{sg.name}"'
+    if cls.insert_http:
+        return "inserts HTTP headers (insert-http)"
+    return ""
+
+
 def _policy_hint(_s: ParseSession, _target: Any, a: Args) -> None:
     raise LineError(
         f'"{a.line.text}" is not a supported policy-map; write "policy-map type loadbalance [http] first-match NAME" '
@@ -217,7 +276,7 @@ def _policy_hint(_s: ParseSession, _target: Any, a: Args) -> None:
 
 TOP: dict[str, Command] = {
     "policy-map type loadbalance": Command(
-        "policy-map type loadbalance [http] first-match NAME", _lb_opener, block=LB_POLICY
+        "policy-map type loadbalance [generic|http] first-match NAME", _lb_opener, block=LB_POLICY
     ),
     "policy-map multi-match": Command("policy-map multi-match NAME", _mm_opener, block=MM_POLICY),
     "policy-map": Command("policy-map ...", _policy_hint, hidden=True),
