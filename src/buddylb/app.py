@@ -23,6 +23,7 @@ from pathlib import Path
 from buddylb import __version__
 from buddylb.errors import ConfigError, LbError
 from buddylb.io.accesslog import AccessLog
+from buddylb.io.gate import AclGate
 from buddylb.io.listeners import ListenerSet
 from buddylb.io.probes import Prober
 from buddylb.io.runtime import Balancer, load_secret
@@ -58,11 +59,15 @@ def protocol_factory(balancer: Balancer):
     from buddylb.io.l4 import L4Client
     from buddylb.io.l7.protocol import L7Client
 
+    def relay(key: tuple[str, int], tls: bool, http: bool) -> asyncio.Protocol:
+        return L7Client(balancer, key, tls) if http else L4Client(balancer, key, tls)
+
     def make(key: tuple[str, int], tls: bool) -> asyncio.Protocol:
         vip = balancer.snapshot.vips.get(key)
-        if vip is not None and vip.policy.http:
-            return L7Client(balancer, key, tls)
-        return L4Client(balancer, key, tls)
+        http = vip is not None and vip.policy.http
+        if vip is not None and vip.acl is not None:  # SPEC §2.4: an access-group applies
+            return AclGate(balancer, vip, lambda: relay(key, tls, http))
+        return relay(key, tls, http)
 
     return make
 

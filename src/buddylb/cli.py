@@ -47,27 +47,69 @@ def main() -> None:
 
 @main.command()
 @click.argument("config", type=click.Path(dir_okay=False, path_type=Path))
-@click.option("--json", "as_json", is_flag=True, help="Print the compiled configuration as JSON.")
-def check(config: Path, as_json: bool) -> None:
+@click.option("--json", "as_json", is_flag=True,
+              help="One JSON document: every diagnostic (file, line, severity, category, message, fix) and, "
+                   "when valid, the compiled configuration.")
+@click.option("--ace-report", is_flag=True,
+              help="Per ACE object of the file: used, mapped (to what), ignored (why) or unsupported.")
+def check(config: Path, as_json: bool, ace_report: bool) -> None:
     """Validate CONFIG: every error with file:line and a fix; exit 1 on errors."""
     from buddylb.admin.views import compiled_view
     from buddylb.config.model import Diagnostic
-    from buddylb.config.parser import load_config
+    from buddylb.config.parser import check_file
+    from buddylb.config.report import ace_report as report_rows
+    from buddylb.config.report import render
     from buddylb.core.compile import compile_config
     from buddylb.service.privileges import unknown_names
 
     if not config.exists():
         raise CommandError(f"{config}: no such file", 1)
-    cfg = load_config(config)
-    cfg.warnings += [Diagnostic(cfg.file, line, msg, "warning") for line, msg in unknown_names(cfg)]
-    for w in cfg.warnings:
-        click.echo(str(w), err=True)
-    snap = compile_config(cfg)
+    cfg, diagnostics = check_file(config)
+    errors = [d for d in diagnostics if d.severity == "error"]
+    snap = None if errors else compile_config(cfg)
+    if not errors:
+        extra = [Diagnostic(cfg.file, line, msg, "warning", "config") for line, msg in unknown_names(cfg)]
+        cfg.warnings += extra
+        diagnostics = sorted(diagnostics + extra, key=lambda d: d.line)
     if as_json:
-        _emit_json(compiled_view(snap))
-    else:
-        n_vips = len(snap.vips)
-        click.echo(f"{config}: OK ({len(snap.contexts)} context(s), {n_vips} VIP(s), {len(cfg.warnings)} warning(s))")
+        doc: dict[str, Any] = {
+            "file": str(config),
+            "valid": not errors,
+            "errors": len(errors),
+            "warnings": len(diagnostics) - len(errors),
+            "diagnostics": [d.as_json() for d in diagnostics],
+            "vips": _vip_types(cfg, snap),
+        }
+        if ace_report:
+            doc["ace_report"] = [r.as_json() for r in report_rows(cfg)]
+        if snap is not None:
+            doc["config"] = compiled_view(snap)
+        _emit_json(doc)
+        sys.exit(1 if errors else 0)
+    for d in diagnostics:
+        click.echo(str(d), err=True)
+    if errors:
+        click.echo(f"{config}: {len(errors)} error(s), {len(diagnostics) - len(errors)} warning(s)", err=True)
+        sys.exit(1)
+    assert snap is not None
+    if ace_report:
+        click.echo(render(report_rows(cfg)))
+    for v in _vip_types(cfg, snap):
+        click.echo(f"VIP {v['vip']} ({v['context']}, class {v['class']}): {v['type']} - {v['why']}"
+                   f"{'' if v['inservice'] else ' [out of service]'}")
+    click.echo(f"{config}: OK ({len(snap.contexts)} context(s), {len(snap.vips)} VIP(s), {len(cfg.warnings)} warning(s))")
+
+
+def _vip_types(cfg: Any, snap: Any) -> list[dict[str, Any]]:
+    """Each VIP, what it became (L4 relay or L7 proxy) and why (SPEC §2.1)."""
+    if snap is None:
+        return []
+    out = []
+    for v in snap.vips.values():
+        pol = cfg.contexts[v.context].lb_policies[v.policy.name]
+        out.append({"vip": v.name, "context": v.context, "class": v.class_name, "policy": v.policy.name,
+                    "type": "L7" if v.policy.http else "L4", "why": pol.reason, "inservice": v.inservice})
+    return out
 
 
 @main.command()

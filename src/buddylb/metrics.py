@@ -68,6 +68,10 @@ STATE: dict[str, tuple[str, str, tuple[str, ...]]] = {
     "buddylb_accept_refused": ("counter", "Clients closed at accept beyond maxconn and its overshoot.", ()),
     "buddylb_log_events": ("counter", "Events logged rate-limited, by cause (408s, accept pauses, connect "
                            "failures, ...): the count behind each summary line.", ("cause",)),
+    "buddylb_acl_hits": ("counter", "Connections matched by an access-list line (SPEC §2.4).",
+                         ("context", "access_list", "line")),
+    "buddylb_acl_denied": ("counter", "Connections an access-group refused, per VIP (SPEC §2.4).",
+                           ("context", "vip")),
 }
 
 _STICKY_COUNTERS = {  # metric -> StickyTable.counters field
@@ -124,6 +128,11 @@ class _StateCollector:
         fams["buddylb_accept_refused"].add_metric([], accept.refused)
         for cause, n in sorted(RATE.totals.items()):
             fams["buddylb_log_events"].add_metric([cause], n)
+        acl = b.acl_counters
+        for (ctx_name, name, seq), n in acl.hits.items():
+            fams["buddylb_acl_hits"].add_metric([ctx_name, name, str(seq)], n)
+        for (ctx_name, vip), n in acl.denied.items():
+            fams["buddylb_acl_denied"].add_metric([ctx_name, vip], n)
         yield from fams.values()
 
 

@@ -204,6 +204,22 @@ lb2:9181   127.0.0.1:9181  0.1.0    41aa07e9c2d85b10  1           1187     80   
 WARNING: configurations differ (41aa07e9c2d85b10: lb2:9181; 9f2c4e1d0a7b3c55: lb1:9180)
 """
 
+ACL = {"access_lists": [{"context": "Admin", "name": "WEB", "lines": [
+    {"line": 8, "config_line": 1, "action": "deny", "text": "deny tcp host 127.0.0.66 any", "hits": 1},
+    {"line": 16, "config_line": 2, "action": "permit", "text": "permit tcp 127.0.0.0 255.255.255.192 any eq 80",
+     "hits": 41}]}],
+    "vips": [{"context": "Admin", "vip": "127.0.0.100:80", "access_lists": ["WEB"], "denied": 3, "implicit_deny": 2}]}
+ACCESS_LIST = """\
+context  access-list  line  rule                                            hits
+-------  -----------  ----  ----------------------------------------------  ----
+Admin    WEB          8     deny tcp host 127.0.0.66 any                    1
+Admin    WEB          16    permit tcp 127.0.0.0 255.255.255.192 any eq 80  41
+
+context  VIP             access-groups  denied  implicit deny
+-------  --------------  -------------  ------  -------------
+Admin    127.0.0.100:80  WEB            3       2
+"""
+
 
 @pytest.mark.parametrize("rendered, expected", [
     pytest.param(lambda: r.render_sticky_database(DB), STICKY_DATABASE, id="sticky_database"),
@@ -219,6 +235,7 @@ WARNING: configurations differ (41aa07e9c2d85b10: lb2:9181; 9f2c4e1d0a7b3c55: lb
     pytest.param(lambda: r.render_buddy_group(BUDDY, detail=True), BUDDY_GROUP_DETAIL, id="buddy_group_detail"),
     pytest.param(lambda: r.render_probe(PROBES), PROBE, id="probe"),
     pytest.param(lambda: r.render_cluster(CLUSTER), CLUSTER_TEXT, id="cluster"),
+    pytest.param(lambda: r.render_access_list(ACL), ACCESS_LIST, id="access_list"),
 ])
 def test_golden(rendered, expected) -> None:
     assert rendered() == expected
@@ -226,4 +243,5 @@ def test_golden(rendered, expected) -> None:
 
 def test_every_renderer_is_pinned() -> None:
     assert set(r.RENDERERS) == {"sticky-database", "sticky-client", "serverfarm", "rserver", "stats-sticky",
-                                "buddy-group", "probe", "cluster"}
+                                "buddy-group", "probe", "cluster",
+                                "access-list"}

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Awaitable, Callable
 from urllib.parse import parse_qsl, unquote, urlsplit
 
-from buddylb.admin import actions, views
+from buddylb.admin import acls, actions, views
 from buddylb.admin.gate import Gate, Limits, Screen, error, json_response, response
 from buddylb.admin.schema import BOOL, FLAG, NAME, BadInput, Shape, parse_body
 from buddylb.admin.security import split_addr, token_ok
@@ -83,6 +83,11 @@ async def _show_cluster(s: "Server", args, q, body):
     return await s.balancer.store.cluster(s.node_info())
 
 
+def _show_access_list(s: "Server", args, q, body):
+    b = s.balancer
+    return acls.show_access_list(b.snapshot, b.acl_counters, args[0] if args else None)
+
+
 def _clear_sticky_database(s: "Server", args, q, body):
     b = s.balancer
     n = actions.clear_sticky_database(b.snapshot, b.tables, context=body.get("context"), group=body.get("group"),
@@ -132,6 +137,7 @@ ENDPOINTS: tuple[Endpoint, ...] = (
     Endpoint("GET", "show/buddy-group", _show_buddy_group, Shape(args=OPTIONAL, query=CTX)),
     Endpoint("GET", "show/probe", _show_probe, Shape(args=OPTIONAL)),
     Endpoint("GET", "show/cluster", _show_cluster),
+    Endpoint("GET", "show/access-list", _show_access_list, Shape(args=OPTIONAL)),
     Endpoint("GET", "info", _info),
     Endpoint("GET", "metrics", _metrics),
     Endpoint("POST", "clear/sticky-database", _clear_sticky_database,

@@ -134,6 +134,7 @@ COMMANDS: tuple[Command, ...] = (
             params=("context",)),
     Command("show", ("probe",), _get("probe"), _table("probe"), arg="NAME"),
     Command("show", ("cluster",), _get("cluster"), _table("cluster")),
+    Command("show", ("access-list",), _get("access-list"), _table("access-list"), arg="NAME"),
     Command("clear", ("sticky", "database"), _clear, _cleared, params=("context", "group", "key", "rserver")),
     Command("set", ("rserver",), _set_rserver, _set_done, arg="NAME", arg_required=True,
             choice=("inservice", "outofservice"), params=("context",)),

@@ -150,6 +150,14 @@ def render_cluster(doc: dict) -> str:
     return out + "".join(f"WARNING: {w}\n" for w in doc["warnings"])
 
 
+def render_access_list(data: dict) -> str:
+    rows = [[a["context"], a["name"], ln["line"], ln["text"], ln["hits"]]
+            for a in data["access_lists"] for ln in a["lines"]]
+    vips = [[v["context"], v["vip"], ",".join(v["access_lists"]), v["denied"], v["implicit_deny"]] for v in data["vips"]]
+    return (table(["context", "access-list", "line", "rule", "hits"], rows) + "\n"
+            + table(["context", "VIP", "access-groups", "denied", "implicit deny"], vips))
+
+
 RENDERERS: dict[str, Callable[..., str]] = {
     "sticky-database": render_sticky_database,
     "sticky-client": render_sticky_client,
@@ -159,4 +167,5 @@ RENDERERS: dict[str, Callable[..., str]] = {
     "buddy-group": render_buddy_group,
     "probe": render_probe,
     "cluster": render_cluster,
+    "access-list": render_access_list,
 }

@@ -325,15 +325,46 @@ class StickyStoreSpec:
 
 @dataclass
 class Diagnostic:
-    """An error or warning with its place and the sentence that says how to fix it."""
+    """An error or warning with its place and the sentence that says how to fix it.
+
+    `category` (SPEC §2.3, `check --json`): `syntax` (a line the parser refused), `config`
+    (a rule across objects), `device` / `interface` / `unused` (ACE lines ignored, one
+    warning per kind) or `mapping` (an ACE meaning buddylb changes)."""
 
     file: str
     line: int
     message: str
     severity: Literal["error", "warning"] = "error"
+    category: str = "syntax"
 
     def __str__(self) -> str:
         return f"{self.file}:{self.line}: {self.severity}: {self.message}"
+
+    @property
+    def fix(self) -> str:
+        """The sentence's remedy: our messages end with "...; <what to do>"."""
+        head, sep, tail = self.message.rpartition("; ")
+        return tail if sep and head else ""
+
+    def as_json(self) -> dict[str, object]:
+        return {
+            "file": self.file,
+            "line": self.line,
+            "severity": self.severity,
+            "category": self.category,
+            "message": self.message,
+            "fix": self.fix,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Ignored:
+    """One ACE line buddylb accepted without acting on it, and why (`check --ace-report`)."""
+
+    category: str  # device | interface | unused | mapping | unsupported
+    line: int
+    phrase: str  # the command words that name it, e.g. "logging" or "nat dynamic"
+    why: str = ""  # for mapping / unsupported: what it means here
 
 
 @dataclass
@@ -349,3 +380,4 @@ class Config:
     user: Ref | None = None  # `user NAME`: run drops to it once every listener is bound
     group: Ref | None = None  # `group NAME`
     maxconn: int | None = None  # `maxconn N`: client connections open at once (None: from the descriptor limit)
+    ignored: list[Ignored] = field(default_factory=list)  # ACE lines accepted without effect

@@ -86,6 +86,20 @@ def check_text(
     return config, diagnostics
 
 
+def check_file(path: str | Path) -> tuple[Config, list[Diagnostic]]:
+    """Read, parse and validate a file without raising: the model and every diagnostic
+    (`buddylb check --json` prints them whether or not the file is valid, SPEC §2.3)."""
+    file = str(path)
+    try:
+        data = Path(path).read_bytes()
+    except OSError as exc:
+        reason = exc.strerror or exc.__class__.__name__
+        return Config(file=file), [Diagnostic(file, 0, f"cannot read the configuration file ({reason}); check the path")]
+    text, undecodable = decode_source(data, file)
+    config, diagnostics = check_text(text, file, Path(path).resolve().parent)
+    return config, _in_line_order(undecodable + diagnostics)
+
+
 def load_config(path: str | Path) -> Config:
     """Read, parse and validate a configuration file.
 
@@ -93,17 +107,7 @@ def load_config(path: str | Path) -> Config:
     error; otherwise returns the Config with its warnings in `config.warnings`.
     `config.file` is the path as given, so `core.compile` resolves certificate paths
     against its folder."""
-    file = str(path)
-    try:
-        data = Path(path).read_bytes()
-    except OSError as exc:
-        reason = exc.strerror or exc.__class__.__name__
-        raise ConfigError(
-            [Diagnostic(file, 0, f"cannot read the configuration file ({reason}); check the path")]
-        ) from exc
-    text, undecodable = decode_source(data, file)
-    config, diagnostics = check_text(text, file, Path(path).resolve().parent)
-    diagnostics = _in_line_order(undecodable + diagnostics)
+    config, diagnostics = check_file(path)
     if any(d.severity == "error" for d in diagnostics):
         raise ConfigError(diagnostics)
     return config

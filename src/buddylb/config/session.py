@@ -13,11 +13,10 @@ It never parses words (handlers do) and never validates cross-references (valida
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Mapping, Protocol
 
 from buddylb.config.verdict import LineError
-from buddylb.config.model import DEFAULT_CONTEXT, Config, Context, Diagnostic
+from buddylb.config.model import DEFAULT_CONTEXT, Config, Context, Diagnostic, Ignored
 
 
 class _Named(Protocol):
@@ -32,16 +31,6 @@ CATEGORIES: dict[str, str] = {
 }
 
 
-@dataclass(frozen=True, slots=True)
-class Ignored:
-    """One line buddylb accepted without acting on it, and why (for --ace-report)."""
-
-    category: str
-    line: int
-    phrase: str  # the command words that name it, e.g. "logging enable"
-    why: str = ""  # a mapping note; empty: the category sentence says it
-
-
 class ParseSession:
     """Everything the section handlers share while one file is parsed."""
 
@@ -53,7 +42,7 @@ class ParseSession:
         self.objects_from: int | None = None  # line of the first context or object
         self.once: dict[tuple[str, ...], int] = {}  # file-wide single-valued lines -> first line
         self.incomplete: set[int] = set()  # opener lines of objects with a broken line
-        self.ignored: list[Ignored] = []  # lines accepted and not used, in file order
+        self.ignored: list[Ignored] = self.config.ignored  # lines accepted and not used, in file order
         self.mapped: dict[str, tuple[int, str, int]] = {}  # kind -> (first line, message, count)
 
     def error(self, line: int, message: str) -> None:
@@ -66,11 +55,12 @@ class ParseSession:
         """Record a line accepted without effect; one warning per category at the end."""
         self.ignored.append(Ignored(category, line, phrase))
 
-    def mapping(self, kind: str, line: int, message: str) -> None:
-        """A mapping that changes meaning (SPEC §2.3): one warning per kind, first line."""
+    def mapping(self, kind: str, line: int, message: str, verdict: str = "mapping") -> None:
+        """A mapping that changes meaning, or an ACE feature buddylb does not do
+        (`verdict="unsupported"`), SPEC §2.3: one warning per kind, on its first line."""
         first = self.mapped.get(kind)
         self.mapped[kind] = (line, message, 1) if first is None else (first[0], first[1], first[2] + 1)
-        self.ignored.append(Ignored("mapping", line, kind, message))
+        self.ignored.append(Ignored(verdict, line, kind, message))
 
     def ignored_warnings(self) -> list[Diagnostic]:
         """The summary warnings: one per ignore category and one per mapping kind."""
@@ -78,10 +68,11 @@ class ParseSession:
         for category, sentence in CATEGORIES.items():
             rows = [i for i in self.ignored if i.category == category]
             if rows:
-                out.append(Diagnostic(self.file, rows[0].line, f"{sentence}: {_summary(rows)}; they are ignored", "warning"))
+                text = f"{sentence}: {_summary(rows)}; buddylb ignores them, remove them to silence this warning"
+                out.append(Diagnostic(self.file, rows[0].line, text, "warning", category))
         for first, message, count in self.mapped.values():
             more = f" (and {count - 1} more line{'s' if count > 2 else ''} like it)" if count > 1 else ""
-            out.append(Diagnostic(self.file, first, message + more, "warning"))
+            out.append(Diagnostic(self.file, first, message + more, "warning", "mapping"))
         return out
 
     def context(self, line: int) -> Context:

@@ -14,6 +14,7 @@ from pathlib import Path
 from types import MappingProxyType
 
 from buddylb.config import model as m
+from buddylb.core.acl import Acl, compile_acl, vip_filter
 from buddylb.core.snapshot import (
     Context,
     Farm,
@@ -44,10 +45,12 @@ def compile_config(config: m.Config, base_dir: Path | None = None) -> Snapshot:
     base = base_dir if base_dir is not None else Path(config.file).resolve().parent
     contexts: dict[str, Context] = {}
     vips: dict[tuple[str, int], Vip] = {}
+    acls: dict[str, dict[str, Acl]] = {}
     for ctx in config.contexts.values():
         compiled = _compile_context(ctx)
         contexts[ctx.name] = compiled
-        for vip in _compile_vips(ctx, compiled, base):
+        acls[ctx.name] = {name: compile_acl(a) for name, a in ctx.access_lists.items()}
+        for vip in _compile_vips(ctx, compiled, base, acls[ctx.name]):
             vips[(vip.address, vip.port)] = vip
     return Snapshot(
         source=config.file,
@@ -57,6 +60,7 @@ def compile_config(config: m.Config, base_dir: Path | None = None) -> Snapshot:
         timeouts=_frozen(dict(config.timeouts)),
         trusted_proxies=tuple(ipaddress.ip_network(c, strict=False) for c in config.trusted_proxies),
         config=config,
+        acls=_frozen({c: _frozen(a) for c, a in acls.items()}),
     )
 
 
@@ -228,12 +232,13 @@ def _vip_ports(match: m.Match) -> range:
     return range(0)  # `tcp any` cannot be listened on; validate reports it
 
 
-def _compile_vips(ctx: m.Context, compiled: Context, base: Path) -> list[Vip]:
+def _compile_vips(ctx: m.Context, compiled: Context, base: Path, acls: dict[str, Acl]) -> list[Vip]:
     vips: list[Vip] = []
     for sp in ctx.active_policies():
         mm = ctx.mm_policies.get(sp.name)
         if mm is None:
             continue
+        gate = vip_filter(ctx, acls, mm.name)
         for cls in mm.classes:
             cm = ctx.class_maps.get(cls.name)
             if cm is None or cls.lb_policy is None:
@@ -263,6 +268,8 @@ def _compile_vips(ctx: m.Context, compiled: Context, base: Path) -> list[Vip]:
                             tls=tls,
                             inservice=cls.vip_inservice,
                             line=match.line,
+                            acl=gate,
+                            mm_policy=mm.name,
                         )
                     )
     return vips

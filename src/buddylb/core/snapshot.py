@@ -160,6 +160,8 @@ class Vip:
     tls: TlsService | None
     inservice: bool
     line: int = 0
+    acl: Any = None  # core.acl.VipFilter: the access-groups that apply (SPEC §2.4); None: open
+    mm_policy: str = ""  # the multi-match policy that activated it
 
     @property
     def name(self) -> str:
@@ -195,3 +197,4 @@ class Snapshot:
     timeouts: Mapping[str, float]
     trusted_proxies: tuple  # ipaddress networks
     config: Config = field(compare=False, repr=False)
+    acls: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)  # context -> name -> core.acl.Acl

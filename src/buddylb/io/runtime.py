@@ -18,6 +18,7 @@ from typing import Callable
 
 from buddylb.config.model import Config
 from buddylb.config.parser import load_config
+from buddylb.core.acl import AclCounters
 from buddylb.core.compile import compile_config
 from buddylb.core.decide import Decision, Flow, connection_closed, decide
 from buddylb.core.health import ProbeTarget
@@ -90,6 +91,7 @@ class Balancer:
         self.accept = AcceptState()  # the descriptor budget's accept state (io/listeners.py)
         self.reload_lock = asyncio.Lock()  # one reload at a time: an older file never commits last
         settle_heap()
+        self.acl_counters = AclCounters()  # access-list hits and denials (SPEC §2.4)
 
     @property
     def config(self) -> Config:

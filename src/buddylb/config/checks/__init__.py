@@ -19,7 +19,7 @@ class Findings:
         self.diagnostics: list[Diagnostic] = []
 
     def error(self, line: int, message: str) -> None:
-        self.diagnostics.append(Diagnostic(self.file, line, message, "error"))
+        self.diagnostics.append(Diagnostic(self.file, line, message, "error", "config"))
 
     def missing(self, owner_line: int, line: int, message: str) -> None:
         """An error about something an object lacks; dropped when the object had a bad
@@ -27,8 +27,8 @@ class Findings:
         if owner_line not in self.incomplete:
             self.error(line, message)
 
-    def warn(self, line: int, message: str) -> None:
-        self.diagnostics.append(Diagnostic(self.file, line, message, "warning"))
+    def warn(self, line: int, message: str, category: str = "config") -> None:
+        self.diagnostics.append(Diagnostic(self.file, line, message, "warning", category))
 
 
 def in_context(ctx: Context) -> str:

@@ -41,4 +41,5 @@ def check_replicate(config: Config, f: Findings) -> None:
             lines[0],
             f'"replicate sticky" without a sticky-store: the sticky table stays in this buddylb{more}; add '
             '"sticky-store redis://HOST:PORT/DB" at the top to share it with the other nodes, as ACE replicated to its peer',
+            "mapping",
         )

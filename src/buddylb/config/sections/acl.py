@@ -102,7 +102,7 @@ def _access_list(s: ParseSession, _target: Any, a: Args) -> None:
         destination=destination,
         source_ports=sports,
         destination_ports=dports,
-        text=" ".join(a.line.words[2:]),
+        text=" ".join(a.line.words[[w.lower() for w in a.line.words].index("extended") + 1 :]),
     )
     acl.entries.append(entry)
     acl.entries.sort(key=lambda e: e.seq)

@@ -133,9 +133,9 @@ def _unused(phrase: str) -> Handler:
     return unused
 
 
-def _mapped(kind: str, message: str) -> Handler:
+def _mapped(kind: str, message: str, verdict: str = "mapping") -> Handler:
     def mapped(s: ParseSession, _cls: Any, a: Args) -> None:
-        s.mapping(kind, a.number, message)
+        s.mapping(kind, a.number, message, verdict)
 
     return mapped
 
@@ -170,7 +170,11 @@ MM_CLASS = block(
         ),
         "inspect": Command(
             "inspect ...",
-            _mapped("inspect", '"inspect" (application inspection) is not done by buddylb; traffic is relayed as is'),
+            _mapped(
+                "inspect",
+                '"inspect" (application inspection) is not done by buddylb; traffic is relayed as is',
+                "unsupported",
+            ),
         ),
     },
 )
