@@ -40,6 +40,10 @@ class Command:
     once: str | None = None  # key of a single-valued attribute (may not repeat in a block)
     hidden: bool = False  # only there to give a better hint; not listed as a choice
     device: bool = False  # an ACE device command: never claims a line indented into a mode
+    # The ACE CLI tries a line in the enclosing mode when it does not *parse* in the
+    # current one: `claims(words after the phrase, lower case)` says whether it could
+    # (`probe tcp X` is not a farm's `probe NAME`).  None: any line with the phrase.
+    claims: Callable[[tuple[str, ...]], bool] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,6 +74,16 @@ class Block:
             if not cmd.hidden and not cmd.device and text not in seen:
                 seen.append(text)
         return ", ".join(seen)
+
+
+def one_word(rest: tuple[str, ...]) -> bool:
+    """`claims` of a command that takes exactly one word (`probe NAME`)."""
+    return len(rest) == 1
+
+
+def farm_ref(rest: tuple[str, ...]) -> bool:
+    """`claims` of `serverfarm F [backup F2]`: not the top-level `serverfarm host NAME`."""
+    return len(rest) in (1, 3) and rest[0] != "host"
 
 
 def block(title: str, *tables: Mapping[str, Command], swallow: bool = False) -> Block:

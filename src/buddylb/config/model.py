@@ -52,6 +52,7 @@ class Rserver:
     conn_max: int | None = None
     conn_min: int | None = None
     inservice: bool = False  # ACE: out of service until `inservice`
+    probes: list[Ref] = field(default_factory=list)  # `probe P` under the host: in every farm
 
 
 @dataclass
@@ -99,24 +100,45 @@ class ProbeHeader:
     value: str
 
 
+ProbeKind = Literal["tcp", "http", "https", "icmp"]
+
+
 @dataclass
 class Probe:
-    """`probe tcp|http NAME` with SPEC §2.1 defaults."""
+    """`probe tcp|http|https|icmp NAME` with SPEC §2.1 defaults (ACE's)."""
 
     name: str
     line: int
-    kind: Literal["tcp", "http"]
+    kind: ProbeKind
     port: int | None = None  # None: the member's port in the farm
     interval_s: float = 15.0
     faildetect: int = 3
     passdetect_interval_s: float = 60.0
     passdetect_count: int = 3
     open_timeout_s: float = 1.0
+    receive_timeout_s: float = 10.0  # `receive T`: the wait for the answer (ACE default 10 s)
     method: Literal["GET", "HEAD"] = "GET"
     url: str = "/"
-    expect_lo: int = 200
-    expect_hi: int = 299
+    host: str | None = None  # from an absolute URL in `request method get url http://HOST/PATH`
+    expect: list[tuple[int, int]] = field(default_factory=list)  # `expect status LO HI` lines; none: 200-299
+    expect_regex: str | None = None  # `expect regex R [offset N]`: searched in the answer
+    expect_offset: int = 0
+    forced_close: bool = False  # `connection term forced`: reset instead of a FIN
     headers: list[ProbeHeader] = field(default_factory=list)
+    ssl_min_version: str | None = None  # `ssl version`: "TLSv1", "TLSv1_1", "TLSv1_2" (None: all)
+    ssl_ciphers: list[str] = field(default_factory=list)  # OpenSSL names of `ssl cipher` lines
+
+    @property
+    def expect_ranges(self) -> list[tuple[int, int]]:
+        return self.expect or [(200, 299)]
+
+    @property
+    def expect_lo(self) -> int:
+        return self.expect_ranges[0][0]
+
+    @property
+    def expect_hi(self) -> int:
+        return self.expect_ranges[0][1]
 
 
 StickyKind = Literal["ip-netmask", "http-cookie", "http-header", "ssl-session"]

@@ -92,7 +92,7 @@ class Reader:
         for depth in range(len(self.stack) - 1, -2, -1):
             table = self.stack[depth].table if depth >= 0 else self.top
             found = table.lookup(line, hidden=False)
-            if found is not None and not (nested and found[1].device):
+            if found is not None and not (nested and found[1].device) and _claims(line, *found):
                 del self.stack[depth + 1 :]
                 if depth >= 0 and line.indent > self.stack[depth].opener.indent:
                     self.stack[depth].indented = True
@@ -174,6 +174,10 @@ class Reader:
         self.session.error(number, message)
         if parent is not None:
             self.session.incomplete.add(parent.number)
+
+
+def _claims(line: LogicalLine, n: int, cmd: Command) -> bool:
+    return cmd.claims is None or cmd.claims(tuple(w.lower() for w in line.words[n:]))
 
 
 def where(parent: LogicalLine | None) -> str:

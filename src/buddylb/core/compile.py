@@ -15,6 +15,7 @@ from types import MappingProxyType
 
 from buddylb.config import model as m
 from buddylb.core.acl import Acl, compile_acl, vip_filter
+from buddylb.core.inserts import compile_inserts
 from buddylb.core.snapshot import (
     Context,
     Farm,
@@ -178,7 +179,8 @@ def _compile_policy(ctx: m.Context, pol: m.LbPolicy, farms: dict[str, Farm],
                 farms=tuple(farms[f] for f in (farm_name, backup_name) if f and f in farms),
             )
         )
-    return Policy(name=pol.name, http=pol.http, classes=tuple(classes))
+    inserts = {c.name: compile_inserts(c.insert_http) for c in pol.classes if c.insert_http}
+    return Policy(name=pol.name, http=pol.http, classes=tuple(classes), inserts=_frozen(inserts))
 
 
 def _compile_context(ctx: m.Context) -> Context:

@@ -137,6 +137,8 @@ class Policy:
     name: str
     http: bool
     classes: tuple[PolicyClass, ...]
+    # class name -> `insert-http` fields (core.inserts templates); only classes that have some
+    inserts: Mapping[str, tuple] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)

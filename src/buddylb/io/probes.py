@@ -1,17 +1,22 @@
-"""Health probes on the wire: one task per (probe, farm, rserver) target (SPEC §2.1).
+"""Health probes: one task per (probe, farm, rserver) target (SPEC §2.1).
 
-Only the check itself lives here (a TCP connect, or an HTTP request and its status
-line); the verdict — faildetect / passdetect counting — is `core.health.ProbeTarget`'s.
-State changes are logged and written into RuntimeState, which the engine reads.
+The targets of a farm's rserver are the farm's probes and the probes under its
+`rserver host` (which apply in every farm, as on the ACE).  The check itself is
+`io.probe_checks`'; the verdict of one target (faildetect / passdetect) is
+`core.health.ProbeTarget`'s, and a membership is failed while ANY of its targets is
+(`core.health.member_up`).  Changes are logged and written into RuntimeState, which
+the engine reads.  A check that could not run for a local reason changes nothing.
 """
 from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from typing import TYPE_CHECKING
 
 from buddylb.config.model import Probe
-from buddylb.core.health import ProbeTarget
+from buddylb.core.health import ProbeTarget, member_up
+from buddylb.io.probe_checks import Connect, check
 from buddylb.core.snapshot import Snapshot
 
 if TYPE_CHECKING:
@@ -25,10 +30,13 @@ def build_targets(snap: Snapshot, previous: list[ProbeTarget]) -> list[ProbeTarg
     old = {(t.context, t.probe, t.farm, t.rserver, t.address, t.port): t for t in previous}
     targets = []
     for ctx in snap.contexts.values():
+        hosts = snap.config.contexts[ctx.name].rservers if ctx.name in snap.config.contexts else {}
         for farm in ctx.farms.values():
-            for pname in farm.probes:
-                probe: Probe = ctx.probes[pname]  # type: ignore[assignment]
-                for m in farm.members:
+            for m in farm.members:
+                host = hosts.get(m.rserver)
+                names = list(dict.fromkeys([*farm.probes, *(r.name for r in (host.probes if host else []))]))
+                for pname in names:
+                    probe: Probe = ctx.probes[pname]  # type: ignore[assignment]
                     port = probe.port or m.port or _vip_port(snap, ctx.name, farm.name) or 80
                     key = (ctx.name, pname, farm.name, m.rserver, m.address, port)
                     t = old.get(key) or ProbeTarget(
@@ -47,34 +55,12 @@ def _vip_port(snap: Snapshot, context: str, farm: str) -> int | None:
     return None
 
 
-async def check(probe: Probe, address: str, port: int) -> tuple[bool, str]:
-    try:
-        reader, writer = await asyncio.wait_for(asyncio.open_connection(address, port), probe.open_timeout_s)
-    except (OSError, asyncio.TimeoutError) as exc:
-        return False, f"connect: {exc or 'timeout'}"
-    try:
-        if probe.kind == "tcp":
-            return True, "connected"
-        host = f"[{address}]" if ":" in address else address
-        extra = "".join(f"{h.name}: {h.value}\r\n" for h in probe.headers)
-        writer.write(f"{probe.method} {probe.url} HTTP/1.1\r\nHost: {host}\r\n{extra}Connection: close\r\n\r\n".encode())
-        line = await asyncio.wait_for(reader.readline(), max(probe.open_timeout_s, 2.0))
-        parts = line.split()
-        if len(parts) < 2 or not parts[0].startswith(b"HTTP/") or not parts[1].isdigit():
-            return False, "no HTTP status line"
-        status = int(parts[1])
-        ok = probe.expect_lo <= status <= probe.expect_hi
-        return ok, f"status {status}"
-    except (OSError, asyncio.TimeoutError) as exc:
-        return False, f"http: {exc or 'timeout'}"
-    finally:
-        writer.close()
-
-
 class Prober:
-    def __init__(self, balancer: "Balancer") -> None:
+    def __init__(self, balancer: "Balancer", connect: Connect = asyncio.open_connection) -> None:
         self.balancer = balancer
+        self.connect = connect  # injectable: tests make local failures happen
         self.tasks: dict[int, asyncio.Task] = {}
+        self.by_member: dict[tuple[str, str, str], list[ProbeTarget]] = {}
 
     def sync(self) -> None:
         """(Re)start one task per target of the current snapshot."""
@@ -85,10 +71,16 @@ class Prober:
             if tid not in keep:
                 task.cancel()
                 del self.tasks[tid]
-        live = {t.member_key for t in targets}
+        self.by_member = {}
+        for t in targets:
+            self.by_member.setdefault(t.member_key, []).append(t)
         for key in b.state.probe_down_keys():
-            if key not in live:
-                b.state.set_probe(key, True)  # no probe any more: available again
+            group = self.by_member.get(key)
+            if group is None or member_up(group):
+                b.state.set_probe(key, True)  # no failed probe any more: available again
+        for key, group in self.by_member.items():
+            if not member_up(group):
+                b.state.set_probe(key, False)
         b.probe_targets = targets
         for t in targets:
             if id(t) not in self.tasks:
@@ -97,17 +89,39 @@ class Prober:
     async def _run(self, t: ProbeTarget) -> None:
         while True:
             probe: Probe = self.balancer.snapshot.contexts[t.context].probes[t.probe]  # type: ignore[assignment]
-            ok, detail = await check(probe, t.address, t.port)
-            change = t.record(ok, detail)
-            if change is not None:
-                self.balancer.state.set_probe(t.member_key, change)
-                log.warning("probe %s: rserver %s in serverfarm %s (%s:%d) is now %s (%s)",
-                            t.probe, t.rserver, t.farm, t.address, t.port, "UP" if change else "DOWN", detail)
-                if not change:
-                    self.balancer.purge(t.context, t.farm, t.rserver)
+            result = await check(probe, t.address, t.port, self.connect)
+            if result.local:
+                t.record_local(result.detail)
+                _log_local(t, result.detail)
+            else:
+                self._judge(t, t.record(result.ok, result.detail), result.detail)
             await asyncio.sleep(t.next_interval())
+
+    def _judge(self, t: ProbeTarget, change: bool | None, detail: str) -> None:
+        if change is None:
+            return
+        log.warning("probe %s: rserver %s in serverfarm %s (%s:%d) is now %s (%s)",
+                    t.probe, t.rserver, t.farm, t.address, t.port, "UP" if change else "DOWN", detail)
+        was_up = not self.balancer.state.probe_failed(t.member_key)
+        up = member_up(self.by_member.get(t.member_key, [t]))
+        self.balancer.state.set_probe(t.member_key, up)
+        if was_up and not up:
+            self.balancer.purge(t.context, t.farm, t.rserver)
 
     def stop(self) -> None:
         for task in self.tasks.values():
             task.cancel()
         self.tasks.clear()
+
+
+_local_logged: dict[tuple[str, str, str, str], float] = {}
+
+
+def _log_local(t: ProbeTarget, detail: str) -> None:
+    """Once a minute per target: a local shortage must be seen, not flood the log."""
+    now = time.monotonic()
+    key = (t.context, t.probe, t.farm, t.rserver)
+    if now - _local_logged.get(key, -60.0) >= 60.0:
+        _local_logged[key] = now
+        log.error("probe %s for rserver %s in serverfarm %s %s; the rserver keeps its state", t.probe, t.rserver,
+                  t.farm, detail)

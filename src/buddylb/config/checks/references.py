@@ -29,6 +29,9 @@ def check_rservers(ctx: Context, f: Findings) -> None:
             f.missing(
                 rs.line, rs.line, f'rserver host "{rs.name}" has no address; add "ip address A" under it'
             )
+        for ref in rs.probes:
+            if ref.name not in ctx.probes:
+                _undefined(f, ctx, ref, f'rserver host "{rs.name}"', "probe", "probe tcp")
 
 
 def check_farms(ctx: Context, f: Findings) -> None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from buddylb.config.grammar import Args, Command, Handler, LineError, block, keep
+from buddylb.config.grammar import Args, Command, Handler, LineError, block, farm_ref, keep
 from buddylb.config.model import (
     Context,
     LbClass,
@@ -21,6 +21,7 @@ from buddylb.config.model import (
     ProbeHeader,
     Ref,
 )
+from buddylb.config.sections.notes import SERVERS_SEE_US, mapped, unused
 from buddylb.config.sections.sticky import parse_farm_and_backup
 from buddylb.config.session import ParseSession, claim_name
 
@@ -67,7 +68,7 @@ def _insert_http(_s: ParseSession, cls: LbClass, a: Args) -> None:
 LB_CLASS = block(
     "load-balance class",
     {
-        "serverfarm": Command("serverfarm F [backup F2]", _lb_serverfarm),
+        "serverfarm": Command("serverfarm F [backup F2]", _lb_serverfarm, claims=farm_ref),
         "sticky-serverfarm": Command("sticky-serverfarm STICKY-GROUP", _lb_sticky),
         "insert-http": Command("insert-http NAME header-value V", _insert_http),
     },
@@ -126,25 +127,6 @@ def _ssl_proxy(_s: ParseSession, cls: MultiMatchClass, a: Args) -> None:
     a.end()
 
 
-def _unused(phrase: str) -> Handler:
-    def unused(s: ParseSession, _cls: Any, a: Args) -> None:
-        s.ignore("unused", a.number, phrase)
-
-    return unused
-
-
-def _mapped(kind: str, message: str, verdict: str = "mapping") -> Handler:
-    def mapped(s: ParseSession, _cls: Any, a: Args) -> None:
-        s.mapping(kind, a.number, message, verdict)
-
-    return mapped
-
-
-_SERVERS_SEE_US = (
-    "servers see buddylb's address as the client's (buddylb is a proxy, as an ACE in routed mode "
-    "with source NAT); use send-proxy v1|v2 in the serverfarm or X-Forwarded-For (L7) if they need the client's"
-)
-
 MM_CLASS = block(
     "multi-match class",
     {
@@ -154,27 +136,19 @@ MM_CLASS = block(
         ),
         "loadbalance policy": Command("loadbalance policy POLICY-MAP", _lb_policy, once="policy"),
         "ssl-proxy server": Command("ssl-proxy server SSL-PROXY", _ssl_proxy, once="ssl-proxy"),
-        "loadbalance vip icmp-reply": Command("loadbalance vip icmp-reply ...", _unused("loadbalance vip icmp-reply")),
-        "loadbalance vip udp-fast-age": Command("loadbalance vip udp-fast-age", _unused("loadbalance vip udp-fast-age")),
-        "loadbalance vip advertise": Command(
-            "loadbalance vip advertise ...",
-            _mapped(
-                "loadbalance vip advertise",
-                '"loadbalance vip advertise" (route health injection) is ignored: buddylb announces no routes',
-            ),
+        "loadbalance vip icmp-reply": unused("loadbalance vip icmp-reply"),
+        "loadbalance vip udp-fast-age": unused("loadbalance vip udp-fast-age"),
+        "loadbalance vip advertise": mapped(
+            "loadbalance vip advertise",
+            '"loadbalance vip advertise" (route health injection) is ignored: buddylb announces no routes',
         ),
-        "nat dynamic": Command("nat dynamic N vlan V", _mapped("nat dynamic", f'"nat dynamic": {_SERVERS_SEE_US}')),
-        "appl-parameter": Command("appl-parameter ...", _unused("appl-parameter")),
-        "connection advanced-options": Command(
-            "connection advanced-options ...", _unused("connection advanced-options")
-        ),
-        "inspect": Command(
-            "inspect ...",
-            _mapped(
-                "inspect",
-                '"inspect" (application inspection) is not done by buddylb; traffic is relayed as is',
-                "unsupported",
-            ),
+        "nat dynamic": mapped("nat dynamic", f'"nat dynamic": {SERVERS_SEE_US}'),
+        "appl-parameter": unused("appl-parameter"),
+        "connection advanced-options": unused("connection advanced-options"),
+        "inspect": mapped(
+            "inspect",
+            '"inspect" (application inspection) is not done by buddylb; traffic is relayed as is',
+            "unsupported",
         ),
     },
 )

@@ -9,8 +9,8 @@ from __future__ import annotations
 from typing import Any
 
 from buddylb.config import units
-from buddylb.config.grammar import Args, Command, LineError, block, keep
-from buddylb.config.model import FarmMember, Rserver
+from buddylb.config.grammar import Args, Command, LineError, block, keep, one_word
+from buddylb.config.model import FarmMember, Ref, Rserver
 from buddylb.config.session import ParseSession, claim_name
 
 CONN_LIMIT_MAX = 4_000_000  # ACE's range
@@ -65,9 +65,21 @@ def _ip_address(_s: ParseSession, rs: Rserver, a: Args) -> None:
     a.end()
 
 
+def _host_probe(_s: ParseSession, rs: Rserver, a: Args) -> None:
+    """`probe P` under `rserver host`: checks this rserver in every farm it is in (ACE)."""
+    name = a.name("probe name")
+    a.end()
+    if any(r.name == name for r in rs.probes):
+        raise LineError(f'probe "{name}" is already attached to rserver "{rs.name}"; remove one of the two lines')
+    rs.probes.append(Ref(name, a.number))
+
+
 HOST = block(
     "rserver host",
-    {"ip address": Command("ip address A", _ip_address, once="ip address")},
+    {
+        "ip address": Command("ip address A", _ip_address, once="ip address"),
+        "probe": Command("probe NAME", _host_probe, claims=one_word),
+    },
     SERVICE_COMMANDS,
 )
 

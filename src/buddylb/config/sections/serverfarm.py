@@ -10,8 +10,9 @@ from __future__ import annotations
 from typing import Any
 
 from buddylb.config import units
-from buddylb.config.grammar import Args, Command, LineError, block, keep
+from buddylb.config.grammar import Args, Command, LineError, block, keep, one_word
 from buddylb.config.model import FarmMember, Predictor, Ref, Serverfarm
+from buddylb.config.sections.notes import SERVERS_SEE_US, mapped, unused
 from buddylb.config.sections.rserver import SERVICE_COMMANDS
 from buddylb.config.session import ParseSession, claim_name
 
@@ -81,6 +82,14 @@ def _predictor(_s: ParseSession, farm: Serverfarm, a: Args) -> None:
             pred.hash_mask = mask
     else:
         pred.kind = "roundrobin" if kind == "roundrobin" else "leastconns"
+        if kind == "leastconns" and a.accept("slowstart"):
+            a.time("slowstart", "s")
+            _s.mapping(
+                "predictor leastconns slowstart",
+                a.number,
+                '"slowstart" is not done: an rserver back in service gets its full leastconns share at once',
+                "unsupported",
+            )
     a.end()
     farm.predictor = pred
 
@@ -106,10 +115,27 @@ FARM = block(
     "serverfarm host",
     {
         "predictor": Command(_PREDICTOR_SYNTAX, _predictor, once="predictor"),
-        "probe": Command("probe NAME", _probe),
+        "probe": Command("probe NAME", _probe, claims=one_word),
         "fail-action purge": Command("fail-action purge", _fail_action, once="fail-action"),
         "failaction purge": Command("failaction purge", _fail_action, once="fail-action", hidden=True),
-        "rserver": Command("rserver NAME [PORT]", _member, block=MEMBER),
+        "rserver": Command("rserver NAME [PORT]", _member, block=MEMBER, claims=lambda r: r[:1] != ("host",)),
+        "transparent": mapped("transparent", f'"transparent" (no destination NAT): {SERVERS_SEE_US}'),
+        "inband-health check": mapped(
+            "inband-health check",
+            '"inband-health check" (passive failure counting) is not done: probes alone mark rservers failed',
+            "unsupported",
+        ),
+        "failaction reassign": mapped(
+            "failaction reassign",
+            '"failaction reassign": open connections of a failed rserver finish; new ones go elsewhere',
+        ),
+        "retcode": unused("retcode"),
+        "partial-threshold": unused("partial-threshold"),
+        "fail-on-all": mapped(
+            "fail-on-all",
+            '"fail-on-all" is not done: an rserver is failed while any of its probes is failed',
+            "unsupported",
+        ),
     },
 )
 

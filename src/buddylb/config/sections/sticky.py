@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any, Callable
 
 from buddylb.config import units
-from buddylb.config.grammar import Args, Command, Handler, LineError, block, keep
+from buddylb.config.grammar import Args, Command, Handler, LineError, block, farm_ref, keep, one_word
 from buddylb.config.model import Ref, StickyGroup, StickyKind
 from buddylb.config.session import ParseSession, claim_name
 
@@ -69,10 +69,10 @@ def _cookie_insert(_s: ParseSession, sg: StickyGroup, a: Args) -> None:
 
 
 COMMON: dict[str, Command] = {
-    "timeout": Command("timeout T", _timeout, once="timeout"),
+    "timeout": Command("timeout T", _timeout, once="timeout", claims=one_word),
     "timeout activeconns": Command("timeout activeconns", _activeconns, once="timeout activeconns"),
     "replicate sticky": Command("replicate sticky", _replicate, once="replicate"),
-    "serverfarm": Command("serverfarm F [backup F2]", _serverfarm, once="serverfarm"),
+    "serverfarm": Command("serverfarm F [backup F2]", _serverfarm, once="serverfarm", claims=farm_ref),
     "buddy-group": Command("buddy-group NAME", _buddy_group, once="buddy-group"),
 }
 

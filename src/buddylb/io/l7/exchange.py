@@ -35,6 +35,7 @@ from collections import deque
 from typing import Any, Protocol
 
 from buddylb.core.decide import Decision, Flow
+from buddylb.core.inserts import insert_fields
 from buddylb.core.keys import _is_trusted
 from buddylb.errors import ProtocolError
 from buddylb.http.request import (
@@ -89,7 +90,7 @@ class Exchange(Upstream):
 
     __slots__ = ("port", "balancer", "vip_key", "peer", "tls", "snap", "vip", "parser", "queue", "phase",
                  "deadline", "armed", "last_client", "last_server", "paused", "client_blocked", "server_blocked",
-                 "eof_seen", "requests", "headers", "cookies", "flow", "forwarded", "head", "lease", "conn",
+                 "eof_seen", "requests", "headers", "cookies", "flow", "forwarded", "peer_port", "head", "lease", "conn",
                  "rparser", "rec", "pending", "request_done", "response_started", "chunked_out",
                  "close_after", "retried", "dispatched")
 
@@ -98,6 +99,7 @@ class Exchange(Upstream):
         self.balancer = balancer
         self.vip_key = vip_key
         self.peer = ""
+        self.peer_port = 0
         self.forwarded: tuple = ()
         self.tls = tls
         self.snap = balancer.snapshot
@@ -127,9 +129,10 @@ class Exchange(Upstream):
         self.dispatched = False  # the request in flight was handed to `decide`
 
     # -- the client side ---------------------------------------------------------------
-    def start(self, peer: str) -> None:
-        """The client connected from `peer` (its address)."""
+    def start(self, peer: str, peer_port: int = 0) -> None:
+        """The client connected from `peer` (its address) and `peer_port`."""
         self.peer = self.flow.source = peer
+        self.peer_port = peer_port
         self.forwarded = ((b"x-forwarded-for", peer.encode("latin-1")),
                           (b"x-forwarded-proto", b"https" if self.tls else b"http"))
         if self.vip is None or not self.vip.inservice:
@@ -353,6 +356,11 @@ class Exchange(Upstream):
             prior = head.header(b"x-forwarded-for")
             if prior:
                 extra = ((b"x-forwarded-for", prior + b", " + extra[0][1]), extra[1])
+        inserts = self.vip.policy.inserts if self.vip is not None else None
+        if inserts and lease.decision.class_name in inserts:  # ACE insert-http (SPEC §2.4)
+            assert self.vip is not None
+            extra = (*extra, *insert_fields(inserts[lease.decision.class_name], self.peer, self.peer_port,
+                                            self.vip.address, self.vip.port))
         if self.client_blocked:
             conn.pause()  # the client is not reading: don't read its response yet
         out = serialize_request_head(head, extra)

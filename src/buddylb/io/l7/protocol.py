@@ -52,7 +52,7 @@ class L7Client(asyncio.Protocol):
         self.resume_reading = t.resume_reading  # type: ignore[attr-defined]
         self.balancer.flows.add(self)
         peer = transport.get_extra_info("peername") or ("0.0.0.0", 0)
-        self.ex.start(peer[0])
+        self.ex.start(peer[0], peer[1])
 
     def eof_received(self) -> bool:
         return self.ex.client_eof()
