@@ -26,6 +26,7 @@ from buddylb.io.accesslog import AccessLog
 from buddylb.io.gate import AclGate
 from buddylb.io.listeners import ListenerSet
 from buddylb.io.probes import Prober
+from buddylb.io.udp import UdpListeners
 from buddylb.io.runtime import Balancer, load_secret
 from buddylb.store.cluster import DecisionRate, describe
 from buddylb.service.notify import Notifier
@@ -84,6 +85,7 @@ class Server:
         self.rate = DecisionRate()  # decisions/s in this node's heartbeat
         self.balancer.observers.append(self.rate.observe)
         self.checksums: dict[int, str] = {}
+        self.udp = UdpListeners(self.balancer, opts.reuse_port)
         self.stopping: asyncio.Event | None = None
         self.admin = None
         self.tasks: list[asyncio.Task] = []
@@ -99,6 +101,7 @@ class Server:
         await self._start_admin()
         contexts = self.listeners.bind(self.balancer.snapshot)
         await self.listeners.apply(self.balancer.snapshot, contexts)
+        await self.udp.apply(self.balancer.snapshot)  # UDP VIPs: bound before dropping privileges too
         self.prober.sync()
         if who is not None:  # every listener is bound: drop to `user` / `group` (SPEC §2.1)
             drop(who)
@@ -168,6 +171,10 @@ class Server:
                 return False, [str(exc)]
             b.commit(snap, config)
             await self.listeners.apply(snap, contexts)
+            try:
+                await self.udp.apply(snap)
+            except LbError as exc:  # the TCP side is in service already; say what is missing
+                log.error("reload: %s", exc)
             self.prober.sync()
             return True, [str(w) for w in config.warnings]
 
@@ -185,6 +192,7 @@ class Server:
         log.info("stopping: no new connections; draining %d open", len(self.balancer.flows))
         self.notifier.stopping(f"draining {len(self.balancer.flows)} connection(s)")
         self.listeners.stop_accepting()
+        self.udp.close()
         deadline = asyncio.get_running_loop().time() + self.balancer.snapshot.timeouts["drain"]
         while self.balancer.flows and asyncio.get_running_loop().time() < deadline:
             await asyncio.sleep(0.05)

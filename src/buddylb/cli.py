@@ -97,7 +97,8 @@ def check(config: Path, as_json: bool, ace_report: bool) -> None:
     for v in _vip_types(cfg, snap):
         click.echo(f"VIP {v['vip']} ({v['context']}, class {v['class']}): {v['type']} - {v['why']}"
                    f"{'' if v['inservice'] else ' [out of service]'}")
-    click.echo(f"{config}: OK ({len(snap.contexts)} context(s), {len(snap.vips)} VIP(s), {len(cfg.warnings)} warning(s))")
+    n_vips = len(snap.vips) + len(snap.udp_vips)
+    click.echo(f"{config}: OK ({len(snap.contexts)} context(s), {n_vips} VIP(s), {len(cfg.warnings)} warning(s))")
 
 
 def _vip_types(cfg: Any, snap: Any) -> list[dict[str, Any]]:
@@ -105,10 +106,12 @@ def _vip_types(cfg: Any, snap: Any) -> list[dict[str, Any]]:
     if snap is None:
         return []
     out = []
-    for v in snap.vips.values():
+    for v in [*snap.vips.values(), *snap.udp_vips.values()]:
         pol = cfg.contexts[v.context].lb_policies[v.policy.name]
+        kind = "UDP" if v.protocol == "udp" else "L7" if v.policy.http else "L4"
+        why = "udp datagram relay" if v.protocol == "udp" else pol.reason
         out.append({"vip": v.name, "context": v.context, "class": v.class_name, "policy": v.policy.name,
-                    "type": "L7" if v.policy.http else "L4", "why": pol.reason, "inservice": v.inservice})
+                    "protocol": v.protocol, "type": kind, "why": why, "inservice": v.inservice})
     return out
 
 

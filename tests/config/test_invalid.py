@@ -419,10 +419,13 @@ CASES: list[tuple[str, str, int, str]] = [
         "v6-prefix 129 is out of range",
     ),
     (
-        "udp-vip",
-        "class-map v\n  2 match virtual-address 127.0.0.1 udp eq 53\n",
-        2,
-        'class-map "v" asks for udp',
+        "udp-vip-on-an-http-policy",
+        BASE + "class-map v\n  2 match virtual-address 127.0.0.1 udp eq 53\n"
+        "policy-map type loadbalance http first-match p\n  class class-default\n    serverfarm web\n"
+        "policy-map multi-match m\n  class v\n    loadbalance vip inservice\n    loadbalance policy p\n"
+        "service-policy input m\n",
+        B + 7,
+        'serves the UDP VIP 127.0.0.1:53, but its policy-map "p" is L7',
     ),
     (
         "ipv6-vip-with-mask",

@@ -30,10 +30,11 @@ def show_access_list(snap: Snapshot, counters: AclCounters, name: str | None = N
     if name is not None and not lists:
         raise CommandError(f'access-list "{name}" does not exist', 2)
     vips = [
-        {"context": v.context, "vip": v.name, "access_lists": [a.name for a in v.acl.acls],
-         "denied": counters.denied.get((v.context, v.name), 0),
-         "implicit_deny": counters.implicit_denies.get((v.context, v.name), 0)}
-        for v in snap.vips.values()
+        {"context": v.context, "vip": label, "access_lists": [a.name for a in v.acl.acls],
+         "denied": counters.denied.get((v.context, label), 0),
+         "implicit_deny": counters.implicit_denies.get((v.context, label), 0)}
+        for v, label in [*((v, v.name) for v in snap.vips.values()),
+                         *((v, f"{v.name}/udp") for v in snap.udp_vips.values())]
         if v.acl is not None and (name is None or any(a.name == name for a in v.acl.acls))
     ]
     return {"access_lists": lists, "vips": vips}

@@ -47,12 +47,13 @@ def compile_config(config: m.Config, base_dir: Path | None = None) -> Snapshot:
     contexts: dict[str, Context] = {}
     vips: dict[tuple[str, int], Vip] = {}
     acls: dict[str, dict[str, Acl]] = {}
+    udp_vips: dict[tuple[str, int], Vip] = {}
     for ctx in config.contexts.values():
         compiled = _compile_context(ctx)
         contexts[ctx.name] = compiled
         acls[ctx.name] = {name: compile_acl(a) for name, a in ctx.access_lists.items()}
         for vip in _compile_vips(ctx, compiled, base, acls[ctx.name]):
-            vips[(vip.address, vip.port)] = vip
+            (udp_vips if vip.protocol == "udp" else vips)[(vip.address, vip.port)] = vip
     return Snapshot(
         source=config.file,
         generation=next(_generation),
@@ -62,6 +63,7 @@ def compile_config(config: m.Config, base_dir: Path | None = None) -> Snapshot:
         trusted_proxies=tuple(ipaddress.ip_network(c, strict=False) for c in config.trusted_proxies),
         config=config,
         acls=_frozen({c: _frozen(a) for c, a in acls.items()}),
+        udp_vips=_frozen(udp_vips),
     )
 
 
@@ -272,6 +274,7 @@ def _compile_vips(ctx: m.Context, compiled: Context, base: Path, acls: dict[str,
                             line=match.line,
                             acl=gate,
                             mm_policy=mm.name,
+                            protocol="udp" if match.protocol == "udp" else "tcp",
                         )
                     )
     return vips

@@ -164,6 +164,7 @@ class Vip:
     line: int = 0
     acl: Any = None  # core.acl.VipFilter: the access-groups that apply (SPEC §2.4); None: open
     mm_policy: str = ""  # the multi-match policy that activated it
+    protocol: str = "tcp"  # "udp": a datagram VIP (io.udp), in Snapshot.udp_vips
 
     @property
     def name(self) -> str:
@@ -200,3 +201,4 @@ class Snapshot:
     trusted_proxies: tuple  # ipaddress networks
     config: Config = field(compare=False, repr=False)
     acls: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)  # context -> name -> core.acl.Acl
+    udp_vips: Mapping[tuple[str, int], Vip] = field(default_factory=dict)  # `udp eq P` VIPs

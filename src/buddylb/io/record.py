@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-L4_MODES = ("l4", "tls")  # `mode` of a finished connection; anything else is an L7 request
+L4_MODES = ("l4", "tls", "udp")  # `mode` of a finished connection (udp: a flow); else an L7 request
 
 
 class FlowRecord:
@@ -19,7 +19,7 @@ class FlowRecord:
     def __init__(self, client: str, mode: str, ts: float) -> None:
         self.ts = ts
         self.client = client
-        self.mode = mode  # l4 | tls | http | https
+        self.mode = mode  # l4 | tls | udp | http | https
         self.vip = ""
         self.class_name: str | None = None
         self.farm: str | None = None

@@ -54,6 +54,32 @@ def _check_one_vip(cm: ClassMap, m: Match, f: Findings) -> None:
         )
 
 
+def check_udp_vips(ctx: Context, f: Findings) -> None:
+    """A UDP VIP is relayed datagram by datagram: no HTTP, no TLS, IP stickiness only."""
+    for ref in ctx.active_policies():
+        pol = ctx.mm_policies.get(ref.name)
+        for cls in pol.classes if pol is not None else []:
+            cm = ctx.class_maps.get(cls.name)
+            udp = [m for m in (cm.matches if cm is not None and not cm.http else []) if m.protocol == "udp"]
+            lb = ctx.lb_policies.get(cls.lb_policy.name) if cls.lb_policy is not None else None
+            if not udp or lb is None:
+                continue
+            vip = f"{udp[0].address}:{udp[0].port_lo}"
+            owner = f'class "{cls.name}" of policy-map "{pol.name if pol else ""}"'
+            if lb.http:
+                f.error(cls.line, f'{owner} serves the UDP VIP {vip}, but its policy-map "{lb.name}" is L7 '
+                        f"({lb.reason}); a UDP VIP relays datagrams: remove the HTTP features or the udp line")
+            if cls.ssl_proxy is not None:
+                f.error(cls.ssl_proxy.line, f"{owner} serves the UDP VIP {vip}, which cannot terminate TLS; "
+                        "remove the ssl-proxy line")
+            for lc in lb.classes:
+                sg = ctx.stickies.get(lc.sticky.name) if lc.sticky is not None else None
+                if sg is not None and sg.kind != "ip-netmask":
+                    f.error(lc.sticky.line if lc.sticky else lc.line,
+                            f'policy-map "{lb.name}" serves the UDP VIP {vip} with {sg.kind} sticky group '
+                            f'"{sg.name}"; a UDP VIP sticks by address only, use a sticky ip-netmask group')
+
+
 @dataclass(frozen=True, slots=True)
 class _Claim:
     context: str
@@ -63,13 +89,14 @@ class _Claim:
     address: ipaddress.IPv4Address | ipaddress.IPv6Address
     lo: int
     hi: int
+    protocol: str = "tcp"  # a TCP and a UDP VIP may share an address:port (DNS)
 
     @property
     def owner(self) -> tuple[str, str, str]:
         return (self.context, self.policy, self.cls)
 
     def overlaps(self, other: _Claim) -> bool:
-        if self.address.version != other.address.version:
+        if self.address.version != other.address.version or self.protocol != other.protocol:
             return False
         same = self.address == other.address or self.address.is_unspecified or other.address.is_unspecified
         return same and self.lo <= other.hi and other.lo <= self.hi
@@ -88,7 +115,8 @@ def _claims(ctx: Context) -> list[_Claim]:
             for m in cm.matches:
                 if m.kind == "virtual-address" and m.address and m.port_op != "any":
                     addr = ipaddress.ip_address(m.address)
-                    out.append(_Claim(ctx.name, pol.name, cls.name, cls.line, addr, m.port_lo, m.port_hi))
+                    out.append(_Claim(ctx.name, pol.name, cls.name, cls.line, addr, m.port_lo, m.port_hi,
+                                      "udp" if m.protocol == "udp" else "tcp"))
     return out
 
 
@@ -106,7 +134,7 @@ def check_vip_claims(config: Config, f: Findings) -> None:
                 port = f"{claim.lo}" if claim.lo == claim.hi else f"{claim.lo}-{claim.hi}"
                 f.error(
                     claim.line,
-                    f'VIP {claim.address}:{port} of class "{claim.cls}" in policy-map "{claim.policy}"'
+                    f'{"UDP " if claim.protocol == "udp" else ""}VIP {claim.address}:{port} of class "{claim.cls}" in policy-map "{claim.policy}"'
                     f"{in_context(ctx)} is already claimed by {_describe(clash, ctx.name)} (line {clash.line}); "
                     "give one of them another address or port",
                 )

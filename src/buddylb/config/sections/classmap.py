@@ -19,7 +19,7 @@ from buddylb.config.grammar import SEQ, Args, Command, Handler, LineError, block
 from buddylb.config.model import ClassMap, Match, MatchKind
 from buddylb.config.session import ParseSession, claim_name
 
-_VA_SYNTAX = "SEQ match virtual-address A [MASK] tcp eq|range|any P [P2]"
+_VA_SYNTAX = "SEQ match virtual-address A [MASK] tcp|udp eq|range|any P [P2]"
 
 
 def _new_match(cm: ClassMap, a: Args, kind: MatchKind) -> Match:
@@ -54,10 +54,8 @@ def _virtual_address(_s: ParseSession, cm: ClassMap, a: Args) -> None:
             raise LineError(f"virtual-address {exc}") from None
         m.mask = mask
     proto = a.keyword("protocol", ("tcp", "any", "udp"))
-    if proto == "udp":
-        raise LineError(f'class-map "{cm.name}" asks for udp; buddylb balances TCP only, write "tcp eq PORT"')
-    m.protocol = proto
-    op = a.keyword("port match", ("eq", "range", "any")) if proto == "tcp" else "any"
+    m.protocol = proto  # udp: a datagram VIP (io.udp)
+    op = a.keyword("port match", ("eq", "range", "any")) if proto in ("tcp", "udp") else "any"
     if op == "eq":
         m.port_op = "eq"
         m.port_lo = m.port_hi = a.port("virtual port")
