@@ -141,6 +141,16 @@ class Probe:
         return self.expect_ranges[0][1]
 
 
+@dataclass
+class StaticCookie:
+    """`static cookie-value V rserver R [PORT]` in a sticky http-cookie group (ACE)."""
+
+    value: str
+    rserver: str
+    port: int | None
+    line: int
+
+
 StickyKind = Literal["ip-netmask", "http-cookie", "http-header", "ssl-session"]
 AddressRule = Literal["source", "destination", "both"]
 
@@ -167,6 +177,7 @@ class StickyGroup:
     backup_farm: Ref | None = None
     buddy_group: str | None = None
     buddy_group_line: int = 0
+    statics: list[StaticCookie] = field(default_factory=list)  # `static cookie-value` lines
 
 
 MatchKind = Literal["virtual-address", "url", "header", "cookie"]
@@ -252,6 +263,18 @@ class MultiMatchPolicy:
 
 
 @dataclass
+class ParameterMap:
+    """`parameter-map type http|connection|ssl NAME`: what of it buddylb honours (SPEC §2.4)."""
+
+    name: str
+    line: int
+    kind: str  # http | connection | ssl
+    ciphers: list[str] = field(default_factory=list)  # ssl: OpenSSL names
+    min_version: str | None = None  # ssl: ssl.TLSVersion member name
+    used: list[str] = field(default_factory=list)  # lines that describe what buddylb does anyway
+
+
+@dataclass
 class SslProxy:
     """`ssl-proxy service NAME`; paths are resolved against the config file's folder."""
 
@@ -263,6 +286,7 @@ class SslProxy:
     key_line: int = 0
     chain: str | None = None
     chain_line: int = 0
+    params: Ref | None = None  # `ssl advanced-options NAME`: a parameter-map type ssl
 
 
 @dataclass
@@ -321,6 +345,7 @@ class Context:
     access_lists: dict[str, AccessList] = field(default_factory=dict)
     access_groups: list[Ref] = field(default_factory=list)  # top-level: every VIP of the context
     management_policies: set[str] = field(default_factory=set)  # device policy-maps, never VIPs
+    parameter_maps: dict[str, ParameterMap] = field(default_factory=dict)
 
     def active_policies(self) -> list[Ref]:
         """Every multi-match policy a `service-policy input` activates: the top-level ones,

@@ -25,6 +25,7 @@ from buddylb.config.sections import (
     acl,
     classmap,
     device,
+    parammap,
     policymap,
     probe,
     rserver,
@@ -48,6 +49,7 @@ TOP_LEVEL = block(
     sslproxy.TOP,
     toplevel.TOP,
     acl.TOP,
+    parammap.TOP,
     device.TOP,
 )
 

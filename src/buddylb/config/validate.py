@@ -13,7 +13,12 @@ from pathlib import Path
 from typing import Collection
 
 from buddylb.config.checks import Findings
-from buddylb.config.checks.ace import check_access_groups, check_replicate
+from buddylb.config.checks.ace import (
+    check_access_groups,
+    check_replicate,
+    check_ssl_parameter_maps,
+    check_static_cookies,
+)
 from buddylb.config.checks.buddy import check_buddy_real_groups, check_buddy_sticky_groups
 from buddylb.config.checks.references import (
     check_farms,
@@ -39,6 +44,8 @@ _PER_CONTEXT = (
     check_buddy_real_groups,
     check_access_groups,
     check_udp_vips,
+    check_ssl_parameter_maps,
+    check_static_cookies,
 )
 
 

@@ -196,6 +196,7 @@ def _compile_context(ctx: m.Context) -> Context:
             backup_farm=sg.backup_farm.name if sg.backup_farm else None,
             timeout_s=sg.timeout_s,
             line=sg.line,
+            statics=_frozen({st.value: (st.rserver, st.port) for st in sg.statics}),
         )
         for sg in ctx.stickies.values()
     }
@@ -251,12 +252,15 @@ def _compile_vips(ctx: m.Context, compiled: Context, base: Path, acls: dict[str,
             tls = None
             if cls.ssl_proxy is not None:
                 sp_model = ctx.ssl_proxies[cls.ssl_proxy.name]
+                params = ctx.parameter_maps.get(sp_model.params.name) if sp_model.params else None
                 tls = TlsService(
                     name=sp_model.name,
                     cert=str((base / sp_model.cert).resolve()) if sp_model.cert else "",
                     key=str((base / sp_model.key).resolve()) if sp_model.key else "",
                     chain=str((base / sp_model.chain).resolve()) if sp_model.chain else None,
                     line=sp_model.line,
+                    ciphers=tuple(params.ciphers) if params else (),
+                    min_version=params.min_version if params else None,
                 )
             for match in cm.matches:
                 if match.kind != "virtual-address" or not match.address:

@@ -22,6 +22,7 @@ from buddylb.core.keys import effective_client, ip_key
 from buddylb.core.predictors import choose
 from buddylb.core.snapshot import Context, Farm, Member, Scope, Snapshot, StickyGroup, Vip
 from buddylb.core.state import RuntimeState
+from buddylb.core.statics import static_member
 from buddylb.core.sticky import Entry, StickyTable
 
 NO_STICKY = "no_sticky"
@@ -197,6 +198,11 @@ def decide(
         return Decision(NO_SERVER, vip, rule="no policy class matches the request")
     sg: StickyGroup | None = cls.sticky_group
     farms = cls.farms
+    if sg is not None and sg.statics:  # ACE `static cookie-value`: before any entry
+        hit = static_member(sg, farms, state, flow.cookies)
+        if hit is not None:
+            state.opened(hit[1])
+            return Decision(STICKY_HIT, vip, cls.name, hit[0], hit[1], rule="static cookie-value")
 
     scope = table = key = entry = None
     info = _NO_KEY

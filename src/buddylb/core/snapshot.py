@@ -107,6 +107,8 @@ class StickyGroup:
     backup_farm: str | None
     timeout_s: float
     line: int = 0
+    # `static cookie-value V rserver R [PORT]`: V -> (R, PORT or None); core.statics
+    statics: Mapping[str, tuple[str, int | None]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,6 +150,8 @@ class TlsService:
     key: str
     chain: str | None
     line: int = 0
+    ciphers: tuple[str, ...] = ()  # OpenSSL names, from `ssl advanced-options` (ACE parameter-map)
+    min_version: str | None = None  # ssl.TLSVersion member name; never below TLSv1_2
 
 
 @dataclass(frozen=True, slots=True)

@@ -27,9 +27,13 @@ INTERMEDIATE_CIPHERS = ":".join((
 def server_context(service: TlsService, source: str) -> ssl.SSLContext:
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+    if service.min_version is not None:  # an ACE parameter-map's `version` (never below 1.2)
+        ctx.minimum_version = max(ctx.minimum_version, getattr(ssl.TLSVersion, service.min_version))
     ctx.options |= ssl.OP_NO_COMPRESSION
     ctx.set_ciphers(INTERMEDIATE_CIPHERS)
     try:
+        if service.ciphers:  # an ACE parameter-map's `cipher` lines (TLS <= 1.2 suites)
+            ctx.set_ciphers(":".join(service.ciphers))
         ctx.load_cert_chain(service.cert, service.key)
         if service.chain:
             ctx.load_verify_locations(service.chain)
@@ -53,4 +57,5 @@ def identity(service: TlsService | None) -> tuple | None:
         except OSError:
             return -1.0
 
-    return (service.cert, service.key, service.chain, stamp(service.cert), stamp(service.key), stamp(service.chain))
+    return (service.cert, service.key, service.chain, stamp(service.cert), stamp(service.key), stamp(service.chain),
+            service.ciphers, service.min_version)

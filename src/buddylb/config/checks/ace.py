@@ -31,6 +31,31 @@ def check_access_groups(ctx: Context, f: Findings) -> None:
             )
 
 
+def check_ssl_parameter_maps(ctx: Context, f: Findings) -> None:
+    """`ssl advanced-options NAME` names a `parameter-map type ssl` of the context."""
+    for sp in ctx.ssl_proxies.values():
+        ref = sp.params
+        if ref is None:
+            continue
+        pm = ctx.parameter_maps.get(ref.name)
+        if pm is None or pm.kind != "ssl":
+            what = "is not defined" if pm is None else f"is a parameter-map type {pm.kind}"
+            f.error(ref.line, f'ssl-proxy service "{sp.name}" references parameter-map "{ref.name}", which {what}'
+                    f'{in_context(ctx)}; define "parameter-map type ssl {ref.name}" or fix the name')
+
+
+def check_static_cookies(ctx: Context, f: Findings) -> None:
+    """`static cookie-value V rserver R [PORT]` names a member of the group's farms."""
+    for sg in ctx.stickies.values():
+        farms = [ctx.farms.get(r.name) for r in (sg.farm, sg.backup_farm) if r is not None]
+        for st in sg.statics:
+            if not any(m.name == st.rserver and (st.port is None or m.port == st.port)
+                       for farm in farms if farm is not None for m in farm.members):
+                where = f" on port {st.port}" if st.port is not None else ""
+                f.error(st.line, f'static cookie-value "{st.value}" of sticky group "{sg.name}" names rserver '
+                        f'"{st.rserver}"{where}, which is not in its serverfarm; name a member of the farm')
+
+
 def check_replicate(config: Config, f: Findings) -> None:
     if config.sticky_store is not None:
         return

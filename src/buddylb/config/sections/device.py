@@ -144,7 +144,7 @@ for _phrase in ("ip route", "ip domain-name", "ip domain-lookup", "ip domain-lis
 for _word in (
     "logging hostname snmp-server username boot banner ssh telnet login clock ntp arp "
     "shared-vlan-hostid peer nat-pool aaa tacacs-server radius-server ldap-server script "
-    "config terminal version switchover"
+    "config terminal version switchover generating"
 ).split():
     TOP[_word] = Command(f"{_word} ...", _ignored("device", 1))
 TOP = {phrase: replace(cmd, device=True) for phrase, cmd in TOP.items()}

@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from buddylb.config.grammar import Args, Command, LineError, block, keep
-from buddylb.config.model import SslProxy
+from buddylb.config.model import Ref, SslProxy
 from buddylb.config.session import ParseSession, claim_name
 
 
@@ -35,12 +35,18 @@ def _chain(_s: ParseSession, sp: SslProxy, a: Args) -> None:
     sp.chain, sp.chain_line = _path(a, "chain"), a.number
 
 
+def _advanced(_s: ParseSession, sp: SslProxy, a: Args) -> None:
+    sp.params = Ref(a.name("parameter-map name"), a.number)
+    a.end()
+
+
 SERVICE = block(
     "ssl-proxy service",
     {
         "cert": Command("cert FILE", _cert, once="cert"),
         "key": Command("key FILE", _key, once="key"),
         "chain": Command("chain FILE", _chain, once="chain"),
+        "ssl advanced-options": Command("ssl advanced-options PARAMETER-MAP", _advanced, once="ssl advanced-options"),
     },
 )
 

@@ -12,7 +12,7 @@ from typing import Any, Callable
 
 from buddylb.config import units
 from buddylb.config.grammar import Args, Command, Handler, LineError, block, farm_ref, keep, one_word
-from buddylb.config.model import Ref, StickyGroup, StickyKind
+from buddylb.config.model import Ref, StaticCookie, StickyGroup, StickyKind
 from buddylb.config.session import ParseSession, claim_name
 
 
@@ -79,10 +79,27 @@ COMMON: dict[str, Command] = {
 IP_NETMASK = block(
     "sticky ip-netmask", COMMON, {"v6-prefix": Command("v6-prefix LEN", _v6_prefix, once="v6-prefix")}
 )
+def _static_cookie(_s: ParseSession, sg: StickyGroup, a: Args) -> None:
+    """`static cookie-value V rserver R [PORT]`: clients presenting cookie value V go to R."""
+    value = a.word("cookie value")
+    if a.accept("rserver") is None:
+        raise LineError(f'static cookie-value "{value}" needs its rserver; write "{a.syntax}"')
+    rserver = a.name("rserver name")
+    port = a.port("rserver port") if a.more() else None
+    a.end()
+    for other in sg.statics:
+        if other.value == value:
+            raise LineError(f'static cookie-value "{value}" is already mapped (line {other.line}); keep one line')
+    sg.statics.append(StaticCookie(value, rserver, port, a.number))
+
+
 HTTP_COOKIE = block(
     "sticky http-cookie",
     COMMON,
-    {"cookie insert": Command("cookie insert [browser-expire]", _cookie_insert, once="cookie insert")},
+    {
+        "cookie insert": Command("cookie insert [browser-expire]", _cookie_insert, once="cookie insert"),
+        "static cookie-value": Command("static cookie-value V rserver R [PORT]", _static_cookie),
+    },
 )
 HTTP_HEADER = block("sticky http-header", COMMON)
 SSL_SESSION = block("sticky ssl-session", COMMON)
