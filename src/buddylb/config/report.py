@@ -100,6 +100,20 @@ def _context_rows(ctx: Context) -> list[Row]:
         add(f"probe {probe.kind}", probe.name, probe.line, reached.get(("probe", probe.name)))
     for sp in ctx.ssl_proxies.values():
         add("ssl-proxy service", sp.name, sp.line, reached.get(("ssl", sp.name)))
+    for pm in ctx.parameter_maps.values():
+        users = [sp.name for sp in ctx.ssl_proxies.values()
+                 if sp.params is not None and sp.params.name == pm.name and ("ssl", sp.name) in reached]
+        if pm.kind == "ssl" and users:
+            what = ", ".join(filter(None, [f"ciphers {':'.join(pm.ciphers)}" if pm.ciphers else "",
+                                           f"lowest version {pm.min_version}" if pm.min_version else ""]))
+            rows.append(Row(ctx.name, "parameter-map type ssl", pm.name, pm.line, "mapped",
+                            f"as the TLS settings of ssl-proxy service {', '.join(users)}" + (f": {what}" if what else "")))
+        elif pm.used:
+            rows.append(Row(ctx.name, f"parameter-map type {pm.kind}", pm.name, pm.line, "used",
+                            "what buddylb does anyway: " + ", ".join(pm.used)))
+        else:
+            rows.append(Row(ctx.name, f"parameter-map type {pm.kind}", pm.name, pm.line, "ignored",
+                            "nothing in it changes buddylb (its lines are listed one by one)"))
     groups = {r.name for r in ctx.access_groups} | {r.name for i in ctx.interfaces for r in i.access_groups}
     for acl in ctx.access_lists.values():
         if acl.name in groups:
