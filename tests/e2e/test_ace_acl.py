@@ -103,3 +103,48 @@ def test_no_access_group_means_no_filtering(ports, backends, balancer):
     text = _config(ports).replace("access-group input WEB\n", "")
     balancer(text)
     assert http_get("127.0.0.70", VIP, ports["vip"])[0] == 200
+
+
+def test_access_group_on_a_tls_terminated_vip(ports, backends, balancer):
+    """The gate hands a permitted TLS connection to the L7 proxy after the handshake and
+    aborts a denied one before any request is read."""
+    import ssl
+
+    backends.http("lnx1", "127.0.1.11", ports["a"])
+    text = hosts("lnx1") + farm("web", [("lnx1", ports["a"], None)])
+    text += f"""\
+access-list TLS line 8 extended permit tcp host 127.0.0.10 any
+ssl-proxy service SHOP-TLS
+  cert shop.crt
+  key shop.key
+class-map match-all V
+  2 match virtual-address {VIP} tcp eq {ports['vip']}
+policy-map type loadbalance http first-match LB
+  class class-default
+    serverfarm web
+policy-map multi-match PM
+  class V
+    loadbalance vip inservice
+    loadbalance policy LB
+    ssl-proxy server SHOP-TLS
+access-group input TLS
+service-policy input PM
+"""
+    lb = balancer(text, certs=True)
+    ctx = ssl.create_default_context()
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+
+    def get(source: str) -> bytes:
+        raw = connect_from(source, VIP, ports["vip"])
+        try:
+            with ctx.wrap_socket(raw) as s:
+                s.sendall(b"GET / HTTP/1.1\r\nHost: shop\r\nConnection: close\r\n\r\n")
+                return read_all(s)
+        except (ssl.SSLError, OSError):
+            return b""
+
+    assert get("127.0.0.10").endswith(b"lnx1")
+    assert get("127.0.0.11") == b""
+    data = lb.api("/show/access-list")["data"]
+    assert (data["vips"][0]["denied"], data["access_lists"][0]["lines"][0]["hits"]) == (1, 1)
