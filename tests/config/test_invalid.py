@@ -467,7 +467,7 @@ CASES: list[tuple[str, str, int, str]] = [
     ("unterminated-quote", 'probe http P\n  header Host header-value "shop\n', 2, "never closed"),
     ("text-after-quote", 'probe http P\n  header Host header-value "shop"x\n', 2, 'closing quote of "shop"'),
     ("control-character", "rserver host a\x0b\n", 1, "control character U+000B"),
-    ("rserver-without-host", "rserver lnx1\n  ip address 127.0.0.1\n", 1, 'write "rserver host NAME"'),
+    ("rserver-without-a-name", "rserver\n  ip address 127.0.0.1\n", 1, 'missing the rserver name'),
     (
         "policy-map-without-first-match",
         BASE + "policy-map type loadbalance http p\n  class class-default\n    serverfarm web\n",

@@ -225,3 +225,19 @@ def test_insert_http_values_are_kept() -> None:
     )
     (cls,) = config.contexts["Admin"].lb_policies["p"].classes
     assert [(h.name, h.value) for h in cls.insert_http] == [("X-Client", "%is"), ("Via", "ace %id:%pd")]
+
+
+def test_host_is_the_default_type_and_redirect_servers_warn() -> None:
+    """ACE: `rserver NAME` and `serverfarm NAME` are host objects; redirect ones are not done."""
+    text = (
+        "rserver web1\n  ip address 127.0.1.1\n  inservice\n"
+        "rserver redirect R1\n  webhost-redirection https://example.invalid/ 301\n  inservice\n"
+        "serverfarm web\n  rserver web1 80\n    inservice\n"
+        "serverfarm redirect SORRY\n  rserver R1\n    inservice\n"
+    )
+    config, diagnostics = diagnose(text)
+    assert errors(diagnostics) == []
+    ctx = config.contexts["Admin"]
+    assert ctx.rservers["web1"].address == "127.0.1.1" and list(ctx.rservers) == ["web1"]
+    assert [(m.name, m.port, m.inservice) for m in ctx.farms["web"].members] == [("web1", 80, True)]
+    assert [(d.line, d.category) for d in diagnostics] == [(4, "mapping"), (10, "mapping")]

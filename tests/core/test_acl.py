@@ -107,3 +107,25 @@ def test_bad_access_list_lines(line: str, message: str) -> None:
     _, diagnostics = diagnose(line + "\n")
     (error,) = [d for d in diagnostics if d.severity == "error"]
     assert message in error.message
+
+
+def test_match_all_vip_class_map_with_source_addresses_admits_only_them() -> None:
+    from buddylb.core.compile import compile_config
+
+    text = (
+        "rserver host a\n  ip address 127.0.1.1\n  inservice\nserverfarm host web\n  rserver a 80\n    inservice\n"
+        "class-map match-all V\n  2 match virtual-address 127.0.0.100 tcp eq 80\n"
+        "  3 match source-address 127.0.0.0 255.255.255.128\n"
+        "policy-map type loadbalance first-match lb\n  class class-default\n    serverfarm web\n"
+        "policy-map multi-match pm\n  class V\n    loadbalance vip inservice\n    loadbalance policy lb\n"
+        "service-policy input pm\n"
+    )
+    config, diagnostics = diagnose(text)
+    assert [d for d in diagnostics if d.severity == "error"] == []
+    gate = compile_config(config).vips[("127.0.0.100", 80)].acl
+    assert gate is not None and gate.acls == ()
+    assert gate.decide(6, "127.0.0.5", 1000, "127.0.0.100", 80) == (True, None, None)
+    assert gate.decide(6, "127.0.0.200", 1000, "127.0.0.100", 80) == (False, None, None)
+    _, diagnostics = diagnose(text.replace("match-all V", "match-any V"))
+    (error,) = [d for d in diagnostics if d.severity == "error"]
+    assert error.line == 9 and 'write "class-map match-all V"' in error.message

@@ -185,7 +185,7 @@ class StickyGroup:
     statics: list[StaticCookie] = field(default_factory=list)  # `static cookie-value` lines
 
 
-MatchKind = Literal["virtual-address", "url", "header", "cookie"]
+MatchKind = Literal["virtual-address", "source-address", "url", "header", "cookie"]
 
 
 @dataclass

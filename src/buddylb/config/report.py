@@ -141,7 +141,7 @@ def _reach(ctx: Context) -> dict[tuple[str, str], str]:
         for cls in mm.classes:
             cm = ctx.class_maps.get(cls.name)
             vips = ", ".join(f"{m.address}:{m.port_lo}" + (f"-{m.port_hi}" if m.port_hi != m.port_lo else "")
-                             for m in (cm.matches if cm else []))
+                             for m in (cm.matches if cm else []) if m.kind == "virtual-address")
             state = "in service" if cls.vip_inservice else "out of service"
             out[("cm", cls.name)] = f"VIP {vips} ({state})"
             if cls.ssl_proxy is not None:

@@ -17,6 +17,7 @@ from __future__ import annotations
 import ipaddress
 import socket
 from dataclasses import dataclass, field
+from typing import Sequence
 
 from buddylb.config import model as m
 
@@ -75,9 +76,11 @@ class Acl:
 
 @dataclass(frozen=True, slots=True)
 class VipFilter:
-    """The access lists one VIP enforces (any of them may permit)."""
+    """The access lists one VIP enforces (any of them may permit), and the source networks
+    of its match-all class-map (`match source-address`): a client must be in one of them."""
 
     acls: tuple[Acl, ...]
+    sources: tuple[tuple[int, int, int], ...] = ()  # (family, network, mask)
 
     def decide(self, protocol: int, src: str, sport: int, dst: str, dport: int) -> tuple[bool, str | None, int | None]:
         """(permitted, list name, line number `seq`) of the verdict; (False, None, None)
@@ -86,6 +89,10 @@ class VipFilter:
         dfamily, di = _address(dst)
         if family != dfamily and family == 6 and si >> 32 == 0xFFFF:  # an IPv4-mapped client
             family, si = 4, si & 0xFFFFFFFF
+        if self.sources and not any(f == family and si & m == n for f, n, m in self.sources):
+            return False, None, None
+        if not self.acls:
+            return True, None, None
         denied: tuple[str | None, int | None] = (None, None)
         for acl in self.acls:
             hit = acl.check(protocol, family, si, sport, di, dport)
@@ -145,16 +152,18 @@ def compile_acl(acl: m.AccessList) -> Acl:
     return Acl(acl.name, tuple(lines))
 
 
-def vip_filter(ctx: m.Context, acls: dict[str, Acl], policy: str) -> VipFilter | None:
+def vip_filter(ctx: m.Context, acls: dict[str, Acl], policy: str, sources: Sequence[str] = ()) -> VipFilter | None:
     """The filter of the VIPs of multi-match `policy`: the context's top-level access
-    groups, plus those of each interface whose service-policy activates `policy`.
-    None when no access-group applies (SPEC §2.4: nothing is filtered)."""
+    groups, plus those of each interface whose service-policy activates `policy`, plus
+    the class-map's source networks (CIDR).  None when nothing applies (SPEC §2.4:
+    nothing is filtered)."""
     names: list[str] = [r.name for r in ctx.access_groups]
     for itf in ctx.interfaces:
         if any(r.name == policy for r in itf.service_policies):
             names += [r.name for r in itf.access_groups]
     chosen = tuple(acls[n] for n in dict.fromkeys(names) if n in acls)
-    return VipFilter(chosen) if chosen else None
+    nets = tuple((n.version, int(n.network_address), int(n.netmask)) for n in map(ipaddress.ip_network, sources))
+    return VipFilter(chosen, nets) if chosen or nets else None
 
 
 @dataclass(slots=True)

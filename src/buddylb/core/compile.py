@@ -243,12 +243,15 @@ def _compile_vips(ctx: m.Context, compiled: Context, base: Path, acls: dict[str,
         mm = ctx.mm_policies.get(sp.name)
         if mm is None:
             continue
-        gate = vip_filter(ctx, acls, mm.name)
+
         for cls in mm.classes:
             cm = ctx.class_maps.get(cls.name)
             if cm is None or cls.lb_policy is None:
                 continue
             policy = compiled.policies[cls.lb_policy.name]
+            sources = [f"{m.address}/{mask_to_prefix(m.mask)}" for m in cm.matches
+                       if m.kind == "source-address" and cm.match_all and m.address]
+            gate = vip_filter(ctx, acls, mm.name, sources)
             tls = None
             if cls.ssl_proxy is not None:
                 sp_model = ctx.ssl_proxies[cls.ssl_proxy.name]

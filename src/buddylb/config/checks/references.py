@@ -105,7 +105,14 @@ def _check_lb_class(ctx: Context, pol: LbPolicy, cls: LbClass, f: Findings) -> N
 
 
 def _check_lb_class_map(pol: LbPolicy, cls: LbClass, cm: ClassMap, f: Findings) -> None:
-    if not cm.http:
+    if not cm.http and not any(m.kind == "virtual-address" for m in cm.matches):
+        f.error(
+            cls.line,
+            f'class-map "{cm.name}" (line {cm.line}) matches client addresses; buddylb picks a load-balance class by '
+            f'HTTP content or class-default only: move its source-address lines into the VIP\'s match-all class-map '
+            "or use an access-list",
+        )
+    elif not cm.http:
         f.error(
             cls.line,
             f'class-map "{cm.name}" (line {cm.line}) matches virtual addresses, which only a multi-match '

@@ -29,14 +29,22 @@ def check_virtual_addresses(ctx: Context, f: Findings) -> None:
             continue
         if cm.http:
             continue
-        if cm.match_all and len(cm.matches) > 1:
+        vas = [m for m in cm.matches if m.kind == "virtual-address"]
+        if cm.match_all and len(vas) > 1:
             f.error(
                 cm.line,
-                f'class-map "{cm.name}" is match-all with {len(cm.matches)} virtual-address lines, which no '
+                f'class-map "{cm.name}" is match-all with {len(vas)} virtual-address lines, which no '
                 f'connection can match at once; write "class-map match-any {cm.name}"',
             )
-        for m in cm.matches:
+        for m in vas:
             _check_one_vip(cm, m, f)
+        sources = [m for m in cm.matches if m.kind == "source-address"]
+        if sources and not cm.match_all and vas:
+            f.error(
+                sources[0].line,
+                f'class-map "{cm.name}" is match-any with virtual-address and source-address lines: any client '
+                f'of the VIP would match; write "class-map match-all {cm.name}" to admit only these sources',
+            )
 
 
 def _check_one_vip(cm: ClassMap, m: Match, f: Findings) -> None:
@@ -60,7 +68,8 @@ def check_udp_vips(ctx: Context, f: Findings) -> None:
         pol = ctx.mm_policies.get(ref.name)
         for cls in pol.classes if pol is not None else []:
             cm = ctx.class_maps.get(cls.name)
-            udp = [m for m in (cm.matches if cm is not None and not cm.http else []) if m.protocol == "udp"]
+            udp = [m for m in (cm.matches if cm is not None and not cm.http else [])
+                   if m.kind == "virtual-address" and m.protocol == "udp"]
             lb = ctx.lb_policies.get(cls.lb_policy.name) if cls.lb_policy is not None else None
             if not udp or lb is None:
                 continue

@@ -68,6 +68,28 @@ def _virtual_address(_s: ParseSession, cm: ClassMap, a: Args) -> None:
     _add(cm, m)
 
 
+def _source_address(_s: ParseSession, cm: ClassMap, a: Args) -> None:
+    """`SEQ match source-address A MASK`: in a match-all VIP class-map, only these clients
+    may use the VIP (enforced with the access-lists, core.acl)."""
+    m = _new_match(cm, a, "source-address")
+    m.address = a.convert("source address", lambda t: units.parse_address(t, "source address"))
+    mask = a.word("netmask") if a.more() else "255.255.255.255"
+    try:
+        units.mask_to_prefix(mask)
+    except ValueError as exc:
+        raise LineError(f"source-address {exc}") from None
+    m.mask = mask
+    a.end()
+    _add(cm, m)
+
+
+def _not_done(s: ParseSession, cm: ClassMap, a: Args) -> None:
+    what = " ".join(a.line.words[1:3]).lower()
+    s.mapping(f"class-map {what}", a.number,
+              f'class-map "{cm.name}": "{what}" is not used by buddylb, which classifies by VIP (and, in a '
+              "match-all VIP class-map, by source-address)", "unsupported")
+
+
 def _regex(text: str) -> str:
     try:
         re.compile(text)
@@ -115,6 +137,10 @@ VIRTUAL = block(
     "class-map",
     {
         f"{SEQ} match virtual-address": Command(_VA_SYNTAX, _virtual_address),
+        f"{SEQ} match source-address": Command("SEQ match source-address A [MASK]", _source_address),
+        f"{SEQ} match destination-address": Command("SEQ match destination-address A MASK", _not_done, hidden=True),
+        f"{SEQ} match protocol": Command("SEQ match protocol P ...", _not_done, hidden=True),
+        f"{SEQ} match port": Command("SEQ match port ...", _not_done, hidden=True),
         f"{SEQ} match": Command(_VA_SYNTAX, _wrong_kind("SEQ match virtual-address"), hidden=True),
         "match": Command(_VA_SYNTAX, _seq_hint, hidden=True),
     },

@@ -138,6 +138,8 @@ TOP: dict[str, Command] = {
     "class-map type management": Command("class-map type management ...", _ignored("device", 3), block=_MGMT_CLASS_MAP),
     "policy-map type management": Command("policy-map type management ...", _management, block=_MGMT_POLICY),
     "timeout xlate": Command("timeout xlate T", _ignored("device")),
+    "action-list": Command("action-list ...", _ignored("device", 3), block=_vocabulary(
+        "action-list", "header ssl description")),
 }
 for _phrase in ("ip route", "ip domain-name", "ip domain-lookup", "ip domain-list", "ip name-server", "no ft"):
     TOP[_phrase] = Command(f"{_phrase} ...", _ignored("device"))

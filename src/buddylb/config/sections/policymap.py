@@ -71,6 +71,13 @@ LB_CLASS = block(
         "serverfarm": Command("serverfarm F [backup F2]", _lb_serverfarm, claims=farm_ref),
         "sticky-serverfarm": Command("sticky-serverfarm STICKY-GROUP", _lb_sticky),
         "insert-http": Command("insert-http NAME header-value V", _insert_http),
+        "action": mapped("action", '"action" (an ACE action-list: header rewrite, SSL URL rewrite) is not done',
+                         "unsupported"),
+        "ssl-proxy client": mapped(
+            "ssl-proxy client", '"ssl-proxy client" (TLS to the servers) is not done: buddylb talks to servers in '
+            "the clear after terminating TLS, or passes TLS through", "unsupported"),
+        "set ip tos": unused("set ip tos"),
+        "compress": unused("compress"),
     },
 )
 

@@ -11,6 +11,7 @@ from typing import Any
 from buddylb.config import units
 from buddylb.config.grammar import Args, Command, LineError, block, keep, one_word
 from buddylb.config.model import FarmMember, Ref, Rserver
+from buddylb.config.sections.notes import mapped, unused
 from buddylb.config.session import ParseSession, claim_name
 
 CONN_LIMIT_MAX = 4_000_000  # ACE's range
@@ -79,6 +80,13 @@ HOST = block(
     {
         "ip address": Command("ip address A", _ip_address, once="ip address"),
         "probe": Command("probe NAME", _host_probe, claims=one_word),
+        "webhost-redirection": mapped(
+            "webhost-redirection", '"webhost-redirection" (an ACE redirect server) is not done: buddylb '
+            "forwards to real servers only", "unsupported"),
+        "rate-limit": unused("rate-limit"),
+        "fail-on-all": mapped(
+            "fail-on-all", '"fail-on-all" is not done: an rserver is failed while any of its probes is failed',
+            "unsupported"),
     },
     SERVICE_COMMANDS,
 )
@@ -94,11 +102,24 @@ def _rserver_host(s: ParseSession, _target: Any, a: Args) -> Rserver:
     return rs
 
 
-def _rserver_hint(_s: ParseSession, _target: Any, a: Args) -> None:
-    raise LineError(f'"{a.line.text}" needs the type; write "rserver host NAME"')
+def _rserver_default(s: ParseSession, target: Any, a: Args) -> Rserver:
+    """`rserver NAME`: host is ACE's default type."""
+    return _rserver_host(s, target, a)
 
+
+def _redirect(s: ParseSession, _target: Any, a: Args) -> None:
+    s.mapping("rserver redirect", a.number, '"rserver redirect" (an ACE redirect server) is not done: buddylb '
+              "forwards to real servers only; a farm of them serves nothing", "unsupported")
+
+
+_REDIRECT = block(
+    "rserver redirect",
+    {w: Command(f"{w} ...", lambda s, t, a: None) for w in ("webhost-redirection", "inservice", "description")},
+    swallow=True,
+)
 
 TOP: dict[str, Command] = {
     "rserver host": Command("rserver host NAME", _rserver_host, block=HOST),
-    "rserver": Command("rserver host NAME", _rserver_hint, hidden=True),
+    "rserver redirect": Command("rserver redirect NAME", _redirect, block=_REDIRECT),
+    "rserver": Command("rserver [host] NAME", _rserver_default, block=HOST, claims=lambda r: len(r) == 1),
 }

@@ -150,11 +150,27 @@ def _serverfarm_host(s: ParseSession, _target: Any, a: Args) -> Serverfarm:
     return farm
 
 
-def _serverfarm_hint(_s: ParseSession, _target: Any, a: Args) -> None:
-    raise LineError(f'"{a.line.text}" needs the type; write "serverfarm host NAME"')
+def _nothing(_s: ParseSession, target: Any, _a: Args) -> Any:
+    return target
+
+
+_REDIRECT_MEMBER = block("redirect rserver", {w: Command(f"{w} ...", _nothing) for w in ("inservice", "weight", "no")})
+_REDIRECT = block(
+    "serverfarm redirect",
+    {w: Command(f"{w} ...", _nothing) for w in ("predictor", "probe", "description", "failaction", "fail-action")},
+    {"rserver": Command("rserver NAME", _nothing, block=_REDIRECT_MEMBER)},
+    swallow=True,
+)
+
+
+def _redirect(s: ParseSession, _target: Any, a: Args) -> None:
+    s.mapping("serverfarm redirect", a.number, '"serverfarm redirect" (a farm of ACE redirect servers) is not done; '
+              "a policy that uses it is refused", "unsupported")
 
 
 TOP: dict[str, Command] = {
     "serverfarm host": Command("serverfarm host NAME", _serverfarm_host, block=FARM),
-    "serverfarm": Command("serverfarm host NAME", _serverfarm_hint, hidden=True),
+    "serverfarm redirect": Command("serverfarm redirect NAME", _redirect, block=_REDIRECT),
+    # `serverfarm NAME`: host is ACE's default type
+    "serverfarm": Command("serverfarm [host] NAME", _serverfarm_host, block=FARM, claims=lambda r: len(r) == 1),
 }

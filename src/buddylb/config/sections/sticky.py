@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any, Callable
 
 from buddylb.config import units
-from buddylb.config.grammar import Args, Command, Handler, LineError, block, farm_ref, keep, one_word
+from buddylb.config.grammar import SEQ, Args, Command, Handler, LineError, block, farm_ref, keep, one_word
 from buddylb.config.model import Ref, StaticCookie, StickyGroup, StickyKind
 from buddylb.config.session import ParseSession, claim_name
 
@@ -99,6 +99,7 @@ HTTP_COOKIE = block(
     {
         "cookie insert": Command("cookie insert [browser-expire]", _cookie_insert, once="cookie insert"),
         "static cookie-value": Command("static cookie-value V rserver R [PORT]", _static_cookie),
+        f"{SEQ} static cookie-value": Command("SEQ static cookie-value V rserver R [PORT]", _static_cookie),
     },
 )
 HTTP_HEADER = block("sticky http-header", COMMON)
