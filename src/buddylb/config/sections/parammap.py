@@ -16,14 +16,14 @@ from typing import Any
 from buddylb.config.grammar import Args, Block, Command, LineError, block
 from buddylb.config.model import ParameterMap
 from buddylb.config.sections.notes import mapped, unused
-from buddylb.config.sections.probe import ACE_CIPHERS
+from buddylb.config.sections.probe import ACE_CIPHERS, openssl_has
 from buddylb.config.session import ParseSession, claim_name
 
 _VERSIONS = {"all": None, "tls1": "TLSv1_2", "tls1_1": "TLSv1_2", "tls1_2": "TLSv1_2", "ssl3": "TLSv1_2",
              "tls1_3": "TLSv1_3"}
 
 
-def _cipher(_s: ParseSession, pm: ParameterMap, a: Args) -> None:
+def _cipher(s: ParseSession, pm: ParameterMap, a: Args) -> None:
     name = a.word("cipher name")
     if a.accept("priority"):
         a.integer("cipher priority", 1, 10)
@@ -32,6 +32,10 @@ def _cipher(_s: ParseSession, pm: ParameterMap, a: Args) -> None:
     if cipher is None:
         raise LineError(f'cipher "{name}" is not an ACE cipher suite buddylb knows; write one of '
                         + ", ".join(k.upper() for k in ACE_CIPHERS))
+    if not openssl_has(cipher):
+        s.mapping("ssl cipher unavailable", a.number,
+                  f'cipher {name} ({cipher}) is not available in this OpenSSL; it is left out')
+        return
     pm.ciphers.append(cipher)
 
 

@@ -160,6 +160,18 @@ ACE_CIPHERS: dict[str, str] = {
     "ecdhe_rsa_with_aes_128_gcm_sha256": "ECDHE-RSA-AES128-GCM-SHA256",
     "ecdhe_rsa_with_aes_256_gcm_sha384": "ECDHE-RSA-AES256-GCM-SHA384",
 }
+def openssl_has(cipher: str) -> bool:
+    """Whether this Python's OpenSSL offers the suite (RC4 and DES are gone from modern
+    builds): a suite it lacks is left out with a warning rather than failing the VIP."""
+    import ssl
+
+    try:
+        ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT).set_ciphers(cipher)
+    except ssl.SSLError:
+        return False
+    return True
+
+
 _VERSIONS = {"all": None, "tlsv1": "TLSv1", "tlsv1_1": "TLSv1_1", "tlsv1_2": "TLSv1_2", "sslv3": "TLSv1"}
 
 
@@ -189,6 +201,10 @@ def _ssl_cipher(_s: ParseSession, p: Probe, a: Args) -> None:
             f'ssl cipher "{name}" is not an ACE cipher suite buddylb knows; write RSA_ANY or one of '
             + ", ".join(k.upper() for k in ACE_CIPHERS)
         )
+    if not openssl_has(cipher):
+        _s.mapping("ssl cipher unavailable", a.number,
+                   f'ssl cipher {name} ({cipher}) is not available in this OpenSSL; it is left out')
+        return
     p.ssl_ciphers.append(cipher)
 
 
