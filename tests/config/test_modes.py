@@ -241,3 +241,13 @@ def test_host_is_the_default_type_and_redirect_servers_warn() -> None:
     assert ctx.rservers["web1"].address == "127.0.1.1" and list(ctx.rservers) == ["web1"]
     assert [(m.name, m.port, m.inservice) for m in ctx.farms["web"].members] == [("web1", 80, True)]
     assert [(d.line, d.category) for d in diagnostics] == [(4, "mapping"), (10, "mapping")]
+
+
+def test_a_pasted_cli_session_loads() -> None:
+    text = (
+        "ACE-1/Admin# show running-config\nGenerating configuration....\n\n"
+        "rserver host a\n  ip address 127.0.1.1\n  inservice\nACE-1/Admin(config)#\n"
+    )
+    config, diagnostics = diagnose(text)
+    assert errors(diagnostics) == [] and config.contexts["Admin"].rservers["a"].inservice
+    assert [(d.line, d.category) for d in diagnostics] == [(1, "unused"), (2, "device")]

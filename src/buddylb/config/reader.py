@@ -28,6 +28,7 @@ It never knows what a command means (handlers do) and never prints.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Iterable
 
@@ -38,6 +39,7 @@ if TYPE_CHECKING:
     from buddylb.config.session import ParseSession
 
 
+_PROMPT = re.compile(r"[\w.-]+/[\w.-]+(\(config[\w-]*\))?#")
 _NOTHING = Block("refused line", {}, 1)  # the sub-mode of a refused line that opens none
 
 
@@ -74,6 +76,11 @@ class Reader:
                 self.stack.pop()
             return
         if keys == ("end",):
+            self.stack.clear()
+            return
+        if _PROMPT.match(line.words[0]) and not line.quoted[0]:
+            # `ACE-1/Admin# show running-config` pasted with its output
+            self.session.ignore("unused", line.number, "CLI prompt")
             self.stack.clear()
             return
         self._close_by_indent(line)
