@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from buddylb.config.grammar import Args, Command, Handler, LineError, block, farm_ref, keep
+from buddylb.config.grammar import Args, Command, LineError, block, farm_ref, keep
 from buddylb.config.model import (
     Context,
     LbClass,
