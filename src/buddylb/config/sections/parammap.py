@@ -36,6 +36,10 @@ def _cipher(s: ParseSession, pm: ParameterMap, a: Args) -> None:
         s.mapping("ssl cipher unavailable", a.number,
                   f'cipher {name} ({cipher}) is not available in this OpenSSL; it is left out')
         return
+    if "_CBC_" in name.upper():
+        s.mapping("parameter-map cbc cipher", a.number,
+                  f'cipher {name} is a CBC suite (LUCKY13): buddylb offers it because the parameter-map asks, '
+                  "where its own default offers AEAD suites only; prefer RSA_WITH_AES_128_GCM_SHA256 or ECDHE suites")
     pm.ciphers.append(cipher)
 
 
