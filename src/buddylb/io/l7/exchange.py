@@ -90,7 +90,8 @@ class Exchange(Upstream):
 
     __slots__ = ("port", "balancer", "vip_key", "peer", "tls", "snap", "vip", "parser", "queue", "phase",
                  "deadline", "armed", "last_client", "last_server", "paused", "client_blocked", "server_blocked",
-                 "eof_seen", "requests", "headers", "cookies", "flow", "forwarded", "peer_port", "head", "lease", "conn",
+                 "eof_seen", "requests", "headers", "cookies", "flow", "forwarded", "peer_port", "head", "lease",
+                 "conn",
                  "rparser", "rec", "pending", "request_done", "response_started", "chunked_out",
                  "close_after", "retried", "dispatched")
 
