@@ -197,10 +197,6 @@ class Metrics:
 
     def log(self, record: "FlowRecord") -> None:
         """Count one flow record (a finished connection or request), then log it."""
-        self.count(record)
-        self._access_log(record)
-
-    def count(self, record: "FlowRecord") -> None:
         vip = record.vip
         is_l4 = record.mode in L4_MODES
         key = (is_l4, vip, record.farm or "", record.rserver or "")
@@ -211,9 +207,10 @@ class Metrics:
         cell[1] += record.bytes_in
         cell[2] += record.bytes_out
         status = record.status
-        if not is_l4 and isinstance(status, int) and 100 <= status < 600:
+        if not is_l4 and status.__class__ is int and 100 <= status < 600:
             rkey = (vip, status // 100)
             self.responses[rkey] = self.responses.get(rkey, 0) + 1
+        self._access_log(record)
 
     def render(self) -> bytes:
         """The Prometheus text exposition format."""

@@ -107,8 +107,8 @@ class Pool:
         self.idle: dict[tuple[str, int], list[ServerConn]] = {}
         self.reaper: asyncio.TimerHandle | None = None
 
-    def take(self, target: tuple[str, int]) -> ServerConn | None:
-        conns = self.idle.get(target)
+    def take(self, address: str, port: int) -> ServerConn | None:
+        conns = self.idle.get((address, port))
         while conns:
             c = conns.pop()
             if c.alive and c.transport is not None and not c.transport.is_closing():
@@ -126,7 +126,8 @@ class Pool:
         conn.owner = None
         if not conn.alive or conn.transport is None or conn.transport.is_closing():
             return
-        conn.resume()  # an idle connection must notice the server's EOF or stray bytes
+        if conn.paused:
+            conn.resume()  # an idle connection must notice the server's EOF or stray bytes
         conns = self.idle.setdefault(conn.target, [])
         if len(conns) >= MAX_IDLE_PER_TARGET:
             conn.close()

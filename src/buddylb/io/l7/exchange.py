@@ -412,7 +412,7 @@ class Exchange(Upstream):
             if rec.outcome is None:
                 rec.outcome = "no_server"
             rec.status = status
-            rec.end(time.time())
+            rec.duration_s = round(time.time() - rec.ts, 4)
             self.port.record(rec)
 
     def _reply_error(self, status: int) -> None:

@@ -17,7 +17,6 @@ from buddylb.core.decide import Decision, Flow
 from buddylb.io import flow as flow_mod
 from buddylb.io.l7.exchange import Exchange
 from buddylb.io.wheel import shared_wheel
-from buddylb.io.record import FlowRecord
 
 if TYPE_CHECKING:
     from buddylb.io.runtime import Balancer
@@ -27,14 +26,18 @@ class L7Client(asyncio.Protocol):
     """One client connection of an L7 VIP; also the exchange's `Port`."""
 
     __slots__ = ("balancer", "vip_key", "tls", "loop", "now", "transport", "ex", "write",
-                 "slot", "wheel", "tasks", "closed", "pause_reading", "resume_reading", "data_received")
+                 "slot", "wheel", "tasks", "closed", "take", "give_back", "record", "pause_reading", "resume_reading", "data_received")
 
     def __init__(self, balancer: "Balancer", vip_key: tuple[str, int], tls_terminated: bool = False) -> None:
         self.balancer = balancer
         self.vip_key = vip_key
         self.tls = tls_terminated
         self.loop = asyncio.get_running_loop()
-        self.now = self.loop.time  # Port.now
+        # Port actions that are one call elsewhere, bound once (no frame of ours per request)
+        self.now = self.loop.time
+        self.take = balancer.pool.take
+        self.give_back = balancer.pool.give_back
+        self.record = balancer.access_log  # the access log with the metrics tap (installed before VIPs open)
         self.transport: asyncio.Transport = None  # type: ignore[assignment]
         self.ex = Exchange(self, balancer, vip_key, tls_terminated)
         # uvloop caches protocol.data_received before connection_made: bind it here
@@ -102,9 +105,6 @@ class L7Client(asyncio.Protocol):
             return
         ex.decided(d)
 
-    def take(self, address: str, port: int) -> Any:
-        return self.balancer.pool.take((address, port))
-
     def connect(self, lease: flow_mod.Lease) -> None:
         self._spawn(self._connect(lease))
 
@@ -121,9 +121,6 @@ class L7Client(asyncio.Protocol):
             pool.give_back(conn)
             return
         ex.connected(conn)
-
-    def give_back(self, conn: Any) -> None:
-        self.balancer.pool.give_back(conn)
 
     def _spawn(self, coro: Any) -> None:
         task = self.loop.create_task(coro)
@@ -150,5 +147,3 @@ class L7Client(asyncio.Protocol):
         if not self.closed:
             self.ex.tick(self.loop.time())
 
-    def record(self, rec: FlowRecord) -> None:
-        self.balancer.access_log(rec)

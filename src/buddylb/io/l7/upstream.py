@@ -56,6 +56,7 @@ class Upstream:
     _pause_client: Callable[[], None]
     _resume_client: Callable[[], None]
     _pump: Callable[[], None]
+    paused: bool
 
     def server_data(self, data: bytes) -> None:
         rp = self.rparser
@@ -185,7 +186,8 @@ class Upstream:
             self._enter(IDLE, self.snap.timeouts["keep-alive"])
         else:  # the next request's head has begun to arrive: it gets `timeout http-request`
             self._enter(HEAD, self.snap.timeouts["http-request"])
-        self._resume_client()
+        if self.paused:
+            self._resume_client()
         if self.queue:
             self._pump()
 
