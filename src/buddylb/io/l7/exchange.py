@@ -7,8 +7,8 @@ touches a socket, a task or the event loop: every action is a call on its `Port`
 asyncio protocol in `protocol.py`, or a fake one in tests), and time is `port.now()`.
 This module is over 400 lines (about 470) because the client half of an exchange
 (pipelining, request bodies, errors, the lingering close, timer expiry) reads best in
-one place; the server half is `upstream.py`, the timer table `timers.py`, the glue
-`protocol.py`.
+one place; the server half is `upstream.py`, the timer table `timers.py`, the Port
+interface `port.py`, the glue `protocol.py`.
 
 Events in: `client_data`, `client_eof`, `decided`, `connected`, `connect_failed`,
 `server_data`, `server_eof`, `server_lost`, `client_write_paused/resumed`,
@@ -32,7 +32,7 @@ from __future__ import annotations
 import logging
 import time
 from collections import deque
-from typing import Any, Protocol
+from typing import Any
 
 from buddylb.core.decide import Decision, Flow
 from buddylb.core.inserts import insert_fields
@@ -46,54 +46,21 @@ from buddylb.http.response import ResponseParser, error_response
 from buddylb.io.flow import Lease
 from buddylb.io.lograte import RATE
 from buddylb.io.l7.timers import CLOSED, EXCHANGE, HEAD, IDLE, LINGER, LINGER_S, REPLY_408, TIMERS, judge
+from buddylb.io.l7.port import Port, RequestFields
 from buddylb.io.l7.upstream import Upstream
 from buddylb.io.record import FlowRecord
 
 log = logging.getLogger("buddylb.l7")
 _NEVER = float("inf")
 
-class Port(Protocol):
-    def now(self) -> float: ...
-    def decide(self, flow: Flow) -> Decision | None: ...
-    def take(self, address: str, port: int) -> Any: ...
-    def connect(self, lease: Lease) -> None: ...
-    def give_back(self, conn: Any) -> None: ...
-    def write(self, data: bytes) -> None: ...
-    def write_eof(self) -> None: ...
-    def pause_reading(self) -> None: ...
-    def resume_reading(self) -> None: ...
-    def close(self) -> None: ...
-    def abort_transport(self) -> None: ...
-    def arm(self, deadline: float) -> None: ...
-    def record(self, rec: FlowRecord) -> None: ...
-
-
-class _Headers:
-    """A lazy str view of the current request's fields, for classification (one per
-    connection, pointed at each request's head: no allocation per request)."""
-
-    __slots__ = ("head", "cookies")
-
-    def __init__(self, cookies: bool) -> None:
-        self.head: RequestHead | None = None
-        self.cookies = cookies
-
-    def get(self, name: str, default: str | None = None) -> str | None:
-        assert self.head is not None
-        key = name.encode("latin-1")
-        v = self.head.cookies().get(key) if self.cookies else self.head.header(key)
-        return default if v is None else v.decode("latin-1")
-
-
 class Exchange(Upstream):
     """The L7 machine of one client connection (see the module header)."""
 
     __slots__ = ("port", "balancer", "vip_key", "peer", "tls", "snap", "vip", "parser", "queue", "phase",
-                 "deadline", "armed", "last_client", "last_server", "paused", "client_blocked", "server_blocked",
-                 "eof_seen", "requests", "headers", "cookies", "flow", "forwarded", "peer_port", "head", "lease",
-                 "conn",
-                 "rparser", "rec", "pending", "request_done", "response_started", "chunked_out",
-                 "close_after", "retried", "dispatched")
+                 "deadline", "armed", "last_client", "last_server", "paused", "client_blocked",
+                 "server_blocked", "eof_seen", "requests", "headers", "cookies", "flow", "forwarded",
+                 "peer_port", "head", "lease", "conn", "rparser", "rec", "pending", "request_done",
+                 "response_started", "chunked_out", "close_after", "retried", "dispatched")
 
     def __init__(self, port: Port, balancer: Any, vip_key: tuple[str, int], tls: bool) -> None:
         self.port = port
@@ -116,7 +83,7 @@ class Exchange(Upstream):
         self.server_blocked = False  # the server stopped reading us
         self.eof_seen = False
         self.requests = 0
-        self.headers, self.cookies = _Headers(False), _Headers(True)
+        self.headers, self.cookies = RequestFields(False), RequestFields(True)
         self.flow = Flow("", self.vip.address if self.vip else "", headers=self.headers, cookies=self.cookies)
         # the request in flight (one at a time; fields reset by _begin)
         self.head: RequestHead | None = None
