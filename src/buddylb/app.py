@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from buddylb import __version__
-from buddylb.errors import ConfigError, LbError
+from buddylb.errors import CommandError, ConfigError, LbError
 from buddylb.io.accesslog import AccessLog
 from buddylb.io.gate import AclGate
 from buddylb.io.listeners import ListenerSet
@@ -126,7 +126,11 @@ class Server:
             return
         from buddylb.store.redis import RedisStore
 
-        store = RedisStore(url, prefix=spec.prefix if spec else "buddylb:", timeout_s=spec.timeout_s if spec else 0.05)
+        try:
+            store = RedisStore(url, prefix=spec.prefix if spec else "buddylb:",
+                               timeout_s=spec.timeout_s if spec else 0.05)
+        except ValueError as exc:  # --sticky-store bypasses the config check: the same sentence here
+            raise CommandError(str(exc), 2) from exc
         b = self.balancer
         store.attach(lambda: b.tables, b.clock, self.node_info)  # anti-entropy; heartbeat
         await store.start()

@@ -126,7 +126,8 @@ def _vip_types(cfg: Any, snap: Any) -> list[dict[str, Any]]:
 @click.option("--secret-file", type=click.Path(dir_okay=False, path_type=Path),
               help="Per-install cookie signing secret (created 0600 if missing). Default: a fresh one per start.")
 @click.option("--sticky-store", "sticky_store", metavar="URL",
-              help="redis://HOST:PORT/DB shared sticky store; overrides the config's sticky-store line.")
+              help="Shared sticky store: redis://HOST:PORT/DB, redis-sentinel://H:P,H:P/MASTER/DB or "
+                   "redis-cluster://H:P,H:P; overrides the config's sticky-store line.")
 @click.option("--workers", default=1, show_default=True, type=click.IntRange(1, 64),
               help="Worker processes sharing the VIPs; a client's connections all reach one worker.")
 @click.option("--ready-file", type=click.Path(dir_okay=False, path_type=Path), hidden=True)

@@ -84,13 +84,13 @@ def test_write_back_pass_newest_copy_wins(redis_server):
         e.last = scope.farm_index["http"]
         e.stamp = cb() - 600
         k = entry_key(a, "ae:", c)
-        written, kept = await antientropy.write_back(b.store.client, "ae:", b.tables, cb, 0.5)
+        written, kept = await antientropy.write_back(b.store.conn, "ae:", b.tables, cb, 0.5)
         assert (written, kept) == (1, 0) and r.get(k).split(",")[1:].count(other) == 1
-        written, kept = await antientropy.write_back(a.store.client, "ae:", a.tables, ca, 0.5)
+        written, kept = await antientropy.write_back(a.store.conn, "ae:", a.tables, ca, 0.5)
         assert (written, kept) == (1, 0)  # a's copy is newer: it replaces b's
         assert r.get(k) == record.pack(*_rec(a, c))
         assert 29 * 60_000 < r.pttl(k) <= 30 * 60_000
-        written, kept = await antientropy.write_back(b.store.client, "ae:", b.tables, cb, 0.5)
+        written, kept = await antientropy.write_back(b.store.conn, "ae:", b.tables, cb, 0.5)
         assert (written, kept) == (0, 1)  # b's older copy never replaces a newer one
         assert r.get(k) == record.pack(*_rec(a, c))
         for n in (a, b):

@@ -16,18 +16,22 @@ class RedisServer:
         self.port = port or free_port()
         self.dir = tempfile.mkdtemp(prefix="buddylb-redis-")
         self.proc: subprocess.Popen | None = None
+        self.args: list[str] = []
 
     @property
     def url(self) -> str:
         return f"redis://127.0.0.1:{self.port}/0"
 
-    def start(self) -> "RedisServer":
+    def start(self, args: list[str] | None = None) -> "RedisServer":
+        """Start (or start again, on the same port, empty); `args` are kept for restarts."""
+        if args is not None:
+            self.args = list(args)
         exe = shutil.which("redis-server")
         if exe is None:
             raise RuntimeError("redis-server is not installed (apt-get install -y redis-server)")
         self.proc = subprocess.Popen(
             [exe, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-             "--dir", self.dir, "--maxmemory", "64mb", "--maxmemory-policy", "allkeys-lru"],
+             "--dir", self.dir, "--maxmemory", "64mb", "--maxmemory-policy", "allkeys-lru", *self.args],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         client = redis.Redis(port=self.port)
         deadline = time.monotonic() + 10

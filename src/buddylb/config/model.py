@@ -367,7 +367,7 @@ class Context:
 
 @dataclass
 class StickyStoreSpec:
-    """`sticky-store redis://HOST:PORT/DB [prefix P] [timeout T]` (SPEC §2.1)."""
+    """`sticky-store URL [prefix P] [timeout T]` (SPEC §2.1); URL forms: `config.storeurl`."""
 
     url: str
     line: int

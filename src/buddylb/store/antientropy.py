@@ -26,6 +26,7 @@ from typing import Any, Callable, Mapping
 
 from buddylb.core.sticky import StickyTable
 from buddylb.store import record
+from buddylb.store.connect import Connection
 
 BATCH = 256
 RATE = 20_000  # entries per second written back, per node
@@ -57,20 +58,19 @@ class Identity:
                 "last_pass_at": self.last_pass_at, "last_reason": self.last_reason or None}
 
 
-async def write_back(client: Any, prefix: str, tables: Mapping[str, StickyTable], now: Callable[[], float],
+async def write_back(conn: Connection, prefix: str, tables: Mapping[str, StickyTable], now: Callable[[], float],
                      timeout_s: float) -> tuple[int, int]:
     """Write every live local entry whose copy in Redis is missing or older.
 
     Returns (written, kept).  Raises the client's errors: the caller degrades."""
-    script = client.register_script(record.WRITE_BACK)
+    script = conn.client.register_script(record.WRITE_BACK)
     written = kept = 0
     for table in list(tables.values()):
         for st in list(table.scopes.values()):
             keys = list(st.entries)  # a copy of the keys: the data path keeps running between batches
             for start in range(0, len(keys), BATCH):
                 t0 = time.monotonic()
-                pipe = client.pipeline(transaction=False)
-                queued = 0
+                calls: list[tuple[list[str], list[Any]]] = []
                 at = now()
                 for key in keys[start:start + BATCH]:
                     e = st.entries.get(key)
@@ -81,13 +81,12 @@ async def write_back(client: Any, prefix: str, tables: Mapping[str, StickyTable]
                     if ttl_ms <= 0:
                         continue
                     rk = record.entry_key(prefix, table.context, st.scope, key)
-                    await script(keys=[rk], args=[record.pack(e.last, e.farms), ttl_ms], client=pipe)
-                    queued += 1
-                if queued:
-                    results = await asyncio.wait_for(pipe.execute(), max(timeout_s * 4, 1.0))
+                    calls.append(([rk], [record.pack(e.last, e.farms), ttl_ms]))
+                if calls:
+                    results = await conn.run_scripts(script, calls, max(timeout_s * 4, 1.0))
                     done = sum(1 for r in results if int(r) == 1)
                     written += done
-                    kept += queued - done
-                pause = queued / RATE - (time.monotonic() - t0)
+                    kept += len(calls) - done
+                pause = len(calls) / RATE - (time.monotonic() - t0)
                 await asyncio.sleep(max(pause, 0))
     return written, kept

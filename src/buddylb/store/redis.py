@@ -33,7 +33,7 @@ import logging
 import time
 from typing import Any, Callable, Hashable, Mapping
 
-from redis.exceptions import RedisError
+from redis.exceptions import RedisClusterException, RedisError
 
 from buddylb.core.decide import NEW, STICKY_HIT, Decision
 from buddylb.core.snapshot import Scope
@@ -43,7 +43,7 @@ from buddylb.store.connect import connect
 
 log = logging.getLogger("buddylb.store")
 
-_FAILURES = (RedisError, OSError, asyncio.TimeoutError)
+_FAILURES = (RedisError, RedisClusterException, OSError, asyncio.TimeoutError)  # every way Redis can fail us
 FRESH_PRUNE_AT = 50_000  # local-copy validity records kept before expired ones are dropped
 CHECK_EVERY_S = 1.0  # restart detection (run_id, marker) and Redis memory figures
 
@@ -135,7 +135,7 @@ class RedisStore:
         """Redis lacks an entry this node holds live: write ours (insert-or-get), keep it.
         Returns what another node stored first, if one did meanwhile."""
         st = table.scopes.get(scope.name)
-        e = table.lookup(scope.name, key, now) if st is not None else None
+        e = table.peek(scope.name, key, now) if st is not None else None
         if st is None or e is None:
             return None
         left = st.expires_in(e, now)
@@ -282,7 +282,7 @@ class RedisStore:
 
     async def _pass(self, run_id: str) -> None:
         try:
-            written, kept = await antientropy.write_back(self.client, self.prefix, self.tables(), self.clock,
+            written, kept = await antientropy.write_back(self.conn, self.prefix, self.tables(), self.clock,
                                                          self.timeout_s)
             await asyncio.wait_for(self.client.set(self.marker, "1"), max(self.timeout_s, 0.5))
         except _FAILURES as exc:

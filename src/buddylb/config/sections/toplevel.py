@@ -10,12 +10,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any, Callable
-from urllib.parse import urlsplit
 
 from buddylb.config import units
 from buddylb.config.grammar import Args, Command, LineError, block
 from buddylb.config.model import DEFAULT_TIMEOUTS, Ref, StickyStoreSpec
 from buddylb.config.session import ParseSession
+from buddylb.config.storeurl import parse_store_url
 
 
 @dataclass
@@ -59,21 +59,10 @@ _CONTEXT = block(
 
 
 def _check_store_url(url: str) -> None:
-    bad = LineError(f'sticky-store "{url}" is not a Redis URL; write e.g. redis://127.0.0.1:6379/0')
     try:
-        parts = urlsplit(url)
-        _ = parts.port  # raises ValueError on a bad port
-    except ValueError:
-        raise bad from None
-    db = parts.path.lstrip("/")
-    if (
-        parts.scheme.lower() not in ("redis", "rediss")
-        or not parts.hostname
-        or (db and not (db.isascii() and db.isdigit()))
-        or parts.query
-        or parts.fragment
-    ):
-        raise bad
+        parse_store_url(url)  # redis://, redis-sentinel://, redis-cluster:// (config.storeurl)
+    except ValueError as exc:
+        raise LineError(str(exc)) from None
 
 
 def _sticky_store(s: ParseSession, _target: Any, a: Args) -> None:
@@ -165,7 +154,7 @@ def _service_policy(s: ParseSession, _target: Any, a: Args) -> None:
 TOP: dict[str, Command] = {
     "context": Command("context NAME", _context, block=_CONTEXT),
     "sticky-store": Command(
-        "sticky-store redis://HOST:PORT/DB [prefix P] [timeout T]", _sticky_store, once="sticky-store"
+        "sticky-store redis://HOST:PORT/DB|redis-sentinel://H:P,H:P/MASTER/DB|redis-cluster://H:P,H:P [prefix P] [timeout T]", _sticky_store, once="sticky-store"
     ),
     "trusted-proxy": Command("trusted-proxy CIDR", _trusted_proxy),
     "timeout": Command(f"timeout {'|'.join(DEFAULT_TIMEOUTS)} T", _timeout),
