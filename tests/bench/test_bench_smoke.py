@@ -133,3 +133,20 @@ def test_report_renders_the_store_section():
                          "measured": {"date": "d"}}}})
     assert "## Shared sticky store (Redis) vs memory" in text
     assert "0.90×" in text and "one source address" in text and "script load 1" in text
+
+
+@pytest.mark.skipif(tools.find_program("redis-server") is None, reason="redis-server is not installed")
+def test_scaling_figures_in_small():
+    """`bench.scaling` (SCALING.md) in small: the layouts' memory and the per-decision counts."""
+    from bench import scaling
+
+    res = scaling.run(2000)
+    mem = res["memory"]
+    assert mem["string"]["memory_usage_bytes"] <= 100 < mem["hash"]["memory_usage_bytes"]
+    new = res["per_decision"]["redis"]["new"]
+    assert new["outcomes"] == {"new": 200} and 2 <= new["round_trips_per_decision"] < 2.5
+    # one EVALSHA each (the first one again after NOSCRIPT: redis-py loads the script then)
+    assert 1 <= new["redis_commands_per_decision"]["evalsha"] < 1.05 and new["bytes_to_redis_per_decision"] > 0
+    back = res["per_decision"]["redis"]["returning"]
+    assert back["outcomes"] == {"sticky_hit": 200} and "evalsha" not in back["redis_commands_per_decision"]
+    assert res["per_decision"]["redis"]["write_back"]["written"] == 200
