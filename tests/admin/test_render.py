@@ -195,6 +195,31 @@ TCP-CHECK  http        lnx2     127.0.1.12  8080  DOWN   failure      4      12
 """
 
 
+STORE = {"kind": "redis", "url": "redis://127.0.0.1:6379/0", "prefix": "shop:", "degraded": False, "errors": 2,
+         "last_error": "TimeoutError: ", "repairs": 20, "keys": 1201, "used_memory": 1250000, "cluster_nodes": 2,
+         "anti_entropy": {"passes": 1, "written": 1180, "kept": 3, "last_reason": "marker missing (Redis emptied)"}}
+STATS_STICKY_REDIS = """\
+sticky statistics, context Admin (store redis)
+  entries                5
+  capacity               1048576
+  hits                   7
+  misses                 5
+  buddy hits             5
+  resticks               1
+  evictions              0
+  expirations            2
+  unstored               0
+  no server              0
+  buddy sticky groups    1
+  buddy connections      5
+  store                  redis://127.0.0.1:6379/0 prefix shop:
+  store keys             1201 (used memory 1250000)
+  store errors           2 (last: TimeoutError: )
+  read repairs           20
+  write-back passes      1 (1180 written, 3 kept; last: marker missing (Redis emptied))
+  cluster nodes          2
+"""
+
 CLUSTER_TEXT = """\
 cluster: 2 node(s) sharing the sticky store
 node       address         version  config checksum   generation  entries  decisions/s  age (s)
@@ -235,6 +260,7 @@ Admin    127.0.0.100:80  WEB            3       2
     pytest.param(lambda: r.render_buddy_group(BUDDY, detail=True), BUDDY_GROUP_DETAIL, id="buddy_group_detail"),
     pytest.param(lambda: r.render_probe(PROBES), PROBE, id="probe"),
     pytest.param(lambda: r.render_cluster(CLUSTER), CLUSTER_TEXT, id="cluster"),
+    pytest.param(lambda: r.render_stats_sticky([dict(STATS[0], store=STORE)]), STATS_STICKY_REDIS, id="stats_redis"),
     pytest.param(lambda: r.render_access_list(ACL), ACCESS_LIST, id="access_list"),
 ])
 def test_golden(rendered, expected) -> None:

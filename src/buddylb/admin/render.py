@@ -115,6 +115,15 @@ def render_stats_sticky(rows: list[dict]) -> str:
         lines = [f"sticky statistics, context {r['context']} (store {store.get('kind', 'memory')}"
                  f"{', DEGRADED' if store.get('degraded') else ''})"]
         lines += [f"  {k.replace('_', ' '):<22} {r[k]}" for k in keys]
+        if store.get("url"):  # a shared store: what Redis holds and what the node did for it
+            ae = store.get("anti_entropy") or {}
+            lines += [f"  {'store':<22} {store['url']} prefix {store.get('prefix')}",
+                      f"  {'store keys':<22} {_cell(store.get('keys'))} (used memory {_cell(store.get('used_memory'))})",
+                      f"  {'store errors':<22} {store.get('errors', 0)} (last: {_cell(store.get('last_error'))})",
+                      f"  {'read repairs':<22} {store.get('repairs', 0)}",
+                      f"  {'write-back passes':<22} {ae.get('passes', 0)} ({ae.get('written', 0)} written, "
+                      f"{ae.get('kept', 0)} kept; last: {_cell(ae.get('last_reason'))})",
+                      f"  {'cluster nodes':<22} {store.get('cluster_nodes', 0)}"]
         parts.append("\n".join(lines) + "\n")
     return "\n".join(parts)
 
