@@ -103,8 +103,9 @@ def test_store_bracket_memory_and_redis_with_a_real_redis_server():
         assert by[(kind, "returning")]["outcomes"] == {"sticky_hit": n}
         assert len({p["decisions"] for p in res["passes"] if p["store"] == kind}) == 1
     new, back = by[("redis", "new")], by[("redis", "returning")]
-    # one GET to load, one inside the insert-or-get script (Redis counts commands scripts run)
-    assert new["redis_commands"].get("get") == 2 * n and new["redis_commands"].get("evalsha", 0) >= n
+    # one GET to load, one inside the insert-or-get script (Redis counts commands scripts run),
+    # plus the restart check's GET of the marker once a second
+    assert 2 * n <= new["redis_commands"].get("get") <= 2 * n + 10 and new["redis_commands"].get("evalsha", 0) >= n
     assert 2 <= new["round_trips_per_decision"] < 2.5  # load + insert-or-get (+ the batched TTL pipelines)
     assert 1 <= back["round_trips_per_decision"] < 1.5 and "evalsha" not in back["redis_commands"]
     assert new["store_status"]["errors"] == 0 and not new["store_status"]["degraded"]

@@ -58,12 +58,15 @@ class Connection:
         if self.kind == "cluster":
             infos = await self.client.info("server", target_nodes=RedisCluster.PRIMARIES)
             run_ids = sorted(str(i.get("run_id", "")) for i in _per_node(infos))
-            return ",".join(run_ids), bool(await self.client.exists(marker))
+            return ",".join(run_ids), await self.client.get(marker) is not None
+        # GET, not EXISTS: reading the marker every second keeps it recently used, so an
+        # allkeys-lru Redis under memory pressure does not evict it (which would start a
+        # needless write-back pass)
         pipe = self.client.pipeline(transaction=False)
         pipe.info("server")
-        pipe.exists(marker)
-        server, exists = await pipe.execute()
-        return str(server.get("run_id", "")), bool(exists)
+        pipe.get(marker)
+        server, value = await pipe.execute()
+        return str(server.get("run_id", "")), value is not None
 
     async def run_scripts(self, script: Any, calls: list[tuple[list[str], list[Any]]], timeout_s: float) -> list:
         """Run `script` once per (keys, args): one pipeline, or concurrently on a Cluster."""
