@@ -9,6 +9,9 @@ WHEELS := $(VENV)/wheels
 # `requires build` / `requires run`: pyproject's build-system.requires / dependencies
 REQUIRES = $(BIN)/python -c 'import sys, tomllib; d = tomllib.load(open("pyproject.toml", "rb")); \
 	print("\n".join(d["build-system"]["requires"] if sys.argv[1] == "build" else d["project"]["dependencies"]))'
+# modules also built as C extensions (setup.py COMPILED; BUDDYLB_PURE=1 runs the .py sources)
+COMPILED := src/buddylb/core/slots.py src/buddylb/core/sticky.py src/buddylb/core/decide.py
+BUILT := $(VENV)/.built
 
 .PHONY: test demo bench soak fuzz clean venv dist
 
@@ -22,18 +25,23 @@ $(STAMP): pyproject.toml Makefile
 	$(BIN)/pip wheel -q --wheel-dir $(WHEELS) -r $(VENV)/requires.txt
 	touch $(STAMP)
 
-venv: $(STAMP)
+# rebuilt whenever a compiled module's source or declarations change
+$(BUILT): $(STAMP) setup.py $(COMPILED) $(wildcard src/buddylb/core/*.pxd)
+	$(BIN)/python setup.py -q build_ext --inplace 2>&1 | grep -v "performance hint" || true
+	touch $(BUILT)
 
-test: $(STAMP)
+venv: $(BUILT)
+
+test: $(BUILT)
 	$(BIN)/python -m pytest
 
-demo: $(STAMP)
+demo: $(BUILT)
 	$(BIN)/buddylb demo $(DEMO_ARGS)
 
-bench: $(STAMP)
+bench: $(BUILT)
 	$(BIN)/python -m bench.run $(BENCH_ARGS)
 
-soak: $(STAMP)
+soak: $(BUILT)
 	$(BIN)/python -m soak.run $(SOAK_ARGS)
 
 fuzz: $(STAMP)
@@ -47,3 +55,4 @@ dist: $(STAMP)
 
 clean:
 	rm -rf $(VENV) build dist src/*.egg-info
+	find src -name '*.so' -delete; rm -f $(COMPILED:.py=.c)

@@ -4,6 +4,7 @@ from __future__ import annotations
 from tests.core.configs import HTTP, HTTPS, ONE_TO_ONE
 from tests.core.engine import Engine, load
 from buddylb.core.sticky import StickyTable
+from buddylb.core.sticky_scan import keys
 
 TIMEOUT = 30 * 60
 
@@ -37,7 +38,7 @@ def test_expired_entry_never_shown_or_used_before_sweep():
     e.visit("127.0.0.10", HTTP)
     e.now += TIMEOUT + 1
     assert list(e.table.items(e.now)) == []
-    assert e.table.lookup("alpha", next(iter(e.table.scopes["alpha"].entries)), e.now) is None
+    assert e.table.lookup("alpha", keys(e.table, "alpha")[0], e.now) is None
 
 
 def test_sweep_is_bounded_and_removes_only_expired():
@@ -92,7 +93,7 @@ def test_insert_or_get_first_entry_wins():
     t = e.table
     first = t.insert("alpha", 42, 0, "lnx1", e.now)
     second = t.insert("alpha", 42, 1, "lnx2", e.now)
-    assert second is first and first.last_rserver == "lnx1" and t.size == 1
+    assert second == first and first.last_rserver == "lnx1" and t.size == 1
 
 
 def test_reload_carries_entries_and_drops_removed_rserver():
@@ -115,13 +116,19 @@ def test_reload_drops_removed_scope():
     assert e.table.carry_over(load(renamed).contexts["Admin"]).size == 0
 
 
-def test_per_farm_tuples_are_interned():
+def test_per_farm_rservers_are_one_byte_member_indexes():
+    """Issue 11: an entry's per-farm rservers cost one byte each (member index + 1), the
+    last farm one byte, the stamp four: fixed-width storage, nothing per entry on the heap."""
     e = Engine.from_text(ONE_TO_ONE)
     for n in range(10, 60):
         e.visit(f"127.0.0.{n}", HTTP)
         e.visit(f"127.0.0.{n}", HTTPS)
-    farms = {id(en.farms) for _, _, en in e.table.items(e.now)}
-    assert len(farms) == 2  # (lnx1, lnx1) and (lnx2, lnx2), shared by every entry
+    s = e.table.s
+    assert (s.farms.itemsize, s.last.itemsize, s.stamp.itemsize, s.width) == (1, 1, 4, 2)
+    rows = {(en.farms, en.last) for _, _, en in e.table.items(e.now)}
+    assert rows == {(("lnx1", "lnx1"), 1), (("lnx2", "lnx2"), 1)}
+    first = [s.farms[i] for i in range(2)]
+    assert first in ([1, 1], [2, 2])  # lnx1 is member 0 of both farms, lnx2 member 1
 
 
 def test_table_for_context_has_every_scope():
@@ -146,7 +153,7 @@ def test_a_flow_on_an_older_configuration_never_misreads_a_reloaded_table():
     old_vip = e.snap.vips[HTTPS]  # a flow that started on the old configuration
     d = decide(e.snap, e.state, new_tables, old_vip, Flow("127.0.0.10", "127.0.0.100"), e.now)
     assert d.outcome == "no_sticky" and d.entry is None
-    entry = next(iter(new_tables["Admin"].scopes["alpha"].entries.values()))
+    (_, _, entry), = new_tables["Admin"].items(e.now)
     assert new_ctx.scopes["alpha"].farms[entry.last] == "http" and entry.last_rserver == first
 
 
@@ -157,8 +164,8 @@ def test_adopt_inserts_or_updates_and_keeps_open_count():
     assert (got.last, got.farms, got.open, t.size) == (0, ("lnx2", None), 0, 1)
     t.opened(got)
     again = t.adopt("alpha", 7, ("lnx2", "lnx1"), 1, e.now + 5)
-    assert again is got and (got.last, got.farms, got.open) == (1, ("lnx2", "lnx1"), 1)
-    assert t.peek("alpha", 7, e.now + 5) is got and t.size == 1
+    assert again == got and (got.last, got.farms, got.open) == (1, ("lnx2", "lnx1"), 1)
+    assert t.peek("alpha", 7, e.now + 5) == got and t.size == 1
     assert not t.forget("alpha", 7)  # held by an open connection
     t.closed("alpha", 7, got, e.now + 6)
     assert t.forget("alpha", 7) and t.size == 0 and t.peek("alpha", 7, e.now) is None

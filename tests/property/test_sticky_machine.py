@@ -18,6 +18,7 @@ from buddylb.core.sticky import StickyTable
 CAP = 4
 TIMEOUT = 60.0
 KEYS = st.integers(min_value=0, max_value=7)
+RS = (("lnx1", "lnx3"), ("db1", "db2"))  # two members of each farm of scope tiers (web, app)
 
 _SNAP = load(
     TIERS.replace("  timeout 30\n", "  timeout 1m\n").replace(
@@ -42,8 +43,9 @@ class StickyModel(RuleBasedStateMachine):
         self.seq += 1
         v[3], v[4] = self.now, self.seq
 
-    @rule(k=KEYS, farm=st.integers(0, 1), rs=st.sampled_from(["a", "b"]))
+    @rule(k=KEYS, farm=st.integers(0, 1), rs=st.integers(0, 1))
     def insert(self, k, farm, rs):
+        rs = RS[farm][rs]
         live = self._live()
         got = self.table.insert("tiers", k, farm, rs, self.now)
         if k in live:
@@ -73,8 +75,9 @@ class StickyModel(RuleBasedStateMachine):
             assert e is None
             self.model.pop(k, None)
 
-    @rule(k=KEYS, farm=st.integers(0, 1), rs=st.sampled_from(["a", "b"]))
+    @rule(k=KEYS, farm=st.integers(0, 1), rs=st.integers(0, 1))
     def record(self, k, farm, rs):
+        rs = RS[farm][rs]
         e = self.table.lookup("tiers", k, self.now)
         live = self._live()
         if k not in live:
@@ -96,7 +99,7 @@ class StickyModel(RuleBasedStateMachine):
     @rule(data=st.data())
     def close(self, data):
         k = data.draw(st.sampled_from(sorted(k for k, v in self.model.items() if v[2])))
-        e = self.table.scopes["tiers"].entries[k]
+        e = self.table.peek("tiers", k, self.now, live_only=False)
         self.table.closed("tiers", k, e, self.now)
         v = self.model[k]
         v[2] -= 1

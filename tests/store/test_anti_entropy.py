@@ -80,9 +80,8 @@ def test_write_back_pass_newest_copy_wins(redis_server):
         scope = b.snap.contexts["Admin"].scopes["alpha"]
         (st, key, e), = [x for x in b.tables["Admin"].items(cb()) if x[0].scope is scope]
         other = "lnx2" if first == "lnx1" else "lnx1"
-        e.farms = tuple(other if f == "http" else rs_ for f, rs_ in zip(scope.farms, e.farms))
-        e.last = scope.farm_index["http"]
-        e.stamp = cb() - 600
+        farms = tuple(other if f == "http" else rs_ for f, rs_ in zip(scope.farms, e.farms))
+        b.tables["Admin"].adopt(scope.name, key, farms, scope.farm_index["http"], cb() - 600)
         k = entry_key(a, "ae:", c)
         written, kept = await antientropy.write_back(b.store.conn, "ae:", b.tables, cb, 0.5)
         assert (written, kept) == (1, 0) and r.get(k).split(",")[1:].count(other) == 1

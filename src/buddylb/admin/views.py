@@ -254,9 +254,7 @@ def show_sticky_client(snap: Snapshot, state: RuntimeState, tables: Tables, now:
             dest = _scope_destinations(snap, ctx, scope)[0]
             key = ip_key(scope, address, dest)
             st = table.scopes.get(scope.name) if table else None
-            e = st.entries.get(key) if st else None
-            if e is not None and st is not None and st.expired(e, now):
-                e = None
+            e = table.peek(scope.name, key, now) if table is not None and st is not None else None
             entry = None if e is None or st is None else {
                 "key": format_key(scope, key), "last_serverfarm": scope.farms[e.last],
                 "last_rserver": e.last_rserver,

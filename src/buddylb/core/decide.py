@@ -102,14 +102,15 @@ def resolve(ctx: Context, state: RuntimeState, scope: Scope | None, farm: Farm, 
     if entry is None:
         return Resolution(NEW, None, available_members(farm, state), "2: no entry, predictor")
     fi = scope.farm_index[farm.name]
-    last_farm = scope.farms[entry.last]
-    last_rs = entry.farms[entry.last]
-    if entry.last == fi:
+    last = entry.last
+    last_farm = scope.farms[last]
+    last_rs = entry.rserver(last)
+    if last == fi:
         m = farm.by_rserver.get(last_rs)
         if m is not None and state.available(m):
             return Resolution(STICKY_HIT, m, (), "3: last farm and rserver available")
     group = ctx.buddy_of.get((last_farm, last_rs))
-    remembered = entry.farms[fi]
+    remembered = entry.rserver(fi)
     if group is not None:
         buddies = [m for m in ctx.buddy_members.get((group, farm.name), ()) if state.available(m)]
         if any(m.backup for m in buddies) and any(state.available(m) for m in farm.primaries):
@@ -264,7 +265,7 @@ def _remember(d: Decision, table: StickyTable, scope: Scope, key: Hashable, entr
             return  # table full of entries in use: balanced without an entry
     else:
         table.record(scope.name, key, entry, fi, member.rserver, now)
-    entry.open += 1
+    table.opened(entry)
     d.entry = entry
 
 

@@ -1,55 +1,45 @@
 """The in-memory sticky database (SPEC §3): one StickyTable per context.
 
 Entries are keyed by (scope, key) and remember the *last* farm the client used in the
-scope and the rserver it used in *each* farm of the scope.  Verbs (STYLE):
-lookup / insert / record / opened / closed / sweep / evict / clear.
+scope and the rserver it used in *each* farm of the scope.  Verbs (STYLE): lookup /
+insert / record / opened / closed / sweep / evict / clear; for stores peek / adopt /
+forget; whole-table reads are `core.sticky_scan`.  This module is over 400 lines: the
+table's rules (expiry, LRU, eviction, reload carry-over, store adoption) share one set
+of slot operations that are compiled together (sticky.pxd) and must not leak out.
 
 Theory of operation
-- Each scope has its own OrderedDict whose order is *last activity* (a decision or a
-  connection close moves the entry to the end).  All entries of one scope share one
-  timeout, so the front of the dict is also the entry that expires first: expiry is a
-  bounded pop from the front (`sweep(now, budget)`), never a scan (HAProxy's bounded
-  purge).  An entry with open connections cannot expire (unless the scope says
-  `timeout activeconns`); the sweep rotates it to the back and moves on.
-- Capacity is per context. When full, the least recently used entry *without open
+- Storage is `core.slots`: fixed-width arrays indexed by slot, sized for the context's
+  `max-entries` when the table is made (memory maps: only touched pages count), and a
+  key index that never grows.  About 45 bytes per IPv4 entry, with nothing per entry
+  that the garbage collector or the allocator sees.
+- Each scope keeps its entries in a doubly linked list through the slots, in order of
+  *last activity* (a decision or a connection close moves the entry to the tail).
+  All entries of a scope share one timeout, so the head is also the entry that expires
+  first: expiry is a bounded walk from the head (`sweep(now, budget)`), never a scan
+  (HAProxy's bounded purge).  An entry with open connections cannot expire (unless the
+  scope says `timeout activeconns`); the sweep rotates it to the tail and moves on.
+- Capacity is per context.  When full, the least recently used entry *without open
   connections* across the context's scopes is evicted; entries in use never are.  If
   every entry is in use the client is balanced without an entry (`unstored`).
-- An expired entry is never returned: `lookup` checks the deadline itself, whatever
-  the sweep has reached.
-- Memory: an entry is four slots.  `farms` (the per-farm rservers) is an interned
-  tuple shared by every entry with the same combination, so per-farm memory costs one
-  pointer; `last` is a small int (index into the scope's farms); `stamp` is rounded
-  *up* to 1/8 s and the float object is shared by every entry stamped in the same
-  eighth of a second, so under load a stamp costs one pointer too (expiry happens at
-  most 125 ms late, never early).
-
+- An expired entry is never returned: `lookup` checks the deadline itself.
+- `Entry` is a handle (table, slot, generation) made when asked for; a handle whose
+  slot was freed or reused since is *stale* and every write through it is ignored, as
+  writes to a removed entry were before.  After a reload, `carry_over` moves entries to
+  the new table and leaves a forwarder: a flow that started before it reports its
+  close to the old table, which passes it on by key.
+- Stamps are ticks of 1/8 s, rounded up: expiry happens at most 125 ms late, never early.
 It never does I/O and never reads a clock: `now` is passed in (seconds, monotonic).
 """
 from __future__ import annotations
 
-from collections import OrderedDict
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Callable, Hashable, Iterator
 
+from buddylb.core.slots import FORM_V6, TICKS, Slots, decode, encode
 from buddylb.core.snapshot import Context, Scope
 
 ROTATE_LIMIT = 64  # entries with open connections skipped per eviction attempt
-
-
-class Entry:
-    """One client's persistence record inside one scope."""
-
-    __slots__ = ("last", "farms", "open", "stamp")
-
-    def __init__(self, last: int, farms: tuple, stamp: float) -> None:
-        self.last = last  # index of the last farm in scope.farms
-        self.farms = farms  # rserver name per scope farm (None: never used there)
-        self.open = 0  # open connections (L4) / requests in flight (L7)
-        self.stamp = stamp  # last activity; expiry counts from here when idle
-
-    @property
-    def last_rserver(self) -> str:
-        return self.farms[self.last]
+FORM_OTHER = 3  # the key has no fixed-width form: it lives in ScopeTable.other
 
 
 @dataclass
@@ -69,79 +59,222 @@ class Counters:
 
 
 class ScopeTable:
-    """The entries of one scope, in last-activity order."""
+    """One scope: its rules, its member index maps, its LRU list ends, its odd keys."""
 
-    __slots__ = ("scope", "entries", "interned", "timeout", "activeconns", "nfarms")
+    __slots__ = ("scope", "sid", "timeout", "ticks", "activeconns", "nfarms", "names", "index_of",
+                 "other", "other_keys", "head", "tail", "count")
 
-    def __init__(self, scope: Scope) -> None:
+    def __init__(self, scope: Scope, sid: int, ctx: Context | None = None) -> None:
         self.scope = scope
-        self.entries: OrderedDict[Hashable, Entry] = OrderedDict()
-        self.interned: dict[tuple, tuple] = {}
+        self.sid = sid
         self.timeout = scope.timeout_s
+        self.ticks = scope.timeout_s * TICKS
         self.activeconns = scope.activeconns
         self.nfarms = len(scope.farms)
+        # per scope farm: member index + 1 -> rserver name, and back
+        self.names: list[list[str | None]] = []
+        self.index_of: list[dict[str, int]] = []
+        for f in scope.farms:
+            farm = ctx.farms.get(f) if ctx is not None else None
+            names = [None] + [m.rserver for m in farm.members] if farm is not None else [None]
+            self.names.append(names)
+            self.index_of.append({n: i for i, n in enumerate(names) if n is not None})
+        self.other: dict[Hashable, int] = {}
+        self.other_keys: dict[int, Hashable] = {}
+        self.head = 0  # slot + 1 of the least recently active entry; 0: empty
+        self.tail = 0
+        self.count = 0
 
-    def expired(self, e: Entry, now: float) -> bool:
-        return (e.open == 0 or self.activeconns) and now >= e.stamp + self.timeout
+    def tag(self, form: int) -> int:
+        return ((self.sid << 2) | form) + 1
 
-    def intern(self, farms: tuple) -> tuple:
-        t = self.interned.get(farms)
-        if t is None:
-            t = self.interned[farms] = farms
-        return t
-
-    def expires_in(self, e: Entry, now: float) -> float | None:
+    def expires_in(self, e: "Entry", now: float) -> float | None:
         """Seconds until expiry, or None while open connections hold the entry."""
-        if e.open and not self.activeconns:
+        return e.table.expires_in(e, now)
+
+
+class Entry:
+    """A handle on one client's entry: reads go to the table's arrays."""
+
+    __slots__ = ("table", "st", "slot", "gen")
+
+    def __init__(self, table: "StickyTable", st: ScopeTable, slot: int, gen: int) -> None:
+        self.table = table
+        self.st = st
+        self.slot = slot
+        self.gen = gen
+
+    def __eq__(self, other: object) -> bool:
+        """Two handles are equal when they name the same entry (same slot, same life)."""
+        return (isinstance(other, Entry) and other.table is self.table and other.slot == self.slot
+                and other.gen == self.gen)
+
+    def __hash__(self) -> int:
+        return hash((id(self.table), self.slot, self.gen))
+
+    @property
+    def alive(self) -> bool:
+        """False once the entry was removed, its slot reused, or the table reloaded."""
+        return self.table.retired is None and self.table.s.gen[self.slot] == self.gen
+
+    @property
+    def last(self) -> int:
+        return self.table.s.last[self.slot] if self.alive else 0
+
+    @property
+    def open(self) -> int:
+        return self.table.s.open[self.slot] if self.alive else 0
+
+    @property
+    def stamp(self) -> float:
+        return self.table.s.stamp[self.slot] / TICKS if self.alive else 0.0
+
+    def rserver(self, fi: int) -> str | None:
+        """The rserver remembered for farm number `fi` of the scope (None: never used)."""
+        if not self.alive:
             return None
-        return max(0.0, e.stamp + self.timeout - now)
+        s = self.table.s
+        return self.st.names[fi][s.farms[self.slot * s.width + fi]]
+
+    @property
+    def farms(self) -> tuple:
+        return tuple(self.rserver(i) for i in range(self.st.nfarms))
+
+    @property
+    def last_rserver(self) -> str | None:
+        return self.rserver(self.last)
 
 
-STAMP_QUANTUM = 8  # stamps per second
-
-
-@dataclass
 class StickyTable:
     """The sticky database of one context (SPEC §3), bounded by `max_entries`."""
 
-    context: str
-    max_entries: int
-    scopes: dict[str, ScopeTable] = field(default_factory=dict)
-    counters: Counters = field(default_factory=Counters)
-    size: int = 0
-    _sweep_order: list[str] = field(default_factory=list)
-    _sweep_pos: int = 0
-    _stamp_key: float = -1.0
-    _stamp_val: float = 0.0
-
-    def stamp(self, now: float) -> float:
-        """`now` rounded up to the quantum, as one shared float object per quantum."""
-        q = -(-now * STAMP_QUANTUM // 1)
-        if q != self._stamp_key:
-            self._stamp_key = q
-            self._stamp_val = q / STAMP_QUANTUM
-        return self._stamp_val
+    def __init__(self, context: str, max_entries: int, ctx: Context | None = None) -> None:
+        self.context = context
+        self.max_entries = max_entries
+        self.counters = Counters()
+        self.size = 0
+        self.scopes: dict[str, ScopeTable] = {}
+        self._by_sid: list[ScopeTable] = []
+        if ctx is not None:
+            for scope in ctx.scopes.values():
+                st = ScopeTable(scope, len(self._by_sid), ctx)
+                self.scopes[scope.name] = st
+                self._by_sid.append(st)
+        width = max((st.nfarms for st in self._by_sid), default=1)
+        self.s = Slots(max_entries, width)
+        self._sweep_pos = 0
+        self.retired: StickyTable | None = None  # set by carry_over: the table that took over
 
     @classmethod
-    def for_context(cls, ctx: Context) -> "StickyTable":
-        table = cls(context=ctx.name, max_entries=ctx.max_entries)
-        for scope in ctx.scopes.values():
-            table.scopes[scope.name] = ScopeTable(scope)
-        table._sweep_order = list(table.scopes)
-        return table
+    def for_context(cls, ctx: Context) -> "StickyTable":  # one per context, at (re)load
+        return cls(ctx.name, ctx.max_entries, ctx)
 
-    # -- the decision path ---------------------------------------------------------
-    def lookup(self, scope: str, key: Hashable, now: float) -> Entry | None:
-        st = self.scopes[scope]
-        e = st.entries.get(key)
-        if e is None:
+    def stamp(self, now: float) -> int:
+        """`now` in ticks, rounded up (an entry expires at most one tick late)."""
+        t = -(-now * TICKS // 1)
+        return int(t) if t > 0 else 0
+
+    # -- slot plumbing -------------------------------------------------------------------------
+    def _find(self, st: ScopeTable, key: Hashable) -> int:
+        enc = encode(key)
+        if enc is None:
+            return st.other.get(key, -1)
+        return self.s.find(enc[0], enc[1], st.tag(enc[2]))
+
+    def _key(self, st: ScopeTable, slot: int) -> Hashable:
+        s = self.s
+        form = (s.tag[slot] - 1) & 3
+        if form == FORM_OTHER:
+            return st.other_keys[slot]
+        return decode(s.lo[slot], s.hi[slot] if form == FORM_V6 else 0, form)
+
+    def _new(self, st: ScopeTable, key: Hashable, fi: int, member: int, stamp: int) -> int:
+        s = self.s
+        slot = s.take()
+        enc = encode(key)
+        if enc is None:
+            s.tag[slot] = st.tag(FORM_OTHER)
+            st.other[key] = slot
+            st.other_keys[slot] = key
+        else:
+            s.lo[slot] = enc[0]
+            if enc[1]:
+                s.hi[slot] = enc[1]
+            s.tag[slot] = st.tag(enc[2])
+            s.place(slot)
+        s.last[slot] = fi
+        s.farms[slot * s.width + fi] = member
+        s.stamp[slot] = stamp
+        self._link_tail(st, slot)
+        st.count += 1
+        self.size += 1
+        return slot
+
+    def _remove(self, st: ScopeTable, slot: int) -> None:
+        s = self.s
+        self._unlink(st, slot)
+        if (s.tag[slot] - 1) & 3 == FORM_OTHER:
+            del st.other[st.other_keys.pop(slot)]
+        else:
+            s.unplace(slot)
+        s.release(slot)
+        st.count -= 1
+        self.size -= 1
+
+    def _link_tail(self, st: ScopeTable, slot: int) -> None:
+        s = self.s
+        s.prev[slot] = st.tail
+        s.nxt[slot] = 0
+        if st.tail:
+            s.nxt[st.tail - 1] = slot + 1
+        else:
+            st.head = slot + 1
+        st.tail = slot + 1
+
+    def _unlink(self, st: ScopeTable, slot: int) -> None:
+        s = self.s
+        p, n = s.prev[slot], s.nxt[slot]
+        if p:
+            s.nxt[p - 1] = n
+        else:
+            st.head = n
+        if n:
+            s.prev[n - 1] = p
+        else:
+            st.tail = p
+
+    def _to_tail(self, st: ScopeTable, slot: int) -> None:
+        if st.tail != slot + 1:
+            self._unlink(st, slot)
+            self._link_tail(st, slot)
+
+    def _expired(self, st: ScopeTable, slot: int, now: float) -> bool:
+        s = self.s
+        return (s.open[slot] == 0 or st.activeconns) and now * TICKS >= s.stamp[slot] + st.ticks
+
+    def _mine(self, e: Entry) -> bool:
+        return e.table is self and self.retired is None and self.s.gen[e.slot] == e.gen
+
+    def expires_in(self, e: Entry, now: float) -> float | None:
+        """Seconds until expiry, or None while open connections hold the entry."""
+        s = self.s
+        if s.open[e.slot] and not e.st.activeconns:
             return None
-        if st.expired(e, now):
-            del st.entries[key]
-            self.size -= 1
+        return max(0.0, s.stamp[e.slot] / TICKS + e.st.timeout - now)
+
+    # -- the decision path ----------------------------------------------------------------------
+    def lookup(self, scope: str, key: Hashable, now: float) -> Entry | None:
+        if self.retired is not None:
+            return self.retired.lookup(scope, key, now)
+        st = self.scopes[scope]
+        slot = self._find(st, key)
+        if slot < 0:
+            return None
+        if self._expired(st, slot, now):
+            self._remove(st, slot)
             self.counters.expirations += 1
             return None
-        return e
+        return Entry(self, st, slot, self.s.gen[slot])
 
     def insert(self, scope: str, key: Hashable, farm_idx: int, rserver: str, now: float,
                known_absent: bool = False) -> Entry | None:
@@ -149,120 +282,134 @@ class StickyTable:
 
         `known_absent`: the caller's lookup in this same step found nothing, so the
         second lookup is skipped. Returns None when the table is full of entries in use
-        (the client is balanced without an entry, counted as `unstored`)."""
+        (the client is balanced without an entry, counted as `unstored`), or when the
+        rserver is not a member of that farm in this table's configuration."""
+        if self.retired is not None:
+            return self.retired.insert(scope, key, farm_idx, rserver, now, known_absent)
         st = self.scopes[scope]
         if not known_absent:
             existing = self.lookup(scope, key, now)
             if existing is not None:
                 return existing
+        member = st.index_of[farm_idx].get(rserver, 0)
+        if member == 0:
+            return None
         if self.size >= self.max_entries and not self._make_room(now):
             self.counters.unstored += 1
             return None
-        farms = [None] * st.nfarms
-        farms[farm_idx] = rserver
-        e = Entry(farm_idx, st.intern(tuple(farms)), self.stamp(now))
-        st.entries[key] = e
-        self.size += 1
-        return e
+        slot = self._new(st, key, farm_idx, member, self.stamp(now))
+        return Entry(self, st, slot, self.s.gen[slot])
 
     def record(self, scope: str, key: Hashable, e: Entry, farm_idx: int, rserver: str, now: float) -> None:
         """The client was sent to `rserver` in farm `farm_idx`: it becomes the last."""
-        st = self.scopes[scope]
-        if e.farms[farm_idx] != rserver:
-            farms = list(e.farms)
-            farms[farm_idx] = rserver
-            e.farms = st.intern(tuple(farms))
-        e.last = farm_idx
-        e.stamp = self.stamp(now)
-        try:
-            st.entries.move_to_end(key)
-        except KeyError:  # cleared or evicted meanwhile: the flow keeps a detached entry
-            pass
+        if not self._mine(e):
+            if e.table.retired is not None:  # a flow from before a reload: follow the key
+                nt = e.table.retired
+                ne = nt.peek(scope, key, now)
+                if ne is not None:
+                    nt.record(scope, key, ne, farm_idx, rserver, now)
+            return
+        st, slot, s = e.st, e.slot, self.s
+        member = st.index_of[farm_idx].get(rserver, 0)
+        if member == 0:
+            return
+        s.farms[slot * s.width + farm_idx] = member
+        s.last[slot] = farm_idx
+        s.stamp[slot] = self.stamp(now)
+        self._to_tail(st, slot)
 
-    def peek(self, scope: str, key: Hashable, now: float) -> Entry | None:
-        """The live entry for `key`, without touching order, counters or an expired entry
+    def opened(self, e: Entry) -> None:
+        if self._mine(e):
+            self.s.open[e.slot] += 1
+
+    def closed(self, scope: str, key: Hashable, e: Entry, now: float) -> None:
+        """A connection of this entry closed; the timeout now counts from here (SPEC §3)."""
+        if not self._mine(e):
+            if self.retired is not None:  # opened before a reload: the successor holds it now
+                ne = self.retired.peek(scope, key, now, live_only=False)
+                if ne is not None:
+                    self.retired.closed(scope, key, ne, now)
+            return
+        st, slot, s = e.st, e.slot, self.s
+        if s.open[slot] > 0:
+            s.open[slot] -= 1
+        if st.activeconns:
+            return
+        s.stamp[slot] = self.stamp(now)
+        self._to_tail(st, slot)
+
+    # -- stores ---------------------------------------------------------------------------------
+    def peek(self, scope: str, key: Hashable, now: float, live_only: bool = True) -> Entry | None:
+        """The entry for `key`, without touching order, counters or an expired entry
         (operator views and stores read with this; only the data path's `lookup` reaps)."""
+        if self.retired is not None:
+            return self.retired.peek(scope, key, now, live_only)
         st = self.scopes.get(scope)
-        e = st.entries.get(key) if st is not None else None
-        if e is None or st is None or st.expired(e, now):
+        if st is None:
             return None
-        return e
+        slot = self._find(st, key)
+        if slot < 0 or (live_only and self._expired(st, slot, now)):
+            return None
+        return Entry(self, st, slot, self.s.gen[slot])
 
     def adopt(self, scope: str, key: Hashable, farms: tuple, last: int, now: float) -> Entry | None:
         """Make the local entry what a shared store holds: the per-farm rservers `farms`
         (one per scope farm, None where unused) and the last farm index `last`.
 
-        Insert-or-update; the open-connection count of a local entry is kept (it is
-        node-local), the stamp becomes `now`.  The one way a store writes entries, so
-        the table's representation stays its own.  None when the table is full of
-        entries in use."""
+        Insert-or-update; the local open-connection count is kept, the stamp becomes
+        `now`: the one way a store writes entries.  Rservers this configuration does not
+        know are dropped; None when the last one is unknown or the table is full."""
         st = self.scopes[scope]
+        members = [st.index_of[i].get(r, 0) if r is not None else 0 for i, r in enumerate(farms)]
+        if members[last] == 0:
+            return None
         e = self.lookup(scope, key, now)
         if e is None:
             e = self.insert(scope, key, last, farms[last], now, known_absent=True)
             if e is None:
                 return None
-        e.farms = st.intern(tuple(farms))
-        e.last = last
-        e.stamp = self.stamp(now)
-        st.entries.move_to_end(key)
+        s, base = self.s, e.slot * self.s.width
+        for i, m in enumerate(members):
+            s.farms[base + i] = m
+        s.last[e.slot] = last
+        s.stamp[e.slot] = self.stamp(now)
+        self._to_tail(st, e.slot)
         return e
 
     def forget(self, scope: str, key: Hashable) -> bool:
         """Remove the entry for `key` unless connections hold it (a shared store has none)."""
         st = self.scopes.get(scope)
-        e = st.entries.get(key) if st is not None else None
-        if e is None or st is None or e.open:
+        slot = self._find(st, key) if st is not None else -1
+        if st is None or slot < 0 or self.s.open[slot]:
             return False
-        del st.entries[key]
-        self.size -= 1
+        self._remove(st, slot)
         return True
 
-    @staticmethod
-    def opened(e: Entry) -> None:
-        e.open += 1
-
-    def closed(self, scope: str, key: Hashable, e: Entry, now: float) -> None:
-        """A connection of this entry closed; the timeout now counts from here (SPEC §3)."""
-        if e.open > 0:
-            e.open -= 1
-        st = self.scopes.get(scope)
-        if st is None or st.activeconns:
-            return
-        e.stamp = self.stamp(now)
-        try:
-            st.entries.move_to_end(key)
-        except KeyError:
-            pass
-
-    # -- expiry and eviction -------------------------------------------------------
+    # -- expiry and eviction --------------------------------------------------------------------
     def sweep(self, now: float, budget: int = 256) -> int:
         """Remove up to `budget` expired entries, visiting scopes in turn. Bounded work."""
         removed = 0
-        order = self._sweep_order
-        if not order:
+        scopes = self._by_sid
+        if not scopes:
             return 0
-        for _ in range(len(order)):
-            self._sweep_pos = (self._sweep_pos + 1) % len(order)
-            st = self.scopes.get(order[self._sweep_pos])
-            if st is None:
-                continue
-            entries = st.entries
+        s = self.s
+        for _ in range(len(scopes)):
+            self._sweep_pos = (self._sweep_pos + 1) % len(scopes)
+            st = scopes[self._sweep_pos]
             steps = 0
-            while entries and steps < budget:
+            while st.head and steps < budget:
                 steps += 1
-                key, e = next(iter(entries.items()))
-                if st.expired(e, now):
-                    del entries[key]
+                slot = st.head - 1
+                if self._expired(st, slot, now):
+                    self._remove(st, slot)
                     removed += 1
-                elif e.open and not st.activeconns:
-                    entries.move_to_end(key)
+                elif s.open[slot] and not st.activeconns:
+                    self._to_tail(st, slot)
                 else:
                     break
             budget -= steps
             if budget <= 0:
                 break
-        self.size -= removed
         self.counters.expirations += removed
         return removed
 
@@ -273,66 +420,80 @@ class StickyTable:
 
     def evict(self) -> bool:
         """Evict the least recently used entry without open connections, if any."""
+        s = self.s
         best_st: ScopeTable | None = None
-        best: tuple[float, Hashable] | None = None
-        for st in self.scopes.values():
-            entries = st.entries
-            for _ in range(min(ROTATE_LIMIT, len(entries))):
-                key, e = next(iter(entries.items()))
-                if e.open == 0:
-                    if best is None or e.stamp < best[0]:
-                        best, best_st = (e.stamp, key), st
+        best_slot = -1
+        for st in self._by_sid:
+            for _ in range(min(ROTATE_LIMIT, st.count)):
+                slot = st.head - 1
+                if s.open[slot] == 0:
+                    if best_slot < 0 or s.stamp[slot] < s.stamp[best_slot]:
+                        best_st, best_slot = st, slot
                     break
-                entries.move_to_end(key)  # in use: more recent than any idle entry
-        if best_st is None or best is None:
+                self._to_tail(st, slot)  # in use: more recent than any idle entry
+        if best_st is None:
             return False
-        del best_st.entries[best[1]]
-        self.size -= 1
+        self._remove(best_st, best_slot)
         self.counters.evictions += 1
         return True
 
-    # -- operator views and commands -----------------------------------------------
+    # -- operator views and commands ------------------------------------------------------------
     def items(self, now: float) -> Iterator[tuple[ScopeTable, Hashable, Entry]]:
-        for st in self.scopes.values():
-            for key, e in list(st.entries.items()):
-                if not st.expired(e, now):
-                    yield st, key, e
+        """Live entries, scope by scope, least recently active first. Do not mutate the
+        table while iterating (collect first, as `clear` does)."""
+        s = self.s
+        for st in self._by_sid:
+            nxt = st.head
+            while nxt:
+                slot = nxt - 1
+                nxt = s.nxt[slot]
+                if not self._expired(st, slot, now):
+                    yield st, self._key(st, slot), Entry(self, st, slot, self.s.gen[slot])
 
     def clear(self, predicate: Callable[[ScopeTable, Hashable, Entry], bool] | None = None) -> int:
-        removed = 0
-        for st in self.scopes.values():
-            doomed = [k for k, e in st.entries.items() if predicate is None or predicate(st, k, e)]
-            for k in doomed:
-                del st.entries[k]
-            removed += len(doomed)
-        self.size -= removed
-        return removed
+        doomed = [(st, e.slot) for st, k, e in self.items(float("-inf")) if predicate is None or predicate(st, k, e)]
+        for st, slot in doomed:
+            self._remove(st, slot)
+        return len(doomed)
 
     def carry_over(self, ctx: Context) -> "StickyTable":
         """Adopt a reloaded context: keep entries whose scope and rservers still exist.
 
         SPEC §5: a reload drops only the entries whose scope or rserver no longer exists.
-        Farm positions inside a scope may change; entries are remapped by farm name."""
-        new = StickyTable.for_context(ctx)
+        Farm positions inside a scope may change; entries are remapped by farm name.
+        Open-connection counts move along, and this table forwards later closes (of
+        flows decided before the reload) to the new one."""
+        new = StickyTable(ctx.name, ctx.max_entries, ctx)
         new.counters = self.counters
+        s = self.s
         for name, old_st in self.scopes.items():
             new_st = new.scopes.get(name)
             if new_st is None:
                 continue
-            old_farms = old_st.scope.farms
             new_index = new_st.scope.farm_index
-            farm_members = [ctx.farms[f].by_rserver if f in ctx.farms else {} for f in new_st.scope.farms]
-            for key, e in old_st.entries.items():
-                farms: list[Any] = [None] * new_st.nfarms
-                for i, rs in enumerate(e.farms):
-                    j = new_index.get(old_farms[i])
-                    if rs is not None and j is not None and rs in farm_members[j]:
-                        farms[j] = rs
-                last_new = new_index.get(old_farms[e.last])
-                if last_new is None or farms[last_new] is None:
+            old_farms = old_st.scope.farms
+            where = [new_index.get(f) for f in old_farms]
+            nxt = old_st.head
+            while nxt and new.size < new.max_entries:
+                slot = nxt - 1
+                nxt = s.nxt[slot]
+                members = [0] * new_st.nfarms
+                for i, j in enumerate(where):
+                    rs = old_st.names[i][s.farms[slot * s.width + i]]
+                    if rs is not None and j is not None:
+                        members[j] = new_st.index_of[j].get(rs, 0)
+                last = where[s.last[slot]]
+                if last is None or members[last] == 0:
                     continue  # its last rserver is gone: the entry goes
-                e.farms = new_st.intern(tuple(farms))
-                e.last = last_new
-                new_st.entries[key] = e
-                new.size += 1
+                ns = new._new(new_st, self._key(old_st, slot), last, members[last], s.stamp[slot])
+                for j, m in enumerate(members):
+                    new.s.farms[ns * new.s.width + j] = m
+                new.s.open[ns] = s.open[slot]
+        self.retired = new
+        for st in self._by_sid:
+            st.head = st.tail = st.count = 0
+            st.other.clear()
+            st.other_keys.clear()
+        self.s = Slots(1, 1)  # the storage goes now; handles held by open flows only forward
+        self.size = 0
         return new

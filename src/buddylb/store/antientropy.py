@@ -24,6 +24,7 @@ import time
 from dataclasses import dataclass
 from typing import Any, Callable, Mapping
 
+from buddylb.core import sticky_scan
 from buddylb.core.sticky import StickyTable
 from buddylb.store import record
 from buddylb.store.connect import Connection
@@ -67,16 +68,16 @@ async def write_back(conn: Connection, prefix: str, tables: Mapping[str, StickyT
     written = kept = 0
     for table in list(tables.values()):
         for st in list(table.scopes.values()):
-            keys = list(st.entries)  # a copy of the keys: the data path keeps running between batches
+            keys = sticky_scan.keys(table, st.scope.name)  # a copy: the data path keeps running between batches
             for start in range(0, len(keys), BATCH):
                 t0 = time.monotonic()
                 calls: list[tuple[list[str], list[Any]]] = []
                 at = now()
                 for key in keys[start:start + BATCH]:
-                    e = st.entries.get(key)
+                    e = table.peek(st.scope.name, key, at)
                     if e is None:
                         continue
-                    left = st.expires_in(e, at)
+                    left = table.expires_in(e, at)
                     ttl_ms = int((st.timeout if left is None else left) * 1000)
                     if ttl_ms <= 0:
                         continue

@@ -1,0 +1,39 @@
+"""Optional compiled modules: the same .py sources built as C extensions by Cython (pure-Python
+mode), when Cython and a C compiler are present.  Metadata lives in pyproject.toml.
+
+`BUDDYLB_PURE=1` at build time skips the build; at run time it makes `import buddylb`
+load the .py sources even where a compiled module sits beside them (`buddylb._pure`),
+which is how the uncompiled fallback is tested.  `make` rebuilds when a listed source
+changes (Makefile: COMPILED).  To compile another module, add its path to COMPILED here
+and in the Makefile; the module must run unchanged as plain Python.
+"""
+from __future__ import annotations
+
+import os
+
+from setuptools import setup
+
+COMPILED = [
+    "src/buddylb/core/slots.py",  # the sticky table's flat storage (issue 11)
+    "src/buddylb/core/sticky.py",
+    "src/buddylb/core/decide.py",
+]
+
+
+def ext_modules() -> list:
+    if os.environ.get("BUDDYLB_PURE") == "1":
+        return []
+    try:
+        from Cython.Build import cythonize
+    except ImportError:  # no Cython: the pure-Python modules serve, slower
+        return []
+    exts = cythonize(COMPILED, quiet=True, compiler_directives={
+        "language_level": 3, "boundscheck": False, "wraparound": False, "binding": False,
+        "annotation_typing": False, "infer_types": True,  # hints are documentation (`int` may be a big int)
+    })
+    for ext in exts:
+        ext.optional = True  # no C compiler: a warning, and the pure-Python module serves
+    return exts
+
+
+setup(ext_modules=ext_modules())

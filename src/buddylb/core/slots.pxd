@@ -1,0 +1,21 @@
+cimport cython
+
+cdef unsigned long long M64, _K1, _K2, _T48
+
+cdef class Slots:
+    cdef public Py_ssize_t capacity, width, mask, high, free
+    cdef public unsigned long long[:] lo, hi
+    cdef public unsigned short[:] tag
+    cdef public unsigned int[:] prev, nxt, stamp, open, gen, index
+    cdef public unsigned char[:] last, farms
+
+    cpdef Py_ssize_t home(self, unsigned long long lo, unsigned long long hi, unsigned int tag)
+    @cython.locals(i=Py_ssize_t, s=Py_ssize_t, mask=Py_ssize_t, index="unsigned int[:]")
+    cpdef Py_ssize_t find(self, unsigned long long lo, unsigned long long hi, unsigned int tag)
+    @cython.locals(i=Py_ssize_t, mask=Py_ssize_t, index="unsigned int[:]")
+    cpdef place(self, Py_ssize_t slot)
+    @cython.locals(i=Py_ssize_t, j=Py_ssize_t, s=Py_ssize_t, k=Py_ssize_t, mask=Py_ssize_t, index="unsigned int[:]")
+    cpdef unplace(self, Py_ssize_t slot)
+    @cython.locals(s=Py_ssize_t, base=Py_ssize_t, f=Py_ssize_t)
+    cpdef Py_ssize_t take(self)
+    cpdef release(self, Py_ssize_t slot)

@@ -1,0 +1,167 @@
+"""Flat, fixed-width storage of sticky entries (issue 11): the memory layout, nothing else.
+
+An entry lives in a *slot*: the same index into a dozen typed arrays (struct of
+arrays), each an anonymous memory map — zero-filled, and only the pages slots have
+touched count in the resident set, so a table sized for millions costs nothing until
+it fills.  Per slot:
+
+    lo, hi  u64   the key (`encode`): an IPv4 key or `address both` pair in `lo`; an IPv6
+                  key in `hi:lo` (`hi` is never written for IPv4, so its pages stay unmapped)
+    tag     u16   0 = free, else (scope number << 2 | key form) + 1
+    prev, nxt u32 the scope's last-activity list (slot + 1; 0 = none): exact LRU in O(1)
+    stamp   u32   last activity, in ticks of 1/TICKS s, rounded up (expiry at most a tick late)
+    open    u32   open connections (L4) / requests in flight (L7)
+    last    u8    index of the last farm in the scope's farms
+    farms   u8 x width   per-farm rserver as member index + 1 (0: never used there)
+    gen     u32   bumped on every reuse, so a handle to a removed entry is recognised
+
+The key index is open addressing with linear probing over a power-of-two array of
+slot + 1 (0 = empty), sized for the table's capacity at a load of at most 2/3, with
+backward-shift deletion (no tombstones): a lookup is one hash and a short probe.
+Keys that have no fixed-width form (cookie and header values, TLS session ids,
+`address both` with IPv6) sit in a per-scope dict beside it (`ScopeTable.other`).
+
+Sizes are fixed when the table is made, so nothing ever grows or rehashes on the data
+path: an insert or a removal is O(1) whatever the table holds.
+
+This module never reads a clock and never does I/O.  It is plain Python; built with
+Cython (setup.py, `BUDDYLB_PURE=1` to skip) the same source runs compiled.
+"""
+from __future__ import annotations
+
+import mmap
+
+M64 = 0xFFFFFFFFFFFFFFFF
+TICKS = 8  # stamp ticks per second
+FORM_RAW, FORM_BOTH4, FORM_V6 = 0, 1, 2  # how a key int maps onto (lo, hi): see encode()
+_K1 = 0x9E3779B97F4A7C15
+_K2 = 0xFF51AFD7ED558CCD
+_T48 = 1 << 48
+
+
+def region(n: int, fmt: str) -> memoryview:
+    """`n` zeroed items of struct format `fmt`, mapped lazily (untouched pages cost no RSS)."""
+    width = {"B": 1, "H": 2, "I": 4, "Q": 8}[fmt]
+    return memoryview(mmap.mmap(-1, max(n, 1) * width)).cast(fmt)
+
+
+def encode(key: object) -> tuple[int, int, int] | None:
+    """(lo, hi, form) for a key int that fits two words, else None (kept in a dict).
+
+    Forms, so every scope kind round-trips exactly (`core.keys` builds the ints):
+    raw: 0 <= key < 2**64 (IPv4 source or destination); both4: key = 1 << 64 | src << 32
+    | dst; v6: key = 1 << 130 | a 128-bit value."""
+    if type(key) is not int or key < 0:
+        return None
+    top = key >> 64
+    if top == 0:
+        return key, 0, FORM_RAW
+    if top == 1:
+        return key & M64, 0, FORM_BOTH4
+    if key >> 128 == 4:
+        return key & M64, (key >> 64) & M64, FORM_V6
+    return None
+
+
+def decode(lo: int, hi: int, form: int) -> int:
+    if form == FORM_RAW:
+        return lo
+    if form == FORM_BOTH4:
+        return (1 << 64) | lo
+    return (1 << 130) | (hi << 64) | lo
+
+
+class Slots:
+    """The arrays of one context's table, its key index and its free list."""
+
+    def __init__(self, capacity: int, width: int) -> None:
+        self.capacity = capacity
+        self.width = max(width, 1)
+        self.lo = region(capacity, "Q")
+        self.hi = region(capacity, "Q")
+        self.tag = region(capacity, "H")
+        self.prev = region(capacity, "I")
+        self.nxt = region(capacity, "I")
+        self.stamp = region(capacity, "I")
+        self.open = region(capacity, "I")
+        self.last = region(capacity, "B")
+        self.farms = region(capacity * self.width, "B")
+        self.gen = region(capacity, "I")
+        size = 8
+        while size * 2 < capacity * 3:
+            size *= 2
+        self.mask = size - 1
+        self.index = region(size, "I")
+        self.high = 0  # slots ever handed out; slots below it are in use or on the free list
+        self.free = 0  # first free slot + 1, chained through `nxt`
+
+    # -- the key index --------------------------------------------------------------------
+    def home(self, lo: int, hi: int, tag: int) -> int:
+        h = (lo ^ ((hi * _K1) & M64) ^ (tag * _T48)) & M64
+        h = (h * _K2) & M64
+        return (h ^ (h >> 29)) & self.mask
+
+    def find(self, lo: int, hi: int, tag: int) -> int:
+        """The slot holding this key, or -1."""
+        index, mask = self.index, self.mask
+        i = self.home(lo, hi, tag)
+        while True:
+            s = index[i]
+            if s == 0:
+                return -1
+            s -= 1
+            if self.lo[s] == lo and self.tag[s] == tag and self.hi[s] == hi:
+                return s
+            i = (i + 1) & mask
+
+    def place(self, slot: int) -> None:
+        """Put `slot` (its key already written) into the key index."""
+        index, mask = self.index, self.mask
+        i = self.home(self.lo[slot], self.hi[slot], self.tag[slot])
+        while index[i] != 0:
+            i = (i + 1) & mask
+        index[i] = slot + 1
+
+    def unplace(self, slot: int) -> None:
+        """Take `slot` out of the key index; backward-shift the probe run behind it."""
+        index, mask = self.index, self.mask
+        i = self.home(self.lo[slot], self.hi[slot], self.tag[slot])
+        while index[i] != slot + 1:
+            i = (i + 1) & mask
+        j = i
+        while True:
+            j = (j + 1) & mask
+            s = index[j]
+            if s == 0:
+                break
+            k = self.home(self.lo[s - 1], self.hi[s - 1], self.tag[s - 1])
+            # move s back to the hole at i unless its home lies cyclically in (i, j]
+            if (i <= j and (k <= i or k > j)) or (i > j and k <= i and k > j):
+                index[i] = s
+                i = j
+        index[i] = 0
+
+    # -- slot life --------------------------------------------------------------------------
+    def take(self) -> int:
+        """A free slot, reset; the caller writes the key and links it. Never beyond capacity."""
+        if self.free:
+            s = self.free - 1
+            self.free = self.nxt[s]
+        else:
+            s = self.high
+            self.high += 1
+        self.gen[s] = (self.gen[s] + 1) & 0xFFFFFFFF
+        self.open[s] = 0
+        if self.hi[s]:
+            self.hi[s] = 0
+        base = s * self.width
+        for f in range(self.width):
+            self.farms[base + f] = 0
+        return s
+
+    def release(self, slot: int) -> None:
+        self.tag[slot] = 0
+        self.gen[slot] = (self.gen[slot] + 1) & 0xFFFFFFFF
+        self.nxt[slot] = self.free
+        self.prev[slot] = 0
+        self.free = slot + 1

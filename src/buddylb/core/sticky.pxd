@@ -1,0 +1,58 @@
+# Cython declarations for sticky.py (pure-Python mode): the same source, compiled with C
+# types for the slot arithmetic.  Without Cython, or with BUDDYLB_PURE=1, this file is unused.
+cimport cython
+from buddylb.core.slots cimport Slots
+
+cdef class StickyTable
+
+cdef class ScopeTable:
+    cdef public object scope
+    cdef public Py_ssize_t sid, nfarms, head, tail, count
+    cdef public double timeout, ticks
+    cdef public bint activeconns
+    cdef public list names, index_of
+    cdef public dict other, other_keys
+    cpdef unsigned int tag(self, unsigned int form)
+
+cdef class Entry:
+    cdef public StickyTable table
+    cdef public ScopeTable st
+    cdef public Py_ssize_t slot
+    cdef public unsigned int gen
+    @cython.locals(s=Slots)
+    cpdef object rserver(self, Py_ssize_t fi)
+
+cdef class StickyTable:
+    cdef public str context
+    cdef public Py_ssize_t max_entries, size, _sweep_pos
+    cdef public object counters, retired
+    cdef public dict scopes
+    cdef public list _by_sid
+    cdef public Slots s
+
+    cpdef long stamp(self, double now)
+    @cython.locals(slot=Py_ssize_t)
+    cpdef Py_ssize_t _find(self, ScopeTable st, object key) except -2
+    @cython.locals(s=Slots, form=Py_ssize_t)
+    cpdef object _key(self, ScopeTable st, Py_ssize_t slot)
+    @cython.locals(s=Slots, slot=Py_ssize_t)
+    cpdef Py_ssize_t _new(self, ScopeTable st, object key, Py_ssize_t fi, Py_ssize_t member, long stamp) except -1
+    @cython.locals(s=Slots)
+    cpdef _remove(self, ScopeTable st, Py_ssize_t slot)
+    @cython.locals(s=Slots)
+    cpdef _link_tail(self, ScopeTable st, Py_ssize_t slot)
+    @cython.locals(s=Slots, p=Py_ssize_t, n=Py_ssize_t)
+    cpdef _unlink(self, ScopeTable st, Py_ssize_t slot)
+    cpdef _to_tail(self, ScopeTable st, Py_ssize_t slot)
+    @cython.locals(s=Slots)
+    cpdef bint _expired(self, ScopeTable st, Py_ssize_t slot, double now)
+    cpdef bint _mine(self, Entry e)
+    @cython.locals(st=ScopeTable, slot=Py_ssize_t)
+    cpdef object lookup(self, str scope, object key, double now)
+    @cython.locals(st=ScopeTable, slot=Py_ssize_t, member=Py_ssize_t)
+    cpdef object insert(self, str scope, object key, Py_ssize_t farm_idx, object rserver, double now, bint known_absent=*)
+    @cython.locals(st=ScopeTable, slot=Py_ssize_t, s=Slots, member=Py_ssize_t)
+    cpdef record(self, str scope, object key, Entry e, Py_ssize_t farm_idx, object rserver, double now)
+    cpdef opened(self, Entry e)
+    @cython.locals(st=ScopeTable, slot=Py_ssize_t, s=Slots)
+    cpdef closed(self, str scope, object key, Entry e, double now)
