@@ -6,9 +6,9 @@ process's resident set (RSS) — or, with `--tracemalloc`, of the memory Python 
 allocated — divided by the number of entries.  A fresh process keeps freed memory of
 earlier work from being reused and hiding in the figure.
 
-What is counted: the entry, its key (an int), its timestamp (a float per entry, since
-the clock advances per decision), the OrderedDict slot and node, and shared interned
-tuples.  What is not: the client address strings (made before the baseline; in
+What is counted: every page of the table's slot arrays and key index that the entries
+touched (`core.slots`: the arrays are mapped for the table's capacity when it is made,
+before the baseline, and cost RSS only as slots fill).  What is not: the client address strings (made before the baseline; in
 service they belong to the connection, not to the table) and keys.addr_int's bounded
 lru_cache, which is filled with other addresses before the baseline.
 

@@ -226,7 +226,30 @@ def _engine(res: dict[str, Any]) -> list[str]:
                       f"{ci['misses']:,} misses ({rate:.0%} hits): with more distinct clients than the cache holds, "
                       "every new source address is parsed again.", ""]
     lines += _memory(secs.get("memory"), meta)
+    lines += _pauses(secs.get("pauses"), meta)
     return lines
+
+
+def _pauses(pz: dict[str, Any] | None, meta: dict[str, Any]) -> list[str]:
+    """Issue 11: the longest step sweep or eviction takes, and the first page of the admin view."""
+    if not pz:
+        return []
+    lines = [f"### Pauses at {pz['entries']:,} entries" + _measured(pz, meta), "",
+             f"One table of {pz['entries']:,} entries (`bench/pauses.py`, capacity {pz['capacity']:,}). "
+             "Eviction: new clients at capacity, each insert timed alone (each evicts). Sweep: the clock past "
+             "the timeout, then `sweep(now, 512)` as the server's sweeper calls it, until empty. Each timed call "
+             "is one event-loop step in service. Target: no step over 1 ms.", ""]
+    rows = []
+    for name in ("eviction", "sweep"):
+        h = pz[name]
+        rows.append([name, _n(h["calls"]), f"{h['p99_us']:,.1f} µs", f"{h['max_us']:,.1f} µs", _n(h["over_1ms"]),
+                     "yes" if h["over_1ms"] == 0 else "**no**",
+                     ", ".join(f"{k}: {v:,}" for k, v in h["buckets"].items())])
+    lines += _table(["step", "calls", "p99", "max", "over 1 ms", "meets", "histogram"], rows)
+    rows = [[name, f"{p['median_ms']:.2f} ms", f"{p['max_ms']:.2f} ms", str(p["rows"]),
+             "yes" if p["median_ms"] <= 50 else "**no**"] for name, p in pz["show_first_page"].items()]
+    lines += ["First page (`limit 50`) of `show sticky database` on the full table, median of 5 (target ≤ 50 ms):", ""]
+    return lines + _table(["filter", "median", "max", "rows", "meets"], rows)
 
 
 def _memory(mem: dict[str, Any] | None, meta: dict[str, Any]) -> list[str]:
@@ -236,8 +259,9 @@ def _memory(mem: dict[str, Any] | None, meta: dict[str, Any]) -> list[str]:
     lines = ["### Memory per sticky entry" + _measured(mem, meta), "",
              "Measured in a fresh process: growth of the resident set (RSS) — or of Python's allocations "
              "(tracemalloc) — while one table grows through `decide()` (every client new), divided by the "
-             "entries. Counts the entry, its int key, its float timestamp and the OrderedDict slot; not the "
-             "client address strings.", ""]
+             "entries. Counts the slot arrays (key words, tag, LRU links, stamp, open count, last farm, per-farm "
+             "member bytes, generation) and the key index pages the entries touched; not the client address "
+             "strings.", ""]
     rows = []
     for method in ("rss", "tracemalloc"):
         for cp in (mem.get(method) or {}).get("checkpoints", []):

@@ -5,6 +5,7 @@ the one place BENCHMARKS.md is written.  Parts, in order:
 
   engine          decisions/s on the insert, hit and buddy paths vs the dict floor
   memory          bytes per sticky entry (RSS at N and, full run only, at 4M; tracemalloc)
+  pauses          longest sweep / eviction step and first page of show sticky database at 4M entries
   engine-profile  cProfile of decide() on the hit and buddy paths (full run only)
   direct-*        wrk straight at nginx (the ceiling)
   l7-*, l4-*, tls-*  buddylb and HAProxy side by side (`bench.proxy.SCENARIOS`)
@@ -31,25 +32,25 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench import engine, memory, procs, proxy, report, store, tools
+from bench import engine, memory, pauses, procs, proxy, report, store, tools
 
 REPO = Path(__file__).resolve().parents[1]
 OUT_DIR = REPO / "bench-out"
 PROXY_PARTS = [*proxy.DIRECT, *proxy.SCENARIOS]
 STORE_PARTS = ["redis-proxy", "redis-engine"]
-PARTS = ["engine", "memory", "engine-profile", *PROXY_PARTS, *STORE_PARTS, "profile"]
+PARTS = ["engine", "memory", "pauses", "engine-profile", *PROXY_PARTS, *STORE_PARTS, "profile"]
 ALIASES = {
     "proxy": PROXY_PARTS,
     "direct": list(proxy.DIRECT),
     "l7": ["l7-keepalive", "l7-close"],
     "l4": ["l4-keepalive", "l4-close", "l4-bulk"],
     "tls": ["tls-keepalive", "tls-handshake"],
-    "engine-all": ["engine", "memory", "engine-profile"],
+    "engine-all": ["engine", "memory", "pauses", "engine-profile"],
     "redis": STORE_PARTS,
 }
-FULL = {"clients": 1_000_000, "memory": [1_000_000, 4_000_000], "tracemalloc": True, "engine_profile": 100_000,
+FULL = {"pauses": 4_000_000, "clients": 1_000_000, "memory": [1_000_000, 4_000_000], "tracemalloc": True, "engine_profile": 100_000,
         "seconds": 10, "profile_s": 10, "store_clients": 20_000, "store_rounds": 3}
-QUICK = {"clients": 200_000, "memory": [200_000], "tracemalloc": False, "engine_profile": 0,
+QUICK = {"pauses": 200_000, "clients": 200_000, "memory": [200_000], "tracemalloc": False, "engine_profile": 0,
          "seconds": 3, "profile_s": 0, "store_clients": 5_000, "store_rounds": 1}
 
 
@@ -88,6 +89,9 @@ def run_engine_parts(chosen: list[str], plan: dict[str, Any]) -> dict[str, Any]:
             log(f"memory: tracemalloc at {plan['memory'][0]:,} entries (fresh process)")
             mem["tracemalloc"] = memory.measure_memory(plan["memory"][:1], use_tracemalloc=True, timeout=900)
         sections["memory"] = mem
+    if "pauses" in chosen:
+        log(f"pauses: eviction, sweep and show sticky database on {plan['pauses']:,} entries")
+        sections["pauses"] = pauses.run_pauses(plan["pauses"], log)
     if "engine-profile" in chosen:
         n = plan["engine_profile"] or 100_000
         log(f"engine-profile: cProfile of decide(), {n:,} clients, hit + buddy passes")

@@ -147,3 +147,26 @@ def test_explain_says_no_server_when_the_farm_is_empty(shop: Shop) -> None:
     assert status == 503
     after = total(scrape(shop.lb.admin), "buddylb_decisions_total", farm="http", outcome="no_server")
     assert after == before + 1
+
+
+def test_show_sticky_database_pages_and_filters_through_the_cli(shop: Shop) -> None:
+    """Issue 11: `limit` / `cursor` pages and the farm / rserver / client-prefix filters."""
+    for n in range(101, 106):
+        shop.get(f"127.0.0.{n}", "http")
+    want = {r["key"] for r in shop.json("show", "sticky", "database", "group", "alpha")}
+    assert len(want) == 5
+    seen: list[str] = []
+    cursor: list[str] = []
+    for _ in range(3):
+        page = shop.json("show", "sticky", "database", "group", "alpha", "limit", "2", *cursor)
+        seen += [r["key"] for r in page]
+        if len(page) < 2:
+            break
+        cursor = ["cursor", page[-1]["cursor"]]
+    assert sorted(seen) == sorted(want)
+    text = shop.cli("show", "sticky", "database", "group", "alpha", "limit", "2").stdout
+    assert "sticky database: 2 entries" in text and "more entries: next page with cursor " in text
+    on_lnx1 = shop.json("show", "sticky", "database", "client", "127.0.0.0/24", "farm", "http", "rserver", "lnx1")
+    assert on_lnx1 and all(r["serverfarms"]["http"] == "lnx1" for r in on_lnx1)
+    r = shop.cli("show", "sticky", "database", "limit", "none")
+    assert r.returncode != 0 and 'limit must be a positive number of rows, not "none"' in r.stderr

@@ -47,7 +47,9 @@ def _q(query: dict[str, Any], name: str) -> Any:
 def _show_sticky_database(s: "Server", args, q, body):
     b = s.balancer
     return views.show_sticky_database(b.snapshot, b.tables, b.clock(), buddy=bool(q.get("buddy")),
-                                      context=_q(q, "context"), group=_q(q, "group"), client=_q(q, "client"))
+                                      context=_q(q, "context"), group=_q(q, "group"), client=_q(q, "client"),
+                                      farm=_q(q, "farm"), rserver=_q(q, "rserver"), limit=_q(q, "limit"),
+                                      cursor=_q(q, "cursor"))
 
 
 def _show_sticky_client(s: "Server", args, q, body):
@@ -129,7 +131,8 @@ ONE = (1, 1)
 OPTIONAL = (0, 1)
 ENDPOINTS: tuple[Endpoint, ...] = (
     Endpoint("GET", "show/sticky-database", _show_sticky_database,
-             Shape(query={"buddy": FLAG, "context": NAME, "group": NAME, "client": NAME})),
+             Shape(query={"buddy": FLAG, "context": NAME, "group": NAME, "client": NAME, "farm": NAME,
+                          "rserver": NAME, "limit": NAME, "cursor": NAME})),
     Endpoint("GET", "show/sticky-client", _show_sticky_client, Shape(args=ONE, query=CTX, arg_name="ADDRESS")),
     Endpoint("GET", "show/rserver", _show_rserver, Shape(args=OPTIONAL, query=CTX)),
     Endpoint("GET", "show/serverfarm", _show_serverfarm, Shape(args=OPTIONAL, query=CTX)),

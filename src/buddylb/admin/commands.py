@@ -2,7 +2,8 @@
 
 ACE-like word syntax, options after the words:
 
-    buddylb show sticky database [buddy] [context C] [group G] [client A]
+    buddylb show sticky database [buddy] [context C] [group G] [client A[/LEN]] [farm F] [rserver R]
+                                 [limit N] [cursor CURSOR]
     buddylb show stats sticky --json --admin 127.0.0.1:9180
 
 Every command is one row of `COMMANDS`: its words, the words it accepts after them
@@ -26,7 +27,8 @@ from buddylb.admin.client import EXIT_REFUSED, AdminClient, token_from
 from buddylb.errors import CommandError
 
 EXIT_USAGE = 2
-PLACEHOLDER = {"context": "C", "group": "G", "client": "A", "key": "K", "rserver": "R"}
+PLACEHOLDER = {"context": "C", "group": "G", "client": "A[/LEN]", "key": "K", "rserver": "R", "farm": "F",
+               "limit": "N", "cursor": "CURSOR"}
 
 
 @dataclass
@@ -96,6 +98,14 @@ def _table(name: str) -> Callable[[Any, Parsed], str]:
     return lambda data, p: fn(data)
 
 
+def _sticky_database(data: list, p: Parsed) -> str:
+    """The table, and where the next page starts when a `limit` filled this one."""
+    out = render.render_sticky_database(data)
+    if "limit" in p.params and data and len(data) >= int(p.params["limit"]):
+        out += f"more entries: next page with cursor {data[-1]['cursor']}\n"
+    return out
+
+
 def _cleared(data: dict, p: Parsed) -> str:
     n = data["removed"]
     return f"cleared {n} sticky entr{'y' if n == 1 else 'ies'}\n"
@@ -121,8 +131,8 @@ def _after_reload(data: dict) -> None:
 
 
 COMMANDS: tuple[Command, ...] = (
-    Command("show", ("sticky", "database"), _get("sticky-database"), _table("sticky-database"),
-            flags=("buddy",), params=("context", "group", "client")),
+    Command("show", ("sticky", "database"), _get("sticky-database"), _sticky_database,
+            flags=("buddy",), params=("context", "group", "client", "farm", "rserver", "limit", "cursor")),
     Command("show", ("sticky", "client"), _get("sticky-client"), _table("sticky-client"),
             arg="ADDRESS", arg_required=True, params=("context",)),
     Command("show", ("rserver",), _get("rserver"), _table("rserver"), arg="NAME", flags=("detail",),

@@ -15,10 +15,11 @@ from typing import Any, Iterable, Mapping
 from buddylb.core.decide import available_members, resolve_class
 from buddylb.core.health import ProbeTarget
 from buddylb.core.predictors import peek
-from buddylb.core.keys import addr_int, format_key, ip_key, split_both
+from buddylb.core.keys import V6_TAG, addr_int, format_key, ip_key, split_both
 from buddylb.core.snapshot import Context, Farm, Member, Scope, Snapshot
 from buddylb.core.state import RuntimeState
 from buddylb.core.sticky import StickyTable
+from buddylb.core.sticky_scan import scan
 from buddylb.errors import CommandError
 
 Tables = Mapping[str, StickyTable]
@@ -160,21 +161,71 @@ def show_buddy_group(snap: Snapshot, name: str | None = None, context: str | Non
 
 
 # -- show sticky database / stats -----------------------------------------------------
-def _client_matches(scope: Scope, key: Any, client: str) -> bool:
-    if scope.kind != "ip-netmask" or not isinstance(key, int):
-        return False
-    k = ip_key(scope, client, client)
-    if scope.address == "both":
-        return split_both(key)[0] == split_both(k)[0]
-    return key == k
+def _client_prefix(client: str) -> tuple[int, int, bool]:
+    """`A` or `A/LEN` -> (address int, prefix length, is_v6); CommandError when malformed."""
+    addr, _, bits = client.partition("/")
+    _check_address(addr)
+    value, v6 = addr_int(addr)
+    width = 128 if v6 else 32
+    try:
+        n = int(bits) if bits else width
+    except ValueError:
+        n = -1
+    if not 0 <= n <= width:
+        raise CommandError(f'"{client}" is not an address or prefix; write A or A/LEN (LEN 0-{width})', 2)
+    return value, n, v6
+
+
+def _parse_cursor(cursor: str | None) -> tuple[int, int]:
+    """`CONTEXT_NUMBER.SLOT` as given in a row's `cursor` field -> (context number, slot)."""
+    if cursor in (None, ""):
+        return 0, 0
+    try:
+        c, _, slot = str(cursor).partition(".")
+        out = int(c), int(slot)
+    except ValueError:
+        out = (-1, -1)
+    if min(out) < 0:
+        raise CommandError(f'"{cursor}" is not a cursor; pass the "cursor" of the last row shown', 2)
+    return out
+
+
+def _farm_filter(ctx: Context, table: StickyTable, farm: str | None, rserver: str | None) -> dict | None:
+    """Per scope number: the (farm number, member index + 1 or 0 for any) pairs an entry
+    must name one of; None when neither filter is given."""
+    if farm is None and rserver is None:
+        return None
+    if farm is not None and farm not in ctx.farms:
+        return {}
+    out: dict[int, list[tuple[int, int]]] = {}
+    for st in table.scopes.values():
+        pairs = []
+        for fi, fname in enumerate(st.scope.farms):
+            if farm is not None and fname != farm:
+                continue
+            if rserver is None:
+                pairs.append((fi, 0))
+            elif rserver in st.index_of[fi]:
+                pairs.append((fi, st.index_of[fi][rserver]))
+        if pairs:
+            out[st.sid] = pairs
+    return out
 
 
 def show_sticky_database(snap: Snapshot, tables: Tables, now: float, *, buddy: bool = False,
                          context: str | None = None, group: str | None = None,
-                         client: str | None = None) -> list[dict]:
-    if client is not None:
-        _check_address(client)
-    rows = []
+                         client: str | None = None, farm: str | None = None, rserver: str | None = None,
+                         limit: int | str | None = None, cursor: str | None = None) -> list[dict]:
+    """Live entries matching every filter given, in storage order, at most `limit` rows
+    from `cursor` (the `cursor` field of the last row of the previous page).
+
+    Filters: context, sticky group or scope, client address or prefix (`A/LEN`, matched
+    against the source part of IP keys), farm, rserver (named in any farm, or in `farm`).
+    A page is one bounded scan (`StickyTable.scan`), so the first page of a table of
+    millions costs what its rows cost."""
+    prefix = _client_prefix(client) if client is not None else None
+    limit = _limit(limit)
+    start_ctx, start_slot = _parse_cursor(cursor)
     contexts = _contexts(snap, context)
     if group is not None:
         having = [c for c in contexts if c.has_sticky_group(group)]
@@ -182,26 +233,67 @@ def show_sticky_database(snap: Snapshot, tables: Tables, now: float, *, buddy: b
             where = f"in context {context}" if context else "in any context"
             raise CommandError(f'sticky group "{group}" does not exist {where}', 2)
         contexts = having
-    for ctx in contexts:
+    want = limit if limit is not None else 1 << 62
+    rows: list[dict] = []
+    for n, ctx in enumerate(snap.contexts.values()):
         table = tables.get(ctx.name)
-        if table is None:
+        if n < start_ctx or ctx not in contexts or table is None:
             continue
-        for st, key, e in table.items(now):
-            scope = st.scope
-            if buddy and not scope.is_buddy:
-                continue
-            if group is not None and group != scope.name and group not in scope.sticky_groups:
-                continue
-            if client is not None and not _client_matches(scope, key, client):
-                continue
-            rows.append({
-                "context": ctx.name, "scope": scope.name, "type": scope.kind, "key": format_key(scope, key),
-                "last_serverfarm": scope.farms[e.last], "last_rserver": e.last_rserver,
-                "serverfarms": {f: r for f, r in zip(scope.farms, e.farms) if r is not None},
-                "expires_in_s": _round(st.expires_in(e, now)), "open_connections": e.open,
-                "flags": ["buddy"] if scope.is_buddy else [],
-            })
+        sids = [not (buddy and not st.scope.is_buddy)
+                and (group is None or group == st.scope.name or group in st.scope.sticky_groups)
+                and (prefix is None or st.scope.kind == "ip-netmask")
+                for st in table.scopes.values()]
+        members = _farm_filter(ctx, table, farm, rserver)
+        match = _prefix_match(table, prefix) if prefix is not None else None
+        slot = start_slot if n == start_ctx else 0
+        while slot is not None and len(rows) < want:
+            page, slot = scan(table, slot, want - len(rows), now, sids=sids, members=members, match=match)
+            for st, key, e in page:
+                rows.append(_db_row(ctx, table, st, key, e, now) | {"cursor": f"{n}.{e.slot + 1}"})
+        if len(rows) >= want:
+            break
     return rows
+
+
+def _prefix_match(table: StickyTable, prefix: tuple[int, int, bool]):
+    value, bits, v6 = prefix
+
+    def match(st: Any, slot: int) -> bool:
+        key = table._key(st, slot)
+        scope = st.scope
+        if not isinstance(key, int):
+            return False
+        if scope.address == "both":
+            key = split_both(key)[0]
+        if bool(key & V6_TAG) != v6:
+            return False
+        width, plen = (128, scope.prefix6) if v6 else (32, scope.prefix4)
+        m = min(bits, plen)
+        return ((key & ~V6_TAG) >> (width - m)) == (value >> (width - m))
+    return match
+
+
+def _db_row(ctx: Context, table: StickyTable, st: Any, key: Any, e: Any, now: float) -> dict[str, Any]:
+    scope = st.scope
+    return {
+        "context": ctx.name, "scope": scope.name, "type": scope.kind, "key": format_key(scope, key),
+        "last_serverfarm": scope.farms[e.last], "last_rserver": e.last_rserver,
+        "serverfarms": {f: r for f, r in zip(scope.farms, e.farms) if r is not None},
+        "expires_in_s": _round(table.expires_in(e, now)), "open_connections": e.open,
+        "flags": ["buddy"] if scope.is_buddy else [],
+    }
+
+
+def _limit(limit: int | str | None) -> int | None:
+    if limit is None:
+        return None
+    try:
+        n = int(limit)
+    except ValueError:
+        n = 0
+    if n < 1:
+        raise CommandError(f'limit must be a positive number of rows, not "{limit}"', 2)
+    return n
 
 
 def _round(v: float | None) -> float | None:
