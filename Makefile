@@ -10,7 +10,8 @@ WHEELS := $(VENV)/wheels
 REQUIRES = $(BIN)/python -c 'import sys, tomllib; d = tomllib.load(open("pyproject.toml", "rb")); \
 	print("\n".join(d["build-system"]["requires"] if sys.argv[1] == "build" else d["project"]["dependencies"]))'
 # modules also built as C extensions (setup.py COMPILED; BUDDYLB_PURE=1 runs the .py sources)
-COMPILED := src/buddylb/core/slots.py src/buddylb/core/sticky.py src/buddylb/core/decide.py
+COMPILED := src/buddylb/core/slots.py src/buddylb/core/sticky.py src/buddylb/core/sticky_scan.py \
+	src/buddylb/core/decide.py
 BUILT := $(VENV)/.built
 
 .PHONY: test demo bench soak fuzz clean venv dist

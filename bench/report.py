@@ -242,10 +242,14 @@ def _pauses(pz: dict[str, Any] | None, meta: dict[str, Any]) -> list[str]:
     rows = []
     for name in ("eviction", "sweep"):
         h = pz[name]
-        rows.append([name, _n(h["calls"]), f"{h['p99_us']:,.1f} µs", f"{h['max_us']:,.1f} µs", _n(h["over_1ms"]),
+        cpu = "–" if h.get("cpu_max_us") is None else f"{h['cpu_max_us']:,.1f} µs"
+        rows.append([name, _n(h["calls"]), f"{h['p99_us']:,.1f} µs", f"{h['max_us']:,.1f} µs", cpu, _n(h["over_1ms"]),
                      "yes" if h["over_1ms"] == 0 else "**no**",
                      ", ".join(f"{k}: {v:,}" for k, v in h["buckets"].items())])
-    lines += _table(["step", "calls", "p99", "max", "over 1 ms", "meets", "histogram"], rows)
+    lines += _table(["step", "calls", "p99 (wall)", "max (wall)", "max (CPU)", "over 1 ms (wall)", "meets",
+                     "histogram (wall)"], rows)
+    lines += ["Wall time is what the event loop sees; CPU time (`time.thread_time`) of the same call shows "
+              "whether a spike was work done by the table or the core taken by another process.", ""]
     rows = [[name, f"{p['median_ms']:.2f} ms", f"{p['max_ms']:.2f} ms", str(p["rows"]),
              "yes" if p["median_ms"] <= 50 else "**no**"] for name, p in pz["show_first_page"].items()]
     lines += ["First page (`limit 50`) of `show sticky database` on the full table, median of 5 (target ≤ 50 ms):", ""]

@@ -36,9 +36,11 @@ def test_uncompiled_fallback_passes_the_table_and_decision_suites():
 
 
 def test_built_modules_are_the_ones_imported():
-    """After `make`, every compiled module in the tree is current and is what imports."""
-    built = [p for p in (REPO / "src/buddylb/core").iterdir() if p.suffix == ".so"]
+    """A current compiled module is what imports; the source otherwise (never a stale one)."""
     r = _child(["-c", WHERE], pure=False, timeout=60)
     assert r.returncode == 0, r.stderr
-    loaded = r.stdout.split()
-    assert all(f.endswith(".so") for f in loaded) == (len(built) == 3), (built, loaded)
+    for loaded in r.stdout.split():
+        stem = Path(loaded.split(".", 1)[0])
+        built = [p for p in stem.parent.glob(stem.name + ".*.so")]
+        current = bool(built) and all(p.stat().st_mtime >= stem.with_suffix(".py").stat().st_mtime for p in built)
+        assert loaded.endswith(".so") == current, (loaded, built)

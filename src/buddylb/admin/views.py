@@ -244,10 +244,13 @@ def show_sticky_database(snap: Snapshot, tables: Tables, now: float, *, buddy: b
                 and (prefix is None or st.scope.kind == "ip-netmask")
                 for st in table.scopes.values()]
         members = _farm_filter(ctx, table, farm, rserver)
-        match = _prefix_match(table, prefix) if prefix is not None else None
+        v4 = prefix is not None and not prefix[2]
+        match = _prefix_match(table, prefix) if prefix is not None and not v4 else None
+        prefix4 = (prefix[0], prefix[1]) if prefix is not None and v4 else None
         slot = start_slot if n == start_ctx else 0
         while slot is not None and len(rows) < want:
-            page, slot = scan(table, slot, want - len(rows), now, sids=sids, members=members, match=match)
+            page, slot = scan(table, slot, want - len(rows), now, sids=sids, members=members, match=match,
+                              prefix4=prefix4)
             for st, key, e in page:
                 rows.append(_db_row(ctx, table, st, key, e, now) | {"cursor": f"{n}.{e.slot + 1}"})
         if len(rows) >= want:

@@ -19,7 +19,8 @@ from buddylb.core.sticky import Entry, ScopeTable, StickyTable
 def scan(table: StickyTable, cursor: int, limit: int, now: float, sids: list[bool] | None = None,
          members: dict[int, list[tuple[int, int]]] | None = None,
          match: Callable[[ScopeTable, int], bool] | None = None,
-         budget: int | None = None) -> tuple[list[tuple[ScopeTable, Hashable, Entry]], int | None]:
+         budget: int | None = None, prefix4: tuple[int, int] | None = None,
+         ) -> tuple[list[tuple[ScopeTable, Hashable, Entry]], int | None]:
     """A page of live entries in slot order from `cursor` (0: the start): up to
     `limit` entries, visiting at most `budget` slots (None: no bound).  Returns
     (page, next cursor or None at the end).  Like Redis SCAN, an entry present for
@@ -27,25 +28,44 @@ def scan(table: StickyTable, cursor: int, limit: int, now: float, sids: list[boo
 
     Filters, cheapest first: `sids[scope number]` must be true; with `members`, the
     entry must name one of its scope's (farm number, member index + 1, 0 = any)
-    pairs; then `match(scope_table, slot)`."""
+    pairs; with `prefix4` (address, length), the IPv4 source part of the key (the
+    address of a source or destination scope) must lie in that prefix, compared at the
+    coarser of it and the scope's mask; then `match(scope_table, slot)`."""
     s = table.s
     width = s.width
     out: list[tuple[ScopeTable, Hashable, Entry]] = []
     slot, end = max(cursor, 0), s.high
     stop = end if budget is None else min(end, slot + budget)
     by_sid = table._by_sid
+    nsids = len(by_sid)
+    allowed = [sids is None or bool(sids[i]) for i in range(nsids)]
+    pairs = [tuple(members.get(i, ())) if members is not None else () for i in range(nsids)]
+    want, shifts = 0, [0] * nsids
+    if prefix4 is not None:
+        want = prefix4[0]
+        shifts = [32 - min(prefix4[1], st.scope.prefix4) for st in by_sid]
     while slot < stop and len(out) < limit:
         tag = s.tag[slot]
         if tag:
             sid = (tag - 1) >> 2
-            ok = sids is None or sids[sid]
+            ok = allowed[sid]
             if ok and members is not None:
                 ok = False
-                for fi, m in members.get(sid, ()):
+                for fi, m in pairs[sid]:
                     have = s.farms[slot * width + fi]
                     if have and (m == 0 or have == m):
                         ok = True
                         break
+            if ok and prefix4 is not None:
+                form = (tag - 1) & 3
+                if form == 0:
+                    src = s.lo[slot]
+                elif form == 1:
+                    src = s.lo[slot] >> 32
+                else:
+                    src = -1
+                shift = shifts[sid]
+                ok = src >= 0 and (src >> shift) == (want >> shift)
             if ok:
                 st = by_sid[sid]
                 if not table._expired(st, slot, now) and (match is None or match(st, slot)):
