@@ -179,3 +179,21 @@ def test_peek_never_reaps_or_reorders():
     assert t.peek("alpha", 1, e.now + TIMEOUT + 1) is None
     assert t.size == 2 and t.counters.expirations == 0
     assert [k for _, k, _ in t.items(e.now)] == [1, 2]
+
+
+def test_member_counts_per_farm_for_drain_previews():
+    from buddylb.core.sticky_scan import member_counts
+
+    e = Engine.from_text(ONE_TO_ONE)
+    got = {}
+    for n in range(10, 30):
+        got[n] = e.visit(f"127.0.0.{n}", HTTP).member.rserver
+        if n % 2:
+            e.visit(f"127.0.0.{n}", HTTPS)  # odd clients end on farm decrypted
+    http, dec = member_counts(e.table, "alpha", e.now)
+    for rs in ("lnx1", "lnx2"):
+        mine = [n for n, r in got.items() if r == rs]
+        assert http.get(rs, [0, 0]) == [len(mine), sum(1 for n in mine if n % 2 == 0)]
+        assert dec.get(rs, [0, 0]) == [sum(1 for n in mine if n % 2)] * 2
+    e.now += TIMEOUT + 1
+    assert member_counts(e.table, "alpha", e.now) == [{}, {}]  # expired entries are not counted
