@@ -197,3 +197,24 @@ def test_member_counts_per_farm_for_drain_previews():
         assert dec.get(rs, [0, 0]) == [sum(1 for n in mine if n % 2)] * 2
     e.now += TIMEOUT + 1
     assert member_counts(e.table, "alpha", e.now) == [{}, {}]  # expired entries are not counted
+
+
+def test_a_forked_child_never_writes_into_the_parents_table():
+    """Workers fork after tables exist: the slot arrays must be private (copy on write)."""
+    import os
+
+    e = Engine.from_text(ONE_TO_ONE)
+    e.visit("127.0.0.10", HTTP)
+    (_, key, entry), = e.table.items(e.now)
+    before = (entry.farms, entry.last)
+    pid = os.fork()
+    if pid == 0:  # the child rewrites the entry and inserts more, then leaves at once
+        try:
+            e.table.adopt("alpha", key, ("lnx2", "lnx2") if before[0][0] == "lnx1" else ("lnx1", "lnx1"), 1, e.now)
+            for n in range(200):
+                e.table.insert("alpha", 10_000 + n, 0, "lnx1", e.now)
+        finally:
+            os._exit(0)
+    os.waitpid(pid, 0)
+    (_, key2, entry2), = e.table.items(e.now)
+    assert key2 == key and (entry2.farms, entry2.last) == before and e.table.s.tag[1] == 0

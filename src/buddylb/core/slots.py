@@ -42,7 +42,9 @@ _T48 = 1 << 48
 def region(n: int, fmt: str) -> memoryview:
     """`n` zeroed items of struct format `fmt`, mapped lazily (untouched pages cost no RSS)."""
     width = {"B": 1, "H": 2, "I": 4, "Q": 8}[fmt]
-    return memoryview(mmap.mmap(-1, max(n, 1) * width)).cast(fmt)
+    # MAP_PRIVATE: a worker forked after the table was made gets its own copy on write,
+    # never pages shared with its parent or siblings (`mmap(-1, n)` alone is MAP_SHARED)
+    return memoryview(mmap.mmap(-1, max(n, 1) * width, flags=mmap.MAP_PRIVATE)).cast(fmt)
 
 
 def encode(key: object) -> tuple[int, int, int] | None:
