@@ -218,3 +218,32 @@ def test_a_forked_child_never_writes_into_the_parents_table():
     os.waitpid(pid, 0)
     (_, key2, entry2), = e.table.items(e.now)
     assert key2 == key and (entry2.farms, entry2.last) == before and e.table.s.tag[1] == 0
+
+
+def test_a_close_after_a_reload_reaches_the_new_table():
+    """carry_over moves open counts; the old table forwards a later close by key."""
+    e = Engine.from_text(ONE_TO_ONE)
+    d = e.connect("127.0.0.10", HTTP)  # stays open across the reload
+    new = e.table.carry_over(load(ONE_TO_ONE).contexts["Admin"])
+    e.tables["Admin"] = new
+    (_, _, carried), = new.items(e.now)
+    assert carried.open == 1 and d.entry is not None and not d.entry.alive and e.table is new
+    e.now += TIMEOUT * 3
+    assert new.lookup("alpha", d.key, e.now) is not None  # held open: never expires
+    e.close(d)  # d.table is the old table: it forwards the close
+    assert new.peek("alpha", d.key, e.now).open == 0
+    e.now += TIMEOUT + 1
+    assert new.lookup("alpha", d.key, e.now) is None  # the timeout ran from that close
+
+
+def test_a_stale_handle_writes_nothing():
+    e = Engine.from_text(ONE_TO_ONE)
+    t = e.table
+    old = t.insert("alpha", 1, 0, "lnx1", e.now)
+    assert t.forget("alpha", 1)
+    new = t.insert("alpha", 2, 0, "lnx2", e.now)  # reuses the freed slot
+    assert new.slot == old.slot and not old.alive and new.alive
+    t.opened(old)
+    t.record("alpha", 1, old, 1, "lnx1", e.now)
+    t.closed("alpha", 1, old, e.now)
+    assert (new.open, new.farms, new.last) == (0, ("lnx2", None), 0)
