@@ -129,6 +129,8 @@ class Server:
         try:
             store = RedisStore(url, prefix=spec.prefix if spec else "buddylb:",
                                timeout_s=spec.timeout_s if spec else 0.05)
+            if spec is not None:
+                store.writeback_rate = spec.writeback_rate
         except ValueError as exc:  # --sticky-store bypasses the config check: the same sentence here
             raise CommandError(str(exc), 2) from exc
         b = self.balancer

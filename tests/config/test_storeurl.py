@@ -41,3 +41,16 @@ def test_check_accepts_sentinel_and_cluster_lines_and_names_the_line_of_a_bad_on
     _, diags = check_text("sticky-store redis-sentinel://127.0.0.1:26379\n", "lb.cfg", Path("."))
     errors = [str(d) for d in diags if d.severity == "error"]
     assert len(errors) == 1 and errors[0].startswith("lb.cfg:1:") and "MASTER" in errors[0]
+
+
+def test_writeback_rate_option():
+    from buddylb.config.parser import check_text
+    from pathlib import Path
+
+    cfg, diags = check_text("sticky-store redis://127.0.0.1:6379/0 writeback-rate 500 prefix a:\n", "lb.cfg", Path("."))
+    assert [d for d in diags if d.severity == "error"] == []
+    assert (cfg.sticky_store.writeback_rate, cfg.sticky_store.prefix) == (500, "a:")
+    cfg, _ = check_text("sticky-store redis://127.0.0.1:6379/0\n", "lb.cfg", Path("."))
+    assert cfg.sticky_store.writeback_rate == 20_000
+    _, diags = check_text("sticky-store redis://127.0.0.1:6379/0 writeback-rate 0\n", "lb.cfg", Path("."))
+    assert [d.line for d in diags if d.severity == "error"] == [1]

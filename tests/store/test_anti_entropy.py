@@ -7,6 +7,7 @@ says Redis is not the one this node filled)."""
 from __future__ import annotations
 
 import asyncio
+import time
 
 import pytest
 import redis
@@ -119,6 +120,26 @@ def test_an_emptied_redis_is_detected_and_refilled(redis_server):
         assert node.store.identity.passes == 1 and node.store.identity.written == len(CLIENTS)
         assert "marker missing" in node.store.identity.last_reason
         assert all(r.exists(entry_key(node, "det:", c)) for c in CLIENTS) and r.exists("{det:}marker")
+        await node.store.stop()
+
+    asyncio.run(go())
+
+
+def test_a_write_back_pass_keeps_to_its_rate(redis_server):
+    """`sticky-store ... writeback-rate N`: a node that has just seen Redis come back
+    must not flood it (SCALING.md: with many nodes, the shard is the limit)."""
+    async def go():
+        clock = Clock()
+        node = await _node(redis_server.url, "rate:", clock)
+        clients = [f"127.0.{n // 250}.{n % 250 + 1}" for n in range(600)]
+        for c in clients:
+            await node.visit(c, HTTP)
+        redis.Redis(port=redis_server.port).flushall()
+        t0 = time.monotonic()
+        written, kept = await antientropy.write_back(node.store.conn, "rate:", node.tables, clock, 0.5, rate=1000)
+        took = time.monotonic() - t0
+        assert written + kept == 600  # (the node's own check may start a pass of its own meanwhile)
+        assert took >= 0.5  # 600 entries at 1000/s: the last batch of 256 starts after >= 0.5 s
         await node.store.stop()
 
     asyncio.run(go())

@@ -373,6 +373,7 @@ class StickyStoreSpec:
     line: int
     prefix: str = "buddylb:"
     timeout_s: float = 0.050
+    writeback_rate: int = 20_000  # entries/s one node writes back after Redis restarted (SCALING.md)
 
 
 @dataclass

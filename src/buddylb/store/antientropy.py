@@ -60,8 +60,9 @@ class Identity:
 
 
 async def write_back(conn: Connection, prefix: str, tables: Mapping[str, StickyTable], now: Callable[[], float],
-                     timeout_s: float) -> tuple[int, int]:
-    """Write every live local entry whose copy in Redis is missing or older.
+                     timeout_s: float, rate: int = RATE) -> tuple[int, int]:
+    """Write every live local entry whose copy in Redis is missing or older, at most
+    `rate` per second (`sticky-store ... writeback-rate N`).
 
     Returns (written, kept).  Raises the client's errors: the caller degrades."""
     script = conn.client.register_script(record.WRITE_BACK)
@@ -88,6 +89,6 @@ async def write_back(conn: Connection, prefix: str, tables: Mapping[str, StickyT
                     done = sum(1 for r in results if int(r) == 1)
                     written += done
                     kept += len(calls) - done
-                pause = len(calls) / RATE - (time.monotonic() - t0)
+                pause = len(calls) / rate - (time.monotonic() - t0)
                 await asyncio.sleep(max(pause, 0))
     return written, kept

@@ -69,6 +69,7 @@ class RedisStore:
         self.dirty: dict[tuple[str, str, Hashable], tuple[StickyTable, Scope]] = {}
         self.pending_ttl: dict[tuple[str, str, Hashable], Scope] = {}  # (context, scope, key) -> scope
         self.repairs = 0  # live local entries written back because Redis lacked them
+        self.writeback_rate = antientropy.RATE  # entries/s of a write-back pass (sticky-store writeback-rate)
         self.identity = antientropy.Identity()
         self.info: dict[str, Any] = {}
         self.tasks: list[asyncio.Task] = []
@@ -283,7 +284,7 @@ class RedisStore:
     async def _pass(self, run_id: str) -> None:
         try:
             written, kept = await antientropy.write_back(self.conn, self.prefix, self.tables(), self.clock,
-                                                         self.timeout_s)
+                                                         self.timeout_s, self.writeback_rate)
             await asyncio.wait_for(self.client.set(self.marker, "1"), max(self.timeout_s, 0.5))
         except _FAILURES as exc:
             self._degrade(exc)  # the pass starts again after the reconnect: nothing was confirmed

@@ -72,7 +72,7 @@ def _sticky_store(s: ParseSession, _target: Any, a: Args) -> None:
     spec = StickyStoreSpec(url=url, line=a.number)
     seen: set[str] = set()
     while a.more():
-        option = a.keyword("sticky-store option", ("prefix", "timeout"))
+        option = a.keyword("sticky-store option", ("prefix", "timeout", "writeback-rate"))
         if option in seen:
             raise LineError(f'sticky-store option "{option}" is given twice; keep one')
         seen.add(option)
@@ -80,6 +80,8 @@ def _sticky_store(s: ParseSession, _target: Any, a: Args) -> None:
             spec.prefix = a.word("key prefix")
             if not spec.prefix:
                 raise LineError('sticky-store prefix is empty; write a prefix such as "buddylb:"')
+        elif option == "writeback-rate":  # entries per second a node writes back after a restart
+            spec.writeback_rate = a.integer("sticky-store writeback-rate", 1, 1_000_000)
         else:
             spec.timeout_s = a.time("sticky-store timeout", "ms")  # SPEC §2.2: bare = ms
     s.config.sticky_store = spec
@@ -154,7 +156,7 @@ def _service_policy(s: ParseSession, _target: Any, a: Args) -> None:
 TOP: dict[str, Command] = {
     "context": Command("context NAME", _context, block=_CONTEXT),
     "sticky-store": Command(
-        "sticky-store redis://HOST:PORT/DB|redis-sentinel://H:P,H:P/MASTER/DB|redis-cluster://H:P,H:P [prefix P] [timeout T]", _sticky_store, once="sticky-store"
+        "sticky-store redis://HOST:PORT/DB|redis-sentinel://H:P,H:P/MASTER/DB|redis-cluster://H:P,H:P [prefix P] [timeout T] [writeback-rate N]", _sticky_store, once="sticky-store"
     ),
     "trusted-proxy": Command("trusted-proxy CIDR", _trusted_proxy),
     "timeout": Command(f"timeout {'|'.join(DEFAULT_TIMEOUTS)} T", _timeout),
