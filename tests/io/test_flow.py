@@ -118,10 +118,14 @@ def test_a_refused_connect_is_retried_once_on_another_rserver_then_fails(balance
             tried.append(address)
             raise ConnectionRefusedError(111, "refused")
 
+        async def run(lease, open_conn):
+            answer = asyncio.get_running_loop().create_future()
+            flow.Connector(balancer, lease, f, 1.0, open_conn, lambda _lease, made: answer.set_result(made))
+            return await answer
+
         d, _ = decide(balancer)
         lease = flow.Lease(balancer, d)
-        with pytest.raises(flow.ConnectFailed):
-            await flow.connect(balancer, lease, f, 1.0, refuse)
+        assert await run(lease, refuse) is None
         assert sorted(tried) == ["127.0.1.11", "127.0.1.12"] and lease.released
         assert open_count(balancer) == 0
 
@@ -132,8 +136,64 @@ def test_a_refused_connect_is_retried_once_on_another_rserver_then_fails(balance
 
         d, _ = decide(balancer)
         lease = flow.Lease(balancer, d)
-        assert await flow.connect(balancer, lease, f, 1.0, second_works) != d.address
+        assert await run(lease, second_works) != d.address
         assert lease.decision.member.rserver != d.member.rserver and open_count(balancer) == 1
+        lease.release()
+        assert open_count(balancer) == 0
+
+    uvloop.run(scenario())
+
+
+def test_a_connect_past_its_deadline_is_cancelled_and_retried_then_fails(balancer):
+    """`timeout connect` rides the timer wheel: a hanging connect is cancelled (never
+    early), the retry gets a deadline of its own, and the lease is given back."""
+    async def scenario() -> None:
+        loop = asyncio.get_running_loop()
+        vip = balancer.snapshot.vips[VIP]
+        f = Flow("127.0.0.9", vip.address)
+        cancelled: list[str] = []
+
+        async def hang(address: str, port: int):
+            try:
+                await asyncio.sleep(30)
+            except asyncio.CancelledError:
+                cancelled.append(address)
+                raise
+
+        d, _ = decide(balancer)
+        lease = flow.Lease(balancer, d)
+        answer = loop.create_future()
+        t0 = loop.time()
+        flow.Connector(balancer, lease, f, 0.1, hang, lambda _lease, made: answer.set_result(made))
+        assert await asyncio.wait_for(answer, 5) is None
+        assert loop.time() - t0 >= 0.2  # two deadlines of 0.1 s, neither early
+        assert sorted(cancelled) == ["127.0.1.11", "127.0.1.12"] and lease.released
+        assert open_count(balancer) == 0
+
+    uvloop.run(scenario())
+
+
+def test_a_connector_cancelled_by_the_client_leaving_reports_nothing(balancer):
+    async def scenario() -> None:
+        vip = balancer.snapshot.vips[VIP]
+        started = asyncio.Event()
+
+        async def hang(address: str, port: int):
+            started.set()
+            await asyncio.sleep(30)
+
+        d, _ = decide(balancer)
+        lease = flow.Lease(balancer, d)
+        answers: list = []
+        owner: set = set()
+        c = flow.Connector(balancer, lease, Flow("127.0.0.9", vip.address), 5.0, hang,
+                           lambda _lease, made: answers.append(made), owner)
+        assert owner == {c}
+        await started.wait()
+        for item in list(owner):
+            item.cancel()
+        await asyncio.sleep(0.05)
+        assert answers == [] and owner == set() and not lease.released
         lease.release()
         assert open_count(balancer) == 0
 

@@ -12,9 +12,11 @@ Theory of operation (SPEC §3, §5)
 - The queue: a decision that found every rserver only at its connection limit waits up
   to `timeout queue` on a future that `Balancer.closed` (any release in the context)
   resolves; then it decides again.  No polling: an idle queue costs nothing.
-- `connect` opens the server connection with `timeout connect`; a refused or timed-out
+- `Connector` opens the server connection with `timeout connect`; a refused or timed-out
   connect is retried once on another available rserver of the farm (`reroute`), then
-  raises `ConnectFailed` (L7 answers 502, L4 closes).
+  reports failure (L7 answers 502, L4 closes).  Callbacks, not a coroutine of ours:
+  the new-connection path pays one Task (uvloop's own connect coroutine) and no
+  asyncio.timeout.
 - A `Lease` holds the decision in use.  `release()` gives the rserver slot and the
   sticky entry's open count back and wakes the queue; it runs at most once, whoever
   calls it first (the response end, the client leaving, a purge, a failed connect).
@@ -25,21 +27,17 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import TYPE_CHECKING, Any, Awaitable, Callable, TypeVar
+from typing import TYPE_CHECKING, Any, Awaitable, Callable
 
 from buddylb.core.decide import Decision, Flow, reroute
 from buddylb.core.snapshot import Snapshot, Vip
 from buddylb.io.lograte import note_connect_failure
+from buddylb.io.wheel import shared_wheel
 
 if TYPE_CHECKING:
     from buddylb.io.runtime import Balancer
 
 log = logging.getLogger("buddylb.flow")
-T = TypeVar("T")
-
-
-class ConnectFailed(Exception):
-    """Both tries failed (or the lease was released meanwhile): 502 / close."""
 
 
 class Lease:
@@ -139,26 +137,103 @@ async def queue(b: "Balancer", vip: Vip, flow: Flow, snap: Snapshot, d: Decision
     return d
 
 
-async def connect(b: "Balancer", lease: Lease, flow: Flow, timeout: float,
-                  open_conn: Callable[[str, int], Awaitable[T]]) -> T:
-    """Open the server connection of `lease` (its decision may change: one retry on
-    another rserver, SPEC §5).  Raises ConnectFailed; the lease is then released."""
-    for attempt in range(2):
+class Connector:
+    """Opens the server connection of `lease` (its decision may change: one retry on
+    another rserver, SPEC §5), then calls `done(lease, result)`, or `done(lease, None)`
+    once both tries failed (the lease is then released).  `cancel()` (the client left) stops it
+    and calls nothing.
+
+    Why not a coroutine under `asyncio.timeout`: per new connection that cost a Task of
+    ours, two coroutine frames, a Timeout object and a loop timer.  uvloop only offers
+    coroutines for connecting (create_connection, connect_accepted_socket), so the one
+    Task left is the one that runs `open_conn` itself; the `timeout connect` deadline
+    rides the shared timer wheel (wheel.py: at most STEP late, never early)."""
+
+    __slots__ = ("b", "lease", "flow", "timeout", "open_conn", "done", "wheel", "fut", "slot", "attempt",
+                 "timed_out", "owner")
+
+    def __init__(self, b: "Balancer", lease: Lease, flow: Flow, timeout: float,
+                 open_conn: Callable[[str, int], Awaitable[Any]], done: Callable[[Lease, Any], None],
+                 owner: set | None = None) -> None:
+        self.b, self.lease, self.flow, self.timeout = b, lease, flow, timeout
+        self.open_conn, self.done = open_conn, done
+        self.wheel = shared_wheel(b, asyncio.get_running_loop())
+        self.fut: asyncio.Future | None = None
+        self.slot: int | None = None  # our bucket in the wheel, while armed
+        self.attempt = 0
+        self.timed_out = False
+        self.owner = owner  # the caller's set of things to cancel when its client leaves
+        if owner is not None:
+            owner.add(self)
+        self._try()
+
+    def _try(self) -> None:
+        d = self.lease.decision
+        self.timed_out = False
+        loop = self.wheel.loop
+        fut = self.fut = loop.create_task(self.open_conn(d.address, d.port))
+        fut.add_done_callback(self._settled)
+        self.wheel.arm(self, loop.time() + self.timeout)
+
+    def fire(self) -> None:  # the wheel: `timeout connect` passed
+        fut = self.fut
+        if fut is not None and not fut.done():
+            self.timed_out = True
+            fut.cancel()
+
+    def cancel(self) -> None:
+        """The client left: stop connecting; `done` is not called (the caller's
+        connection_lost releases the lease)."""
+        fut, self.fut = self.fut, None
+        self.wheel.disarm(self)
+        self._forget()
+        if fut is not None:
+            fut.cancel()
+
+    def _forget(self) -> None:
+        if self.owner is not None:
+            self.owner.discard(self)
+            self.owner = None
+
+    def _settled(self, fut: asyncio.Future) -> None:
+        if fut is not self.fut:  # cancelled by the client leaving
+            return
+        self.wheel.disarm(self)
+        exc: BaseException | None
+        if fut.cancelled():
+            if not self.timed_out:  # cancelled from outside: nothing to report
+                self.fut = None
+                self._forget()
+                return
+            exc = TimeoutError()
+        else:
+            exc = fut.exception()
+            if exc is None:
+                self.fut = None
+                self._forget()
+                self.done(self.lease, fut.result())
+                return
+            if not isinstance(exc, OSError):
+                self.fut = None
+                self._forget()
+                raise exc  # a bug, not a refused connect: the loop's handler logs it
+        lease, b = self.lease, self.b
         d = lease.decision
-        try:
-            async with asyncio.timeout(timeout):  # no extra task, unlike wait_for
-                return await open_conn(d.address, d.port)
-        except (OSError, TimeoutError) as exc:
-            note_connect_failure(d.address, d.port, exc)  # rate-limited, with counts
-            if lease.released:  # the client left meanwhile: nothing to retry for
-                raise ConnectFailed() from exc
-            nd = reroute(b.state, d, b.clock(), flow) if attempt == 0 else None
+        note_connect_failure(d.address, d.port, exc)  # rate-limited, with counts
+        nd = None
+        if not lease.released:  # released: the client left meanwhile, nothing to retry for
+            nd = reroute(b.state, d, b.clock(), self.flow) if self.attempt == 0 else None
             if nd is None:
-                if attempt == 0:
+                if self.attempt == 0:
                     lease._given_back()
                 else:
                     lease.release()
-                raise ConnectFailed() from exc
-            lease.decision = nd
-            b.wake(d.vip.context)  # the failed rserver's slot is free again
-    raise AssertionError("unreachable")
+        if nd is None:
+            self.fut = None
+            self._forget()
+            self.done(self.lease, None)
+            return
+        lease.decision = nd
+        self.attempt += 1
+        b.wake(d.vip.context)  # the failed rserver's slot is free again
+        self._try()

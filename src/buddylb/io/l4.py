@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from buddylb.core.decide import Decision, Flow, learn
 from buddylb.core.snapshot import Snapshot, Vip
@@ -106,7 +106,7 @@ class L4Client(asyncio.Protocol):
         self.server: ServerSide | None = None
         self.decision: Decision | None = None
         self.lease: flow_mod.Lease | None = None
-        self.tasks: set[asyncio.Task] = set()  # cancelled when the connection is lost
+        self.tasks: set = set()  # tasks and Connectors: cancelled when the connection is lost
         self.snap: Snapshot | None = None
         self.vip: Vip | None = None
         self.pending: list[bytes] | None = []  # client bytes until the server connection is up
@@ -156,7 +156,7 @@ class L4Client(asyncio.Protocol):
             assert d is not None
             self._decided(d)
             if self.lease is not None:
-                self._spawn(self._connect())
+                self._connect()
             return
         self._spawn(self._settle(d))
 
@@ -173,7 +173,7 @@ class L4Client(asyncio.Protocol):
             return
         self._decided(d)
         if self.lease is not None:
-            await self._connect()
+            self._connect()
 
     def _decided(self, d: Decision) -> None:
         self.decision = d
@@ -184,23 +184,26 @@ class L4Client(asyncio.Protocol):
         self.lease = flow_mod.Lease(self.balancer, d)
         self.learn_session = d.learn_session
 
-    async def _connect(self) -> None:
+    def _connect(self) -> None:
         assert self.snap is not None and self.flow is not None and self.lease is not None
-        lease = self.lease
-        try:
-            _, proto = await flow_mod.connect(self.balancer, lease, self.flow, self.snap.timeouts["connect"],
-                                              self._open)
-        except flow_mod.ConnectFailed:
+        flow_mod.Connector(self.balancer, self.lease, self.flow, self.snap.timeouts["connect"],
+                           self._open, self._opened, self.tasks)
+
+    def _opened(self, lease: flow_mod.Lease, made: Any) -> None:
+        """The Connector's answer: (transport, ServerSide), or None once both tries failed."""
+        if made is None:
             if not self.closed:
                 self.status = "connect_failed"
                 self.transport.close()
             return
-        self.decision = lease.decision
-        self.learn_session = lease.decision.learn_session
+        assert self.lease is not None
+        proto = made[1]
+        self.decision = self.lease.decision
+        self.learn_session = self.decision.learn_session
         if self.closed:
-            proto.transport.close()  # type: ignore[union-attr]
+            proto.transport.close()
             return
-        self._connected(proto)  # type: ignore[arg-type]
+        self._connected(proto)
 
     def _open(self, address: str, port: int):
         return self.loop.create_connection(lambda: ServerSide(self), address, port)

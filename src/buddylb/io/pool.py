@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from typing import Protocol as TypingProtocol
+from typing import Any, Coroutine, Protocol as TypingProtocol
 
 IDLE_S = 15.0
 MAX_IDLE_PER_TARGET = 64
@@ -116,11 +116,12 @@ class Pool:
                 return c
         return None
 
-    async def open(self, address: str, port: int) -> ServerConn:
-        """A new connection to address:port (io.flow.connect bounds it by `timeout connect`)."""
+    def open(self, address: str, port: int) -> Coroutine[Any, Any, tuple[asyncio.BaseTransport, ServerConn]]:
+        """The loop's connect coroutine for a new connection to address:port, resolving to
+        (transport, ServerConn); io.flow.Connector runs it and bounds it by `timeout
+        connect`.  Not a coroutine of ours: no extra frame per new connection."""
         target = (address, port)
-        _, conn = await asyncio.get_running_loop().create_connection(lambda: ServerConn(self, target), address, port)
-        return conn  # type: ignore[return-value]
+        return asyncio.get_running_loop().create_connection(lambda: ServerConn(self, target), address, port)  # type: ignore[return-value]
 
     def give_back(self, conn: ServerConn) -> None:
         conn.owner = None

@@ -344,7 +344,7 @@ class Exchange(Upstream):
         if self.head is not None and self.lease is not None:
             assert self.rec is not None
             self.rec.decision(self.lease.decision)
-            self.lease = None  # released by io.flow.connect
+            self.lease = None  # released by io.flow.Connector
             self._reply_error(502)
 
     def _to_server(self, data: bytes) -> None:

@@ -4,8 +4,8 @@ Owns the transport, its place in the timer wheel (wheel.py) and the set of tasks
 this connection (every task it starts is kept there and cancelled when the connection
 is lost, uvicorn's `ServerState.tasks`).  It decides nothing itself: `exchange.Exchange` does, and calls
 back the `Port` methods below.  Tasks exist only for what must await: a shared-store
-round trip or the rule-6 queue (`io.flow.settle`) and opening a server connection
-(`io.flow.connect`); a request with an idle pooled connection and a local decision
+round trip or the rule-6 queue (`io.flow.settle`) and uvloop's own connect coroutine
+(`io.flow.Connector`); a request with an idle pooled connection and a local decision
 runs start to end inside `data_received` (the fast path, no task).
 """
 from __future__ import annotations
@@ -44,7 +44,7 @@ class L7Client(asyncio.Protocol):
         self.data_received = self.ex.client_data  # type: ignore[method-assign]
         self.slot: int | None = None  # our bucket in the wheel, while armed
         self.wheel = shared_wheel(balancer, self.loop)
-        self.tasks: set[asyncio.Task] = set()
+        self.tasks: set = set()  # tasks and Connectors: cancelled when the connection is lost
         self.closed = False
 
     # -- asyncio.Protocol ------------------------------------------------------------------
@@ -106,19 +106,20 @@ class L7Client(asyncio.Protocol):
         ex.decided(d)
 
     def connect(self, lease: flow_mod.Lease) -> None:
-        self._spawn(self._connect(lease))
-
-    async def _connect(self, lease: flow_mod.Lease) -> None:
         ex = self.ex
-        pool = self.balancer.pool
-        try:
-            conn = await flow_mod.connect(self.balancer, lease, ex.flow, ex.snap.timeouts["connect"], pool.open)
-        except flow_mod.ConnectFailed:
+        flow_mod.Connector(self.balancer, lease, ex.flow, ex.snap.timeouts["connect"], self.balancer.pool.open,
+                           self._opened, self.tasks)
+
+    def _opened(self, lease: flow_mod.Lease, made: Any) -> None:
+        """The Connector's answer: (transport, ServerConn), or None once both tries failed."""
+        ex = self.ex
+        if made is None:
             if not self.closed and ex.lease is lease:
                 ex.connect_failed()
             return
+        conn = made[1]
         if self.closed or ex.lease is not lease:
-            pool.give_back(conn)
+            self.balancer.pool.give_back(conn)
             return
         ex.connected(conn)
 
