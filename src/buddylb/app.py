@@ -51,7 +51,7 @@ class RunOptions:
     prebound: dict = field(default_factory=dict)  # (address, port) -> socket, from --workers
     worker_index: int = 0
     secret: bytes | None = None  # set by the --workers master so every worker signs alike
-    notify: bool = True  # sd_notify from this process (the --workers master speaks for its workers)
+    notify_env: dict | None = None  # sd_notify settings; None: this process's environment (systemd's)
     user: str | None = None  # --user / --group: override the config's `user` / `group` lines
     group: str | None = None
 
@@ -89,7 +89,7 @@ class Server:
         self.stopping: asyncio.Event | None = None
         self.admin = None
         self.tasks: list[asyncio.Task] = []
-        self.notifier = Notifier() if opts.notify else Notifier({})  # systemd (SPEC §4)
+        self.notifier = Notifier(opts.notify_env)  # systemd, or the --workers master (SPEC §4)
 
     async def start(self) -> None:
         loop = asyncio.get_running_loop()

@@ -104,7 +104,8 @@ def test_binds_port_80_as_root_then_serves_as_nobody_and_reload_binds_port_81(sh
         assert _serves(addr, 80)
         assert _status(lb.proc.pid)["Uid"] == [str(NOBODY.pw_uid)] * 4
     finally:
-        assert lb.stop() == 0, lb.stderr()
+        code = lb.stop()
+        assert code == 0, (code, lb.stderr())
 
 
 def test_workers_each_drop_after_the_master_bound_port_80(shared_dir, backends):
@@ -121,7 +122,8 @@ def test_workers_each_drop_after_the_master_bound_port_80(shared_dir, backends):
         for i in range(4):
             assert http_get(f"127.0.0.{20 + i}", addr, 80, "/")[0] == 200
     finally:
-        assert lb.stop() == 0, lb.stderr()
+        code = lb.stop()
+        assert code == 0, (code, lb.stderr())
 
 
 def _run_fails(cfg: Path, *args: str) -> str:

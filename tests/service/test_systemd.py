@@ -81,18 +81,44 @@ def test_a_refused_reload_still_ends_with_ready(ports, backends, balancer, notif
 
 
 def test_workers_master_alone_speaks_to_systemd(ports, backends, balancer, notify_socket):
-    """With --workers the master is the main PID (NotifyAccess=main): one READY=1 from it,
-    once every worker serves; workers say nothing."""
+    """With --workers the master is the main PID (NotifyAccess=main): it says READY=1 once
+    every worker serves, RELOADING=1 / READY=1 around a reload of all of them, pings the
+    watchdog only while every worker's loop pings it, and STOPPING=1; workers say nothing
+    to systemd themselves."""
     backends.tcp("lnx1", "127.0.1.11", ports["a"])
-    lb = balancer(_config(ports), "--workers", "2", env={"NOTIFY_SOCKET": notify_socket.env_value})
-    ready = notify_socket.wait("READY")
-    assert ready.pid == lb.proc.pid and _serves(ports["vip"])
+    env = {"NOTIFY_SOCKET": notify_socket.env_value, "WATCHDOG_USEC": "400000"}
+    lb = balancer(_config(ports), "--workers", "2", env=env)
+    rx = notify_socket
+    ready = rx.wait("READY")
+    assert ready.pid == lb.proc.pid and "2 worker(s) in service" in ready.fields["STATUS"] and _serves(ports["vip"])
+    workers = [int(p) for p in Path(f"/proc/{lb.proc.pid}/task/{lb.proc.pid}/children").read_text().split()]
+    assert len(workers) == 2
+
+    rx.poll(1.0)
+    assert sum("WATCHDOG" in m.fields for m in rx.messages) >= 3  # every ~200 ms while both turn
+    os.kill(workers[1], signal.SIGSTOP)  # one wedged worker
+    try:
+        rx.poll(0.9)  # its last ping ages past WATCHDOG_USEC within this
+        mark = len(rx.messages)
+        rx.poll(1.0)
+        assert not [m for m in rx.messages[mark:] if "WATCHDOG" in m.fields], "pinged for a stuck worker"
+    finally:
+        os.kill(workers[1], signal.SIGCONT)
+    mark = len(rx.messages)
+    rx.wait("WATCHDOG", after=mark, timeout=3)  # pings resume with the worker
+
+    mark = len(rx.messages)
+    lb.reload()
+    reloading = rx.wait("RELOADING", after=mark)
+    done = rx.wait("READY", after=rx.messages.index(reloading))
+    assert "2 worker(s) reloaded" in done.fields["STATUS"]
+    assert lb.api("/info")["data"]["reloads"] == 1  # worker 0 did reload
     lb.proc.send_signal(signal.SIGTERM)
-    assert notify_socket.wait("STOPPING").pid == lb.proc.pid
+    assert rx.wait("STOPPING").pid == lb.proc.pid
     assert lb.proc.wait(10) == 0
-    notify_socket.poll(0.2)
-    assert {m.pid for m in notify_socket.messages} == {lb.proc.pid}
-    assert sum("READY" in m.fields for m in notify_socket.messages) == 1
+    rx.poll(0.2)
+    assert {m.pid for m in rx.messages} == {lb.proc.pid}
+    assert sum(m.fields.get("READY") == "1" for m in rx.messages) == 2  # start, reload
 
 
 def test_unit_file_passes_systemd_analyze_verify(tmp_path):

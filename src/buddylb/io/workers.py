@@ -12,8 +12,8 @@ keeping its own socket of each group, and relays SIGHUP / SIGTERM / SIGUSR1 to t
 Limits (documented in the README): a VIP added by a reload is bound by each worker on
 its own (the kernel's default reuseport hash, no steering) until the next restart; each
 worker serves its own admin API on the admin port + its index.  Under systemd the master
-sends READY=1 once every worker serves and STOPPING=1 on SIGTERM; it does not report
-reloads or watchdog pings (each worker's loop is its own; see the README).
+is the main PID: its workers notify it and it tells systemd READY / RELOADING / WATCHDOG
+for all of them (service/relay.py), STOPPING=1 itself on SIGTERM.
 """
 from __future__ import annotations
 
@@ -21,12 +21,10 @@ import ctypes
 import dataclasses
 import logging
 import os
-import shutil
 import signal
 import socket
 import struct
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Any, Callable
@@ -36,6 +34,7 @@ from buddylb.core.compile import compile_config
 from buddylb.core.snapshot import Vip
 from buddylb.io.listeners import bind_vip
 from buddylb.service.notify import Notifier
+from buddylb.service.relay import WorkerRelay
 
 log = logging.getLogger("buddylb.workers")
 
@@ -91,10 +90,7 @@ def run_workers(opts, run: Callable[[Any], int]) -> int:
 
     opts.secret = load_secret(opts.secret_file)
     notifier = Notifier()  # the master is systemd's main PID: it speaks for its workers
-    scratch = None
-    if notifier.enabled and opts.ready_file is None:  # learn when every worker serves
-        scratch = tempfile.mkdtemp(prefix="buddylb-ready-")
-        opts.ready_file = Path(scratch) / "ready"
+    relay = WorkerRelay(notifier) if notifier.enabled else None
     snap = compile_config(load_config(opts.config))
     groups = bind_groups(list(snap.vips.values()), snap.source, opts.workers)
     host, port = split_addr(opts.admin)
@@ -102,13 +98,16 @@ def run_workers(opts, run: Callable[[Any], int]) -> int:
     for i in range(opts.workers):
         pid = os.fork()
         if pid == 0:
+            if relay is not None:
+                relay.sock.close()
             for j, socks in enumerate(groups):
                 if j != i:
                     for s in socks.values():
                         s.close()
             admin_host = f"[{host}]" if ":" in host else host
             child = dataclasses.replace(opts, workers=1, admin=f"{admin_host}:{port + i}", prebound=groups[i],
-                                        worker_index=i, notify=False, ready_file=_ready_path(opts.ready_file, i))
+                                        worker_index=i, ready_file=_ready_path(opts.ready_file, i),
+                                        notify_env=relay.child_env() if relay is not None else {})
             code = 1
             try:
                 code = run(child)
@@ -117,24 +116,29 @@ def run_workers(opts, run: Callable[[Any], int]) -> int:
             finally:
                 os._exit(code)
         children[pid] = i
+        if relay is not None:
+            relay.add(pid)
     for socks in groups:
         for s in socks.values():
             s.close()
     try:
-        return _supervise(children, opts.ready_file, notifier)
+        return _supervise(children, opts.ready_file, notifier, relay)
     finally:
-        if scratch is not None:
-            shutil.rmtree(scratch, ignore_errors=True)
+        if relay is not None:
+            relay.close()
 
 
 def _ready_path(ready: Path | None, i: int) -> Path | None:
     return None if ready is None else ready.with_name(f"{ready.name}.{i}")
 
 
-def _supervise(children: dict[int, int], ready: Path | None, notifier: Notifier) -> int:
-    def relay(signum, _frame):
+def _supervise(children: dict[int, int], ready: Path | None, notifier: Notifier, relay: WorkerRelay | None
+               ) -> int:
+    def forward(signum, _frame):
         if signum in (signal.SIGTERM, signal.SIGINT):
             notifier.stopping()
+        elif signum == signal.SIGHUP and relay is not None:
+            relay.reload_begins()
         for pid in children:
             try:
                 os.kill(pid, signum)
@@ -142,7 +146,7 @@ def _supervise(children: dict[int, int], ready: Path | None, notifier: Notifier)
                 pass
 
     for sig in (signal.SIGHUP, signal.SIGTERM, signal.SIGINT, signal.SIGUSR1):
-        signal.signal(sig, relay)
+        signal.signal(sig, forward)
     worst = 0
     if ready is not None:
         deadline = time.monotonic() + 30
@@ -151,16 +155,25 @@ def _supervise(children: dict[int, int], ready: Path | None, notifier: Notifier)
             if pid:  # a worker died during start-up: stop the others and fail
                 print(f"buddylb: worker {children.pop(pid)} failed to start "
                       f"(exit {os.waitstatus_to_exitcode(status)})", file=sys.stderr)
-                relay(signal.SIGTERM, None)
+                forward(signal.SIGTERM, None)
                 worst = 1
                 break
-            time.sleep(0.05)
+            if relay is not None:
+                relay.pump(0.05)
+            else:
+                time.sleep(0.05)
         else:
             ready.write_text(str(os.getpid()))
-            notifier.ready(f"{len(children)} worker(s) in service")
     while children:
         try:
-            pid, status = os.wait()
+            if relay is not None:  # READY / RELOADING / watchdog from the workers, as one
+                relay.pump(0.2)
+                pid, status = os.waitpid(-1, os.WNOHANG)
+                if pid == 0:
+                    continue
+                relay.remove(pid)
+            else:
+                pid, status = os.wait()
         except ChildProcessError:
             break
         except InterruptedError:
