@@ -66,6 +66,8 @@ STATE: dict[str, tuple[str, str, tuple[str, ...]]] = {
     "buddylb_accept_paused": ("gauge", "1 while accept is paused at maxconn.", ()),
     "buddylb_accept_pauses": ("counter", "Times accept paused at maxconn.", ()),
     "buddylb_accept_refused": ("counter", "Clients closed at accept beyond maxconn and its overshoot.", ()),
+    "buddylb_accept_failed": ("counter", "Times the descriptor table was found full (accept would fail with "
+                              "EMFILE): accept paused; the budget is wrong for this limit.", ()),
     "buddylb_log_events": ("counter", "Events logged rate-limited, by cause (408s, accept pauses, connect "
                            "failures, ...): the count behind each summary line.", ("cause",)),
     "buddylb_acl_hits": ("counter", "Connections matched by an access-list line (SPEC §2.4).",
@@ -126,6 +128,7 @@ class _StateCollector:
         fams["buddylb_accept_paused"].add_metric([], 1 if accept.paused else 0)
         fams["buddylb_accept_pauses"].add_metric([], accept.pauses)
         fams["buddylb_accept_refused"].add_metric([], accept.refused)
+        fams["buddylb_accept_failed"].add_metric([], accept.failed)
         for cause, n in sorted(RATE.totals.items()):
             fams["buddylb_log_events"].add_metric([cause], n)
         acl = b.acl_counters

@@ -15,9 +15,11 @@ pauses and resumes.
 """
 from __future__ import annotations
 
+import errno
 import os
 import resource
 from dataclasses import dataclass
+from typing import Callable
 
 SPARE = 32  # descriptors nobody counts: a reload's new listener or TLS file, DNS, a log reopen
 OVERSHOOT = SPARE // 4  # clients served beyond maxconn (accepted in the same batch as the last one)
@@ -28,12 +30,21 @@ ADMIN_CONNECTIONS = 64  # the admin API's connection cap (admin/gate.py), kept i
 @dataclass(slots=True)
 class AcceptState:
     """What `/metrics` shows of the budget: the limit, whether accept is paused now, how
-    often it paused, and how many clients were closed at accept beyond the overshoot."""
+    often it paused, how many clients were closed at accept beyond the overshoot, and
+    how often the descriptor table was full."""
 
     maxconn: int = 0
     paused: bool = False
     pauses: int = 0
     refused: int = 0
+    failed: int = 0  # times the descriptor table was found full (accept would fail: EMFILE)
+    # set by the listeners: called when a client connection closes while accept is
+    # paused, so accept resumes on that event instead of at the next poll
+    on_release: Callable[[], None] | None = None
+
+    def released(self) -> None:
+        if self.on_release is not None:
+            self.on_release()
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,6 +86,27 @@ def open_descriptors() -> int:
         return len(os.listdir("/proc/self/fd")) - 1  # minus the one listdir used
     except OSError:
         return 16
+
+
+def room(n: int = 1) -> bool:
+    """True when this process can open `n` more descriptors (none is kept open).
+
+    Accept failures are invisible otherwise: libuv meets EMFILE in its own accept loop,
+    then accepts and closes every client waiting in the backlog (its "emfile trick") and
+    reports nothing to Python (uvloop 0.23: measured). Opening /dev/null is the cheapest
+    way to ask whether the next accepts would fail."""
+    fds: list[int] = []
+    try:
+        for _ in range(n):
+            fds.append(os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC))
+    except OSError as exc:
+        if exc.errno not in (errno.EMFILE, errno.ENFILE):
+            raise
+        return False
+    finally:
+        for fd in fds:
+            os.close(fd)
+    return True
 
 
 def plan(nofile: int, in_use: int, probes: int, admin: int, configured: int | None) -> Budget:

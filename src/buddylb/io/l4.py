@@ -297,6 +297,8 @@ class L4Client(asyncio.Protocol):
             return
         self.closed = True
         self.balancer.flows.discard(self)
+        if self.balancer.accept.paused:  # the descriptor budget resumes accept on this event
+            self.balancer.accept.released()
         self.wheel.disarm(self)
         if self.server is not None and self.server.transport is not None:
             self.server.transport.close()

@@ -12,14 +12,22 @@ changes a VIP's policy (L4 <-> L7, another farm) applies to the next connection.
 Descriptor budget (SPEC §5, issue 13 item 2; the arithmetic is `io/descriptors.py`): at
 `maxconn` open client connections every asyncio Server is closed, which pauses accept
 while the original sockets keep listening, so new clients wait in the kernel's backlog
-instead of meeting EMFILE; a watch re-opens the Servers once the count falls to the
-resume mark. Clients accepted in the same batch beyond a small overshoot are closed.
+instead of meeting EMFILE; the close of a client connection (or, as a fallback, a
+slow poll) re-opens the Servers once the count falls to the resume mark. Clients
+accepted in the same batch beyond a small overshoot are closed.
+
+When the budget is wrong (the limit was lowered under us, something else in the process
+holds descriptors), accept would meet EMFILE inside libuv, which then closes every
+waiting client without a word; a watch that asks once a second whether the descriptor
+table is full (`descriptors.table_full`) logs it, counts it and pauses accept instead.
 """
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import errno
 import logging
+import resource
 import socket
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Callable
@@ -34,7 +42,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("buddylb.listen")
 BACKLOG = 4096  # the kernel caps it at net.core.somaxconn; while accept pauses, clients wait here
-WATCH_S = 0.05  # while accept is paused: how often the open connections are counted
+WATCH_S = 1.0  # while accept is paused: the fallback poll (a closing client resumes it at once)
+FULL_CHECK_S = 1.0  # how often the descriptor table is checked for room (one open and close)
 
 
 @dataclass
@@ -84,6 +93,8 @@ class ListenerSet:
         self.accept = balancer.accept
         self.stopped = False
         self.watch: asyncio.TimerHandle | None = None
+        self.fdwatch: asyncio.TimerHandle | None = None
+        self.accept.on_release = self._released
         self._start: tuple[int, int] | None = None  # (nofile, descriptors in use) at start-up
 
     def plan(self, snap: Snapshot) -> descriptors.Budget:
@@ -124,6 +135,42 @@ class ListenerSet:
                     return _Refused()
         return self.factory(key, is_tls)
 
+    def _watch_table(self) -> None:
+        self.fdwatch = None
+        if self.stopped:
+            return
+        if not self.accept.paused and not descriptors.room(1):
+            self.table_full()
+        self.fdwatch = asyncio.get_running_loop().call_later(FULL_CHECK_S, self._watch_table)
+
+    def table_full(self) -> None:
+        """No descriptor left: the next accept would fail, so the budget is wrong for the
+        limit in force. Log it (rate-limited, with a count), count it, lower `maxconn` to
+        what fits now, and pause accept so clients wait in the backlog."""
+        self.accept.failed += 1
+        n = self.open_connections()
+        limit = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+        assert self.budget is not None
+        lowered = max(1, min(self.budget.maxconn, int(n * descriptors.RESUME_AT)))
+        self.budget = dataclasses.replace(self.budget, maxconn=lowered)
+        self.accept.maxconn = lowered
+        RATE.note("accept_failed", f"descriptor table full ({limit:,} descriptors, {n:,} client connections): "
+                  f"accept would fail with EMFILE; accept paused, maxconn lowered to {lowered:,}; raise the "
+                  "limit (ulimit -n, LimitNOFILE=) or lower maxconn", logging.WARNING,
+                  "times the descriptor table was full (accept paused)")
+        self.pause(n)
+
+    def _room(self) -> bool:
+        """Room to resume: a descriptor for each Server's socket and a few clients."""
+        return descriptors.room(len(self.listeners) + descriptors.OVERSHOOT)
+
+    def _released(self) -> None:
+        """A client connection closed while accept is paused: resume now if there is room."""
+        if self.watch is not None and not self.stopped and self.budget is not None:
+            if self.open_connections() <= self.budget.resume_at and self._room():
+                self.watch.cancel()
+                self._check()
+
     def pause(self, n: int) -> None:
         if self.accept.paused or self.stopped:
             return
@@ -143,7 +190,7 @@ class ListenerSet:
         if self.stopped or not self.accept.paused:
             return
         assert self.budget is not None
-        if self.open_connections() > self.budget.resume_at:
+        if self.open_connections() > self.budget.resume_at or not self._room():
             self.watch = asyncio.get_running_loop().call_later(WATCH_S, self._check)
             return
         self.accept.paused = False
@@ -152,7 +199,13 @@ class ListenerSet:
     async def _resume(self) -> None:
         for key, lst in list(self.listeners.items()):
             if lst.server is None and not self.accept.paused and not self.stopped:
-                await self._serve(key, lst)
+                try:
+                    await self._serve(key, lst)
+                except OSError as exc:  # no descriptor for the Server's dup: still full
+                    if exc.errno not in (errno.EMFILE, errno.ENFILE):
+                        raise
+                    self.table_full()
+                    return
 
     async def _serve(self, key: tuple[str, int], lst: Listener) -> None:
         """Start (or restart) the asyncio Server of `lst` on a dup of its socket."""
@@ -195,6 +248,8 @@ class ListenerSet:
     async def apply(self, snap: Snapshot, contexts: dict) -> None:
         """Start serving what `bind` prepared; close VIPs that `snap` no longer has."""
         self.plan(snap)
+        if self.fdwatch is None and not self.stopped:
+            self.fdwatch = asyncio.get_running_loop().call_later(FULL_CHECK_S, self._watch_table)
         for key, lst in list(self.listeners.items()):
             vip = snap.vips.get(key)
             if vip is None:
@@ -217,8 +272,10 @@ class ListenerSet:
         (closing only the asyncio Server would leave the kernel completing handshakes on
         the original socket that nobody accepts)."""
         self.stopped = True
-        if self.watch is not None:
-            self.watch.cancel()
+        for handle in (self.watch, self.fdwatch):
+            if handle is not None:
+                handle.cancel()
+        self.watch = self.fdwatch = None
         for lst in self.listeners.values():
             if lst.server is not None:
                 lst.server.close()

@@ -71,6 +71,8 @@ class L7Client(asyncio.Protocol):
             return
         self.closed = True
         self.balancer.flows.discard(self)
+        if self.balancer.accept.paused:  # the descriptor budget resumes accept on this event
+            self.balancer.accept.released()
         self.wheel.disarm(self)
         for task in self.tasks:
             task.cancel()
