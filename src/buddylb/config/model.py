@@ -258,6 +258,8 @@ class MultiMatchClass:
     vip_inservice: bool = False
     lb_policy: Ref | None = None
     ssl_proxy: Ref | None = None
+    conn_max: int | None = None  # `conn-limit max N [min M]`: open client connections of each VIP
+    conn_min: int | None = None
 
 
 @dataclass

@@ -282,6 +282,8 @@ def _compile_vips(ctx: m.Context, compiled: Context, base: Path, acls: dict[str,
                             acl=gate,
                             mm_policy=mm.name,
                             protocol="udp" if match.protocol == "udp" else "tcp",
+                            conn_limit=None if cls.conn_max is None else
+                            (cls.conn_max, cls.conn_max if cls.conn_min is None else cls.conn_min),
                         )
                     )
     return vips

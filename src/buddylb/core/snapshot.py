@@ -169,6 +169,7 @@ class Vip:
     acl: Any = None  # core.acl.VipFilter: the access-groups that apply (SPEC §2.4); None: open
     mm_policy: str = ""  # the multi-match policy that activated it
     protocol: str = "tcp"  # "udp": a datagram VIP (io.udp), in Snapshot.udp_vips
+    conn_limit: tuple[int, int] | None = None  # (max, resume below min): open client connections
 
     @property
     def name(self) -> str:

@@ -18,7 +18,7 @@ from __future__ import annotations
 import errno
 import os
 import resource
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Callable
 
 SPARE = 32  # descriptors nobody counts: a reload's new listener or TLS file, DNS, a log reopen
@@ -38,13 +38,34 @@ class AcceptState:
     pauses: int = 0
     refused: int = 0
     failed: int = 0  # times the descriptor table was found full (accept would fail: EMFILE)
-    # set by the listeners: called when a client connection closes while accept is
-    # paused, so accept resumes on that event instead of at the next poll
-    on_release: Callable[[], None] | None = None
+    vip_pauses: int = 0  # times a VIP stopped accepting at its `conn-limit max`
+    # the client protocols report opens and closes only while this is true: accept is
+    # paused, or a VIP has a conn-limit (no cost per connection otherwise)
+    watch_close: bool = False
+    limits: dict = field(default_factory=dict)  # VIP key -> (max, min) of its conn-limit
+    vip_open: dict = field(default_factory=dict)  # VIP key -> open client connections (limited VIPs)
+    # set by the listeners: a close resumes accept on that event, not at the next poll
+    on_release: Callable[[tuple[str, int]], None] | None = None
+    on_vip_full: Callable[[tuple[str, int]], None] | None = None
 
-    def released(self) -> None:
+    def sync(self) -> None:
+        self.watch_close = self.paused or bool(self.limits)
+
+    def opened(self, key: tuple[str, int]) -> None:
+        """A client connection of VIP `key` is open (called only while `limits`)."""
+        limit = self.limits.get(key)
+        if limit is not None:
+            n = self.vip_open[key] = self.vip_open.get(key, 0) + 1
+            if n >= limit[0] and self.on_vip_full is not None:
+                self.on_vip_full(key)
+
+    def released(self, key: tuple[str, int]) -> None:
+        """A client connection of VIP `key` closed (called only while `watch_close`)."""
+        n = self.vip_open.get(key)
+        if n is not None:
+            self.vip_open[key] = max(0, n - 1)  # opened before a reload added the limit: not counted
         if self.on_release is not None:
-            self.on_release()
+            self.on_release(key)
 
 
 @dataclass(frozen=True, slots=True)

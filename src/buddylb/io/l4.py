@@ -133,6 +133,8 @@ class L4Client(asyncio.Protocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
         self.balancer.flows.add(self)
+        if self.balancer.accept.limits:  # a VIP's conn-limit counts its connections
+            self.balancer.accept.opened(self.vip_key)
         self.quiet_since = self.loop.time()
         snap = self.snap = self.balancer.snapshot
         vip = self.vip = snap.vips.get(self.vip_key)
@@ -297,8 +299,8 @@ class L4Client(asyncio.Protocol):
             return
         self.closed = True
         self.balancer.flows.discard(self)
-        if self.balancer.accept.paused:  # the descriptor budget resumes accept on this event
-            self.balancer.accept.released()
+        if self.balancer.accept.watch_close:  # a paused accept resumes on this event (io/listeners.py)
+            self.balancer.accept.released(self.vip_key)
         self.wheel.disarm(self)
         if self.server is not None and self.server.transport is not None:
             self.server.transport.close()

@@ -95,6 +95,8 @@ class ListenerSet:
         self.watch: asyncio.TimerHandle | None = None
         self.fdwatch: asyncio.TimerHandle | None = None
         self.accept.on_release = self._released
+        self.accept.on_vip_full = self._vip_full
+        self.vip_paused: set[tuple[str, int]] = set()  # VIPs at their conn-limit: not accepting
         self._start: tuple[int, int] | None = None  # (nofile, descriptors in use) at start-up
 
     def plan(self, snap: Snapshot) -> descriptors.Budget:
@@ -111,7 +113,36 @@ class ListenerSet:
             log.info("%s", budget.describe())
         self.budget = budget
         self.accept.maxconn = budget.maxconn
+        self._limit_vips(snap)
         return budget
+
+    def _limit_vips(self, snap: Snapshot) -> None:
+        """Take the VIPs' `conn-limit`s from `snap`; a VIP whose limit went away, or rose
+        above its open count, accepts again (`apply` serves it)."""
+        limits = {key: vip.conn_limit for key, vip in snap.vips.items() if vip.conn_limit is not None}
+        self.accept.limits = limits
+        for key in list(self.accept.vip_open):
+            if key not in limits:
+                del self.accept.vip_open[key]
+        for key in list(self.vip_paused):
+            if key not in limits or self.accept.vip_open.get(key, 0) < limits[key][1]:
+                self.vip_paused.discard(key)
+        self.accept.sync()
+
+    def _vip_full(self, key: tuple[str, int]) -> None:
+        """VIP `key` reached its `conn-limit max`: it alone stops accepting; its new
+        clients wait in the kernel's backlog (the other VIPs are not affected)."""
+        if key in self.vip_paused:
+            return
+        self.vip_paused.add(key)
+        self.accept.vip_pauses += 1
+        lst = self.listeners.get(key)
+        if lst is not None and lst.server is not None:
+            lst.server.close()
+            lst.server = None
+        cmax = self.accept.limits[key][0]
+        RATE.note("vip_conn_limit", f"VIP {key[0]}:{key[1]}: conn-limit max {cmax:,} reached; accept paused for "
+                  "this VIP, new clients wait in the backlog", logging.WARNING, "accept pauses at a VIP's conn-limit")
 
     def open_connections(self) -> int:
         """Client connections holding descriptors now; idle pooled server connections
@@ -164,8 +195,14 @@ class ListenerSet:
         """Room to resume: a descriptor for each Server's socket and a few clients."""
         return descriptors.room(len(self.listeners) + descriptors.OVERSHOOT)
 
-    def _released(self) -> None:
-        """A client connection closed while accept is paused: resume now if there is room."""
+    def _released(self, key: tuple[str, int]) -> None:
+        """A client connection of VIP `key` closed while accept is paused (globally or
+        at that VIP's conn-limit): resume now if there is room."""
+        if key in self.vip_paused and self.accept.vip_open.get(key, 0) < self.accept.limits[key][1]:
+            self.vip_paused.discard(key)
+            lst = self.listeners.get(key)
+            if lst is not None and lst.server is None and not self.accept.paused and not self.stopped:
+                asyncio.get_running_loop().create_task(self._serve(key, lst))
         if self.watch is not None and not self.stopped and self.budget is not None:
             if self.open_connections() <= self.budget.resume_at and self._room():
                 self.watch.cancel()
@@ -176,6 +213,7 @@ class ListenerSet:
             return
         self.accept.paused = True
         self.accept.pauses += 1
+        self.accept.sync()
         for lst in self.listeners.values():
             if lst.server is not None:
                 lst.server.close()
@@ -194,11 +232,12 @@ class ListenerSet:
             self.watch = asyncio.get_running_loop().call_later(WATCH_S, self._check)
             return
         self.accept.paused = False
+        self.accept.sync()
         asyncio.get_running_loop().create_task(self._resume())
 
     async def _resume(self) -> None:
         for key, lst in list(self.listeners.items()):
-            if lst.server is None and not self.accept.paused and not self.stopped:
+            if lst.server is None and not self.accept.paused and not self.stopped and key not in self.vip_paused:
                 try:
                     await self._serve(key, lst)
                 except OSError as exc:  # no descriptor for the Server's dup: still full
@@ -217,7 +256,7 @@ class ListenerSet:
             ssl=lst.ssl,  # type: ignore[arg-type]
             ssl_handshake_timeout=lst.handshake_s,
         )
-        if self.accept.paused or self.stopped or key not in self.listeners:
+        if self.accept.paused or self.stopped or key not in self.listeners or key in self.vip_paused:
             server.close()  # paused, stopped or removed while it started
             return
         lst.server = server
@@ -263,7 +302,7 @@ class ListenerSet:
                 lst.ssl = contexts.get(key)
                 lst.handshake_s = snap.timeouts["tls-handshake"] if is_tls else None
                 lst.tls_id = tid
-                if not self.accept.paused:  # paused: `_resume` starts it with these settings
+                if not self.accept.paused and key not in self.vip_paused:  # paused: resumed later
                     await self._serve(key, lst)
                     log.info("VIP %s listening%s", vip.name, " (TLS)" if is_tls else "")
 

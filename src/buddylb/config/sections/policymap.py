@@ -22,6 +22,7 @@ from buddylb.config.model import (
     Ref,
 )
 from buddylb.config.sections.notes import SERVERS_SEE_US, mapped, unused
+from buddylb.config.sections.rserver import parse_conn_limit
 from buddylb.config.sections.sticky import parse_farm_and_backup
 from buddylb.config.session import ParseSession, claim_name
 
@@ -129,6 +130,13 @@ def _lb_policy(_s: ParseSession, cls: MultiMatchClass, a: Args) -> None:
     a.end()
 
 
+def _vip_conn_limit(_s: ParseSession, cls: MultiMatchClass, a: Args) -> None:
+    """Per-VIP limit (issue 13 item 2), written as an rserver's: at N open client
+    connections the VIP stops accepting (clients wait in the kernel's backlog) until
+    fewer than M (default N) are open, like HAProxy's per-frontend maxconn."""
+    cls.conn_max, cls.conn_min = parse_conn_limit(a)
+
+
 def _ssl_proxy(_s: ParseSession, cls: MultiMatchClass, a: Args) -> None:
     cls.ssl_proxy = Ref(a.name("ssl-proxy service name"), a.number)
     a.end()
@@ -143,6 +151,7 @@ MM_CLASS = block(
         ),
         "loadbalance policy": Command("loadbalance policy POLICY-MAP", _lb_policy, once="policy"),
         "ssl-proxy server": Command("ssl-proxy server SSL-PROXY", _ssl_proxy, once="ssl-proxy"),
+        "conn-limit max": Command("conn-limit max N [min M]", _vip_conn_limit, once="conn-limit"),
         "loadbalance vip icmp-reply": unused("loadbalance vip icmp-reply"),
         "loadbalance vip udp-fast-age": unused("loadbalance vip udp-fast-age"),
         "loadbalance vip advertise": mapped(

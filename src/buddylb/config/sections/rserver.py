@@ -25,7 +25,7 @@ def parse_conn_limit(a: Args) -> tuple[int, int | None]:
         cmin = a.integer("conn-limit min", 0, CONN_LIMIT_MAX)
         if cmin > cmax:
             raise LineError(
-                f"conn-limit min {cmin} is above max {cmax}; the rserver takes new connections again "
+                f"conn-limit min {cmin} is above max {cmax}; new connections are taken again "
                 "below min, so write a min no larger than max"
             )
     a.end()

@@ -54,6 +54,8 @@ class L7Client(asyncio.Protocol):
         self.pause_reading = t.pause_reading  # type: ignore[attr-defined]
         self.resume_reading = t.resume_reading  # type: ignore[attr-defined]
         self.balancer.flows.add(self)
+        if self.balancer.accept.limits:  # a VIP's conn-limit counts its connections
+            self.balancer.accept.opened(self.vip_key)
         peer = transport.get_extra_info("peername") or ("0.0.0.0", 0)
         self.ex.start(peer[0], peer[1])
 
@@ -71,8 +73,8 @@ class L7Client(asyncio.Protocol):
             return
         self.closed = True
         self.balancer.flows.discard(self)
-        if self.balancer.accept.paused:  # the descriptor budget resumes accept on this event
-            self.balancer.accept.released()
+        if self.balancer.accept.watch_close:  # a paused accept resumes on this event (io/listeners.py)
+            self.balancer.accept.released(self.vip_key)
         self.wheel.disarm(self)
         for task in self.tasks:
             task.cancel()
