@@ -70,6 +70,8 @@ STATE: dict[str, tuple[str, str, tuple[str, ...]]] = {
                               "EMFILE): accept paused; the budget is wrong for this limit.", ()),
     "buddylb_log_events": ("counter", "Events logged rate-limited, by cause (408s, accept pauses, connect "
                            "failures, ...): the count behind each summary line.", ("cause",)),
+    "buddylb_inband_failures": ("counter", "Failed connects per rserver in farms with inband-health check.",
+                                ("context", "farm", "rserver")),
     "buddylb_acl_hits": ("counter", "Connections matched by an access-list line (SPEC §2.4).",
                          ("context", "access_list", "line")),
     "buddylb_acl_denied": ("counter", "Connections an access-group refused, per VIP (SPEC §2.4).",
@@ -131,6 +133,8 @@ class _StateCollector:
         fams["buddylb_accept_failed"].add_metric([], accept.failed)
         for cause, n in sorted(RATE.totals.items()):
             fams["buddylb_log_events"].add_metric([cause], n)
+        for (ctx_name, farm_name, rserver), w in b.inband.windows.items():
+            fams["buddylb_inband_failures"].add_metric([ctx_name, farm_name, rserver], w.total)
         acl = b.acl_counters
         for (ctx_name, name, seq), n in acl.hits.items():
             fams["buddylb_acl_hits"].add_metric([ctx_name, name, str(seq)], n)

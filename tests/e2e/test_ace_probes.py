@@ -11,6 +11,7 @@ import ssl
 import subprocess
 import sys
 import textwrap
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -251,3 +252,49 @@ service-policy input VIPS
     assert http_get("127.0.0.10", VIP, ports["vip_web"])[0] == 503
     # app: only lnx2 has a probe (its host's), and it fails: every request reaches lnx1
     assert {http_get(f"127.0.0.{20 + i}", VIP, ports["vip_app"])[2] for i in range(6)} == {b"lnx1"}
+
+
+def test_inband_health_removes_an_rserver_that_refuses_connections(ports, backends, balancer):
+    """ACE `inband-health check remove N`: N refused connects within the reset interval take
+    the rserver out of the farm at once, before any probe would notice."""
+    backends.tcp("lnx2", "127.0.1.12", ports["up"])
+    dead = free_port("127.0.1.11")  # nothing listens: every connect there is refused
+    text = f"""\
+rserver host lnx1
+  ip address 127.0.1.11
+  inservice
+rserver host lnx2
+  ip address 127.0.1.12
+  inservice
+serverfarm host web
+  inband-health check remove 2 reset 10000 resume-service 30
+  rserver lnx1 {dead}
+    inservice
+  rserver lnx2 {ports['up']}
+    inservice
+class-map match-all V
+  2 match virtual-address {VIP} tcp eq {ports['vip']}
+policy-map type loadbalance generic first-match LB
+  class class-default
+    serverfarm web
+policy-map multi-match PM
+  class V
+    loadbalance vip inservice
+    loadbalance policy LB
+service-policy input PM
+"""
+    lb = balancer(text)
+    from tests.support.net import connect_from
+
+    names = []
+    for n in range(8):  # round robin: lnx1's refusals are retried on lnx2 (SPEC §5)
+        s = connect_from(f"127.0.0.{60 + n}", VIP, ports["vip"])
+        names.append(s.makefile("rb").readline().strip())
+        s.close()
+    assert set(names) == {b"lnx2"}
+    rows = {r["rserver"]: r for f in lb.api("/show/serverfarm/web")["data"] for r in f["rservers"]}
+    assert rows["lnx1"]["state"] != "OPERATIONAL" and rows["lnx2"]["state"] == "OPERATIONAL", rows
+    with urllib.request.urlopen(f"http://{lb.admin}/metrics", timeout=5) as r:
+        metrics = r.read().decode()
+    assert 'buddylb_inband_failures_total{context="Admin",farm="web",rserver="lnx1"} 2.0' in metrics
+    assert "removed from the farm" in lb.stderr()

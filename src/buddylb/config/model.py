@@ -87,6 +87,16 @@ class Predictor:
     line: int = 0
 
 
+@dataclass(frozen=True, slots=True)
+class InbandSpec:
+    """`inband-health check count|log N [reset MS]|remove N [reset MS] [resume-service S]`."""
+
+    mode: str  # count | log | remove
+    threshold: int = 0
+    reset_s: float = 0.1  # ACE's default reset: 100 ms
+    resume_s: float = 0.0  # 0: failed until the next reload
+
+
 @dataclass
 class Serverfarm:
     """`serverfarm host NAME`."""
@@ -97,6 +107,7 @@ class Serverfarm:
     probes: list[Ref] = field(default_factory=list)
     fail_action_purge: bool = False
     members: list[FarmMember] = field(default_factory=list)
+    inband: InbandSpec | None = None  # `inband-health check` (core.inband)
 
 
 @dataclass

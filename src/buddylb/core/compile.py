@@ -110,6 +110,7 @@ def _compile_farm(ctx: m.Context, farm: m.Serverfarm) -> Farm:
         primaries=tuple(mb for mb in members if not mb.backup),
         backups=tuple(mb for mb in members if mb.backup),
         key=(ctx.name, farm.name),
+        inband=farm.inband,
     )
 
 

@@ -66,6 +66,7 @@ class Farm:
     primaries: tuple[Member, ...]
     backups: tuple[Member, ...]
     key: tuple[str, str] = ("", "")  # (context, farm)
+    inband: Any = None  # core.inband.InbandSpec (`inband-health check`), None: off
 
 
 @dataclass(frozen=True, slots=True)

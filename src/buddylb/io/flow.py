@@ -220,6 +220,7 @@ class Connector:
         lease, b = self.lease, self.b
         d = lease.decision
         note_connect_failure(d.address, d.port, exc)  # rate-limited, with counts
+        b.inband_failed(d)  # ACE inband-health check (core.inband)
         nd = None
         if not lease.released:  # released: the client left meanwhile, nothing to retry for
             nd = reroute(b.state, d, b.clock(), self.flow) if self.attempt == 0 else None

@@ -18,6 +18,7 @@ from typing import Callable
 from buddylb.config.model import Config
 from buddylb.config.parser import load_config
 from buddylb.core.acl import AclCounters
+from buddylb.core.inband import InbandTracker
 from buddylb.core.compile import compile_config
 from buddylb.core.decide import Decision, Flow, connection_closed, decide
 from buddylb.core.health import ProbeTarget
@@ -92,6 +93,7 @@ class Balancer:
         self.retirer = Retirer()  # frees replaced snapshots in a worker thread (io/retire.py)
         settle_heap()
         self.acl_counters = AclCounters()  # access-list hits and denials (SPEC §2.4)
+        self.inband = InbandTracker()  # `inband-health check` failure counts (core.inband)
 
     @property
     def config(self) -> Config:
@@ -168,6 +170,30 @@ class Balancer:
                 waiting.remove(fut)
             if not waiting:
                 del self.queued[context]
+
+    def inband_failed(self, d: Decision) -> None:
+        """A connect to `d`'s rserver failed: count it for `inband-health check`; at the
+        threshold log it and (`remove`) take the rserver out of the farm until
+        `resume-service` has passed (ACE; 0: until the next reload)."""
+        farm, m = d.farm, d.member
+        if farm is None or m is None or farm.inband is None:
+            return
+        spec = farm.inband
+        verdict = self.inband.failed(m.key, spec, self.clock())
+        if verdict is None:
+            return
+        log.warning("inband-health: rserver %s in serverfarm %s failed %d connection(s) within %d ms%s",
+                    m.rserver, farm.name, spec.threshold, round(spec.reset_s * 1000),
+                    "; removed from the farm" if verdict == "remove" else "")
+        if verdict == "remove":
+            self.state.set_probe(m.key, False)
+            if spec.resume_s > 0:
+                asyncio.get_running_loop().call_later(spec.resume_s, self._inband_resume, m.key)
+
+    def _inband_resume(self, key: tuple[str, str, str]) -> None:
+        """resume-service passed: the rserver is back unless one of its probes says no."""
+        self.state.set_probe(key, all(t.up for t in self.probe_targets if t.member_key == key))
+        log.warning("inband-health: rserver %s in serverfarm %s resumes service", key[2], key[1])
 
     def wake(self, context: str) -> None:
         """A slot may have freed in `context`: every queued flow there decides again."""

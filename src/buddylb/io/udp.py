@@ -44,6 +44,9 @@ class _ServerSide(asyncio.DatagramProtocol):
         self.flow.from_server(data)
 
     def error_received(self, exc: Exception) -> None:
+        d = self.flow.decision
+        if d is not None:
+            self.flow.vip_side.balancer.inband_failed(d)  # ICMP unreachable counts (ACE inband-health)
         self.flow.end("server_error")
 
 

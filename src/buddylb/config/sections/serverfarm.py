@@ -11,7 +11,7 @@ from typing import Any
 
 from buddylb.config import units
 from buddylb.config.grammar import Args, Command, LineError, block, keep, one_word
-from buddylb.config.model import FarmMember, Predictor, Ref, Serverfarm
+from buddylb.config.model import FarmMember, InbandSpec, Predictor, Ref, Serverfarm
 from buddylb.config.sections.notes import SERVERS_SEE_US, mapped, unused
 from buddylb.config.sections.rserver import SERVICE_COMMANDS
 from buddylb.config.session import ParseSession, claim_name
@@ -106,6 +106,19 @@ def _probe(_s: ParseSession, farm: Serverfarm, a: Args) -> None:
     farm.probes.append(Ref(name, a.number))
 
 
+def _inband(_s: ParseSession, farm: Serverfarm, a: Args) -> None:
+    """ACE's passive health check (core.inband): reset is in milliseconds, as on the ACE."""
+    mode = a.keyword("inband-health check", ("count", "log", "remove"))
+    spec = InbandSpec(mode)
+    if mode != "count":
+        threshold = a.integer("failure threshold", 1, 65535)
+        reset_ms = a.integer("reset", 100, 300000) if a.accept("reset") else 100
+        resume = a.integer("resume-service", 30, 3600) if mode == "remove" and a.accept("resume-service") else 0
+        spec = InbandSpec(mode, threshold, reset_ms / 1000.0, float(resume))
+    a.end()
+    farm.inband = spec
+
+
 def _fail_action(_s: ParseSession, farm: Serverfarm, a: Args) -> None:
     a.end()
     farm.fail_action_purge = True
@@ -120,11 +133,9 @@ FARM = block(
         "failaction purge": Command("failaction purge", _fail_action, once="fail-action", hidden=True),
         "rserver": Command("rserver NAME [PORT]", _member, block=MEMBER, claims=lambda r: r[:1] != ("host",)),
         "transparent": mapped("transparent", f'"transparent" (no destination NAT): {SERVERS_SEE_US}'),
-        "inband-health check": mapped(
-            "inband-health check",
-            '"inband-health check" (passive failure counting) is not done: probes alone mark rservers failed',
-            "unsupported",
-        ),
+        "inband-health check": Command(
+            "inband-health check count|log N [reset MS]|remove N [reset MS] [resume-service S]", _inband,
+            once="inband-health"),
         "failaction reassign": mapped(
             "failaction reassign",
             '"failaction reassign": open connections of a failed rserver finish; new ones go elsewhere',
