@@ -122,7 +122,8 @@ def test_several_probes_as_the_ace_has_them() -> None:
     assert (p["HEALTH-TLS"].kind, p["HEALTH-TLS"].ssl_min_version, p["HEALTH-TLS"].ssl_ciphers) == (
         "https", "TLSv1_2", ["AES128-SHA"])
     assert p["SMTP-BANNER"].forced_close and p["PING"].kind == "icmp"
-    assert [d.line for d in diagnostics] == [17, 32]  # ssl version, slowstart
+    assert [d.line for d in diagnostics] == [17]  # ssl version
+    assert snap.contexts["Admin"].farms["APPS"].predictor.slowstart_s == 30.0
     inband = snap.contexts["Admin"].farms["APPS"].inband
     assert inband is not None and inband.mode == "count"
     assert {d.category for d in diagnostics} == {"mapping"}

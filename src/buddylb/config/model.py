@@ -85,6 +85,7 @@ class Predictor:
     hash_address: Literal["source", "destination"] = "source"
     hash_mask: str | None = None  # dotted netmask for `hash address source MASK`
     line: int = 0
+    slowstart_s: float = 0.0  # `predictor leastconns slowstart T` (seconds)
 
 
 @dataclass(frozen=True, slots=True)

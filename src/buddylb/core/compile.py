@@ -102,7 +102,7 @@ def _compile_farm(ctx: m.Context, farm: m.Serverfarm) -> Farm:
     return Farm(
         context=ctx.name,
         name=farm.name,
-        predictor=PredictorSpec(p.kind, p.hash_address, mask_to_prefix(p.hash_mask)),
+        predictor=PredictorSpec(p.kind, p.hash_address, mask_to_prefix(p.hash_mask), p.slowstart_s),
         probes=tuple(r.name for r in farm.probes),
         fail_action_purge=farm.fail_action_purge,
         members=members,

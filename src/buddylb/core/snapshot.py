@@ -52,6 +52,7 @@ class PredictorSpec:
     kind: Literal["roundrobin", "leastconns", "hash"] = "roundrobin"
     hash_address: Literal["source", "destination"] = "source"
     hash_prefix4: int = 32
+    slowstart_s: float = 0.0  # leastconns: a recovered rserver ramps up over this long (ACE)
 
 
 @dataclass(frozen=True, slots=True)

@@ -29,7 +29,7 @@ class HostCell:
 
 
 class MemberCell:
-    __slots__ = ("owner", "conns", "probe_down", "limited", "host")
+    __slots__ = ("owner", "conns", "probe_down", "limited", "host", "ramp")
 
     def __init__(self, owner: "RuntimeState", host: HostCell) -> None:
         self.owner = owner
@@ -37,6 +37,7 @@ class MemberCell:
         self.probe_down = False
         self.limited = False
         self.host = host
+        self.ramp = 1.0  # leastconns slowstart: share of its weight while ramping up (0, 1]
 
 
 class RuntimeState:

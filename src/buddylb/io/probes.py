@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from buddylb.io.runtime import Balancer
 
 log = logging.getLogger("buddylb.probe")
+RAMP_FLOOR = 0.05  # slowstart: the smallest share of its weight a recovered rserver counts with
 
 
 def build_targets(snap: Snapshot, previous: list[ProbeTarget]) -> list[ProbeTarget]:
@@ -107,6 +108,28 @@ class Prober:
         self.balancer.state.set_probe(t.member_key, up)
         if was_up and not up:
             self.balancer.purge(t.context, t.farm, t.rserver)
+        if up and not was_up:
+            farm = self.balancer.snapshot.contexts[t.context].farms.get(t.farm)
+            if farm is not None and farm.predictor.kind == "leastconns" and farm.predictor.slowstart_s > 0:
+                self._ramp(t.member_key, farm.predictor.slowstart_s)
+
+    def _ramp(self, key: tuple[str, str, str], slowstart_s: float) -> None:
+        """ACE slowstart: the recovered rserver's share of its weight grows from RAMP_FLOOR
+        to 1 over `slowstart_s` (core.predictors.leastconns reads `MemberCell.ramp`)."""
+        cell = self.balancer.state.cells.get(key)
+        if cell is None:
+            return
+        loop = asyncio.get_running_loop()
+        start, step = loop.time(), max(slowstart_s / 20, 0.05)
+
+        def tick() -> None:
+            done = (loop.time() - start) / slowstart_s
+            cell.ramp = 1.0 if done >= 1.0 else max(RAMP_FLOOR, done)
+            if cell.ramp < 1.0:
+                loop.call_later(step, tick)
+
+        cell.ramp = RAMP_FLOOR
+        loop.call_later(step, tick)
 
     def stop(self) -> None:
         for task in self.tasks.values():

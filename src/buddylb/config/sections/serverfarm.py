@@ -83,13 +83,7 @@ def _predictor(_s: ParseSession, farm: Serverfarm, a: Args) -> None:
     else:
         pred.kind = "roundrobin" if kind == "roundrobin" else "leastconns"
         if kind == "leastconns" and a.accept("slowstart"):
-            a.time("slowstart", "s")
-            _s.mapping(
-                "predictor leastconns slowstart",
-                a.number,
-                '"slowstart" is not done: an rserver back in service gets its full leastconns share at once',
-                "unsupported",
-            )
+            pred.slowstart_s = a.time("slowstart", "s")  # core.predictors.leastconns: ramp
     a.end()
     farm.predictor = pred
 
