@@ -183,10 +183,11 @@ class Connector:
 
     def cancel(self) -> None:
         """The client left: stop connecting; `done` is not called (the caller's
-        connection_lost releases the lease)."""
+        connection_lost releases the lease).  The owner's set is left as it is: the
+        owner calls this while iterating that set, and it is going away anyway."""
         fut, self.fut = self.fut, None
+        self.owner = None
         self.wheel.disarm(self)
-        self._forget()
         if fut is not None:
             fut.cancel()
 
