@@ -11,7 +11,10 @@ REQUIRES = $(BIN)/python -c 'import sys, tomllib; d = tomllib.load(open("pyproje
 	print("\n".join(d["build-system"]["requires"] if sys.argv[1] == "build" else d["project"]["dependencies"]))'
 # modules also built as C extensions (setup.py COMPILED; BUDDYLB_PURE=1 runs the .py sources)
 COMPILED := src/buddylb/core/slots.py src/buddylb/core/sticky.py src/buddylb/core/sticky_scan.py \
-	src/buddylb/core/decide.py
+	src/buddylb/core/decide.py src/buddylb/core/keys.py src/buddylb/core/state.py \
+	src/buddylb/core/classify.py src/buddylb/core/statics.py src/buddylb/core/predictors/__init__.py \
+	src/buddylb/core/predictors/roundrobin.py src/buddylb/core/predictors/leastconns.py \
+	src/buddylb/core/predictors/hashing.py
 BUILT := $(VENV)/.built
 
 .PHONY: test demo bench soak fuzz clean venv dist

@@ -18,6 +18,14 @@ COMPILED = [
     "src/buddylb/core/sticky.py",
     "src/buddylb/core/sticky_scan.py",
     "src/buddylb/core/decide.py",
+    "src/buddylb/core/keys.py",  # the decision path's helpers (issue 11: decide() at 1M clients)
+    "src/buddylb/core/state.py",
+    "src/buddylb/core/classify.py",
+    "src/buddylb/core/statics.py",
+    "src/buddylb/core/predictors/__init__.py",
+    "src/buddylb/core/predictors/roundrobin.py",
+    "src/buddylb/core/predictors/leastconns.py",
+    "src/buddylb/core/predictors/hashing.py",
 ]
 
 

@@ -112,9 +112,7 @@ def resolve(ctx: Context, state: RuntimeState, scope: Scope | None, farm: Farm, 
     group = ctx.buddy_of.get((last_farm, last_rs))
     remembered = entry.rserver(fi)
     if group is not None:
-        buddies = [m for m in ctx.buddy_members.get((group, farm.name), ()) if state.available(m)]
-        if any(m.backup for m in buddies) and any(state.available(m) for m in farm.primaries):
-            buddies = [m for m in buddies if not m.backup]
+        buddies = _buddies(ctx, state, group, farm)
         if buddies:
             for m in buddies:
                 if m.rserver == remembered:
@@ -126,6 +124,16 @@ def resolve(ctx: Context, state: RuntimeState, scope: Scope | None, farm: Farm, 
             return Resolution(STICKY_HIT, m, (), "5: remembered rserver for this farm")
     why = "no buddy group" if group is None else f"no available member of buddy group {group}"
     return Resolution(RESTICK, None, available_members(farm, state), f"5: {why}, predictor")
+
+
+def _buddies(ctx: Context, state: RuntimeState, group: str, farm: Farm) -> list[Member]:
+    """Rule 4's candidates: available members of `group` in `farm`, backups only when no
+    primary of the farm is available.  (A function of its own: the compiled `resolve`
+    may hold no generator.)"""
+    buddies = [m for m in ctx.buddy_members.get((group, farm.name), ()) if state.available(m)]
+    if any(m.backup for m in buddies) and any(state.available(m) for m in farm.primaries):
+        buddies = [m for m in buddies if not m.backup]
+    return buddies
 
 
 NO_AVAILABLE = Resolution(NO_SERVER, None, (), "6: no available rserver")
@@ -243,7 +251,7 @@ def decide(
         state.opened(member)
         return d
 
-    queue = any(state.only_limited(m) for f in farms for m in f.members)
+    queue = _only_limited(state, farms)
     d = Decision(NO_SERVER, vip, cls.name, farms[0] if farms else None, None, scope, key,
                  queue=queue, rule=res.rule)
     if not requeue:
@@ -252,6 +260,11 @@ def decide(
 
 
 _NO_KEY = KeyInfo(None)
+
+
+def _only_limited(state: RuntimeState, farms: Sequence[Farm]) -> bool:
+    """Rule 6's queue: some member would be available but for its connection limit."""
+    return any(state.only_limited(m) for f in farms for m in f.members)
 
 
 def _remember(d: Decision, table: StickyTable, scope: Scope, key: Hashable, entry: Entry | None,

@@ -27,6 +27,44 @@ _ALL6 = (1 << 128) - 1
 
 _aton = socket.inet_aton
 _from_bytes = int.from_bytes
+try:  # built by Cython (setup.py COMPILED), `_v4` below runs as a C loop over the characters
+    import cython
+    _COMPILED = bool(cython.compiled)
+except ImportError:  # no Cython at all: plain Python, and inet_aton is the faster parser there
+    _COMPILED = False
+
+
+def _v4(address: str) -> int:
+    """A dotted-quad IPv4 address as an int, exactly as `inet_aton` reads it.
+
+    Compiled, a plain decimal quad is read in C (two parses per decision at 1M clients
+    were a tenth of its instructions, issue 11); anything else (octal or hex parts, short
+    forms, junk) goes to `inet_aton`, so both builds accept and reject the same strings."""
+    if _COMPILED:
+        value = 0
+        part = 0
+        digits = 0
+        dots = 0
+        lead0 = False
+        for ch in address:
+            if "0" <= ch <= "9":
+                if digits == 1 and lead0:
+                    break  # a leading zero: octal for inet_aton
+                lead0 = digits == 0 and ch == "0"
+                part = part * 10 + (ord(ch) - 48)
+                digits += 1
+                if part > 255:
+                    break
+            elif ch == "." and digits and dots < 3:
+                value = (value << 8) | part
+                part = digits = 0
+                dots += 1
+            else:
+                break
+        else:
+            if dots == 3 and digits:
+                return (value << 8) | part
+    return _from_bytes(_aton(address), "big")
 
 
 def addr_int(address: str) -> tuple[int, bool]:
@@ -37,7 +75,7 @@ def addr_int(address: str) -> tuple[int, bool]:
     only misses."""
     if ":" in address:
         return _addr6(address)
-    return _from_bytes(_aton(address), "big"), False
+    return _v4(address), False
 
 
 @lru_cache(maxsize=4096)
@@ -50,7 +88,7 @@ def _addr6(address: str) -> tuple[int, bool]:
 
 def _masked(address: str, prefix4: int, prefix6: int) -> int:
     if ":" not in address:
-        value = _from_bytes(_aton(address), "big")
+        value = _v4(address)
         return value if prefix4 == 32 else value & (_ALL4 ^ (_ALL4 >> prefix4))
     value, v6 = _addr6(address)
     if v6:
