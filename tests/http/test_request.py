@@ -190,7 +190,8 @@ def test_serialize_drops_hop_by_hop_and_client_forwarded_fields() -> None:
         b"X-Forwarded-For: 6.6.6.6\r\nX-Forwarded-Proto: https\r\nAccept: text/html\r\n"
         b"Cookie: a=1\r\n\r\n")
     out = serialize_request_head(head, [(b"x-forwarded-for", b"127.0.0.5"), (b"x-forwarded-proto", b"http")])
-    assert out == (b"GET /a?b HTTP/1.1\r\nhost: shop.example\r\naccept: text/html\r\ncookie: a=1\r\n"
+    # validated lines are kept as received (names in the client's case); ours are lowercase
+    assert out == (b"GET /a?b HTTP/1.1\r\nhost: shop.example\r\nAccept: text/html\r\nCookie: a=1\r\n"
                    b"x-forwarded-for: 127.0.0.5\r\nx-forwarded-proto: http\r\n\r\n")
 
 
@@ -207,7 +208,7 @@ def test_serialize_reemits_framing_as_parsed() -> None:
 def test_serialize_keeps_hop_by_hop_on_request_and_host_override() -> None:
     head = only_head(b"GET / HTTP/1.1\r\n" + H + b"Connection: X-A\r\nX-A: 1\r\nX-Forwarded-For: 1.1.1.1\r\n\r\n")
     out = serialize_request_head(head, [(b"host", b"10.0.0.1:8080")], drop_hop_by_hop=False)
-    assert out == (b"GET / HTTP/1.1\r\nconnection: X-A\r\nx-a: 1\r\nhost: 10.0.0.1:8080\r\n\r\n")
+    assert out == (b"GET / HTTP/1.1\r\nConnection: X-A\r\nX-A: 1\r\nhost: 10.0.0.1:8080\r\n\r\n")
 
 
 def test_serialized_head_parses_back_to_the_same_request() -> None:
@@ -243,8 +244,8 @@ def test_public_surface_is_pinned() -> None:
     assert set(request.__all__) == {
         "BodyChunk", "EndOfMessage", "Framing", "HOP_BY_HOP", "LAST_CHUNK", "PROXY_OWNED",
         "RequestEvent", "RequestHead", "RequestParser", "encode_chunk", "encode_last_chunk",
-        "serialize_request_head"}
+        "parse_request_head", "serialize_request_head"}
     assert set(response.__all__) == {
         "BodyChunk", "EndOfMessage", "Framing", "ResponseEvent", "ResponseHead",
-        "ResponseParser", "error_response", "serialize_response_head"}
+        "ResponseParser", "error_response", "parse_response_head", "serialize_response_head"}
     assert response.BodyChunk is request.BodyChunk and response.EndOfMessage is request.EndOfMessage

@@ -148,10 +148,10 @@ def test_serialize_drops_hop_by_hop_and_adds_headers() -> None:
            b"X-Internal: 1\r\nTransfer-Encoding: chunked\r\nSet-Cookie: app=1\r\n\r\n")
     head = ResponseParser(b"GET").feed(raw)[0]
     out = serialize_response_head(head, [(b"set-cookie", b"BLB=tok; Path=/; HttpOnly")])
-    assert out == (b"HTTP/1.1 200 OK\r\nset-cookie: app=1\r\nset-cookie: BLB=tok; Path=/; HttpOnly\r\n"
+    assert out == (b"HTTP/1.1 200 OK\r\nSet-Cookie: app=1\r\nset-cookie: BLB=tok; Path=/; HttpOnly\r\n"
                    b"transfer-encoding: chunked\r\n\r\n")
     as_close = serialize_response_head(head, [(b"connection", b"close")], framing=Framing.CLOSE)
-    assert as_close == b"HTTP/1.1 200 OK\r\nset-cookie: app=1\r\nconnection: close\r\n\r\n"
+    assert as_close == b"HTTP/1.1 200 OK\r\nSet-Cookie: app=1\r\nconnection: close\r\n\r\n"
 
 
 def test_serialize_keeps_content_length_of_head_and_304_only() -> None:

@@ -10,13 +10,13 @@ touch a socket, a clock or asyncio, and never decide a status itself: every read
 told by its caller which status a violation produces (400/414/431 for requests, 502
 for responses).
 
-Theory of operation. A head is read one line at a time (`bytes.find(b"\\n")`) and each
-line is validated as soon as its LF arrives, by one compiled regex; a line still
+Theory of operation. `HeadReader` reads a head one line at a time (`bytes.find(b"\\n")`)
+and validates each line as soon as its LF arrives, by one compiled regex; a line still
 arriving is only measured, so the limits hold however the bytes are split and the
 verdict depends on the bytes alone, never on how they were split (sizes are checked
-before syntax for that reason). When a whole head is already buffered, a fast path
-validates it with a few C-level regex scans and yields exactly what the line-by-line
-path would; anything unusual falls back to the line-by-line path, which decides.
+before syntax for that reason). It is the slow path and the judge: when a whole head is
+already buffered, `head.scan_head` accepts it with a few C-level byte operations, and
+anything it is unsure of comes back here to be decided, with the precise reason.
 """
 from __future__ import annotations
 
@@ -27,6 +27,7 @@ from typing import Any, Callable, Iterable, Sequence
 
 from buddylb.errors import ProtocolError
 from buddylb.http import limits
+from buddylb.http.head import TCHAR_BYTES, VALUE_BYTES
 
 __all__ = ["BodyChunk", "EndOfMessage", "Fields", "Framing", "HOP_BY_HOP", "LAST_CHUNK",
            "encode_chunk", "encode_last_chunk"]
@@ -36,11 +37,6 @@ TOKEN = re.compile(rb"[%s]+" % TCHAR)
 # field-line = field-name ":" OWS field-value OWS (RFC 9112 §5; values RFC 9110 §5.5:
 # VCHAR, obs-text, SP, HTAB). No space before ":", no CR/LF/NUL/CTL anywhere.
 _FIELD_LINE = re.compile(rb"([%s]+):([\t\x20-\x7e\x80-\xff]*)" % TCHAR)
-_BAD_FIELD_VALUE = re.compile(rb"[^\t\x20-\x7e\x80-\xff]")
-# Fast path over a whole field section already in the buffer (same grammar as above).
-_FIELD_SECTION = re.compile(rb"(?:[%s]+:[\t\x20-\x7e\x80-\xff]*\r\n)*" % TCHAR)
-_FIELD_PAIRS = re.compile(rb"([%s]+):([\t\x20-\x7e\x80-\xff]*)\r\n" % TCHAR)
-_LONG_LINE = re.compile(rb"[^\r\n]{%d}" % (limits.MAX_HEADER_LINE + 1))
 _DIGITS = re.compile(rb"[0-9]+")
 # chunk = chunk-size [ chunk-ext ] CRLF (RFC 9112 §7.1, §7.1.1)
 _QUOTED = rb'"(?:[\t \x21\x23-\x5b\x5d-\x7e\x80-\xff]|\\[\t \x21-\x7e\x80-\xff])*"'
@@ -112,13 +108,13 @@ class HeadReader:
     §2.1, §5); also reads trailer sections (RFC 9112 §7.1.2). Statuses are the caller's:
     requests get 414/431/400, responses 502."""
 
-    __slots__ = ("start", "fields", "complete", "_parse_start", "_start_status",
+    __slots__ = ("start", "lines", "complete", "_parse_start", "_start_status",
                  "_fields_status", "_bad", "_size", "_skip_crlf")
 
     def __init__(self, parse_start: Callable[[bytes], object] | None, start_status: int,
                  fields_status: int, bad: int, skip_crlf: bool = False) -> None:
         self.start: object = None
-        self.fields: Fields = []
+        self.lines: list[bytes] = []  # validated field lines, without their CRLF
         self.complete = False
         self._parse_start = parse_start
         self._start_status = start_status
@@ -133,10 +129,6 @@ class HeadReader:
 
     def read(self, buf: bytes | bytearray, pos: int) -> int:
         """Consume the complete lines of buf[pos:]; return the new position."""
-        if self.start is None and self._parse_start is not None:
-            done = self._read_whole(buf, pos)
-            if done >= 0:
-                return done
         while True:
             nl = buf.find(b"\n", pos)
             if nl < 0:
@@ -161,42 +153,29 @@ class HeadReader:
                 return pos
             self._add_field(line, size, crlf)
 
-    def _read_whole(self, buf: bytes | bytearray, pos: int) -> int:
-        """Fast path: a complete, valid head is already buffered -> a few C-level scans
-        give exactly what the line-by-line path would. Anything unusual returns -1 and
-        the line-by-line path decides (and produces the precise error)."""
-        end = buf.find(b"\r\n\r\n", pos)
-        if end < 0 or buf[pos] == 13:  # incomplete, or a leading empty line
-            return -1
-        head = bytes(buf[pos:end + 2])
-        line_end = head.find(b"\r\n")
-        size = len(head) - line_end - 2
-        if (line_end > limits.MAX_REQUEST_LINE or size > limits.MAX_HEADER_SECTION
-                or head.find(b"\n", 0, line_end) >= 0  # the section regex bars bare LF there
-                or (size > limits.MAX_HEADER_LINE + 2 and _LONG_LINE.search(head, line_end))
-                or _FIELD_SECTION.fullmatch(head, line_end + 2) is None):
-            return -1
-        pairs = _FIELD_PAIRS.findall(head, line_end + 2)
-        if len(pairs) > limits.MAX_HEADER_FIELDS:
-            return -1
-        self.start = self._parse_start(head[:line_end])  # type: ignore[misc]
-        self.fields = [(name.lower(), value.strip(b" \t")) for name, value in pairs]
-        self.complete = True
-        return end + 4
+    @property
+    def fields(self) -> Fields:
+        """The field lines read, as (lowercased name, value without OWS)."""
+        return [(name.lower(), value.strip(b" \t"))
+                for name, _, value in (line.partition(b":") for line in self.lines)]
+
+    @property
+    def section(self) -> bytes:
+        """The field lines read, each with its CRLF (what `head.forward_fields` keeps)."""
+        return b"".join([line + b"\r\n" for line in self.lines])
 
     def _add_field(self, line: bytes, size: int, crlf: bool) -> None:
         # Sizes first, syntax second: the verdict must not depend on the split.
         self._size += size + 2
         if size > limits.MAX_HEADER_LINE or self._size > limits.MAX_HEADER_SECTION:
             raise ProtocolError(self._fields_status, "header field or section too large")
-        if len(self.fields) >= limits.MAX_HEADER_FIELDS:
+        if len(self.lines) >= limits.MAX_HEADER_FIELDS:
             raise ProtocolError(self._fields_status, "too many header fields")
         if not crlf:
             raise ProtocolError(self._bad, "bare LF in header section")
-        match = _FIELD_LINE.fullmatch(line, 0, size)
-        if match is None:
+        if _FIELD_LINE.fullmatch(line, 0, size) is None:
             raise ProtocolError(self._bad, _diagnose_field_line(line[:size]))
-        self.fields.append((match[1].lower(), match[2].strip(b" \t")))
+        self.lines.append(line[:size])
 
     def _measure_partial(self, buf: bytes | bytearray, pos: int) -> None:
         """Bound the wait for a LF: a line that already exceeds a limit is refused now."""
@@ -353,12 +332,17 @@ def render_fields(parts: list[bytes], headers: Iterable[tuple[bytes, bytes]],
             parts.append(b"%s: %s\r\n" % (name, value))
 
 
-def render_extra(parts: list[bytes], extra: Iterable[tuple[bytes, bytes]]) -> None:
-    """Proxy-chosen fields; checked so that no value can inject a line."""
+def render_extra(parts: list[bytes], extra: Iterable[tuple[bytes, bytes]]) -> bool:
+    """Proxy-chosen fields; checked so that no value can inject a line. True when one
+    of them is Host (it then replaces ours)."""
+    host = False
     for name, value in extra:
-        if TOKEN.fullmatch(name) is None or _BAD_FIELD_VALUE.search(value):
+        if not name or name.translate(None, TCHAR_BYTES) or value.translate(None, VALUE_BYTES):
             raise ValueError(f"refusing to emit header {name!r}: {value!r}")
         parts.append(b"%s: %s\r\n" % (name, value))
+        if len(name) == 4 and name.lower() == b"host":
+            host = True
+    return host
 
 
 LAST_CHUNK = b"0\r\n\r\n"

@@ -26,13 +26,14 @@ from buddylb.http.framing import (
     FRAMING_FIELDS, HOP_BY_HOP, LAST_CHUNK, TCHAR, BodyChunk, ChunkedDecoder, EndOfMessage,
     Fields, Framing, HeadReader, check_transfer_encoding, connection_named, encode_chunk,
     encode_last_chunk, field_values, list_tokens, parse_content_length, render_extra,
-    render_fields, special_fields,
+    render_fields,
 )
+from buddylb.http.head import FieldIndex, forward_fields, index_fields, scan_head
 
 __all__ = [
     "BodyChunk", "EndOfMessage", "Framing", "HOP_BY_HOP", "LAST_CHUNK", "PROXY_OWNED",
     "RequestEvent", "RequestHead", "RequestParser", "encode_chunk", "encode_last_chunk",
-    "serialize_request_head",
+    "parse_request_head", "serialize_request_head",
 ]
 
 # request-line = method SP request-target SP HTTP-version (RFC 9112 §3), single SPs.
@@ -61,6 +62,13 @@ class RequestHead:
     expect_continue: bool
     path: bytes
     _cookies: dict[bytes, bytes] | None = field(default=None, repr=False, compare=False)
+    # How the head arrived, for forwarding (None: built by hand, rendered from `headers`).
+    _lines: list[bytes] | None = field(default=None, repr=False, compare=False)
+    _section: bytes = field(default=b"", repr=False, compare=False)
+    _may_drop: bool = field(default=True, repr=False, compare=False)
+    _underscore: bool = field(default=True, repr=False, compare=False)
+    _host_field: bool = field(default=False, repr=False, compare=False)
+    _connection: frozenset[bytes] = field(default=frozenset(), repr=False, compare=False)
 
     def header(self, name: bytes) -> bytes | None:
         """The field's combined value (lines joined by ", ", RFC 9110 §5.3), or None."""
@@ -123,14 +131,18 @@ def _check_host(value: bytes, what: str) -> None:
         raise ProtocolError(400, f"invalid {what}")
 
 
-def _build_request_head(start: RequestLine, fields: Fields) -> RequestHead:
+def _build_request_head(start: RequestLine, index: FieldIndex, lines: list[bytes],
+                        section: bytes) -> RequestHead:
     """Whole-head checks (RFC 9112 §3.2 Host, §6.1 and §6.3 framing, §9.3 persistence)."""
     method, target, version, path, authority = start
-    special = special_fields(fields)
-    hosts = special.get(b"host", [])
-    if len(hosts) > 1 or (version == (1, 1) and not hosts):
+    special = index.special
+    hosts = special.get(b"host")
+    if hosts is None:
+        if version == (1, 1):
+            raise ProtocolError(400, "missing (HTTP/1.1) or duplicate Host field")
+    elif len(hosts) > 1:
         raise ProtocolError(400, "missing (HTTP/1.1) or duplicate Host field")
-    if hosts:
+    else:
         _check_host(hosts[0], "Host field")
     host = authority if authority is not None else (hosts[0] if hosts else b"")
     tes = special.get(b"transfer-encoding")
@@ -145,13 +157,55 @@ def _build_request_head(start: RequestLine, fields: Fields) -> RequestHead:
         framing = Framing.CHUNKED
     elif cls:
         framing, length = Framing.LENGTH, parse_content_length(cls, 400)
-    tokens = list_tokens(special.get(b"connection", []), 400, "Connection")
-    keep_alive = b"close" not in tokens and (version == (1, 1) or b"keep-alive" in tokens)
+    connection = special.get(b"connection")
+    if connection is None:
+        tokens: frozenset[bytes] = frozenset()
+        keep_alive = version == (1, 1)
+    else:
+        tokens = frozenset(list_tokens(connection, 400, "Connection"))
+        keep_alive = b"close" not in tokens and (version == (1, 1) or b"keep-alive" in tokens)
     expect = special.get(b"expect")
     expect_continue = (version == (1, 1) and expect is not None and len(expect) == 1
                        and expect[0].lower() == b"100-continue")
-    return RequestHead(method, target, version, fields, host, framing, length,
-                       keep_alive, expect_continue, path)
+    return RequestHead(method, target, version, index.fields, host, framing, length,
+                       keep_alive, expect_continue, path, None, lines, section, index.may_drop,
+                       index.underscore, hosts is not None, tokens)
+
+
+def _fast_head(buf: bytes | bytearray, pos: int) -> tuple[RequestHead, int] | None:
+    """A whole, clean head at buf[pos:] read in one go (see `head.py`), or None when the
+    line reader must decide. Raises only what the line reader would raise on these bytes."""
+    scanned = scan_head(buf, pos)
+    if scanned is None:
+        return None
+    start, section, lines, end = scanned
+    request_line = _parse_request_line(start)
+    index = index_fields(lines)
+    if index is None:
+        return None
+    return _build_request_head(request_line, index, lines, section), end
+
+
+def parse_request_head(buf: bytes | bytearray, pos: int = 0) -> tuple[RequestHead, int] | None:
+    """One call for a buffer that may hold a whole request head at buf[pos:]: (head, the
+    position after it) when complete, None when more bytes are needed, ProtocolError
+    when invalid (the same verdict `RequestParser` gives these bytes). It keeps no state:
+    a caller that sees None and buffers more must cap what it buffers (or use
+    `RequestParser`, which bounds a head while it arrives); the body is the caller's."""
+    found = _fast_head(buf, pos)
+    if found is not None:
+        return found
+    reader = RequestParser._new_reader()
+    end = reader.read(buf, pos)
+    if not reader.complete:
+        return None
+    return _slow_head(reader), end
+
+
+def _slow_head(reader: HeadReader) -> RequestHead:
+    index = index_fields(reader.lines)
+    assert index is not None  # every line passed the field-line regex
+    return _build_request_head(reader.start, index, reader.lines, reader.section)  # type: ignore[arg-type]
 
 
 _HEAD, _LENGTH, _CHUNKED, _FAILED = range(4)
@@ -165,7 +219,7 @@ class RequestParser:
     def __init__(self) -> None:
         self._buf = bytearray()
         self._state = _HEAD
-        self._reader = self._new_reader()
+        self._reader: HeadReader | None = None  # only while a head arrives in pieces
         self._remaining = 0
         self._chunked: ChunkedDecoder | None = None
         self._error: ProtocolError | None = None
@@ -188,7 +242,7 @@ class RequestParser:
     @property
     def idle(self) -> bool:
         """Between messages with nothing pending: a close here loses no request."""
-        return self._state == _HEAD and self._reader.idle and not self._buf
+        return self._state == _HEAD and (self._reader is None or self._reader.idle) and not self._buf
 
     def feed(self, data: bytes) -> list[RequestEvent]:
         """Events for `data` (may be b""). Raises ProtocolError on the first violation.
@@ -236,10 +290,18 @@ class RequestParser:
         while True:
             state = self._state
             if state == _HEAD:
-                pos = self._reader.read(buf, pos)
-                if not self._reader.complete:
-                    return pos
-                head = _build_request_head(self._reader.start, self._reader.fields)  # type: ignore[arg-type]
+                found = _fast_head(buf, pos) if self._reader is None else None
+                if found is not None:
+                    head, pos = found
+                else:
+                    reader = self._reader
+                    if reader is None:
+                        reader = self._reader = self._new_reader()
+                    pos = reader.read(buf, pos)
+                    if not reader.complete:
+                        return pos
+                    head = _slow_head(reader)
+                    self._reader = None
                 events.append(head)
                 if head.framing is Framing.CHUNKED:
                     self._chunked = ChunkedDecoder(400, 431)
@@ -269,7 +331,6 @@ class RequestParser:
         events.append(EndOfMessage(trailers))
         self._mark = len(events)
         self._state = _HEAD
-        self._reader = self._new_reader()
         self._chunked = None
 
 
@@ -278,26 +339,51 @@ class RequestParser:
 PROXY_OWNED = frozenset({b"x-forwarded-for", b"x-forwarded-proto"})
 
 
+_DROP = FRAMING_FIELDS | PROXY_OWNED  # always re-stated by us
+_DROP_HOP = _DROP | HOP_BY_HOP
+_FRAMING_LINE = {Framing.NONE: b"", Framing.CHUNKED: b"transfer-encoding: chunked\r\n"}
+
+
 def serialize_request_head(head: RequestHead, extra_headers: Iterable[tuple[bytes, bytes]] = (),
-                           drop_hop_by_hop: bool = True) -> bytes:
-    """The head to send upstream: `METHOD path HTTP/1.1`, Host, the client's fields minus
-    framing, X-Forwarded-For/-Proto and (by default) hop-by-hop fields, then
-    `extra_headers`, then the framing we parsed. A `host` in extra_headers replaces ours."""
-    extra = list(extra_headers)
-    drop: set[bytes] = set(FRAMING_FIELDS | PROXY_OWNED)
+                           drop_hop_by_hop: bool = True, keep_underscores: bool = False) -> bytes:
+    """The head to send upstream: `METHOD path HTTP/1.1`, the client's validated field
+    lines minus framing, X-Forwarded-For/-Proto, (by default) hop-by-hop fields and
+    (unless `keep_underscores`) fields with `_` in their name, then `extra_headers`, then
+    the framing we parsed. Host is the client's, or the absolute-form authority; a
+    `host` in extra_headers replaces it. Lines are kept as received (SPEC §5: rebuilt
+    from validated parts, never relayed raw)."""
+    parts: list[bytes] = []
+    host_in_extra = render_extra(parts, extra_headers)
+    extra = b"".join(parts)
+    lines = head._lines
+    restate_host = host_in_extra or not head._host_field or head.target != head.path
+    if lines is None:
+        fields = _render_by_hand(head, drop_hop_by_hop, keep_underscores)
+    elif not head._may_drop and not restate_host and (keep_underscores or not head._underscore):
+        fields = head._section
+    else:
+        drop: frozenset[bytes] = _DROP_HOP | head._connection if drop_hop_by_hop else _DROP
+        if restate_host:
+            drop = drop | {b"host"}
+        fields = forward_fields(lines, head.headers, drop, keep_underscores)
+    if restate_host and not host_in_extra:
+        fields = b"host: %s\r\n%s" % (head.host, fields)
+    framing = head.framing
+    if framing is Framing.LENGTH:
+        tail = b"content-length: %d\r\n" % head.content_length if head.content_length is not None else b""
+    else:
+        tail = _FRAMING_LINE[framing]
+    return b"%s %s HTTP/1.1\r\n%s%s%s\r\n" % (head.method, head.path, fields, extra, tail)
+
+
+def _render_by_hand(head: RequestHead, drop_hop_by_hop: bool, keep_underscores: bool) -> bytes:
+    """Fields of a RequestHead built by hand (no lines): rendered from `headers`."""
+    drop: set[bytes] = set(_DROP)
     drop.add(b"host")
     if drop_hop_by_hop:
         drop |= HOP_BY_HOP | connection_named(head.headers)
-    parts = [b"%s %s HTTP/1.1\r\n" % (head.method, head.path)]
-    if not any(name.lower() == b"host" for name, _ in extra):
-        parts.append(b"host: %s\r\n" % head.host)
+    if not keep_underscores:
+        drop.update(name for name, _ in head.headers if b"_" in name)
+    parts: list[bytes] = []
     render_fields(parts, head.headers, drop)
-    render_extra(parts, extra)
-    if head.framing is Framing.CHUNKED:
-        parts.append(b"transfer-encoding: chunked\r\n")
-    elif head.framing is Framing.LENGTH and head.content_length is not None:
-        parts.append(b"content-length: %d\r\n" % head.content_length)
-    parts.append(b"\r\n")
     return b"".join(parts)
-
-

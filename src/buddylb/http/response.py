@@ -10,7 +10,7 @@ rather than reused. Fields and chunks are read by `framing.py`, shared with `req
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 from http import HTTPStatus
 from typing import Iterable, Union
@@ -20,12 +20,13 @@ from buddylb.http import limits
 from buddylb.http.framing import (
     FRAMING_FIELDS, HOP_BY_HOP, BodyChunk, ChunkedDecoder, EndOfMessage, Fields, Framing,
     HeadReader, check_transfer_encoding, connection_named, field_values, list_tokens,
-    parse_content_length, render_extra, render_fields, special_fields,
+    parse_content_length, render_extra, render_fields,
 )
+from buddylb.http.head import FieldIndex, forward_fields, index_fields, scan_head
 
 __all__ = [
     "BodyChunk", "EndOfMessage", "Framing", "ResponseEvent", "ResponseHead",
-    "ResponseParser", "error_response", "serialize_response_head",
+    "ResponseParser", "error_response", "parse_response_head", "serialize_response_head",
 ]
 
 # status-line = HTTP-version SP status-code SP [ reason-phrase ] (RFC 9112 §4); the
@@ -47,6 +48,11 @@ class ResponseHead:
     framing: Framing
     content_length: int | None
     keep_alive: bool
+    # How the head arrived, for forwarding (None: built by hand, rendered from `headers`).
+    _lines: list[bytes] | None = field(default=None, repr=False, compare=False)
+    _section: bytes = field(default=b"", repr=False, compare=False)
+    _may_drop: bool = field(default=True, repr=False, compare=False)
+    _connection: frozenset[bytes] = field(default=frozenset(), repr=False, compare=False)
 
     @property
     def informational(self) -> bool:
@@ -77,29 +83,69 @@ def _parse_status_line(line: bytes) -> StatusLine:
     return version, status, match[4] or b""
 
 
-def _build_response_head(start: StatusLine, fields: Fields, method: bytes) -> ResponseHead:
+def _build_response_head(start: StatusLine, index: FieldIndex, method: bytes,
+                         lines: list[bytes], section: bytes) -> ResponseHead:
     """Message body length of a response (RFC 9112 §6.3), applied strictly."""
     version, status, reason = start
     if status == 101:  # we never forward Upgrade, so a switch was not asked for
         raise ProtocolError(_BAD, "unsolicited 101 Switching Protocols")
-    special = special_fields(fields)
-    tokens = list_tokens(special.get(b"connection", []), _BAD, "Connection")
-    keep_alive = b"close" not in tokens and (version == (1, 1) or b"keep-alive" in tokens)
+    special = index.special
+    connection = special.get(b"connection")
+    if connection is None:
+        tokens: frozenset[bytes] = frozenset()
+        keep_alive = version == (1, 1)
+    else:
+        tokens = frozenset(list_tokens(connection, _BAD, "Connection"))
+        keep_alive = b"close" not in tokens and (version == (1, 1) or b"keep-alive" in tokens)
     tes = special.get(b"transfer-encoding")
     cls = special.get(b"content-length")
     if tes and (version == (1, 0) or cls):  # RFC 9112 §6.1, §6.3 rule 3: smuggling signs
         raise ProtocolError(_BAD, "Transfer-Encoding with Content-Length or in HTTP/1.0")
     length = parse_content_length(cls, _BAD) if cls else None
     if status < 200 or status in (204, 304) or method == b"HEAD":  # §6.3 rule 1
-        return ResponseHead(status, reason, version, fields, Framing.NONE, length, keep_alive)
-    if tes:
+        framing = Framing.NONE
+    elif tes:
         check_transfer_encoding(tes, _BAD, _BAD)
         framing = Framing.CHUNKED
     elif length is not None:
         framing = Framing.LENGTH
     else:  # §6.3 rule 8: read until the server closes
         framing, keep_alive = Framing.CLOSE, False
-    return ResponseHead(status, reason, version, fields, framing, length, keep_alive)
+    return ResponseHead(status, reason, version, index.fields, framing, length, keep_alive,
+                        lines, section, index.may_drop, tokens)
+
+
+def _fast_head(buf: bytes | bytearray, pos: int, method: bytes) -> tuple[ResponseHead, int] | None:
+    """A whole, clean head at buf[pos:] read in one go (see `head.py`), or None when the
+    line reader must decide. Raises only what the line reader would raise on these bytes."""
+    scanned = scan_head(buf, pos)
+    if scanned is None:
+        return None
+    start, section, lines, end = scanned
+    status_line = _parse_status_line(start)
+    index = index_fields(lines)
+    if index is None:
+        return None
+    return _build_response_head(status_line, index, method, lines, section), end
+
+
+def parse_response_head(buf: bytes | bytearray, pos: int = 0,
+                        method: bytes = b"GET") -> tuple[ResponseHead, int] | None:
+    """One call for a buffer that may hold a whole response head at buf[pos:] (for a
+    request `method`): (head, the position after it) when complete, None when more bytes
+    are needed, ProtocolError(502) when invalid — the verdict `ResponseParser` gives
+    these bytes. No state is kept: the caller bounds its buffer and reads the body."""
+    found = _fast_head(buf, pos, method)
+    if found is not None:
+        return found
+    reader = ResponseParser._new_reader()
+    end = reader.read(buf, pos)
+    if not reader.complete:
+        return None
+    index = index_fields(reader.lines)
+    assert index is not None  # every line passed the field-line regex
+    return _build_response_head(reader.start, index, method, reader.lines,  # type: ignore[arg-type]
+                                reader.section), end
 
 
 _HEAD, _LENGTH, _CHUNKED, _CLOSE, _DONE, _FAILED = range(6)
@@ -121,7 +167,7 @@ class ResponseParser:
         self._method = method
         self._buf = bytearray()
         self._state = _HEAD
-        self._reader = self._new_reader()
+        self._reader: HeadReader | None = None  # only while a head arrives in pieces
         self._remaining = 0
         self._chunked: ChunkedDecoder | None = None
         self._informational = 0
@@ -168,10 +214,22 @@ class ResponseParser:
         while True:
             state = self._state
             if state == _HEAD:
-                pos = self._reader.read(buf, pos)
-                if not self._reader.complete:
-                    return pos
-                self._start_body(events)
+                found = _fast_head(buf, pos, self._method) if self._reader is None else None
+                if found is not None:
+                    head, pos = found
+                else:
+                    reader = self._reader
+                    if reader is None:
+                        reader = self._reader = self._new_reader()
+                    pos = reader.read(buf, pos)
+                    if not reader.complete:
+                        return pos
+                    index = index_fields(reader.lines)
+                    assert index is not None  # every line passed the field-line regex
+                    head = _build_response_head(reader.start, index, self._method,  # type: ignore[arg-type]
+                                                reader.lines, reader.section)
+                    self._reader = None
+                self._start_body(head, events)
             elif state == _LENGTH or state == _CLOSE:
                 if pos >= end:
                     return pos
@@ -192,14 +250,12 @@ class ResponseParser:
                     self.must_close = True
                 return end
 
-    def _start_body(self, events: list[ResponseEvent]) -> None:
-        head = _build_response_head(self._reader.start, self._reader.fields, self._method)  # type: ignore[arg-type]
+    def _start_body(self, head: ResponseHead, events: list[ResponseEvent]) -> None:
         events.append(head)
         if head.informational:  # RFC 9110 §15.2: the final response follows
             self._informational += 1
             if self._informational > limits.MAX_INFORMATIONAL_RESPONSES:
                 raise ProtocolError(_BAD, "too many 1xx responses")
-            self._reader = self._new_reader()
             return
         if not head.keep_alive:
             self.must_close = True
@@ -219,27 +275,40 @@ class ResponseParser:
         self._state, self.complete, self._chunked = _DONE, True, None
 
 
+_DROP_HOP = FRAMING_FIELDS | HOP_BY_HOP
+
+
 def serialize_response_head(head: ResponseHead, extra_headers: Iterable[tuple[bytes, bytes]] = (),
                             drop_hop_by_hop: bool = True, framing: Framing | None = None) -> bytes:
-    """The head to send to the client: `HTTP/1.1 status reason`, the server's fields minus
-    framing and (by default) hop-by-hop fields, then `extra_headers` (Set-Cookie,
-    Connection...), then framing. `framing` overrides the parsed one, e.g. CLOSE to relay
-    a chunked body to an HTTP/1.0 client. HEAD and 304 keep the server's Content-Length."""
-    drop: set[bytes] = set(FRAMING_FIELDS)
-    if drop_hop_by_hop:
-        drop |= HOP_BY_HOP | connection_named(head.headers)
-    parts = [b"HTTP/1.1 %d %s\r\n" % (head.status, head.reason)]
-    render_fields(parts, head.headers, drop)
+    """The head to send to the client: `HTTP/1.1 status reason`, the server's validated
+    field lines minus framing and (by default) hop-by-hop fields, then `extra_headers`
+    (Set-Cookie, Connection...), then framing. `framing` overrides the parsed one, e.g.
+    CLOSE to relay a chunked body to an HTTP/1.0 client. HEAD and 304 keep the server's
+    Content-Length. Lines are kept as received (rebuilt from validated parts)."""
+    parts: list[bytes] = []
     render_extra(parts, extra_headers)
+    extra = b"".join(parts)
+    lines = head._lines
+    if lines is None:
+        drop: frozenset[bytes] = (_DROP_HOP | connection_named(head.headers) if drop_hop_by_hop
+                                  else FRAMING_FIELDS)
+        parts = []
+        render_fields(parts, head.headers, drop)
+        fields = b"".join(parts)
+    elif not head._may_drop:
+        fields = head._section
+    else:
+        drop = _DROP_HOP | head._connection if drop_hop_by_hop else FRAMING_FIELDS
+        fields = forward_fields(lines, head.headers, drop, True)
     framing = framing or head.framing
     if framing is Framing.CHUNKED:
-        parts.append(b"transfer-encoding: chunked\r\n")
-    elif framing is Framing.LENGTH or (
-            framing is Framing.NONE and head.status >= 200 and head.status != 204):
-        if head.content_length is not None:
-            parts.append(b"content-length: %d\r\n" % head.content_length)
-    parts.append(b"\r\n")
-    return b"".join(parts)
+        tail = b"transfer-encoding: chunked\r\n"
+    elif head.content_length is not None and (framing is Framing.LENGTH or (
+            framing is Framing.NONE and head.status >= 200 and head.status != 204)):
+        tail = b"content-length: %d\r\n" % head.content_length
+    else:
+        tail = b""
+    return b"HTTP/1.1 %d %s\r\n%s%s%s\r\n" % (head.status, head.reason, fields, extra, tail)
 
 
 @lru_cache(maxsize=64)
