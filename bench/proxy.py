@@ -13,7 +13,10 @@ HAProxy: `show table http` on its stats socket) so we know persistence was on.
 
 wrk connects from 127.0.0.1 only: one client, one sticky entry, every request after the
 first takes the sticky hit path.  "Direct" runs point wrk at the lnx1 nginx (the
-ceiling).  Every process started here is stopped in a finally block.
+ceiling of the backends).  Each scenario also runs through `bench.relay` (the "ceiling"
+balancer): a bare uvloop relay of the same traffic, the platform ceiling for a Python
+balancer.  CPU per request is the balancer's utime+stime over the run divided by the
+requests wrk completed.  Every process started here is stopped in a finally block.
 """
 from __future__ import annotations
 
@@ -41,6 +44,7 @@ LOAD_CORE = 0
 CONNECTIONS = 50
 THREADS = 1
 WARMUP_S = 1
+BALANCERS = ("buddylb", "haproxy", "ceiling")  # the ceiling: bench/relay.py, a bare uvloop relay
 
 
 @dataclass(frozen=True)
@@ -141,6 +145,43 @@ class HAProxy:
         return {"entries": used, "detail": {"table": head.lstrip("# ")}}
 
 
+class Ceiling:
+    """The platform ceiling: `bench.relay`, a bare uvloop relay (L7 or L4) of the same
+    traffic to the same backends, pinned like the balancers (issue 10 item 8)."""
+
+    name = "ceiling"
+
+    def __init__(self, workdir: Path, ports: Ports, l7: bool, cert: tuple[Path, Path, Path]) -> None:
+        self.dir = workdir / f"ceiling-{'l7' if l7 else 'l4'}"
+        self.dir.mkdir()
+        self.ports = ports
+        self.l7 = l7
+        self.cert = cert
+        self.ready = self.dir / "ready"
+        self.config = self.dir / "relay.args"
+        self.config.write_text(" ".join(self.command()) + "\n")
+
+    def command(self) -> list[str]:
+        plain = ",".join(f"{h}:{self.ports.http}" for h in HOSTS.values())
+        dec = ",".join(f"{h}:{self.ports.dec}" for h in HOSTS.values())
+        cmd = [sys.executable, "-m", "bench.relay", "--mode", "l7" if self.l7 else "l4", "--host", VIP,
+               "--http", str(self.ports.vip_http), "--https", str(self.ports.vip_https), "--servers", plain,
+               "--dec-servers", dec, "--ready", str(self.ready)]
+        if self.l7:
+            cmd += ["--cert", str(self.cert[0]), "--key", str(self.cert[1])]
+        return cmd
+
+    def service(self) -> Service:
+        env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[1]))
+        return Service(self.name, [*tools.pin(BALANCER_CORE), *self.command()], self.dir, env=env)
+
+    def is_ready(self) -> bool:
+        return self.ready.exists() and accepts(VIP, self.ports.vip_http)()
+
+    def sticky(self) -> dict[str, Any]:
+        return {"entries": None, "detail": {"table": "a source-address dict (not queried)"}}
+
+
 # -- one run ---------------------------------------------------------------------------
 class ProxyBench:
     def __init__(self, workdir: Path, artifacts: Path, programs: dict[str, str | None], seconds: int, log: Log):
@@ -196,7 +237,10 @@ class ProxyBench:
         r = wrk.run(url, seconds, CONNECTIONS, THREADS, close, pin, wrk_path)
         wall = time.monotonic() - t0
         out = r.as_dict()
-        out["balancer_cpu_pct"] = 100 * (tools.cpu_seconds(balancer_pids) - cpu_b) / wall if balancer_pids else None
+        used = tools.cpu_seconds(balancer_pids) - cpu_b if balancer_pids else None
+        out["balancer_cpu_pct"] = 100 * used / wall if used is not None else None
+        # CPU time of the balancer per request completed (utime+stime / requests), in µs
+        out["balancer_cpu_us_per_request"] = 1e6 * used / r.requests if used is not None and r.requests else None
         out["backend_cpu_pct"] = 100 * (tools.cpu_seconds(self.backend_pids()) - cpu_n) / wall
         out["core_busy_pct"] = tools.busy_pct(cores0, tools.core_busy())  # every process, per core
         out["loadavg_1m"] = round(os.getloadavg()[0], 2)
@@ -217,7 +261,10 @@ class ProxyBench:
         """Start one balancer with its L7 or L4 configuration, run `names`, stop it."""
         ports = self.ports()
         if kind == "buddylb":
-            lb: BuddyLB | HAProxy = BuddyLB(self.workdir, ports, l7, self.cert)
+            lb: BuddyLB | HAProxy | Ceiling = BuddyLB(self.workdir, ports, l7, self.cert)
+            svc = lb.service()
+        elif kind == "ceiling":
+            lb = Ceiling(self.workdir, ports, l7, self.cert)
             svc = lb.service()
         else:
             lb = HAProxy(self.workdir, ports, l7, self.cert, self.programs["haproxy"] or "haproxy")
@@ -330,7 +377,7 @@ def run_proxy(selected: list[str], workdir: Path, artifacts: Path, programs: dic
             names = [n for n, s in SCENARIOS.items() if s.l7 == l7 and n in selected]
             if not names:
                 continue
-            for kind in ("buddylb", "haproxy"):
+            for kind in BALANCERS:
                 res = bench.run_balancer(kind, l7, names)
                 for name, r in res.pop("scenarios").items():
                     out["scenarios"].setdefault(name, {})[kind] = r

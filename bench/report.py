@@ -1,11 +1,12 @@
 """BENCHMARKS.md from the results of `bench.run`: markdown only, no measuring.
 
 Owns the layout: machine and versions, the proxy summary, one table per scenario
-(buddylb, HAProxy, ratio), the stickiness check, the shared sticky store (Redis vs
+(buddylb, HAProxy, the bare-relay ceiling, ratios, CPU µs per request), the stickiness check, the shared sticky store (Redis vs
 memory, through the proxy and in process), the engine table (ratios to the floor,
 targets), memory per entry, where the time goes, and what buddylb printed on
 stderr.  Every section missing from the results is left out; every figure says which
-run measured it when it comes from an earlier run than the header's.
+run measured it when it comes from an earlier run than the header's.  It is over 400
+lines because it is one layout: each section is a short function over the same results.
 """
 from __future__ import annotations
 
@@ -45,6 +46,16 @@ def _throughput(r: dict[str, Any] | None, unit: str) -> float | None:
     if not r:
         return None
     return r.get("mib_per_s") if unit == "MiB/s" else r.get("requests_per_s")
+
+
+def _cpu_us(r: dict[str, Any] | None) -> float | None:
+    """Balancer CPU µs per request; older results have only the CPU % and the rate."""
+    if not r:
+        return None
+    if r.get("balancer_cpu_us_per_request") is not None:
+        return r["balancer_cpu_us_per_request"]
+    pct, rate = r.get("balancer_cpu_pct"), r.get("requests_per_s")
+    return 1e4 * pct / rate if pct is not None and rate else None
 
 
 def _core(r: dict[str, Any] | None, core: int) -> str:
@@ -100,13 +111,21 @@ def _proxy(res: dict[str, Any]) -> list[str]:
     rows = []
     for n in names:
         sc, pair = SCENARIOS[n], secs[f"scenario:{n}"]
-        b, h = pair.get("buddylb"), pair.get("haproxy")
+        b, h, c = pair.get("buddylb"), pair.get("haproxy"), pair.get("ceiling")
         d = secs.get(f"direct:{sc.direct}") if sc.direct else None
         rows.append([sc.title, sc.unit, _n(_throughput(b, sc.unit)), _n(_throughput(h, sc.unit)),
+                     _n(_throughput(c, sc.unit)),
                      _ratio(_throughput(b, sc.unit), _throughput(h, sc.unit)),
+                     _ratio(_throughput(b, sc.unit), _throughput(c, sc.unit)),
+                     " / ".join(_n(_cpu_us(r), 1) for r in (b, h, c)),
                      _n(_throughput(d, sc.unit)) if d else NA])
-    lines += ["### Summary", ""]
-    lines += _table(["scenario", "unit", "buddylb", "HAProxy", "buddylb / HAProxy", "direct to nginx"], rows)
+    lines += ["### Summary", "",
+              "\"ceiling\": `bench/relay.py`, a bare uvloop relay of the same traffic in the same run (L7: head "
+              "split, hop-by-hop removal, a source-IP dict, a keep-alive pool, response framing; L4: a byte "
+              "relay), the platform ceiling for a Python balancer. CPU µs/request: the balancer's utime+stime "
+              "over the run divided by the requests completed.", ""]
+    lines += _table(["scenario", "unit", "buddylb", "HAProxy", "ceiling", "buddylb / HAProxy", "buddylb / ceiling",
+                     "CPU µs/req (buddylb / HAProxy / ceiling)", "direct to nginx"], rows)
     for n in names:
         lines += _scenario(n, secs, meta)
     return lines + _direct([secs[f"direct:{n}"] | {"name": n} for n in directs]) + _balancers(secs)
@@ -147,26 +166,32 @@ def _direct(runs: list[dict[str, Any]]) -> list[str]:
 
 def _scenario(name: str, secs: dict[str, Any], meta: dict[str, Any]) -> list[str]:
     sc, pair = SCENARIOS[name], secs[f"scenario:{name}"]
-    b, h = pair.get("buddylb") or {}, pair.get("haproxy") or {}
+    b, h, c = pair.get("buddylb") or {}, pair.get("haproxy") or {}, pair.get("ceiling") or {}
     lines = [f"### {sc.title} (`{name}`){_measured(pair, meta)}", ""]
-    rows = [[sc.unit, _n(_throughput(b, sc.unit), 1 if sc.unit == "MiB/s" else 0),
-             _n(_throughput(h, sc.unit), 1 if sc.unit == "MiB/s" else 0),
-             _ratio(_throughput(b, sc.unit), _throughput(h, sc.unit))]]
+    digits = 1 if sc.unit == "MiB/s" else 0
+
+    def row(label: str, get: Any, fmt: Any, ratio: bool = True) -> list[str]:
+        vb, vh, vc = get(b), get(h), get(c)
+        return [label, fmt(vb), fmt(vh), fmt(vc), _ratio(vb, vh) if ratio else "", _ratio(vb, vc) if ratio else ""]
+
+    rows = [row(sc.unit, lambda r: _throughput(r, sc.unit), lambda v: _n(v, digits))]
     if sc.unit == "MiB/s":
-        rows.append(["req/s", _n(b.get("requests_per_s")), _n(h.get("requests_per_s")),
-                     _ratio(b.get("requests_per_s"), h.get("requests_per_s"))])
-    rows += [["p50 latency", _ms(b.get("p50_ms")), _ms(h.get("p50_ms")), _ratio(b.get("p50_ms"), h.get("p50_ms"))],
-             ["p99 latency", _ms(b.get("p99_ms")), _ms(h.get("p99_ms")), _ratio(b.get("p99_ms"), h.get("p99_ms"))],
-             ["balancer CPU (% of one core)", _n(b.get("balancer_cpu_pct")), _n(h.get("balancer_cpu_pct")),
-              _ratio(b.get("balancer_cpu_pct"), h.get("balancer_cpu_pct"))],
-             ["backend nginx CPU (%)", _n(b.get("backend_cpu_pct")), _n(h.get("backend_cpu_pct")), ""],
-             [f"core {BALANCER_CORE} busy, every process (%)", _core(b, BALANCER_CORE), _core(h, BALANCER_CORE), ""],
-             [f"core {LOAD_CORE} busy (wrk + nginx + others, %)", _core(b, LOAD_CORE), _core(h, LOAD_CORE), ""],
-             ["requests completed", _n(b.get("requests")), _n(h.get("requests")), ""],
-             ["errors (wrk)", _errors(b), _errors(h), ""]]
+        rows.append(row("req/s", lambda r: r.get("requests_per_s"), _n))
+    rows += [row("p50 latency", lambda r: r.get("p50_ms"), _ms),
+             row("p99 latency", lambda r: r.get("p99_ms"), _ms),
+             row("balancer CPU (% of one core)", lambda r: r.get("balancer_cpu_pct"), _n),
+             row("balancer CPU µs per request", _cpu_us, lambda v: _n(v, 1)),
+             row("backend nginx CPU (%)", lambda r: r.get("backend_cpu_pct"), _n, ratio=False),
+             [f"core {BALANCER_CORE} busy, every process (%)", _core(b, BALANCER_CORE), _core(h, BALANCER_CORE),
+              _core(c, BALANCER_CORE), "", ""],
+             [f"core {LOAD_CORE} busy (wrk + nginx + others, %)", _core(b, LOAD_CORE), _core(h, LOAD_CORE),
+              _core(c, LOAD_CORE), "", ""],
+             row("requests completed", lambda r: r.get("requests"), _n, ratio=False),
+             ["errors (wrk)", _errors(b or None), _errors(h or None), _errors(c or None), "", ""]]
     if b and b.get("alive_after") is False:
-        rows.append(["balancer alive after the run", "**no**", "yes" if h.get("alive_after", True) else "no", ""])
-    return lines + _table(["", "buddylb", "HAProxy", "buddylb / HAProxy"], rows)
+        rows.append(["balancer alive after the run", "**no**", "yes" if h.get("alive_after", True) else "no",
+                     "yes" if c.get("alive_after", True) else "no", "", ""])
+    return lines + _table(["", "buddylb", "HAProxy", "ceiling", "buddylb / HAProxy", "buddylb / ceiling"], rows)
 
 
 def _one_line(text: str, limit: int = 300) -> str:

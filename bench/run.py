@@ -8,7 +8,7 @@ the one place BENCHMARKS.md is written.  Parts, in order:
   pauses          longest sweep / eviction step and first page of show sticky database at 4M entries
   engine-profile  cProfile of decide() on the hit and buddy paths (full run only)
   direct-*        wrk straight at nginx (the ceiling)
-  l7-*, l4-*, tls-*  buddylb and HAProxy side by side (`bench.proxy.SCENARIOS`)
+  l7-*, l4-*, tls-*  buddylb, HAProxy and the bare-relay ceiling (`bench.relay`) side by side
   redis-proxy     buddylb with the Redis sticky store vs the memory store, l7-close load (`bench.store`)
   redis-engine    the store bracket in process, every decision a new client: RedisStore vs MemoryStore
   profile         py-spy (or cProfile) of buddylb under the L7 keep-alive load (full run only)

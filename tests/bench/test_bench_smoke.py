@@ -151,3 +151,99 @@ def test_scaling_figures_in_small():
     back = res["per_decision"]["redis"]["returning"]
     assert back["outcomes"] == {"sticky_hit": 200} and "evalsha" not in back["redis_commands_per_decision"]
     assert res["per_decision"]["redis"]["write_back"]["written"] == 200
+
+
+def _relay(mode: str, backends, tmp_path):
+    """bench.relay in a subprocess in front of two test backends; yields (port, backends)."""
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+
+    from tests.support.net import free_port
+
+    port = free_port("127.0.0.100")
+    b1_port, b2_port = free_port("127.0.1.11"), free_port("127.0.1.12")
+    kind = backends.http if mode == "l7" else backends.tcp
+    b1, b2 = kind("lnx1", "127.0.1.11", b1_port), kind("lnx2", "127.0.1.12", b2_port)
+    ready = tmp_path / "ready"
+    repo = Path(__file__).resolve().parents[2]
+    proc = subprocess.Popen([sys.executable, "-m", "bench.relay", "--mode", mode, "--http", str(port),
+                             "--servers", f"127.0.1.11:{b1_port},127.0.1.12:{b2_port}", "--ready", str(ready)],
+                            cwd=repo, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 15
+    while not ready.exists() and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return proc, port, (b1, b2)
+
+
+def _stop(proc) -> None:
+    proc.terminate()
+    try:
+        proc.wait(10)
+    except Exception:
+        proc.kill()
+        proc.wait(5)
+
+
+def test_ceiling_relay_l7_forwards_sticks_and_keeps_alive(tmp_path):
+    """The L7 ceiling relays real HTTP: hop-by-hop dropped, XFF added, one backend per
+    source address, the keep-alive client connection reused."""
+    from tests.support.backends import Backends
+    from tests.support.net import connect_from, parse_response, read_all
+
+    with Backends() as backends:
+        proc, port, (b1, b2) = _relay("l7", backends, tmp_path)
+        try:
+            s = connect_from("127.0.0.10", "127.0.0.100", port)
+            for _ in range(3):  # keep-alive: three requests on one connection
+                s.sendall(b"GET /x HTTP/1.1\r\nHost: v\r\nX-Forwarded-For: 6.6.6.6\r\nKeep-Alive: 5\r\n\r\n")
+                head = b""
+                while b"\r\n\r\n" not in head:
+                    head += s.recv(65536)
+                status, hdrs, body = parse_response(head)
+                n = int(hdrs["content-length"])
+                while len(body) < n:
+                    body += s.recv(65536)
+                assert status == 200 and body in (b"lnx1", b"lnx2")
+            s.sendall(b"GET /y HTTP/1.1\r\nHost: v\r\nConnection: close\r\n\r\n")
+            status, hdrs, _ = parse_response(read_all(s))
+            assert status == 200 and hdrs.get("connection") == "close"
+            s.close()
+        finally:
+            _stop(proc)
+        reqs = b1.requests + b2.requests
+        assert len(reqs) == 4 and (not b1.requests or not b2.requests)  # stuck to one server
+        assert all(h[b"x-forwarded-for"] == b"127.0.0.10" and b"keep-alive" not in h for _, h, _ in reqs)
+        assert b1.connections + b2.connections == 1  # the pooled server connection was reused
+
+
+def test_ceiling_relay_l4_relays_bytes(tmp_path):
+    from tests.support.backends import Backends
+    from tests.support.net import connect_from
+
+    with Backends() as backends:
+        proc, port, _ = _relay("l4", backends, tmp_path)
+        try:
+            s = connect_from("127.0.0.10", "127.0.0.100", port)
+            greeting = s.recv(100)
+            assert greeting in (b"lnx1\n", b"lnx2\n")
+            s.sendall(b"ping")
+            got = b""
+            while len(got) < 4:
+                got += s.recv(100)
+            assert got == b"ping"
+            s.close()
+        finally:
+            _stop(proc)
+
+
+def test_report_shows_ceiling_ratios_and_cpu_per_request():
+    meta = {"machine": {"date": "d", "cpu": "c", "cores": 2, "kernel": "k", "python": "3"}, "mode": "quick",
+            "wall_s": 1.0, "versions": {}}
+    run = {"requests_per_s": 1000.0, "requests": 3000, "balancer_cpu_pct": 90.0, "balancer_cpu_us_per_request": 900.0}
+    pair = {"buddylb": run, "haproxy": run | {"requests_per_s": 4000.0, "balancer_cpu_us_per_request": 200.0},
+            "ceiling": run | {"requests_per_s": 2000.0, "balancer_cpu_us_per_request": None}, "measured": {"date": "d"}}
+    text = report.render({"meta": meta, "sections": {"scenario:l7-keepalive": pair}})
+    assert "buddylb / ceiling" in text and "0.25×" in text and "0.50×" in text
+    assert "900.0 / 200.0 / 450.0" in text  # the ceiling's from its CPU % and rate

@@ -84,6 +84,7 @@ KEYWORDS = [
     "context",
     "sticky-store",
     "trusted-proxy",
+    "http underscores-in-headers",
     "sticky-table max-entries",
     "description",
     "interface vlan",

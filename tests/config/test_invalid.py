@@ -285,6 +285,18 @@ CASES: list[tuple[str, str, int, str]] = [
     ),
     ("timeout-after-context", "context C\ntimeout client 5\n", 2, '"timeout" is a global setting'),
     (
+        "underscores-bad-choice",
+        "http underscores-in-headers yes\n",
+        1,
+        'underscores-in-headers choice "yes" is not one of allow, drop',
+    ),
+    (
+        "underscores-after-object",
+        BASE + "http underscores-in-headers allow\n",
+        B + 1,
+        '"http underscores-in-headers" is a global setting',
+    ),
+    (
         "trusted-proxy-after-object",
         BASE + "trusted-proxy 10.0.0.0/8\n",
         B + 1,

@@ -463,6 +463,12 @@ def test_global_lines() -> None:
     )
     assert config.trusted_proxies == ["10.0.0.0/8", "192.0.2.7/32", "2001:db8::/32"]
     assert config.timeouts == {**DEFAULT_TIMEOUTS, "client": 120.0, "http-request": 0.5, "connect": 4.0}
+    assert not config.underscores_in_headers  # dropped unless allowed (SPEC §5)
+
+
+def test_underscores_in_headers() -> None:
+    assert clean("http underscores-in-headers allow\n").underscores_in_headers
+    assert not clean("http underscores-in-headers drop\n").underscores_in_headers
 
 
 def test_sticky_store_defaults() -> None:

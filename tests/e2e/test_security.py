@@ -55,3 +55,20 @@ def test_refuses_to_run_with_fixed_hash_seed(tmp_path, ports):
     p = subprocess.run([sys.executable, "-m", "buddylb", "run", str(cfg), "--admin", "127.0.0.1:1"],
                        env=env, capture_output=True, text=True, timeout=30)
     assert p.returncode == 2 and "PYTHONHASHSEED=0" in p.stderr
+
+
+def test_underscore_header_fields_never_reach_the_backend(ports, backends, balancer):
+    """SPEC §5 (issue 13 item 8): `X_Forwarded_For: 6.6.6.6` is dropped by default (some
+    backends read `_` as `-`); `http underscores-in-headers allow` forwards it."""
+    b1 = backends.http("lnx1", "127.0.1.11", ports["a"])
+    b2 = backends.http("lnx2", "127.0.1.12", ports["b"])
+    lb = balancer(_one_farm(ports))
+    status, _, _ = http_get("127.0.0.10", VIP, ports["vip"], headers={"X_Forwarded_For": "6.6.6.6", "X-Ok": "1"})
+    assert status == 200
+    (_, hdrs, _), = b1.requests + b2.requests
+    assert b"x_forwarded_for" not in hdrs and hdrs[b"x-forwarded-for"] == b"127.0.0.10" and hdrs[b"x-ok"] == b"1"
+    assert b"6.6.6.6" not in b"".join(hdrs.values())
+    lb.stop()
+    balancer(_one_farm(ports, trusted="http underscores-in-headers allow\n"))
+    http_get("127.0.0.10", VIP, ports["vip"], headers={"X_Forwarded_For": "6.6.6.6"})
+    assert (b1.requests + b2.requests)[-1][1][b"x_forwarded_for"] == b"6.6.6.6"

@@ -442,6 +442,7 @@ class Config:
     contexts: dict[str, Context] = field(default_factory=dict)
     sticky_store: StickyStoreSpec | None = None
     trusted_proxies: list[str] = field(default_factory=list)  # CIDR strings
+    underscores_in_headers: bool = False  # forward request fields with "_" in the name (SPEC §5)
     timeouts: dict[str, float] = field(default_factory=lambda: dict(DEFAULT_TIMEOUTS))
     warnings: list[Diagnostic] = field(default_factory=list)
     user: Ref | None = None  # `user NAME`: run drops to it once every listener is bound

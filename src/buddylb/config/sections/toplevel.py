@@ -1,5 +1,6 @@
 """Top-level lines without a body (SPEC §2, §2.1): `context NAME`, the global settings
-(`sticky-store`, `trusted-proxy`, `timeout NAME T`, `user NAME`, `group NAME`, `maxconn N`, which
+(`sticky-store`, `trusted-proxy`, `timeout NAME T`, `user NAME`, `group NAME`, `maxconn N`,
+`http underscores-in-headers`, which
 must come before the first context or object) and the per-context `sticky-table max-entries N` and
 `service-policy input NAME`.
 
@@ -95,6 +96,17 @@ def _trusted_proxy(s: ParseSession, _target: Any, a: Args) -> None:
         s.config.trusted_proxies.append(cidr)
 
 
+def _underscores(s: ParseSession, _target: Any, a: Args) -> None:
+    """`http underscores-in-headers allow|drop`: request header fields whose name has
+    `_` are dropped before forwarding by default (SPEC §5, as nginx does: some backends
+    read `X_Forwarded_For` as `X-Forwarded-For`); `allow` forwards them."""
+    s.global_line("http underscores-in-headers")
+    choice = a.keyword("underscores-in-headers choice", ("allow", "drop"))
+    a.end()
+    s.once_per_file(("http underscores-in-headers",), "http underscores-in-headers", a.number)
+    s.config.underscores_in_headers = choice == "allow"
+
+
 def _timeout(s: ParseSession, _target: Any, a: Args) -> None:
     s.global_line("timeout")
     names = tuple(DEFAULT_TIMEOUTS)
@@ -159,6 +171,7 @@ TOP: dict[str, Command] = {
         "sticky-store redis://HOST:PORT/DB|redis-sentinel://H:P,H:P/MASTER/DB|redis-cluster://H:P,H:P [prefix P] [timeout T] [writeback-rate N]", _sticky_store, once="sticky-store"
     ),
     "trusted-proxy": Command("trusted-proxy CIDR", _trusted_proxy),
+    "http underscores-in-headers": Command("http underscores-in-headers allow|drop", _underscores),
     "timeout": Command(f"timeout {'|'.join(DEFAULT_TIMEOUTS)} T", _timeout),
     "user": Command("user NAME", _run_as("user")),
     "group": Command("group NAME", _run_as("group")),

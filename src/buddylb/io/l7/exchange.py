@@ -331,7 +331,7 @@ class Exchange(Upstream):
                                             self.vip.address, self.vip.port))
         if self.client_blocked:
             conn.pause()  # the client is not reading: don't read its response yet
-        out = serialize_request_head(head, extra)
+        out = serialize_request_head(head, extra, keep_underscores=self.snap.config.underscores_in_headers)
         if self.pending:
             out = b"".join([out, *self.pending])
             self.pending = []
