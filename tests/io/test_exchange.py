@@ -24,7 +24,7 @@ def test_keep_alive_request_is_forwarded_and_answered_in_one_write_each(machine,
     ex.client_data(GET)
     assert len(conn.written) == 1  # the re-serialised head, one write
     head = conn.written[0]
-    assert head.startswith(b"GET /a?b=1 HTTP/1.1\r\nhost: shop\r\n")
+    assert head.startswith(b"GET /a?b=1 HTTP/1.1\r\nHost: shop\r\n")
     assert b"x-forwarded-for: 127.0.0.9\r\n" in head and b"x-forwarded-proto: http\r\n" in head
     assert open_requests(balancer) == 1 and port.connects == []
     ex.server_data(OK)
