@@ -14,7 +14,9 @@ COMPILED := src/buddylb/core/slots.py src/buddylb/core/sticky.py src/buddylb/cor
 	src/buddylb/core/decide.py src/buddylb/core/keys.py src/buddylb/core/state.py \
 	src/buddylb/core/classify.py src/buddylb/core/statics.py src/buddylb/core/predictors/__init__.py \
 	src/buddylb/core/predictors/roundrobin.py src/buddylb/core/predictors/leastconns.py \
-	src/buddylb/core/predictors/hashing.py
+	src/buddylb/core/predictors/hashing.py \
+	src/buddylb/http/head.py src/buddylb/http/framing.py \
+	src/buddylb/http/request.py src/buddylb/http/response.py
 BUILT := $(VENV)/.built
 
 .PHONY: test demo bench soak fuzz clean venv dist
@@ -36,8 +38,10 @@ $(BUILT): $(STAMP) setup.py $(COMPILED) $(wildcard src/buddylb/core/*.pxd)
 
 venv: $(BUILT)
 
+# The suite on the compiled modules, then the HTTP layer's and io/'s tests on the sources.
 test: $(BUILT)
 	$(BIN)/python -m pytest
+	BUDDYLB_PURE=1 $(BIN)/python -m pytest tests/http tests/io
 
 demo: $(BUILT)
 	$(BIN)/buddylb demo $(DEMO_ARGS)

@@ -15,14 +15,14 @@ and validates each line as soon as its LF arrives, by one compiled regex; a line
 arriving is only measured, so the limits hold however the bytes are split and the
 verdict depends on the bytes alone, never on how they were split (sizes are checked
 before syntax for that reason). It is the slow path and the judge: when a whole head is
-already buffered, `head.scan_head` accepts it with a few C-level byte operations, and
+already buffered, `head.read_head` accepts it in one pass (native when compiled), and
 anything it is unsure of comes back here to be decided, with the precise reason.
 """
 from __future__ import annotations
 
 import enum
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Sequence
 
 from buddylb.errors import ProtocolError
@@ -89,18 +89,24 @@ def list_tokens(values: list[bytes], status: int, what: str) -> list[bytes]:
     return out
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, init=False)
 class BodyChunk:
     """Payload bytes of the current message (de-chunked when chunked)."""
 
     data: bytes
 
+    def __init__(self, data: bytes) -> None:  # written out: the compiled module compiles it
+        self.data = data
 
-@dataclass(slots=True)
+
+@dataclass(slots=True, init=False)
 class EndOfMessage:
     """The current message is complete; `trailers` holds the trailer section, if any."""
 
-    trailers: Fields = field(default_factory=list)
+    trailers: Fields
+
+    def __init__(self, trailers: Fields | None = None) -> None:
+        self.trailers = [] if trailers is None else trailers
 
 
 class HeadReader:

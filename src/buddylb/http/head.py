@@ -1,15 +1,17 @@
 """Whole-head scanning and field indexing shared by requests and responses (RFC 9112 §2,
 §5): the fast half of the HTTP layer.
 
-Owns: `scan_head`, which accepts a complete head already in the buffer with a handful of
-C-level byte operations (no regex, no per-byte Python), `index_fields`, which turns the
-validated field lines into the `(lowercased name, value)` list plus what the head checks
-and the forwarding need, and `forward_fields`, which rebuilds the field section to
-forward from the validated lines. It must never decide a verdict of its own: whenever
-`scan_head` or `index_fields` is not sure a head is valid and within every SPEC §5
-limit, it returns None and the line-by-line reader (`framing.HeadReader`) reads the same
-bytes and decides, with the precise status and reason. So a verdict never depends on
-which path ran, nor on how the bytes were split.
+Owns: `read_head`, which accepts a complete head already in the buffer in one pass —
+compiled, a native byte loop (`_scan_native`, Cython pure-Python mode); from source, a
+handful of C-level bytes operations (`_split_head` + `index_fields`, no regex, no
+per-byte Python) — and yields the `(lowercased name, value)` fields plus what the head
+checks and the forwarding need; and `forward_fields`, which rebuilds the field section
+to forward from the validated lines. It must never decide a verdict of its own:
+whenever it is not sure a head is valid and within every SPEC §5 limit, it returns None
+and the line-by-line reader (`framing.HeadReader`) reads the same bytes and decides,
+with the precise status and reason. So a verdict never depends on which path ran, nor
+on how the bytes were split. The two scanners are held equal by
+tests/http/test_head_scanners.py (in either mode, both run).
 
 Theory of operation. A head is valid at the byte level when (1) every byte is VCHAR,
 obs-text, SP, HTAB, or a CR immediately followed by LF (`translate` deletes the allowed
@@ -27,7 +29,14 @@ from typing import Sequence
 
 from buddylb.http import limits
 
-__all__ = ["FieldIndex", "forward_fields", "index_fields", "scan_head", "TCHAR_BYTES"]
+try:  # Cython's pure-Python mode: `cython.compiled` is True only in the compiled module
+    import cython
+except ImportError:  # running from source without Cython installed
+    COMPILED = False
+else:
+    COMPILED = cython.compiled
+
+__all__ = ["COMPILED", "FieldIndex", "forward_fields", "index_fields", "read_head", "TCHAR_BYTES"]
 
 TCHAR_BYTES = b"!#$%&'*+-.^_`|~0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 # Bytes a head may hold besides CRLF pairs: HTAB, SP, VCHAR, obs-text (RFC 9110 §5.5).
@@ -43,16 +52,133 @@ MAY_DROP = frozenset({b"connection", b"keep-alive", b"proxy-connection", b"te", 
                       b"x-forwarded-for", b"x-forwarded-proto"})
 
 
-def scan_head(buf: bytes | bytearray, pos: int) -> tuple[bytes, bytes, list[bytes], int] | None:
-    """(start line, field section with its CRLFs, field lines, end) of a complete head
-    at buf[pos:] that is clean at the byte level and within the size limits; None when
-    the head is incomplete or anything is doubtful (the caller's line reader decides)."""
+# Byte classes for the compiled scanner: 0 forbidden (CTL, NUL, DEL), 1 tchar, 2 other
+# field-value byte (SP, HTAB, VCHAR, obs-text), 3 CR, 4 LF.
+_CLASS = bytes(1 if c in TCHAR_BYTES else 3 if c == 13 else 4 if c == 10
+               else 2 if c in VALUE_BYTES else 0 for c in range(256))
+
+Head = tuple  # (start line, field section, field lines, FieldIndex, end)
+
+
+def read_head(buf: bytes | bytearray, pos: int) -> Head | None:
+    """(start line, field section with its CRLFs, field lines, FieldIndex, end) of a
+    complete head at buf[pos:] that is clean and within the limits, else None (the
+    caller's line reader decides). Compiled: one native pass (`_scan_native`); from
+    source: `_split_head` and `index_fields`, a few C-level bytes operations."""
     end = buf.find(b"\r\n\r\n", pos)
     if end < 0 or buf[pos] == 13:  # incomplete, or an empty line before the start line
         return None
     head = buf[pos:end + 2]
     if type(head) is not bytes:
         head = bytes(head)
+    if COMPILED:
+        return _scan_native(head, end + 4)
+    return _scan_portable(head, end + 4)
+
+
+def _scan_portable(head: bytes, end: int) -> Head | None:
+    split = _split_head(head)
+    if split is None:
+        return None
+    start, section, lines = split
+    index = index_fields(lines)
+    if index is None:
+        return None
+    return start, section, lines, index, end
+
+
+def _scan_native(head: bytes, end: int) -> Head | None:
+    """The compiled scanner: one pass over the bytes with C types (Cython pure-Python
+    mode; it also runs from source, byte by byte, which only the tests do). It accepts
+    exactly what `_scan_portable` accepts and returns the same values."""
+    p: cython.p_uchar = head
+    t: cython.p_uchar = _CLASS
+    n: cython.Py_ssize_t = len(head)
+    max_start: cython.Py_ssize_t = limits.MAX_REQUEST_LINE
+    max_line: cython.Py_ssize_t = limits.MAX_HEADER_LINE
+    max_fields: cython.Py_ssize_t = limits.MAX_HEADER_FIELDS
+    i: cython.Py_ssize_t = 0
+    ls: cython.Py_ssize_t
+    ne: cython.Py_ssize_t
+    vs: cython.Py_ssize_t
+    ve: cython.Py_ssize_t
+    body: cython.Py_ssize_t
+    count: cython.Py_ssize_t = 0
+    c: cython.uchar
+    k: cython.uchar
+    upper: cython.bint
+    under: cython.bint = False
+    may_drop: cython.bint = False
+    while i < n:  # the start line: any clean byte up to its CRLF
+        k = t[p[i]]
+        if k == 3:
+            break
+        if k == 0 or k == 4:
+            return None
+        i += 1
+    if i > max_start or i + 1 >= n or p[i + 1] != 10:
+        return None
+    start = head[:i]
+    i += 2
+    body = i
+    fields: list = []
+    lines: list = []
+    special: dict = {}
+    while i < n:
+        ls = i
+        upper = False
+        while i < n:  # field-name = token
+            c = p[i]
+            if t[c] != 1:
+                break
+            if 65 <= c <= 90:
+                upper = True
+            elif c == 95:
+                under = True
+            i += 1
+        if i == ls or i >= n or p[i] != 58:  # ":" right after a non-empty token
+            return None
+        ne = i
+        i += 1
+        while i < n and (p[i] == 32 or p[i] == 9):  # OWS
+            i += 1
+        vs = ve = i
+        while i < n:  # field-value, its end without trailing OWS
+            c = p[i]
+            k = t[c]
+            if k == 3:
+                break
+            if k == 0 or k == 4:
+                return None
+            i += 1
+            if c != 32 and c != 9:
+                ve = i
+        if i + 1 >= n or p[i + 1] != 10 or i - ls > max_line:
+            return None
+        count += 1
+        if count > max_fields:
+            return None
+        name = head[ls:ne]
+        if upper:
+            name = name.lower()
+        value = head[vs:ve]
+        lines.append(head[ls:i])
+        fields.append((name, value))
+        if name in SPECIAL:
+            if name in special:
+                special[name].append(value)
+            else:
+                special[name] = [value]
+        if name in MAY_DROP:
+            may_drop = True
+        i += 2
+    if n - body > limits.MAX_HEADER_SECTION:
+        return None
+    return start, head[body:], lines, FieldIndex(fields, special, may_drop, under), end
+
+
+def _split_head(head: bytes) -> tuple[bytes, bytes, list[bytes]] | None:
+    """`head` is the start line and field lines, each with its CRLF."""
     crlf = head.count(b"\r\n")
     if head.translate(None, _HEAD_BYTES) or head.count(b"\r") != crlf or head.count(b"\n") != crlf:
         return None
@@ -67,7 +193,7 @@ def scan_head(buf: bytes | bytearray, pos: int) -> tuple[bytes, bytes, list[byte
     lines.pop()  # the section ends with CRLF: the last piece is empty
     if size > limits.MAX_HEADER_LINE + 2 and max(map(len, lines)) > limits.MAX_HEADER_LINE:
         return None
-    return head[:nl], section, lines, end + 4
+    return head[:nl], section, lines
 
 
 class FieldIndex:
@@ -86,7 +212,7 @@ class FieldIndex:
 
 
 def index_fields(lines: Sequence[bytes]) -> FieldIndex | None:
-    """The FieldIndex of byte-clean field lines (see `scan_head`), or None when a line
+    """The FieldIndex of byte-clean field lines (see `_split_head`), or None when a line
     is not `token ":" value` (the line reader then names the fault)."""
     fields = []
     names = []

@@ -7,18 +7,29 @@ bytes (the forwarded head is rebuilt from validated parts), and never let a mess
 through that RFC 9112 / SPEC §5 says to refuse: every violation raises `ProtocolError`
 carrying the status the client must get. Fields and chunks are read by `framing.py`.
 
-Theory of operation. The head is read and validated line by line as bytes arrive (see
-`framing.py`); when the empty line ends it, the head as a whole is checked (Host,
-framing, Connection) and becomes a `RequestHead`; then the body is cut by
-Content-Length or de-chunked into `BodyChunk`s, then `EndOfMessage`, then the next
-pipelined head. `feed` returns a list of events; if it meets an error after a message
-already ended in the same call, it returns the events of the complete messages and
-raises the error on the next call (see `RequestParser.feed`).
+Theory of operation. A head that is whole in the buffer is read in one pass
+(`head.read_head`, native when compiled); otherwise, or when that pass is unsure, it is
+read and validated line by line as bytes arrive (`framing.HeadReader`, the judge). When
+the empty line ends it, the head as a whole is checked (Host, framing, Connection) and
+becomes a `RequestHead`; then the body is cut by Content-Length or de-chunked into
+`BodyChunk`s, then `EndOfMessage`, then the next pipelined head. `feed` returns a list
+of events; if it meets an error after a message already ended in the same call, it
+returns the events of the complete messages and raises the error on the next call.
+Request lines and Host values repeat, so their verdicts are remembered (bounded caches;
+errors are never cached). This module is over 400 lines because the request head, its
+checks, its parser and its forwarding are one concept; the field machinery they share
+with responses lives in framing.py and head.py.
+
+Entry points for io/: `RequestParser.feed` (stateful, any split), `parse_request_head`
+(one call on a buffer: (head, end) or None when incomplete; no state, no body), and
+`serialize_request_head` (the forwarded head: validated lines as received, minus
+hop-by-hop, framing, X-Forwarded-* and, unless `keep_underscores`, `_` names).
 """
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Iterable, Union
 
 from buddylb.errors import ProtocolError
@@ -28,7 +39,7 @@ from buddylb.http.framing import (
     encode_last_chunk, field_values, list_tokens, parse_content_length, render_extra,
     render_fields,
 )
-from buddylb.http.head import FieldIndex, forward_fields, index_fields, scan_head
+from buddylb.http.head import FieldIndex, forward_fields, index_fields, read_head
 
 __all__ = [
     "BodyChunk", "EndOfMessage", "Framing", "HOP_BY_HOP", "LAST_CHUNK", "PROXY_OWNED",
@@ -45,11 +56,12 @@ _HOST = re.compile(
     rb"(?:\[[0-9A-Fa-f:.]+\]|(?:[A-Za-z0-9\-._~!$&'()*+,;=]|%[0-9A-Fa-f]{2})+)(?::([0-9]*))?")
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, init=False)
 class RequestHead:
     """A validated request head. `headers` keeps every field line in order, names
     lowercased; `host` is the Host value or, in absolute-form, the target's authority;
-    `path` is the origin-form target to forward (`*` for OPTIONS *)."""
+    `path` is the origin-form target to forward (`*` for OPTIONS *). The `__init__` is
+    written out (not generated) so that the compiled module compiles it too."""
 
     method: bytes
     target: bytes
@@ -69,6 +81,30 @@ class RequestHead:
     _underscore: bool = field(default=True, repr=False, compare=False)
     _host_field: bool = field(default=False, repr=False, compare=False)
     _connection: frozenset[bytes] = field(default=frozenset(), repr=False, compare=False)
+
+    def __init__(self, method: bytes, target: bytes, version: tuple[int, int], headers: Fields,
+                 host: bytes, framing: Framing, content_length: int | None, keep_alive: bool,
+                 expect_continue: bool, path: bytes, _cookies: dict[bytes, bytes] | None = None,
+                 _lines: list[bytes] | None = None, _section: bytes = b"", _may_drop: bool = True,
+                 _underscore: bool = True, _host_field: bool = False,
+                 _connection: frozenset[bytes] = frozenset()) -> None:
+        self.method = method
+        self.target = target
+        self.version = version
+        self.headers = headers
+        self.host = host
+        self.framing = framing
+        self.content_length = content_length
+        self.keep_alive = keep_alive
+        self.expect_continue = expect_continue
+        self.path = path
+        self._cookies = _cookies
+        self._lines = _lines
+        self._section = _section
+        self._may_drop = _may_drop
+        self._underscore = _underscore
+        self._host_field = _host_field
+        self._connection = _connection
 
     def header(self, name: bytes) -> bytes | None:
         """The field's combined value (lines joined by ", ", RFC 9110 §5.3), or None."""
@@ -96,7 +132,18 @@ RequestLine = tuple[bytes, bytes, tuple[int, int], bytes, Union[bytes, None]]
 
 
 def _parse_request_line(line: bytes) -> RequestLine:
-    """(method, target, version, path, authority) of a request line (RFC 9112 §3)."""
+    """(method, target, version, path, authority) of a request line (RFC 9112 §3).
+    Lines repeat (a client asks for the same paths): the verdicts on short ones are
+    remembered (a bounded cache; errors are never cached, they raise every time)."""
+    if len(line) <= _CACHED_LINE:
+        return _remembered_request_line(line)
+    return _check_request_line(line)
+
+
+_CACHED_LINE = 256
+
+
+def _check_request_line(line: bytes) -> RequestLine:
     match = _REQUEST_LINE.fullmatch(line)
     if match is None:
         raise ProtocolError(400, "invalid request line (method, target or version)")
@@ -124,11 +171,20 @@ def _parse_request_line(line: bytes) -> RequestLine:
     return method, target, version, path, authority
 
 
+_remembered_request_line = lru_cache(maxsize=1024)(_check_request_line)
+
+
 def _check_host(value: bytes, what: str) -> None:
+    if not _host_ok(value):
+        raise ProtocolError(400, f"invalid {what}")
+
+
+@lru_cache(maxsize=512)
+def _host_ok(value: bytes) -> bool:
+    """Host = uri-host [ ":" port ]; cached: a site's requests repeat the same few hosts."""
     match = _HOST.fullmatch(value)
     port = match[1] if match else None
-    if match is None or (port and (len(port) > 5 or int(port) > 65535)):
-        raise ProtocolError(400, f"invalid {what}")
+    return not (match is None or (port and (len(port) > 5 or int(port) > 65535)))
 
 
 def _build_request_head(start: RequestLine, index: FieldIndex, lines: list[bytes],
@@ -175,15 +231,11 @@ def _build_request_head(start: RequestLine, index: FieldIndex, lines: list[bytes
 def _fast_head(buf: bytes | bytearray, pos: int) -> tuple[RequestHead, int] | None:
     """A whole, clean head at buf[pos:] read in one go (see `head.py`), or None when the
     line reader must decide. Raises only what the line reader would raise on these bytes."""
-    scanned = scan_head(buf, pos)
-    if scanned is None:
+    found = read_head(buf, pos)
+    if found is None:
         return None
-    start, section, lines, end = scanned
-    request_line = _parse_request_line(start)
-    index = index_fields(lines)
-    if index is None:
-        return None
-    return _build_request_head(request_line, index, lines, section), end
+    start, section, lines, index, end = found
+    return _build_request_head(_parse_request_line(start), index, lines, section), end
 
 
 def parse_request_head(buf: bytes | bytearray, pos: int = 0) -> tuple[RequestHead, int] | None:
@@ -290,6 +342,8 @@ class RequestParser:
         while True:
             state = self._state
             if state == _HEAD:
+                if pos >= end:  # nothing of the next head yet
+                    return pos
                 found = _fast_head(buf, pos) if self._reader is None else None
                 if found is not None:
                     head, pos = found

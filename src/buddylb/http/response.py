@@ -6,6 +6,11 @@ buddylb itself answers with. It must never touch a socket, a clock or asyncio, a
 never pass on a response whose framing is doubtful: every violation raises
 `ProtocolError(502, ...)` and sets `must_close`, so the server connection is dropped
 rather than reused. Fields and chunks are read by `framing.py`, shared with `request.py`.
+
+Entry points for io/: `ResponseParser.feed` (stateful), `parse_response_head` (one call
+on a buffer: (head, end) or None; no state, no body), `serialize_response_head` (the
+head for the client, from the server's validated lines) and `error_response`. Status
+lines repeat, so their verdicts are remembered (a bounded cache; errors never cached).
 """
 from __future__ import annotations
 
@@ -22,7 +27,7 @@ from buddylb.http.framing import (
     HeadReader, check_transfer_encoding, connection_named, field_values, list_tokens,
     parse_content_length, render_extra, render_fields,
 )
-from buddylb.http.head import FieldIndex, forward_fields, index_fields, scan_head
+from buddylb.http.head import FieldIndex, forward_fields, index_fields, read_head
 
 __all__ = [
     "BodyChunk", "EndOfMessage", "Framing", "ResponseEvent", "ResponseHead",
@@ -35,7 +40,7 @@ _STATUS_LINE = re.compile(rb"HTTP/([0-9])\.([0-9]) ([0-9]{3})(?: ([\t\x20-\x7e\x
 _BAD = 502
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, init=False)
 class ResponseHead:
     """A validated response head; `headers` in order with lowercased names. For HEAD
     responses and 304, `content_length` is the Content-Length the server sent (metadata,
@@ -54,6 +59,22 @@ class ResponseHead:
     _may_drop: bool = field(default=True, repr=False, compare=False)
     _connection: frozenset[bytes] = field(default=frozenset(), repr=False, compare=False)
 
+    def __init__(self, status: int, reason: bytes, version: tuple[int, int], headers: Fields,
+                 framing: Framing, content_length: int | None, keep_alive: bool,
+                 _lines: list[bytes] | None = None, _section: bytes = b"", _may_drop: bool = True,
+                 _connection: frozenset[bytes] = frozenset()) -> None:  # written out: compiled too
+        self.status = status
+        self.reason = reason
+        self.version = version
+        self.headers = headers
+        self.framing = framing
+        self.content_length = content_length
+        self.keep_alive = keep_alive
+        self._lines = _lines
+        self._section = _section
+        self._may_drop = _may_drop
+        self._connection = _connection
+
     @property
     def informational(self) -> bool:
         """A 1xx head: no body, no EndOfMessage, the final head follows."""
@@ -70,7 +91,10 @@ ResponseEvent = Union[ResponseHead, BodyChunk, EndOfMessage]
 StatusLine = tuple[tuple[int, int], int, bytes]
 
 
+@lru_cache(maxsize=256)
 def _parse_status_line(line: bytes) -> StatusLine:
+    """(version, status, reason); remembered: servers send the same few status lines
+    (errors are never cached: they raise every time)."""
     match = _STATUS_LINE.fullmatch(line)
     if match is None:
         raise ProtocolError(_BAD, "invalid status line")
@@ -118,15 +142,11 @@ def _build_response_head(start: StatusLine, index: FieldIndex, method: bytes,
 def _fast_head(buf: bytes | bytearray, pos: int, method: bytes) -> tuple[ResponseHead, int] | None:
     """A whole, clean head at buf[pos:] read in one go (see `head.py`), or None when the
     line reader must decide. Raises only what the line reader would raise on these bytes."""
-    scanned = scan_head(buf, pos)
-    if scanned is None:
+    found = read_head(buf, pos)
+    if found is None:
         return None
-    start, section, lines, end = scanned
-    status_line = _parse_status_line(start)
-    index = index_fields(lines)
-    if index is None:
-        return None
-    return _build_response_head(status_line, index, method, lines, section), end
+    start, section, lines, index, end = found
+    return _build_response_head(_parse_status_line(start), index, method, lines, section), end
 
 
 def parse_response_head(buf: bytes | bytearray, pos: int = 0,
@@ -214,6 +234,8 @@ class ResponseParser:
         while True:
             state = self._state
             if state == _HEAD:
+                if pos >= end:  # nothing of the next head yet
+                    return pos
                 found = _fast_head(buf, pos, self._method) if self._reader is None else None
                 if found is not None:
                     head, pos = found
