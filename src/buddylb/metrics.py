@@ -158,10 +158,10 @@ class _EventCollector:
         fams = {
             "connections": CounterMetricFamily("buddylb_connections", "Finished L4 connections.", labels=list(ROUTE)),
             "requests": CounterMetricFamily("buddylb_requests", "Finished L7 requests.", labels=list(ROUTE)),
-            "bytes_in": CounterMetricFamily("buddylb_bytes_in", "Bytes received from clients (L7: request body "
-                                            "bytes).", labels=list(ROUTE)),
-            "bytes_out": CounterMetricFamily("buddylb_bytes_out", "Bytes sent to clients (L7: response body "
-                                             "bytes).", labels=list(ROUTE)),
+            "bytes_in": CounterMetricFamily("buddylb_bytes_in", "Bytes received from clients (L7: request "
+                                            "heads and bodies).", labels=list(ROUTE)),
+            "bytes_out": CounterMetricFamily("buddylb_bytes_out", "Bytes sent to clients (L7: response "
+                                             "heads and bodies).", labels=list(ROUTE)),
         }
         for (is_l4, *labels), (count, bytes_in, bytes_out) in m.routes.items():
             fams["connections" if is_l4 else "requests"].add_metric(labels, count)

@@ -9,7 +9,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from tests.admin.support import LNX1, VIP, Shop
 from tests.support.backends import Backends
 from tests.support.balancer import BalancerProcess
-from tests.support.net import connect_from, free_port, wait_for
+from tests.support.net import connect_from, free_port, http_exchange, wait_for
 
 CLIENTS = [f"127.0.0.{n}" for n in range(41, 46)]
 
@@ -55,7 +55,7 @@ def test_buddy_scenario_counted_exactly(shop: Shop) -> None:
     assert total(m, "buddylb_responses_total", vip=http_vip, code="2xx") == 5
     assert total(m, "buddylb_responses_total", vip=https_vip, code="2xx") == 5
     assert total(m, "buddylb_responses_total", code="5xx") == 0
-    assert total(m, "buddylb_bytes_out_total", vip=http_vip) == 5 * len("lnx1-http")
+    assert total(m, "buddylb_bytes_out_total", vip=http_vip) > 5 * len("lnx1-http")  # heads too: next test
 
     assert total(m, "buddylb_probe_up", farm="http", rserver="lnx1", probe="TCP-CHECK") == 1
     assert total(m, "buddylb_probe_up", farm="http", rserver="lnx2") == 1
@@ -64,6 +64,20 @@ def test_buddy_scenario_counted_exactly(shop: Shop) -> None:
     assert total(m, "buddylb_config_generation") == 1
     # the access log still gets every record (metrics only tap it)
     assert wait_for(lambda: shop.lb.log.exists() and len(shop.lb.log.read_text().splitlines()) == 10, 5)
+
+
+def test_l7_byte_counters_include_heads(shop: Shop) -> None:
+    """Issue 14: a GET has no body, yet its head crossed the wire both ways."""
+    sent = received = 0
+    for n in range(51, 54):
+        request, reply = http_exchange(f"127.0.0.{n}", VIP, shop.ports["v_solo"], "/cart?id=7")
+        assert reply.startswith(b"HTTP/1.1 200") and reply.endswith(b"-http")
+        sent, received = sent + len(request), received + len(reply)
+    solo = f"{VIP}:{shop.ports['v_solo']}"
+    assert wait_for(lambda: total(scrape(shop.lb.admin), "buddylb_requests_total", vip=solo) == 3, 5)
+    m = scrape(shop.lb.admin)
+    assert total(m, "buddylb_bytes_in_total", vip=solo) == sent
+    assert total(m, "buddylb_bytes_out_total", vip=solo) == received
 
 
 def test_each_metric_declared_once(shop: Shop) -> None:

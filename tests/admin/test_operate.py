@@ -64,10 +64,10 @@ def test_set_rserver_outofservice_then_inservice(shop: Shop) -> None:
     assert r.returncode == 0
     assert r.stdout.startswith("rserver lnx1: out of service") and "context Admin" in r.stdout
     (lnx1,) = shop.json("show", "rserver", "lnx1", "context", "Admin")
-    assert lnx1["state"] == "OUTOFSERVICE"
+    assert (lnx1["admin_state"], lnx1["state"], lnx1["operator_out"]) == ("OUTOFSERVICE", "OUTOFSERVICE", True)
     assert {f["state"] for f in lnx1["serverfarms"]} == {"OUTOFSERVICE"}
     (lab,) = shop.json("show", "rserver", "lnx1", "context", "Lab")
-    assert lab["state"] == "INSERVICE"  # the context filter kept it to Admin
+    assert (lab["admin_state"], lab["state"]) == ("INSERVICE", "OPERATIONAL")  # the context filter kept it to Admin
     # every new client avoids lnx1, in both farms
     for n in range(71, 75):
         assert shop.get(f"127.0.0.{n}", "http") == "lnx2-http"
@@ -76,7 +76,7 @@ def test_set_rserver_outofservice_then_inservice(shop: Shop) -> None:
 
     data = shop.json("set", "rserver", "lnx1", "inservice")
     assert data == {"rserver": "lnx1", "inservice": True, "contexts": ["Admin", "Lab"]}
-    assert shop.json("show", "rserver", "lnx1", "context", "Admin")[0]["state"] == "INSERVICE"
+    assert shop.json("show", "rserver", "lnx1", "context", "Admin")[0]["admin_state"] == "INSERVICE"
     served = {shop.get(f"127.0.0.{n}", "http") for n in range(76, 80)}
     assert served == {"lnx1-http", "lnx2-http"}
 
@@ -96,7 +96,7 @@ def test_reload_through_the_cli(shop: Shop) -> None:
     r = shop.cli("reload")
     assert r.returncode == 0, r.stderr
     assert r.stdout == "reload: configuration generation 2 in service\n"
-    assert shop.json("show", "rserver", "lnx2", "context", "Admin")[0]["weight"] == 3
+    assert shop.json("show", "rserver", "lnx2", "context", "Admin")[0]["host_weight"] == 3
     assert _keys(shop) == before  # SPEC §5: a reload keeps the sticky entries whose scope and rserver stay
 
     data = shop.json("reload")

@@ -40,12 +40,14 @@ FARMS = [
           "backup": True, "buddy_group": None, "connections": 0, "conn_limit": {"max": 100, "min": 80}}]},
 ]
 RSERVERS = [
-    {"context": "Admin", "rserver": "lnx1", "address": "127.0.1.11", "weight": 8, "state": "INSERVICE",
-     "connections": 3, "serverfarms": [
-         {"serverfarm": "http", "port": 8080, "buddy_group": "blue", "state": "OPERATIONAL", "connections": 3},
-         {"serverfarm": "decrypted", "port": 8443, "buddy_group": "blue", "state": "OPERATIONAL", "connections": 0}]},
-    {"context": "Admin", "rserver": "lnx2", "address": "127.0.1.12", "weight": 8, "state": "OUTOFSERVICE",
-     "connections": 0, "serverfarms": []},
+    {"context": "Admin", "rserver": "lnx1", "address": "127.0.1.11", "host_weight": 8, "admin_state": "INSERVICE",
+     "state": "PROBE-FAILED(http)", "operator_out": False, "connections": 3, "serverfarms": [
+         {"serverfarm": "http", "port": 8080, "weight": 50, "buddy_group": "blue", "state": "PROBE-FAILED",
+          "connections": 3},
+         {"serverfarm": "decrypted", "port": 8443, "weight": 8, "buddy_group": "blue", "state": "OPERATIONAL",
+          "connections": 0}]},
+    {"context": "Admin", "rserver": "lnx2", "address": "127.0.1.12", "host_weight": 8, "admin_state": "OUTOFSERVICE",
+     "state": "OUTOFSERVICE", "operator_out": True, "connections": 0, "serverfarms": []},
 ]
 STATS = [
     {"context": "Admin", "entries": 5, "capacity": 1048576, "hits": 7, "misses": 5, "buddy_hits": 5,
@@ -98,20 +100,20 @@ context  scope  type  key  last farm  last rserver  rserver per farm  expires(s)
 STICKY_CLIENT = """\
 context Admin  scope alpha (buddy)  key 127.0.0.21->127.0.0.100
   entry: last decrypted/lnx1  per farm http=lnx1,decrypted=lnx1  expires(s) 1799.5  conns 0
-  serverfarm  would get  outcome     rule (SPEC §3)
-  ----------  ---------  ----------  -----------------------------------------
+  serverfarm  would get  outcome     rule (README: How buddy resolution decides)
+  ----------  ---------  ----------  -------------------------------------------
   http        lnx1       buddy_hit   4: remembered rserver in buddy group blue
   decrypted   lnx1       sticky_hit  3: last farm and rserver available
 
 context Admin  scope stick-solo  key 127.0.0.0/24
   entry: none (a new client here)
-  serverfarm  would get                outcome  rule (SPEC §3)
-  ----------  -----------------------  -------  ----------------------
+  serverfarm  would get                outcome  rule (README: How buddy resolution decides)
+  ----------  -----------------------  -------  -------------------------------------------
   http        roundrobin of lnx1,lnx2  new      2: no entry, predictor
 """
 
 STICKY_CLIENT_NO_SCOPE = """\
-no ip-netmask sticky scope
+no sticky scope keys this client
 """
 
 SERVERFARM = """\
@@ -131,22 +133,22 @@ serverfarm http (context Admin)  predictor roundrobin  probes TCP-CHECK
 """
 
 RSERVER = """\
-context  rserver  address     weight  state         conns  serverfarms
--------  -------  ----------  ------  ------------  -----  --------------
-Admin    lnx1     127.0.1.11  8       INSERVICE     3      http,decrypted
-Admin    lnx2     127.0.1.12  8       OUTOFSERVICE  0      -
+context  rserver  address     admin         state               conns  serverfarm:weight
+-------  -------  ----------  ------------  ------------------  -----  -------------------
+Admin    lnx1     127.0.1.11  INSERVICE     PROBE-FAILED(http)  3      http:50,decrypted:8
+Admin    lnx2     127.0.1.12  OUTOFSERVICE  OUTOFSERVICE        0      -
 """
 
 RSERVER_DETAIL = """\
-rserver lnx1 (context Admin)  127.0.1.11  weight 8  INSERVICE  conns 3
-  serverfarm  port  buddy group  state        conns
-  ----------  ----  -----------  -----------  -----
-  http        8080  blue         OPERATIONAL  3
-  decrypted   8443  blue         OPERATIONAL  0
+rserver lnx1 (context Admin)  127.0.1.11  host weight 8  admin INSERVICE  state PROBE-FAILED(http)  conns 3
+  serverfarm  port  weight  buddy group  state         conns
+  ----------  ----  ------  -----------  ------------  -----
+  http        8080  50      blue         PROBE-FAILED  3
+  decrypted   8443  8       blue         OPERATIONAL   0
 
-rserver lnx2 (context Admin)  127.0.1.12  weight 8  OUTOFSERVICE  conns 0
-  serverfarm  port  buddy group  state  conns
-  ----------  ----  -----------  -----  -----
+rserver lnx2 (context Admin)  127.0.1.12  host weight 8  admin OUTOFSERVICE  state OUTOFSERVICE  conns 0
+  serverfarm  port  weight  buddy group  state  conns
+  ----------  ----  ------  -----------  -----  -----
 """
 
 STATS_STICKY = """\
@@ -192,6 +194,25 @@ probe      serverfarm  rserver  address     port  state  last result  fails  che
 ---------  ----------  -------  ----------  ----  -----  -----------  -----  ------
 TCP-CHECK  http        lnx1     127.0.1.11  8080  UP     success      0      12
 TCP-CHECK  http        lnx2     127.0.1.12  8080  DOWN   failure      4      12
+"""
+
+IMPACT = {"rserver": "lnx1", "contexts": ["Admin"], "serverfarms": [
+    {"context": "Admin", "serverfarm": "http", "scope": "alpha", "entries": 6, "open_connections": 1,
+     "follow_buddy": 0, "restick": 6, "keep": 0, "no_server": 0, "outcomes": {"restick": 6},
+     "predictor": "roundrobin", "to": {"lnx2": 3.0, "lnx3": 3.0}, "connections": 1},
+    {"context": "Admin", "serverfarm": "decrypted", "scope": "alpha", "entries": 6, "open_connections": 0,
+     "follow_buddy": 6, "restick": 0, "keep": 0, "no_server": 0, "outcomes": {"buddy_hit": 6},
+     "predictor": "roundrobin", "to": {"lnx4": 6.0}, "connections": 0}],
+    "totals": {"entries": 12, "follow_buddy": 6, "restick": 6, "keep": 0, "no_server": 0, "open_connections": 1,
+               "connections": 1}}
+
+IMPACT_TEXT = """\
+impact of rserver lnx1 out of service: 12 entries name it; 6 follow a buddy, 6 re-stick, 0 have no server; \
+1 open connections finish where they are
+context  serverfarm  scope  entries  follow buddy  restick  keep  no server  to (by rule; predictor by weight)  conns
+-------  ----------  -----  -------  ------------  -------  ----  ---------  ---------------------------------  -----
+Admin    http        alpha  6        0             6        0     0          lnx2=3,lnx3=3                      1
+Admin    decrypted   alpha  6        6             0        0     0          lnx4=6                             0
 """
 
 
@@ -262,6 +283,7 @@ Admin    127.0.0.100:80  WEB            3       2
     pytest.param(lambda: r.render_cluster(CLUSTER), CLUSTER_TEXT, id="cluster"),
     pytest.param(lambda: r.render_stats_sticky([dict(STATS[0], store=STORE)]), STATS_STICKY_REDIS, id="stats_redis"),
     pytest.param(lambda: r.render_access_list(ACL), ACCESS_LIST, id="access_list"),
+    pytest.param(lambda: r.render_impact(IMPACT), IMPACT_TEXT, id="impact"),
 ])
 def test_golden(rendered, expected) -> None:
     assert rendered() == expected
@@ -270,4 +292,4 @@ def test_golden(rendered, expected) -> None:
 def test_every_renderer_is_pinned() -> None:
     assert set(r.RENDERERS) == {"sticky-database", "sticky-client", "serverfarm", "rserver", "stats-sticky",
                                 "buddy-group", "probe", "cluster",
-                                "access-list"}
+                                "access-list", "impact"}

@@ -158,15 +158,17 @@ def test_rserver(visited) -> None:
     rows = shop.json("show", "rserver")
     assert [(r["context"], r["rserver"]) for r in rows] == [("Admin", "lnx1"), ("Admin", "lnx2"), ("Lab", "lnx1")]
     lnx1 = shop.json("show", "rserver", "lnx1", "context", "Admin")
-    assert len(lnx1) == 1 and lnx1[0]["address"] == "127.0.1.11" and lnx1[0]["state"] == "INSERVICE"
-    assert [(f["serverfarm"], f["port"], f["buddy_group"]) for f in lnx1[0]["serverfarms"]] == [
-        ("http", shop.ports["p_http1"], "blue"), ("decrypted", shop.ports["p_dec1"], "blue")]
+    assert len(lnx1) == 1 and lnx1[0]["address"] == "127.0.1.11"
+    assert (lnx1[0]["admin_state"], lnx1[0]["state"]) == ("INSERVICE", "OPERATIONAL")
+    assert [(f["serverfarm"], f["port"], f["weight"], f["buddy_group"]) for f in lnx1[0]["serverfarms"]] == [
+        ("http", shop.ports["p_http1"], 8, "blue"), ("decrypted", shop.ports["p_dec1"], 8, "blue")]
     text = shop.cli("show", "rserver").stdout.splitlines()
-    assert text[0].split() == ["context", "rserver", "address", "weight", "state", "conns", "serverfarms"]
-    assert text[2].split() == ["Admin", "lnx1", "127.0.1.11", "8", "INSERVICE", "0", "http,decrypted"]
+    assert text[0].split() == ["context", "rserver", "address", "admin", "state", "conns", "serverfarm:weight"]
+    assert text[2].split() == ["Admin", "lnx1", "127.0.1.11", "INSERVICE", "OPERATIONAL", "0", "http:8,decrypted:8"]
     detail = shop.cli("show", "rserver", "lnx2", "detail", "context", "Admin").stdout
-    assert detail.startswith("rserver lnx2 (context Admin)  127.0.1.12  weight 8  INSERVICE")
-    assert f"decrypted   {shop.ports['p_dec2']}  red          OPERATIONAL" in detail
+    assert detail.startswith("rserver lnx2 (context Admin)  127.0.1.12  host weight 8  admin INSERVICE  "
+                             "state OPERATIONAL")
+    assert f"decrypted   {shop.ports['p_dec2']}  8       red          OPERATIONAL" in detail
 
 
 def test_rserver_unknown_name(visited) -> None:

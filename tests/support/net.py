@@ -58,6 +58,18 @@ def http_get(source: str, host: str, port: int, path: str = "/", headers: dict |
         s.close()
 
 
+def http_exchange(source: str, host: str, port: int, path: str = "/", timeout: float = 5.0) -> tuple[bytes, bytes]:
+    """One GET on a fresh connection; returns (the bytes sent, the bytes received), for
+    byte counters that must count exactly what crossed the wire."""
+    request = f"GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n".encode()
+    s = connect_from(source, host, port, timeout)
+    try:
+        s.sendall(request)
+        return request, read_all(s)
+    finally:
+        s.close()
+
+
 def read_all(s: socket.socket) -> bytes:
     chunks = []
     while True:

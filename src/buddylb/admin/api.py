@@ -12,11 +12,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Awaitable, Callable
 from urllib.parse import parse_qsl, unquote, urlsplit
 
-from buddylb.admin import acls, actions, views
+from buddylb.admin import acls, actions, explain, views
 from buddylb.admin.gate import Gate, Limits, Screen, error, json_response, response
 from buddylb.admin.schema import BOOL, FLAG, NAME, BadInput, Shape, parse_body
 from buddylb.admin.security import split_addr, token_ok
@@ -54,7 +55,16 @@ def _show_sticky_database(s: "Server", args, q, body):
 
 def _show_sticky_client(s: "Server", args, q, body):
     b = s.balancer
-    return views.show_sticky_client(b.snapshot, b.state, b.tables, b.clock(), args[0], context=_q(q, "context"))
+    return explain.show_sticky_client(b.snapshot, b.state, b.tables, b.clock(), args[0],
+                                      context=_q(q, "context"), secret=b.secret, wall=time.time())
+
+
+def _show_impact(s: "Server", args, q, body):
+    if args[0] != "rserver":
+        raise CommandError("show impact needs: rserver NAME", 2)
+    b = s.balancer
+    return explain.show_impact(b.snapshot, b.state, b.tables, b.clock(), args[1], farm=_q(q, "farm"),
+                               context=_q(q, "context"))
 
 
 def _show_rserver(s: "Server", args, q, body):
@@ -133,7 +143,8 @@ ENDPOINTS: tuple[Endpoint, ...] = (
     Endpoint("GET", "show/sticky-database", _show_sticky_database,
              Shape(query={"buddy": FLAG, "context": NAME, "group": NAME, "client": NAME, "farm": NAME,
                           "rserver": NAME, "limit": NAME, "cursor": NAME})),
-    Endpoint("GET", "show/sticky-client", _show_sticky_client, Shape(args=ONE, query=CTX, arg_name="ADDRESS")),
+    Endpoint("GET", "show/sticky-client", _show_sticky_client,
+             Shape(args=ONE, query=CTX, arg_name="ADDRESS or cookie / header VALUE")),
     Endpoint("GET", "show/rserver", _show_rserver, Shape(args=OPTIONAL, query=CTX)),
     Endpoint("GET", "show/serverfarm", _show_serverfarm, Shape(args=OPTIONAL, query=CTX)),
     Endpoint("GET", "show/stats-sticky", _show_stats_sticky, Shape(query=CTX)),
@@ -141,6 +152,8 @@ ENDPOINTS: tuple[Endpoint, ...] = (
     Endpoint("GET", "show/probe", _show_probe, Shape(args=OPTIONAL)),
     Endpoint("GET", "show/cluster", _show_cluster),
     Endpoint("GET", "show/access-list", _show_access_list, Shape(args=OPTIONAL)),
+    Endpoint("GET", "show/impact", _show_impact,
+             Shape(args=(2, 2), query={"farm": NAME, "context": NAME}, arg_name="rserver NAME")),
     Endpoint("GET", "info", _info),
     Endpoint("GET", "metrics", _metrics),
     Endpoint("POST", "clear/sticky-database", _clear_sticky_database,

@@ -77,6 +77,11 @@ def _get(route: str) -> Callable[[Parsed], Request]:
     return build
 
 
+def _impact(p: Parsed) -> Request:
+    assert p.arg is not None
+    return "GET", ["show", "impact", "rserver", p.arg], dict(p.params), None
+
+
 def _clear(p: Parsed) -> Request:
     return "POST", ["clear", "sticky-database"], {}, dict(p.params)
 
@@ -134,7 +139,7 @@ COMMANDS: tuple[Command, ...] = (
     Command("show", ("sticky", "database"), _get("sticky-database"), _sticky_database,
             flags=("buddy",), params=("context", "group", "client", "farm", "rserver", "limit", "cursor")),
     Command("show", ("sticky", "client"), _get("sticky-client"), _table("sticky-client"),
-            arg="ADDRESS", arg_required=True, params=("context",)),
+            arg="ADDRESS|VALUE", arg_required=True, params=("context",)),
     Command("show", ("rserver",), _get("rserver"), _table("rserver"), arg="NAME", flags=("detail",),
             params=("context",)),
     Command("show", ("serverfarm",), _get("serverfarm"), _table("serverfarm"), arg="NAME", flags=("detail",),
@@ -145,6 +150,8 @@ COMMANDS: tuple[Command, ...] = (
     Command("show", ("probe",), _get("probe"), _table("probe"), arg="NAME"),
     Command("show", ("cluster",), _get("cluster"), _table("cluster")),
     Command("show", ("access-list",), _get("access-list"), _table("access-list"), arg="NAME"),
+    Command("show", ("impact", "rserver"), _impact, _table("impact"), arg="NAME", arg_required=True,
+            params=("farm", "context")),
     Command("clear", ("sticky", "database"), _clear, _cleared, params=("context", "group", "key", "rserver")),
     Command("set", ("rserver",), _set_rserver, _set_done, arg="NAME", arg_required=True,
             choice=("inservice", "outofservice"), params=("context",)),

@@ -50,7 +50,8 @@ def render_sticky_client(scopes: list[dict]) -> str:
     parts = []
     for s in scopes:
         e = s["entry"]
-        head = f"context {s['context']}  scope {s['scope']}{' (buddy)' if s['buddy'] else ''}  key {s['key']}\n"
+        kind = "" if s.get("type", "ip-netmask") == "ip-netmask" else f" ({s['type']})"
+        head = f"context {s['context']}  scope {s['scope']}{' (buddy)' if s['buddy'] else ''}{kind}  key {s['key']}\n"
         if e is None:
             head += "  entry: none (a new client here)\n"
         else:
@@ -58,8 +59,11 @@ def render_sticky_client(scopes: list[dict]) -> str:
                      f"  expires(s) {_cell(e['expires_in_s']) if e['expires_in_s'] is not None else 'active'}"
                      f"  conns {e['open_connections']}\n")
         rows = [[f["serverfarm"], _would_get(f), f["outcome"], f["rule"]] for f in s["serverfarms"]]
-        parts.append(head + _indent(table(["serverfarm", "would get", "outcome", "rule (SPEC §3)"], rows)))
-    return "\n".join(parts) if parts else "no ip-netmask sticky scope\n"
+        parts.append(head + _indent(table(["serverfarm", "would get", "outcome", RULE], rows)))
+    return "\n".join(parts) if parts else "no sticky scope keys this client\n"
+
+
+RULE = "rule (README: How buddy resolution decides)"
 
 
 def _would_get(f: dict) -> str:
@@ -93,17 +97,33 @@ def render_serverfarm(farms: list[dict], detail: bool = False) -> str:
 
 
 def render_rserver(rows: list[dict], detail: bool = False) -> str:
+    """Admin state (configuration and operator) and operational state side by side; the
+    weight is each farm's own (`farm:weight`), the host's only in the detail header."""
     if not detail:
-        return table(["context", "rserver", "address", "weight", "state", "conns", "serverfarms"],
-                     [[r["context"], r["rserver"], r["address"], r["weight"], r["state"], r["connections"],
-                       [f["serverfarm"] for f in r["serverfarms"]]] for r in rows])
+        return table(["context", "rserver", "address", "admin", "state", "conns", "serverfarm:weight"],
+                     [[r["context"], r["rserver"], r["address"], r["admin_state"], r["state"], r["connections"],
+                       [f"{f['serverfarm']}:{f['weight']}" for f in r["serverfarms"]]] for r in rows])
     parts = []
     for r in rows:
-        head = f"rserver {r['rserver']} (context {r['context']})  {r['address']}  weight {r['weight']}  {r['state']}  conns {r['connections']}\n"
-        parts.append(head + _indent(table(["serverfarm", "port", "buddy group", "state", "conns"],
-                                          [[f["serverfarm"], f["port"], f["buddy_group"], f["state"], f["connections"]]
-                                           for f in r["serverfarms"]])))
+        head = (f"rserver {r['rserver']} (context {r['context']})  {r['address']}  host weight {r['host_weight']}  "
+                f"admin {r['admin_state']}  state {r['state']}  conns {r['connections']}\n")
+        parts.append(head + _indent(table(["serverfarm", "port", "weight", "buddy group", "state", "conns"],
+                                          [[f["serverfarm"], f["port"], f["weight"], f["buddy_group"], f["state"],
+                                            f["connections"]] for f in r["serverfarms"]])))
     return "\n".join(parts)
+
+
+def render_impact(data: dict) -> str:
+    """The drain preview: per farm, the clients that name the rserver and where they go."""
+    rows = [[r["context"], r["serverfarm"], r["scope"], r["entries"], r["follow_buddy"], r["restick"], r["keep"],
+             r["no_server"], ",".join(f"{rs}={n:g}" for rs, n in r["to"].items()) or "-", r["connections"]]
+            for r in data["serverfarms"]]
+    t = data["totals"]
+    title = (f"impact of rserver {data['rserver']} out of service: {t['entries']} entries name it; "
+             f"{t['follow_buddy']} follow a buddy, {t['restick']} re-stick, {t['no_server']} have no server; "
+             f"{t['connections']} open connections finish where they are")
+    return table(["context", "serverfarm", "scope", "entries", "follow buddy", "restick", "keep", "no server",
+                  "to (by rule; predictor by weight)", "conns"], rows, title=title)
 
 
 def render_stats_sticky(rows: list[dict]) -> str:
@@ -177,4 +197,5 @@ RENDERERS: dict[str, Callable[..., str]] = {
     "probe": render_probe,
     "cluster": render_cluster,
     "access-list": render_access_list,
+    "impact": render_impact,
 }

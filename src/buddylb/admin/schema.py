@@ -94,7 +94,8 @@ class Shape:
     def check_args(self, args: list[str]) -> list[str]:
         lo, hi = self.args
         if not lo <= len(args) <= hi:
-            want = "no argument" if hi == 0 else (f"one {self.arg_name}" if lo == 1 else f"at most one {self.arg_name}")
+            want = ("no argument" if hi == 0 else f"{lo} words ({self.arg_name})" if lo == hi > 1
+                    else f"one {self.arg_name}" if lo == 1 else f"at most one {self.arg_name}")
             raise BadInput(f"this command takes {want} in the path, got {len(args)}")
         for a in args:
             _check(NAME, "path", self.arg_name, a)

@@ -1,8 +1,8 @@
 """The data behind every SPEC §4 show command, as JSON-ready dicts.
 
 Each `show_*` function reads a snapshot, the runtime state and the sticky tables and
-returns plain data; it never mutates routing state (the explain view calls the same
-`resolve()` the data path uses, without choosing, so it shows what *would* happen).
+returns plain data; it never mutates routing state.  The views that say what *would*
+happen (the explain view, the drain preview) are in `admin.explain`.
 Text tables are `admin.render`'s job; transport is `admin.api`'s.
 
 JSON conventions (SPEC §4): addresses and IP keys in address notation, masks dotted,
@@ -12,9 +12,7 @@ from __future__ import annotations
 
 from typing import Any, Iterable, Mapping
 
-from buddylb.core.decide import available_members, resolve_class
 from buddylb.core.health import ProbeTarget
-from buddylb.core.predictors import peek
 from buddylb.core.keys import V6_TAG, addr_int, format_key, ip_key, split_both
 from buddylb.core.snapshot import Context, Farm, Member, Scope, Snapshot
 from buddylb.core.state import RuntimeState
@@ -122,27 +120,43 @@ def show_serverfarm(snap: Snapshot, state: RuntimeState, name: str | None = None
 
 
 def show_rserver(snap: Snapshot, state: RuntimeState, name: str | None = None, context: str | None = None) -> list[dict]:
+    """Each rserver host: its admin state (config and operator) and its operational state,
+    summed up over its farms and per farm (with the farm's own weight)."""
     rows = []
     for ctx in _contexts(snap, context):
         for rs, (address, weight, inservice) in ctx.rservers.items():
             if name is not None and rs != name:
                 continue
             farms = [
-                {"serverfarm": f.name, "port": m.port, "buddy_group": m.buddy_group,
+                {"serverfarm": f.name, "port": m.port, "weight": m.weight, "buddy_group": m.buddy_group,
                  "state": state.state_name(m), "connections": state.connections(m)}
                 for f in ctx.farms.values()
                 for m in f.members
                 if m.rserver == rs
             ]
-            out_of_service = state.admin_out(ctx.name, rs) or not inservice
+            admin_out = state.admin_out(ctx.name, rs) or not inservice
             rows.append({
-                "context": ctx.name, "rserver": rs, "address": address, "weight": weight,
-                "state": "OUTOFSERVICE" if out_of_service else "INSERVICE",
+                "context": ctx.name, "rserver": rs, "address": address, "host_weight": weight,
+                "admin_state": "OUTOFSERVICE" if admin_out else "INSERVICE",
+                "state": "OUTOFSERVICE" if admin_out else _summary(farms),
+                "operator_out": state.admin_out(ctx.name, rs),
                 "connections": state.host_connections(ctx.name, rs), "serverfarms": farms,
             })
     if name is not None and not rows:
         raise CommandError(f'rserver "{name}" does not exist', 2)
     return rows
+
+
+def _summary(farms: list[dict]) -> str:
+    """One operational state for a host: OPERATIONAL when every farm says so; a state
+    every farm shares (PROBE-FAILED, MAXCONNS, OUTOFSERVICE of the farm entries); else
+    each farm's non-operational state, e.g. `PROBE-FAILED(http)`."""
+    states = {f["state"] for f in farms}
+    if not states or states == {"OPERATIONAL"}:
+        return "OPERATIONAL"
+    if len(states) == 1:
+        return states.pop()
+    return ",".join(f"{f['state']}({f['serverfarm']})" for f in farms if f["state"] != "OPERATIONAL")
 
 
 def show_buddy_group(snap: Snapshot, name: str | None = None, context: str | None = None) -> dict[str, list]:
@@ -317,78 +331,12 @@ def show_stats_sticky(snap: Snapshot, tables: Tables, context: str | None = None
     return rows
 
 
-# -- the explain view -------------------------------------------------------------------
+# -- the explain view and the drain preview live in admin.explain ------------------------
 def _check_address(address: str) -> None:
     try:
         addr_int(address)
     except (OSError, ValueError) as exc:
         raise CommandError(f'"{address}" is not an IP address', 2) from exc
-
-
-def _scope_destinations(snap: Snapshot, ctx: Context, scope: Scope) -> list[str]:
-    dests = []
-    for vip in snap.vips.values():
-        if vip.context != ctx.name:
-            continue
-        for cls in vip.policy.classes:
-            if cls.sticky and cls.sticky in scope.sticky_groups and vip.address not in dests:
-                dests.append(vip.address)
-    return dests or ["0.0.0.0"]
-
-
-def show_sticky_client(snap: Snapshot, state: RuntimeState, tables: Tables, now: float, address: str,
-                       context: str | None = None) -> list[dict]:
-    """For each IP scope: the client's entry and the rserver it would get in each farm now."""
-    _check_address(address)
-    out = []
-    for ctx in _contexts(snap, context):
-        table = tables.get(ctx.name)
-        for scope in ctx.scopes.values():
-            if scope.kind != "ip-netmask":
-                continue
-            dest = _scope_destinations(snap, ctx, scope)[0]
-            key = ip_key(scope, address, dest)
-            st = table.scopes.get(scope.name) if table else None
-            e = table.peek(scope.name, key, now) if table is not None and st is not None else None
-            entry = None if e is None or st is None else {
-                "key": format_key(scope, key), "last_serverfarm": scope.farms[e.last],
-                "last_rserver": e.last_rserver,
-                "serverfarms": {f: r for f, r in zip(scope.farms, e.farms) if r is not None},
-                "expires_in_s": _round(st.expires_in(e, now)), "open_connections": e.open,
-            }
-            farms = [_explain_farm(ctx, state, scope, fname, e, (address, dest)) for fname in scope.farms]
-            out.append({"context": ctx.name, "scope": scope.name, "buddy": scope.is_buddy,
-                        "key": format_key(scope, key), "entry": entry, "serverfarms": farms})
-    return out
-
-
-def _explain_farm(ctx: Context, state: RuntimeState, scope: Scope, fname: str, e: Any,
-                  addrs: tuple[str, str]) -> dict[str, Any]:
-    """What a request for farm `fname` of `scope` gets now: `resolve_class`, the data
-    path's own function (rule 6 first, then the backup farm of the sticky group), and the
-    predictor's pick as `peek` sees it (SPEC §3: the explain view says what happens next)."""
-    farm = ctx.farms[fname]
-    chain = [farm]
-    for sg in ctx.stickies.values():
-        if sg.scope.name == scope.name and sg.farm == fname and sg.backup_farm in ctx.farms:
-            chain.append(ctx.farms[sg.backup_farm])
-            break
-    served, res = resolve_class(ctx, state, scope, chain, e)
-    pick = res.member
-    if pick is None and served is not None:
-        pick = peek(served, res.candidates, state, addrs)
-    return {
-        "serverfarm": fname, "served_by": served.name if served is not None else None,
-        "backup": served is not None and served is not farm,
-        "outcome": res.outcome, "rule": res.rule,
-        "rserver": res.member.rserver if res.member else None,
-        "port": pick.port if pick else None,
-        "next_rserver": pick.rserver if pick else None,
-        "candidates": [m.rserver for m in res.candidates] if res.member is None else [],
-        "predictor": served.predictor.kind if res.member is None and served is not None else None,
-        "available": [m.rserver for m in available_members(farm, state)],
-        "queue": served is None and any(state.only_limited(m) for f in chain for m in f.members),
-    }
 
 
 def show_probe(snap: Snapshot, targets: Iterable[ProbeTarget], name: str | None = None) -> list[dict]:

@@ -98,6 +98,7 @@ class Report:
         self._print(f"  curl --interface {HAND_CLIENT} http://{VIP}:{p.app}/          # tiers: app (L4)")
         self._print(f"  {cli} show sticky database --admin {admin}")
         self._print(f"  {cli} show sticky client {HAND_CLIENT} --admin {admin}")
+        self._print(f"  {cli} show impact rserver lnx2 --admin {admin}     # the drain preview: who would move where")
         self._print(f"  {cli} set rserver lnx2 outofservice --admin {admin}     # then curl again: restick")
         self._print(f"  {cli} show stats sticky --admin {admin}")
         self._print(f"  tail -f {access_log}")

@@ -109,8 +109,10 @@ def _wait(lb: DemoBalancer) -> None:
             raise CommandError(f"buddylb run exited with status {lb.proc.returncode}:\n{lb.log_tail()}", 1)
 
 
-def _start(workdir: Path, backends: DemoBackends, report: Report, keep_dir: bool) -> tuple[DemoBalancer, DemoPorts]:
-    """Servers, config, certificate, then `buddylb run`; returns it once ready."""
+def prepare_stack(workdir: Path, backends: DemoBackends) -> tuple[DemoBalancer, DemoPorts]:
+    """Servers, config and certificate in `workdir`; returns the balancer, not yet started.
+
+    The browser and drain-preview tests start the very stack the demo shows."""
     preflight([VIP, *sorted(set(HOSTS.values())), *CLIENTS, HAND_CLIENT])
     backends.start()
     farm_ports = _start_servers(backends)
@@ -120,15 +122,20 @@ def _start(workdir: Path, backends: DemoBackends, report: Report, keep_dir: bool
     config = workdir / "buddylb.cfg"
     config.write_text(render_config(ports))
     admin = f"127.0.0.1:{free_port('127.0.0.1')}"
+    return DemoBalancer(workdir, config, admin), ports
+
+
+def _start(workdir: Path, backends: DemoBackends, report: Report, keep_dir: bool) -> tuple[DemoBalancer, DemoPorts]:
+    """Servers, config, certificate, then `buddylb run`; returns it once ready."""
+    lb, ports = prepare_stack(workdir, backends)
     report.header(ports)
-    lb = DemoBalancer(workdir, config, admin)
     try:
         lb.start()
     except CommandError as exc:
         hint = "" if keep_dir else "\n(run buddylb demo --keep-dir to keep the config and the logs)"
         raise CommandError(f"{exc}{hint}", exc.exit_code) from exc
     finally:
-        report.started(lb.pid, admin, str(workdir))
+        report.started(lb.pid, lb.admin, str(workdir))
     return lb, ports
 
 

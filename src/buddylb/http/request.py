@@ -43,7 +43,7 @@ from buddylb.http.head import FieldIndex, forward_fields, index_fields, read_hea
 
 __all__ = [
     "BodyChunk", "EndOfMessage", "Framing", "HOP_BY_HOP", "LAST_CHUNK", "PROXY_OWNED",
-    "RequestEvent", "RequestHead", "RequestParser", "encode_chunk", "encode_last_chunk",
+    "RequestEvent", "RequestHead", "RequestParser", "encode_chunk", "encode_last_chunk", "head_size",
     "parse_request_head", "serialize_request_head",
 ]
 
@@ -441,3 +441,13 @@ def _render_by_hand(head: RequestHead, drop_hop_by_hop: bool, keep_underscores: 
     parts: list[bytes] = []
     render_fields(parts, head.headers, drop)
     return b"".join(parts)
+
+
+def head_size(head: RequestHead) -> int:
+    """Bytes of the head as received, for byte counters (metrics, access log): request
+    line, one `name: value` line per field, the empty line.  Optional whitespace the
+    parser dropped around values is not counted (a few bytes at most per field)."""
+    size = len(head.method) + len(head.target) + 12  # 2 SP, "HTTP/x.y", CRLF
+    for name, value in head.headers:
+        size += len(name) + len(value) + 4  # ": " and CRLF
+    return size + 2

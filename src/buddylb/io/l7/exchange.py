@@ -39,7 +39,7 @@ from buddylb.core.inserts import insert_fields
 from buddylb.core.keys import _is_trusted
 from buddylb.errors import ProtocolError
 from buddylb.http.request import (
-    BodyChunk, Framing, RequestHead, RequestParser, encode_chunk, encode_last_chunk,
+    BodyChunk, Framing, RequestHead, RequestParser, encode_chunk, encode_last_chunk, head_size,
     serialize_request_head,
 )
 from buddylb.http.response import ResponseParser, error_response
@@ -254,6 +254,7 @@ class Exchange(Upstream):
         self.dispatched = False
         rec = self.rec = FlowRecord(self.peer, "https" if self.tls else "http", time.time())
         rec.method, rec.path = head.method, head.path
+        rec.bytes_in = head_size(head)  # byte counters include heads (issue 14)
         if not self._follow_reload():
             return False
         assert self.vip is not None

@@ -114,7 +114,9 @@ class Upstream:
                 rec.bytes_out += len(ev.data)
                 out.append(encode_chunk(ev.data) if self.chunked_out else ev.data)
             elif cls is ResponseHead:
-                out.append(self._response_head(ev))
+                head = self._response_head(ev)
+                rec.bytes_out += len(head)  # byte counters include heads (issue 14)
+                out.append(head)
             else:  # EndOfMessage
                 if self.chunked_out:
                     out.append(encode_last_chunk(ev.trailers))
