@@ -13,7 +13,7 @@ from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, rule
 
-from buddylb.admin.views import show_sticky_client
+from buddylb.admin.explain import show_sticky_client
 from tests.core.configs import HTTP, HTTPS, ONE_TO_ONE
 from tests.core.engine import Engine, load
 
