@@ -93,6 +93,12 @@ def test_restick_moves_lnx1_clients_and_their_buddy_follows(demo):
     assert any('{"inservice": true}' in line for line in section)  # put back afterwards
 
 
+def test_prints_the_dashboard_address(demo):
+    header = parse_sections(demo.stdout)[""]
+    admin = next(re.search(r"admin API http://(\S+),", ln) for ln in header if "balancer pid" in ln).group(1)
+    assert f"  dashboard: http://{admin}/  (buddy map, sticky database, drain preview; open it in a browser)" in header
+
+
 def test_nothing_is_left_behind(demo):
     header = parse_sections(demo.stdout)[""]
     m = next(re.search(r"balancer pid (\d+),.* files in (\S+)", ln) for ln in header if "balancer pid" in ln)

@@ -244,8 +244,17 @@ def test_public_surface_is_pinned() -> None:
     assert set(request.__all__) == {
         "BodyChunk", "EndOfMessage", "Framing", "HOP_BY_HOP", "LAST_CHUNK", "PROXY_OWNED",
         "RequestEvent", "RequestHead", "RequestParser", "encode_chunk", "encode_last_chunk",
-        "parse_request_head", "serialize_request_head"}
+        "head_size", "parse_request_head", "serialize_request_head"}
     assert set(response.__all__) == {
         "BodyChunk", "EndOfMessage", "Framing", "ResponseEvent", "ResponseHead",
         "ResponseParser", "error_response", "parse_response_head", "serialize_response_head"}
     assert response.BodyChunk is request.BodyChunk and response.EndOfMessage is request.EndOfMessage
+
+
+def test_head_size_is_the_bytes_received() -> None:
+    """Byte counters count heads (issue 14): the size of a head written without extra whitespace."""
+    from buddylb.http.request import head_size
+
+    raw = b"GET /cart?id=7 HTTP/1.1\r\nHost: shop\r\nCookie: a=1; b=2\r\nX-Empty: \r\n\r\n"
+    (head,) = [e for e in parse(raw) if isinstance(e, RequestHead)]
+    assert head_size(head) == len(raw)

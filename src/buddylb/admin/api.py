@@ -17,8 +17,9 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Awaitable, Callable
 from urllib.parse import parse_qsl, unquote, urlsplit
 
-from buddylb.admin import acls, actions, explain, views
+from buddylb.admin import acls, actions, dashboard, explain, views
 from buddylb.admin.gate import Gate, Limits, Screen, error, json_response, response
+from buddylb.admin.history import SAMPLE_EVERY_S, History, RefusedReloads
 from buddylb.admin.schema import BOOL, FLAG, NAME, BadInput, Shape, parse_body
 from buddylb.admin.security import split_addr, token_ok
 from buddylb.errors import CommandError
@@ -115,6 +116,8 @@ def _set_rserver(s: "Server", args, q, body):
 
 async def _reload(s: "Server", args, q, body):
     ok, messages = await s.reload()
+    if not ok and s.admin is not None:
+        s.admin.history.add(time.time(), "reload-refused", "; ".join(messages) or "reload refused")
     return {"reloaded": ok, "messages": messages, "generation": s.balancer.snapshot.generation}
 
 
@@ -122,6 +125,25 @@ def _info(s: "Server", args, q, body):
     b = s.balancer
     return {"config": str(b.config_path), "generation": b.snapshot.generation, "reloads": b.reloads,
             "vips": [v.name for v in b.snapshot.vips.values()], "open_connections": len(b.flows)}
+
+
+def _dashboard(s: "Server", args, q, body):
+    """The dashboard's own views (admin.dashboard); the rest of the page uses show routes."""
+    b, history = s.balancer, s.admin.history
+    view = args[0]
+    if view == "overview":
+        return dashboard.overview(b.snapshot, history, len(b.flows))
+    if view == "map":
+        return dashboard.buddy_map(b.snapshot, b.state, history)
+    if view == "sticky":
+        try:
+            offset, limit = int(q.get("offset") or 0), int(q.get("limit") or 50)
+        except ValueError as exc:
+            raise BadInput("offset and limit must be integers") from exc
+        return dashboard.sticky_page(b.snapshot, b.tables, b.clock(), _q(q, "context"), offset, limit)
+    if view == "events":
+        return list(history.events)[::-1]
+    raise BadInput(f"no such dashboard view: {view}; known: overview, map, sticky, events")
 
 
 def _metrics(s: "Server", args, q, body):
@@ -156,6 +178,8 @@ ENDPOINTS: tuple[Endpoint, ...] = (
              Shape(args=(2, 2), query={"farm": NAME, "context": NAME}, arg_name="rserver NAME")),
     Endpoint("GET", "info", _info),
     Endpoint("GET", "metrics", _metrics),
+    Endpoint("GET", "dashboard", _dashboard,
+             Shape(args=ONE, query={"offset": NAME, "limit": NAME, "context": NAME}, arg_name="VIEW")),
     Endpoint("POST", "clear/sticky-database", _clear_sticky_database,
              Shape(body={"context": NAME, "group": NAME, "key": NAME, "rserver": NAME})),
     Endpoint("POST", "set/rserver", _set_rserver,
@@ -176,6 +200,9 @@ class AdminServer:
         self.aserver: asyncio.AbstractServer | None = None
         self.gate: Gate | None = None
         self.metrics: Callable[[], bytes] = lambda: b""
+        self.history = History()
+        self._sampler: asyncio.Task | None = None
+        self._log_handler = RefusedReloads(self.history, time.time)
 
     async def start(self) -> None:
         from buddylb.errors import LbError
@@ -189,29 +216,75 @@ class AdminServer:
             raise LbError(f"admin API cannot listen on {self.addr}: {exc.strerror or exc}") from exc
         bound = self.aserver.sockets[0].getsockname()[1]
         self.gate = Gate(self.limits, Screen(host, bound), self.dispatch)
-        self.metrics = Metrics(self.server.balancer, admin_refusals=self.gate.refused).render
-        log.info("admin API on http://%s", self.addr)
+        self.counters = Metrics(self.server.balancer, admin_refusals=self.gate.refused)
+        self.metrics = self.counters.render
+        self.server.balancer.observers.append(self.history.observe)
+        logging.getLogger("buddylb").addHandler(self._log_handler)
+        self._sampler = loop.create_task(self._sample_forever())
+        log.info("admin API and dashboard on http://%s/", self.addr)
 
     async def stop(self) -> None:
         if self.aserver is not None:
             self.aserver.close()
         if self.gate is not None:
             self.gate.close_all()
+        if self._sampler is not None:
+            self._sampler.cancel()
+        logging.getLogger("buddylb").removeHandler(self._log_handler)
+
+    def sample(self) -> None:
+        """One dashboard sample of the counters (admin.history)."""
+        b = self.server.balancer
+        snap = b.snapshot
+        self.history.sample(b.clock(), time.time(), self.counters.decisions, self.counters.routes,
+                            {v.name: v.context for v in snap.vips.values()}, b.probe_targets, snap.generation)
+
+    async def _sample_forever(self) -> None:
+        while True:
+            self.sample()
+            await asyncio.sleep(SAMPLE_EVERY_S)
+
+    def _static(self, method: bytes, words: list[str]) -> bytes | None:
+        """The dashboard's files: open to all, they carry no data (SPEC §4: the data needs the token)."""
+        if method not in (b"GET", b"HEAD") or len(words) > 2 or (words and words[0] not in ("static", "index.html")):
+            return None
+        found = dashboard.static_file(words[-1] if words else "index.html")
+        if found is None:
+            return None
+        return response(200, found[0], found[1].encode())
+
+    def _login(self, body: bytes) -> bytes:
+        """`POST /login {"token": ...}`: the token, entered once, becomes an HttpOnly cookie."""
+        try:
+            presented = parse_body(body).get("token")
+        except BadInput as exc:
+            return error(400, str(exc))
+        if self.token is None:
+            return json_response(200, {"ok": True, "data": {"token_required": False}})
+        if not isinstance(presented, str) or not token_ok(self.token, presented):
+            return error(401, "missing or wrong admin token")
+        return response(200, b'{"ok": true, "data": {"token_required": true}}',
+                        extra=(b"set-cookie: " + dashboard.set_cookie(self.token).encode(),))
 
     async def dispatch(self, head: RequestHead, body: bytes) -> bytes:
         """The answer to one request that passed the gate; never raises but Refusal."""
-        auth = head.header(b"authorization")
-        presented = None
-        if auth and auth.lower().startswith(b"bearer "):
-            presented = auth[7:].strip().decode("latin-1")
-        if not token_ok(self.token, presented):
-            return error(401, "missing or wrong admin token")
         url = urlsplit(head.target.decode("latin-1"))
         try:
             words = [unquote(w, errors="strict") for w in url.path.strip("/").split("/") if w]
             pairs = parse_qsl(url.query, keep_blank_values=True, errors="strict")
         except UnicodeDecodeError:
             return error(400, "the path or query string is not valid UTF-8 after percent-decoding")
+        page = self._static(head.method, words)
+        if page is not None:
+            return page
+        if head.method == b"POST" and words == ["login"]:
+            return self._login(body)
+        auth = head.header(b"authorization")
+        presented = None
+        if auth and auth.lower().startswith(b"bearer "):
+            presented = auth[7:].strip().decode("latin-1")
+        if not token_ok(self.token, presented) and not dashboard.session_ok(self.token, head.header(b"cookie")):
+            return error(401, "missing or wrong admin token")
         n = 2 if words[:1] and words[0] in VERBS else 1
         path, args = "/".join(words[:n]), words[n:]
         method = "GET" if head.method == b"HEAD" else head.method.decode("latin-1")

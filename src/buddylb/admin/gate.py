@@ -58,10 +58,12 @@ class Refusal(Exception):
         self.close = close
 
 
-def response(status: int, payload: bytes, ctype: bytes = b"application/json", close: bool = False) -> bytes:
+def response(status: int, payload: bytes, ctype: bytes = b"application/json", close: bool = False,
+             extra: tuple[bytes, ...] = ()) -> bytes:
+    """`extra`: more header lines (the dashboard's Set-Cookie)."""
     lines = [b"HTTP/1.1 %d %s" % (status, HTTPStatus(status).phrase.encode()), b"content-type: " + ctype,
              b"content-length: %d" % len(payload), b"cache-control: no-store",
-             b"x-content-type-options: nosniff"]
+             b"x-content-type-options: nosniff", *extra]
     if close:
         lines.append(b"connection: close")
     return b"\r\n".join(lines) + b"\r\n\r\n" + payload

@@ -54,6 +54,7 @@ class Report:
 
     def started(self, pid: int | None, admin: str, workdir: str) -> None:
         self._print(f"  balancer pid {pid}, admin API http://{admin}, files in {workdir}", style="dim")
+        self._print(f"  dashboard: http://{admin}/  (buddy map, sticky database, drain preview; open it in a browser)")
 
     def section(self, title: str) -> None:
         self._print()
@@ -102,6 +103,7 @@ class Report:
         self._print(f"  {cli} set rserver lnx2 outofservice --admin {admin}     # then curl again: restick")
         self._print(f"  {cli} show stats sticky --admin {admin}")
         self._print(f"  tail -f {access_log}")
+        self._print(f"  dashboard: http://{admin}/")
 
     def stopped(self, kept: str | None) -> None:
         self._print()
