@@ -17,7 +17,8 @@ TOKEN = "a-token-of-enough-length-0123"
 
 
 def get(url: str, headers: dict | None = None, data: bytes | None = None) -> tuple[int, dict, bytes]:
-    req = urllib.request.Request(url, headers=headers or {}, data=data, method="POST" if data is not None else "GET")
+    headers = dict(headers or {}, **({"Content-Type": "application/json"} if data is not None else {}))
+    req = urllib.request.Request(url, headers=headers, data=data, method="POST" if data is not None else "GET")
     try:
         with urllib.request.urlopen(req, timeout=5) as r:
             return r.status, dict(r.headers), r.read()
@@ -67,6 +68,7 @@ def test_token_login_cookie(tmp_path: Path) -> None:
         assert get(base + "/")[0] == 200  # the page itself carries no data
         assert get(base + "/dashboard/map")[0] == 401
         assert get(base + "/login", data=b'{"token": "wrong"}')[0] == 401
+        assert get(base + "/login", data=b'[1, 2]')[0] == 400
         status, headers, _ = get(base + "/login", data=json.dumps({"token": TOKEN}).encode())
         assert status == 200
         cookie = headers["set-cookie"]
