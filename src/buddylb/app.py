@@ -50,6 +50,7 @@ class RunOptions:
     ready_file: Path | None = None  # written once every VIP accepts (tests, supervisors)
     prebound: dict = field(default_factory=dict)  # (address, port) -> socket, from --workers
     worker_index: int = 0
+    admin_peers: tuple[str, ...] = ()  # worker 0 of --workers: the others' admin addresses (one API)
     secret: bytes | None = None  # set by the --workers master so every worker signs alike
     notify_env: dict | None = None  # sd_notify settings; None: this process's environment (systemd's)
     user: str | None = None  # --user / --group: override the config's `user` / `group` lines
@@ -149,7 +150,7 @@ class Server:
     async def _start_admin(self) -> None:
         from buddylb.admin.api import AdminServer
 
-        self.admin = AdminServer(self, self.opts.admin, self.opts.admin_token)  # as admin.ops.Operations
+        self.admin = AdminServer(self, self.opts.admin, self.opts.admin_token, peers=self.opts.admin_peers)  # as admin.ops.Operations
         await self.admin.start()
 
     async def reload(self) -> tuple[bool, list[str]]:

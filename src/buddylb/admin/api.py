@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Awaitable, Callable
 from urllib.parse import parse_qsl, unquote, urlsplit
 
-from buddylb.admin import acls, actions, dashboard, explain, views
+from buddylb.admin import acls, actions, dashboard, explain, fanout, views
 from buddylb.admin.gate import Gate, Limits, Screen, error, json_response, response
 from buddylb.admin.history import SAMPLE_EVERY_S, History, RefusedReloads
 from buddylb.admin.schema import BOOL, FLAG, NAME, BadInput, Shape, parse_body
@@ -192,8 +192,10 @@ VERBS = ("show", "clear", "set")
 
 
 class AdminServer:
-    def __init__(self, server: "Server", addr: str, token: str | None, limits: Limits = Limits()) -> None:
+    def __init__(self, server: "Server", addr: str, token: str | None, limits: Limits = Limits(),
+                 peers: tuple[str, ...] = ()) -> None:
         self.server = server
+        self.peers = peers  # --workers: the other workers' admin addresses (worker 0 only; admin.fanout)
         self.addr = addr
         self.token = token
         self.limits = limits
@@ -231,6 +233,15 @@ class AdminServer:
         if self._sampler is not None:
             self._sampler.cancel()
         logging.getLogger("buddylb").removeHandler(self._log_handler)
+
+    async def _group(self, path: str, head: RequestHead, body: bytes, local: Any) -> Any:
+        """The same request to every peer worker, merged with this worker's answer."""
+        method = "GET" if head.method == b"HEAD" else head.method.decode("latin-1")
+        target = head.target.decode("latin-1")
+        answers = await asyncio.gather(*(fanout.ask(p, method, target, body, self.token) for p in self.peers))
+        if path == "metrics":
+            return Raw(fanout.merge_metrics([local.body, *(payload for _, payload in answers)]), local.ctype)
+        return fanout.merge(path, [local, *(fanout.decode(status, payload) for status, payload in answers)])
 
     def sample(self) -> None:
         """One dashboard sample of the counters (admin.history)."""
@@ -305,6 +316,11 @@ class AdminServer:
             return error(400, str(exc))
         except CommandError as exc:
             return error(404 if "does not exist" in str(exc) else 400, str(exc))
+        if self.peers and (path in fanout.MERGE or path.startswith("show/") or path == "metrics"):
+            try:
+                result = await self._group(path, head, body, result)
+            except fanout.PeerError as exc:
+                return error(502, f"{exc}; the answer would speak for only part of the process group")
         if isinstance(result, Raw):
             return response(200, result.body, result.ctype)
         return json_response(200, {"ok": True, "data": result})

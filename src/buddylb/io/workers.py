@@ -11,7 +11,8 @@ keeping its own socket of each group, and relays SIGHUP / SIGTERM / SIGUSR1 to t
 
 Limits (documented in the README): a VIP added by a reload is bound by each worker on
 its own (the kernel's default reuseport hash, no steering) until the next restart; each
-worker serves its own admin API on the admin port + its index.  Under systemd the master
+worker serves its own admin API on the admin port + its index, and worker 0's (the admin
+address itself) answers for the whole group (admin.fanout).  Under systemd the master
 is the main PID: its workers notify it and it tells systemd READY / RELOADING / WATCHDOG
 for all of them (service/relay.py), STOPPING=1 itself on SIGTERM.
 """
@@ -105,7 +106,9 @@ def run_workers(opts, run: Callable[[Any], int]) -> int:
                     for s in socks.values():
                         s.close()
             admin_host = f"[{host}]" if ":" in host else host
+            peers = tuple(f"{admin_host}:{port + j}" for j in range(1, opts.workers)) if i == 0 else ()
             child = dataclasses.replace(opts, workers=1, admin=f"{admin_host}:{port + i}", prebound=groups[i],
+                                        admin_peers=peers,
                                         worker_index=i, ready_file=_ready_path(opts.ready_file, i),
                                         notify_env=relay.child_env() if relay is not None else {})
             code = 1

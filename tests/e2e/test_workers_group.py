@@ -1,0 +1,66 @@
+"""`--workers 2` behind one admin API (issue 14 item 3): `show` merges both workers'
+answers, `clear` / `set` act on every worker and report each, `/metrics` is one exposition."""
+from __future__ import annotations
+
+import json
+import urllib.request
+from collections import Counter
+
+from prometheus_client.parser import text_string_to_metric_families
+
+from buddylb.io.workers import worker_for
+from tests.e2e.configs import shopping_cart
+from tests.e2e.conftest import VIP
+from tests.support.net import http_get
+
+CLIENTS = [f"127.0.0.{n}" for n in range(60, 90)]
+
+
+def _post(admin: str, path: str, body: dict) -> dict:
+    req = urllib.request.Request(f"http://{admin}{path}", data=json.dumps(body).encode(), method="POST",
+                                 headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(req, timeout=10) as r:
+        return json.loads(r.read())["data"]
+
+
+def _get(admin: str, path: str):
+    with urllib.request.urlopen(f"http://{admin}{path}", timeout=10) as r:
+        return json.loads(r.read())["data"]
+
+
+def test_one_admin_api_for_two_workers(ports, backends, balancer):
+    for n, h in (("lnx1", "127.0.1.11"), ("lnx2", "127.0.1.12")):
+        backends.http(n, h, ports[f"{n}_http"])
+        backends.http(n, h, ports[f"{n}_dec"])
+    lb = balancer(shopping_cart(ports, tls=False), "--workers", "2")
+    on = Counter(worker_for(c, 2) for c in CLIENTS)
+    assert len(on) == 2  # both workers hold clients
+    for c in CLIENTS:
+        assert http_get(c, VIP, ports["vip_http"])[0] == 200
+
+    rows = _get(lb.admin, "/show/sticky-database")
+    assert sorted(r["key"].split("->")[0] for r in rows) == sorted(CLIENTS)  # every client of both workers
+    (stats,) = _get(lb.admin, "/show/stats-sticky?context=Admin")
+    assert (stats["entries"], stats["misses"]) == (len(CLIENTS), len(CLIENTS))
+    far = next(c for c in CLIENTS if worker_for(c, 2) == 1)
+    (alpha,) = [s for s in _get(lb.admin, f"/show/sticky-client/{far}") if s["scope"] == "alpha"]
+    assert alpha["entry"] is not None  # worker 1's client, explained through worker 0's address
+    impact = _get(lb.admin, "/show/impact/rserver/lnx1")
+    on_lnx1 = sum(1 for r in rows if r["last_rserver"] == "lnx1")
+    assert impact["totals"]["entries"] >= on_lnx1 > 0
+
+    text = urllib.request.urlopen(f"http://{lb.admin}/metrics", timeout=10).read().decode()
+    decisions = [s for f in text_string_to_metric_families(text) for s in f.samples
+                 if s.name == "buddylb_decisions_total"]
+    assert {s.labels["worker"] for s in decisions} == {"0", "1"}
+    assert sum(s.value for s in decisions) == len(CLIENTS)
+
+    done = _post(lb.admin, "/set/rserver/lnx1", {"inservice": False})
+    assert [w["worker"] for w in done["workers"]] == [0, 1]
+    for c in (f"127.0.0.{n}" for n in range(100, 110)):  # new clients on both workers avoid lnx1
+        assert http_get(c, VIP, ports["vip_http"])[2] == b"lnx2"
+    for r in _get(lb.admin, "/show/rserver/lnx1"):
+        assert r["admin_state"] == "OUTOFSERVICE"
+    cleared = _post(lb.admin, "/clear/sticky-database", {"rserver": "lnx1"})
+    assert cleared["removed"] == on_lnx1 and len(cleared["workers"]) == 2
+    assert not [r for r in _get(lb.admin, "/show/sticky-database") if "lnx1" in r["serverfarms"].values()]
