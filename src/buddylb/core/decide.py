@@ -13,7 +13,7 @@ so what the operator is shown is what the data path does.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Hashable, Mapping, NamedTuple, Sequence
 
 from buddylb.core import cookie as sticky_cookie
@@ -33,9 +33,12 @@ RESTICK = "restick"
 NO_SERVER = "no_server"
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, init=False)
 class Flow:
-    """What the engine needs to know about one connection or request."""
+    """What the engine needs to know about one connection or request.
+
+    The __init__ is written out (not generated): compiled, it runs in C, and one Flow is
+    made per connection or request (issue 11)."""
 
     source: str
     destination: str
@@ -46,9 +49,23 @@ class Flow:
     ssl_session: bytes | None = None  # ClientHello session id on TLS passthrough
     wall: float = 0.0  # wall-clock seconds, for cookie tokens
 
+    def __init__(self, source: str, destination: str, url: str | None = None,
+                 headers: Mapping[str, str] | None = None, cookies: Mapping[str, str] | None = None,
+                 xff: Sequence[str] | None = None, ssl_session: bytes | None = None, wall: float = 0.0) -> None:
+        self.source = source
+        self.destination = destination
+        self.url = url
+        self.headers = headers
+        self.cookies = cookies
+        self.xff = xff
+        self.ssl_session = ssl_session
+        self.wall = wall
 
-@dataclass(slots=True)
+
+@dataclass(slots=True, init=False)
 class Decision:
+    """What decide() chose.  The __init__ is written out so that, compiled, it runs in C."""
+
     outcome: str
     vip: Vip
     class_name: str | None = None
@@ -62,8 +79,29 @@ class Decision:
     learn_cookie: str | None = None  # learned cookie name to watch for in the response
     learn_session: bool = False  # ssl-session: learn the id from the ServerHello
     queue: bool = False  # rule 6: every server is only at its connection limit
-    tried: tuple[str, ...] = field(default_factory=tuple)
+    tried: tuple[str, ...] = ()
     rule: str = ""
+
+    def __init__(self, outcome: str, vip: Vip, class_name: str | None = None, farm: Farm | None = None,
+                 member: Member | None = None, scope: Scope | None = None, key: Hashable = None,
+                 entry: Entry | None = None, table: StickyTable | None = None, set_cookie: str | None = None,
+                 learn_cookie: str | None = None, learn_session: bool = False, queue: bool = False,
+                 tried: tuple[str, ...] = (), rule: str = "") -> None:
+        self.outcome = outcome
+        self.vip = vip
+        self.class_name = class_name
+        self.farm = farm
+        self.member = member
+        self.scope = scope
+        self.key = key
+        self.entry = entry
+        self.table = table
+        self.set_cookie = set_cookie
+        self.learn_cookie = learn_cookie
+        self.learn_session = learn_session
+        self.queue = queue
+        self.tried = tried
+        self.rule = rule
 
     @property
     def address(self) -> str:
