@@ -256,11 +256,15 @@ class StickyTable:
         return e.table is self and self.retired is None and self.s.gen[e.slot] == e.gen
 
     def expires_in(self, e: Entry, now: float) -> float | None:
-        """Seconds until expiry, or None while open connections hold the entry."""
+        """Seconds until expiry, or None while open connections hold the entry.
+
+        Never more than the scope's timeout: stamps round up to the next tick, so the
+        entry may outlive its timeout by up to one tick, but an operator reading "time to
+        expire" should never see more than the timeout they configured."""
         s = self.s
         if s.open[e.slot] and not e.st.activeconns:
             return None
-        return max(0.0, s.stamp[e.slot] / TICKS + e.st.timeout - now)
+        return min(e.st.timeout, max(0.0, s.stamp[e.slot] / TICKS + e.st.timeout - now))
 
     # -- the decision path ----------------------------------------------------------------------
     def lookup(self, scope: str, key: Hashable, now: float) -> Entry | None:
