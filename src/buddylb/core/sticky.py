@@ -256,11 +256,8 @@ class StickyTable:
         return e.table is self and self.retired is None and self.s.gen[e.slot] == e.gen
 
     def expires_in(self, e: Entry, now: float) -> float | None:
-        """Seconds until expiry, or None while open connections hold the entry.
-
-        Never more than the scope's timeout: stamps round up to the next tick, so the
-        entry may outlive its timeout by up to one tick, but an operator reading "time to
-        expire" should never see more than the timeout they configured."""
+        """Seconds until expiry (capped at the timeout: stamps round up a tick), or None
+        while open connections hold the entry."""
         s = self.s
         if s.open[e.slot] and not e.st.activeconns:
             return None
