@@ -258,3 +258,16 @@ def test_head_size_is_the_bytes_received() -> None:
     raw = b"GET /cart?id=7 HTTP/1.1\r\nHost: shop\r\nCookie: a=1; b=2\r\nX-Empty: \r\n\r\n"
     (head,) = [e for e in parse(raw) if isinstance(e, RequestHead)]
     assert head_size(head) == len(raw)
+
+
+def test_http10_without_host_is_forwarded_as_http10_without_host() -> None:
+    """Hypothesis found it: an HTTP/1.0 request without Host was forwarded as HTTP/1.1 with
+    an empty Host, a head our own parser (and nginx) refuses with 400."""
+    from buddylb.http.request import serialize_request_head
+
+    raw = b"POST / HTTP/1.0\r\nH:ost: a.example\r\nContent-Length: 0\r\n\r\n"
+    (head,) = [e for e in parse(raw) if isinstance(e, RequestHead)]
+    out = serialize_request_head(head)
+    assert out.startswith(b"POST / HTTP/1.0\r\n") and b"\r\nhost:" not in out.lower()
+    (again,) = [e for e in parse(out) if isinstance(e, RequestHead)]
+    assert again.method == b"POST" and again.host == b""

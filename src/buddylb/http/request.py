@@ -420,14 +420,17 @@ def serialize_request_head(head: RequestHead, extra_headers: Iterable[tuple[byte
         if restate_host:
             drop = drop | {b"host"}
         fields = forward_fields(lines, head.headers, drop, keep_underscores)
-    if restate_host and not host_in_extra:
+    # An HTTP/1.0 request may come without Host: it goes on as HTTP/1.0 without one,
+    # never as HTTP/1.1 with an empty Host, which RFC 9110 §4.2.1 (and we) refuse.
+    version = b"HTTP/1.1" if head.host or host_in_extra else b"HTTP/1.0"
+    if restate_host and not host_in_extra and head.host:
         fields = b"host: %s\r\n%s" % (head.host, fields)
     framing = head.framing
     if framing is Framing.LENGTH:
         tail = b"content-length: %d\r\n" % head.content_length if head.content_length is not None else b""
     else:
         tail = _FRAMING_LINE[framing]
-    return b"%s %s HTTP/1.1\r\n%s%s%s\r\n" % (head.method, head.path, fields, extra, tail)
+    return b"%s %s %s\r\n%s%s%s\r\n" % (head.method, head.path, version, fields, extra, tail)
 
 
 def _render_by_hand(head: RequestHead, drop_hop_by_hop: bool, keep_underscores: bool) -> bytes:
