@@ -16,15 +16,13 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence, TypeVar
 
 from buddylb.config import units
-from buddylb.config.lexer import LogicalLine
+from buddylb.config.lexer import SEQ, LogicalLine, key_of  # noqa: F401  (re-exported for the sections)
 from buddylb.config.verdict import LineError, keep  # noqa: F401  (re-exported for the sections)
 
 if TYPE_CHECKING:
     from buddylb.config.session import ParseSession
 
 T = TypeVar("T")
-SEQ = "#"  # phrase slot that matches a sequence number (`2 match ...`)
-_NEVER = "\x00"  # the key of a quoted word: matches no keyword
 
 
 Handler = Callable[["ParseSession", Any, "Args"], Any]
@@ -60,9 +58,13 @@ class Block:
     def lookup(self, line: LogicalLine, hidden: bool = True) -> tuple[int, Command] | None:
         """The longest phrase of this table that starts `line`; `hidden=False` skips the
         hint-only commands (a hint must not claim a line another mode owns)."""
-        keys = [key_of(w, q) for w, q in zip(line.words, line.quoted)]
+        keys = line.keys  # the lexer's, once per line (a 20k-member farm is 100k lines)
+        commands = self.commands
+        if len(keys) == 1 or self.longest == 1:  # most lines: one dict look-up
+            cmd = commands.get(keys[:1])
+            return (1, cmd) if cmd is not None and (hidden or not cmd.hidden) else None
         for n in range(min(self.longest, len(keys)), 0, -1):
-            cmd = self.commands.get(tuple(keys[:n]))
+            cmd = commands.get(keys[:n])
             if cmd is not None and (hidden or not cmd.hidden):
                 return n, cmd
         return None
@@ -93,15 +95,6 @@ def block(title: str, *tables: Mapping[str, Command], swallow: bool = False) -> 
         for phrase, cmd in table.items():
             commands[tuple(phrase.split())] = cmd
     return Block(title, commands, max(len(p) for p in commands), swallow)
-
-
-def key_of(word: str, quoted: bool) -> str:
-    """A word as a keyword: lower case; `#` for a number; never a keyword when quoted."""
-    if quoted:
-        return _NEVER
-    if word.isascii() and word.isdigit():
-        return SEQ
-    return word.lower()
 
 
 class Args:
@@ -181,7 +174,13 @@ class Args:
             raise LineError(f"{exc}") from None
 
     def name(self, what: str) -> str:
-        return self.convert(what, lambda t: units.check_name(t, what))
+        text = self.word(what)
+        if units.NAME_RE.fullmatch(text) is not None:  # the common case, without a closure per line
+            return text
+        try:
+            return units.check_name(text, what)
+        except ValueError as exc:
+            raise LineError(f"{exc}") from None
 
     def token(self, what: str) -> str:
         return self.convert(what, lambda t: units.check_token(t, what))
@@ -190,7 +189,13 @@ class Args:
         return self.convert(what, lambda t: units.parse_int(t, what, lo, hi))
 
     def port(self, what: str = "port") -> int:
-        return self.convert(what, lambda t: units.parse_port(t, what))
+        text = self.word(what)
+        if text.isdigit() and text.isascii() and len(text) <= 5 and 0 < int(text) <= 65535:
+            return int(text)  # the common case, without a closure per line
+        try:
+            return units.parse_port(text, what)
+        except ValueError as exc:
+            raise LineError(f"{exc}") from None
 
     def time(self, what: str, unit: units.TimeUnit) -> float:
         return self.convert(what, lambda t: units.parse_time(t, unit))

@@ -16,24 +16,31 @@ becomes a Diagnostic and is dropped; lexing always continues with the next line.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from buddylb.config.model import Diagnostic
 
 TAB_STOP = 8
+SEQ = "#"  # the key of a number: phrase slot of a sequence number (`2 match ...`)
+_NEVER = "\x00"  # the key of a quoted word: matches no keyword
 _BLANKS = " \t"
 _CONTROL_RE = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
 _PLAIN_RE = re.compile(r"[^\t\"!#\x00-\x08\x0a-\x1f\x7f]*")
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class LogicalLine:
-    """One command line: its 1-based number, indentation column and words."""
+    """One command line: its 1-based number, indentation column and words.
+
+    Not frozen: a frozen dataclass sets each field through object.__setattr__, and a
+    20k-member farm is 100k lines (issue 13 item 6). Nothing changes a line once lexed."""
 
     number: int
     indent: int
     words: tuple[str, ...]
     quoted: tuple[bool, ...]  # per word: written in double quotes (never a keyword)
+    # per word, as a keyword (`keys_of`): computed once here, read by every mode's table
+    keys: tuple[str, ...] = field(default=(), compare=False, repr=False)
 
     @property
     def text(self) -> str:
@@ -70,9 +77,21 @@ def lex(text: str, file: str = "<config>") -> tuple[list[LogicalLine], list[Diag
         text = text[1:]
     lines: list[LogicalLine] = []
     diagnostics: list[Diagnostic] = []
+    plain = _PLAIN_RE.fullmatch
     for number, raw in enumerate(text.split("\n"), start=1):
         if raw.endswith("\r"):
             raw = raw[:-1]
+        if raw.isascii() and plain(raw) is not None:
+            # The common line, inline (a 20k-member farm is 100k lines, issue 13 item 6):
+            # ASCII without tab, quote, comment or control character, so str.split()
+            # splits at spaces only and every word is a plain keyword or value.
+            words = raw.split()
+            if words:
+                low = words if raw.islower() else raw.lower().split()
+                lines.append(LogicalLine(number, len(raw) - len(raw.lstrip(" ")), tuple(words),
+                                         (False,) * len(words),
+                                         tuple([SEQ if w.isdigit() else w for w in low])))
+            continue
         try:
             line = _lex_line(number, raw)
         except _LexError as exc:
@@ -85,12 +104,13 @@ def lex(text: str, file: str = "<config>") -> tuple[list[LogicalLine], list[Diag
 
 def _lex_line(number: int, raw: str) -> LogicalLine | None:
     if _PLAIN_RE.fullmatch(raw) is not None:
-        # the common line (no tab, quote, comment or control character): split by C code,
-        # not by the loop below; a 20k-member farm is 100k lines (issue 13 item 6)
-        words = [w for w in raw.split(" ") if w]
+        # no tab, quote, comment or control character, but not ASCII: split at spaces only
+        # (str.split() would split at U+00A0 and other Unicode blanks)
+        words = tuple([w for w in raw.split(" ") if w])
         if not words:
             return None
-        return LogicalLine(number, len(raw) - len(raw.lstrip(" ")), tuple(words), (False,) * len(words))
+        keys = tuple([key_of(w, False) for w in words])
+        return LogicalLine(number, len(raw) - len(raw.lstrip(" ")), words, (False,) * len(words), keys)
     indent = 0
     i = 0
     while i < len(raw) and raw[i] in _BLANKS:
@@ -124,7 +144,17 @@ def _lex_line(number: int, raw: str) -> LogicalLine | None:
                 f"this line contains the control character U+{ord(bad.group()):04X}; remove it "
                 "(lines end with LF or CRLF, values with blanks go in double quotes)"
             )
-    return LogicalLine(number, indent, tuple(words), tuple(quoted))
+    return LogicalLine(number, indent, tuple(words), tuple(quoted),
+                       tuple([key_of(w, q) for w, q in zip(words, quoted)]))
+
+
+def key_of(word: str, quoted: bool) -> str:
+    """A word as a keyword: lower case; SEQ for a number; never a keyword when quoted."""
+    if quoted:
+        return _NEVER
+    if word.isascii() and word.isdigit():
+        return SEQ
+    return word.lower()
 
 
 def _quoted_word(raw: str, start: int) -> tuple[str, int]:

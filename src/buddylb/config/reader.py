@@ -29,10 +29,9 @@ It never knows what a command means (handlers do) and never prints.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Iterable
 
-from buddylb.config.grammar import Args, Block, Command, LineError, key_of
+from buddylb.config.grammar import Args, Block, Command, LineError
 from buddylb.config.lexer import LogicalLine
 
 if TYPE_CHECKING:
@@ -43,16 +42,20 @@ _PROMPT = re.compile(r"[\w.-]+/[\w.-]+(\(config[\w-]*\))?#")
 _NOTHING = Block("refused line", {}, 1)  # the sub-mode of a refused line that opens none
 
 
-@dataclass(slots=True)
 class Mode:
-    """One open sub-mode: the line that opened it, its table and the object it fills."""
+    """One open sub-mode: the line that opened it, its table and the object it fills.
+    (A plain class with slots: one is made per object line, 40k for a 20k-member farm.)"""
 
-    opener: LogicalLine
-    table: Block
-    target: Any
-    dead: bool = False  # the opener was refused: consume its lines without running them
-    indented: bool = False  # a line deeper than the opener arrived: indentation is meaningful
-    seen: dict[str, int] = field(default_factory=dict)  # single-valued attributes -> line
+    __slots__ = ("opener", "table", "target", "dead", "indented", "seen", "indent")
+
+    def __init__(self, opener: LogicalLine, table: Block, target: Any, dead: bool = False) -> None:
+        self.opener = opener
+        self.table = table
+        self.target = target
+        self.dead = dead  # the opener was refused: consume its lines without running them
+        self.indented = False  # a line deeper than the opener arrived: indentation is meaningful
+        self.seen: dict[str, int] = {}  # single-valued attributes -> line
+        self.indent = opener.indent  # read for every line: kept here
 
 
 class Reader:
@@ -70,48 +73,55 @@ class Reader:
             self.feed(line)
 
     def feed(self, line: LogicalLine) -> None:
-        keys = tuple(key_of(w, q) for w, q in zip(line.words, line.quoted))
-        if keys == ("exit",):
-            if self.stack:
-                self.stack.pop()
-            return
-        if keys == ("end",):
-            self.stack.clear()
-            return
-        if _PROMPT.match(line.words[0]) and not line.quoted[0]:
+        keys = line.keys
+        if len(keys) == 1:
+            if keys[0] == "exit":
+                if self.stack:
+                    self.stack.pop()
+                return
+            if keys[0] == "end":
+                self.stack.clear()
+                return
+        if "/" in line.words[0] and _PROMPT.match(line.words[0]) and not line.quoted[0]:
             # `ACE-1/Admin# show running-config` pasted with its output
             self.session.ignore("unused", line.number, "CLI prompt")
             self.stack.clear()
             return
-        self._close_by_indent(line)
-        inner = self.stack[-1] if self.stack else None
-        if inner is not None and inner.dead and line.indent > inner.opener.indent:
+        stack = self.stack
+        if stack and line.indent <= stack[-1].indent:
+            self._close_by_indent(line)
+        inner = stack[-1] if stack else None
+        nested = inner is not None and line.indent > inner.indent
+        if nested and inner.dead:  # type: ignore[union-attr]
             return  # indented under a refused line: that line was reported, once
-        if inner is not None and inner.table.swallow and line.indent > inner.opener.indent:
-            inner.indented = True
-            found = inner.table.lookup(line, hidden=False)
+        if nested and inner.table.swallow:  # type: ignore[union-attr]
+            inner.indented = True  # type: ignore[union-attr]
+            found = inner.table.lookup(line, hidden=False)  # type: ignore[union-attr]
             if found is None:
-                self.session.ignore(_category(inner.target), line.number, " ".join(line.words[:2]))
+                self.session.ignore(_category(inner.target), line.number, " ".join(line.words[:2]))  # type: ignore[union-attr]
                 return
-            self._run(line, len(self.stack) - 1, *found)
+            self._run(line, len(stack) - 1, *found)
             return
-        nested = bool(self.stack) and line.indent > self.stack[-1].opener.indent
-        for depth in range(len(self.stack) - 1, -2, -1):
-            table = self.stack[depth].table if depth >= 0 else self.top
+        for depth in range(len(stack) - 1, -2, -1):
+            table = stack[depth].table if depth >= 0 else self.top
             found = table.lookup(line, hidden=False)
-            if found is not None and not (nested and found[1].device) and _claims(line, *found):
-                del self.stack[depth + 1 :]
-                if depth >= 0 and line.indent > self.stack[depth].opener.indent:
-                    self.stack[depth].indented = True
-                self._run(line, depth, *found)
+            if found is None:
+                continue
+            n, cmd = found
+            if not (nested and cmd.device) and (cmd.claims is None or _claims(line, n, cmd)):
+                del stack[depth + 1 :]
+                if depth >= 0 and line.indent > stack[depth].indent:
+                    stack[depth].indented = True
+                self._run(line, depth, n, cmd)
                 return
         self._stray(line)
 
     def _close_by_indent(self, line: LogicalLine) -> None:
-        while self.stack:
-            mode = self.stack[-1]
-            if line.indent < mode.opener.indent or (line.indent == mode.opener.indent and mode.indented):
-                self.stack.pop()
+        stack, indent = self.stack, line.indent
+        while stack:
+            mode = stack[-1]
+            if indent < mode.indent or (indent == mode.indent and mode.indented):
+                stack.pop()
             else:
                 return
 

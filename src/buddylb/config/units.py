@@ -26,7 +26,7 @@ PORT_NAMES: dict[str, int] = {"www": 80, "http": 80, "https": 443, "ftp": 21, "d
 
 # SPEC §2: names are up to 64 characters of [A-Za-z0-9_.-].
 NAME_MAX = 64
-_NAME_RE = re.compile(r"[A-Za-z0-9_.\-]{1,64}")
+NAME_RE = re.compile(r"[A-Za-z0-9_.\-]{1,64}")
 # RFC 9110 §5.6.2 token: cookie and header names.
 _TOKEN_RE = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]{1,256}")
 _DIGITS_RE = re.compile(r"[0-9]{1,10}")
@@ -75,7 +75,7 @@ def parse_port(text: str, what: str = "port") -> int:
 
 def check_name(text: str, what: str) -> str:
     """A configuration object name (SPEC §2): returns it, or raises with the rule."""
-    if _NAME_RE.fullmatch(text) is None:
+    if NAME_RE.fullmatch(text) is None:
         if len(text) > NAME_MAX:
             raise ValueError(
                 f'{what} "{text[:NAME_MAX]}…" is {len(text)} characters long; '
@@ -117,8 +117,16 @@ def prefix_to_mask(prefix: int) -> str:
     return str(ipaddress.IPv4Address((0xFFFFFFFF << (32 - prefix)) & 0xFFFFFFFF))
 
 
+# A dotted quad already in normal form (no leading zeros, each octet 0-255): it is its
+# own normal form, so `ipaddress` (a few microseconds a call) is not needed for it.
+_QUAD = r"(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])"
+_NORMAL_IPV4_RE = re.compile(rf"{_QUAD}\.{_QUAD}\.{_QUAD}\.{_QUAD}")
+
+
 def parse_address(text: str, what: str = "address") -> str:
     """An IPv4 or IPv6 address, normalised (`::0001` -> `::1`)."""
+    if _NORMAL_IPV4_RE.fullmatch(text) is not None:
+        return text
     try:
         return str(ipaddress.ip_address(text))
     except ValueError:

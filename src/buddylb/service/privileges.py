@@ -17,13 +17,12 @@ the old configuration keeps serving).  Never imports io/: the caller says when t
 """
 from __future__ import annotations
 
-import ctypes
-import ctypes.util
 import grp
 import logging
 import os
 import pwd
 from dataclasses import dataclass
+from typing import Any
 
 from buddylb.errors import LbError
 
@@ -87,6 +86,8 @@ def drop(who: Identity) -> bool:
     Raises LbError when the switch cannot be made (then the caller must not serve)."""
     if not must_switch(who):
         return True
+    import ctypes.util  # here: `buddylb check` looks names up and never drops
+
     libc = ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True)
     switching_uid = who.uid is not None and who.uid != 0
     if switching_uid:
@@ -120,16 +121,17 @@ def drop(who: Identity) -> bool:
     return kept
 
 
-class _CapHeader(ctypes.Structure):
-    _fields_ = [("version", ctypes.c_uint32), ("pid", ctypes.c_int)]
-
-
-class _CapData(ctypes.Structure):
-    _fields_ = [("effective", ctypes.c_uint32), ("permitted", ctypes.c_uint32), ("inheritable", ctypes.c_uint32)]
-
-
-def _capset(libc: ctypes.CDLL, mask: int) -> bool:
+def _capset(libc: Any, mask: int) -> bool:
     """capset(2): permitted = effective = `mask` (capabilities 0-31), inheritable = {}."""
+    import ctypes
+
+    class _CapHeader(ctypes.Structure):
+        _fields_ = [("version", ctypes.c_uint32), ("pid", ctypes.c_int)]
+
+    class _CapData(ctypes.Structure):
+        _fields_ = [("effective", ctypes.c_uint32), ("permitted", ctypes.c_uint32),
+                    ("inheritable", ctypes.c_uint32)]
+
     header = _CapHeader(_LINUX_CAPABILITY_VERSION_3, 0)
     data = (_CapData * 2)()
     data[0].effective = data[0].permitted = mask

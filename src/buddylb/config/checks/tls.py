@@ -8,7 +8,6 @@ regular files are opened (a FIFO or device would block).  It never keeps a conte
 
 from __future__ import annotations
 
-import ssl
 from pathlib import Path
 
 from buddylb.config.checks import Findings
@@ -87,7 +86,10 @@ def _check_one(sp: SslProxy, base_dir: Path, f: Findings) -> None:
 
 
 def _load_pair(owner: str, line: int, cert: Path, key: Path, f: Findings) -> None:
-    """Load the pair the way the TLS listener will; a problem is reported on the key line."""
+    """Load the pair the way the TLS listener will; a problem is reported on the key line.
+    `ssl` is imported here, not at the top: `check` of a file without TLS never needs it."""
+    import ssl
+
     try:
         ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER).load_cert_chain(cert, key, password=_refuse_password)
     except _EncryptedKey:

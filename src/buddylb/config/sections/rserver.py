@@ -95,7 +95,8 @@ HOST = block(
 def _rserver_host(s: ParseSession, _target: Any, a: Args) -> Rserver:
     ctx = s.context(a.number)
     name = a.name("rserver name")
-    claim_name({"rserver host": ctx.rservers}, name, "rserver host")
+    if name in ctx.rservers:
+        claim_name({"rserver host": ctx.rservers}, name, "rserver host")
     rs = ctx.rservers[name] = Rserver(name=name, line=a.number)
     with keep(rs):
         a.end()
