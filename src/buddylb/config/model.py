@@ -109,6 +109,7 @@ class Serverfarm:
     fail_action_purge: bool = False
     members: list[FarmMember] = field(default_factory=list)
     inband: InbandSpec | None = None  # `inband-health check` (core.inband)
+    send_proxy: int = 0  # `send-proxy v1|v2`: the PROXY protocol version servers get; 0: none
 
 
 @dataclass
@@ -272,6 +273,7 @@ class MultiMatchClass:
     ssl_proxy: Ref | None = None
     conn_max: int | None = None  # `conn-limit max N [min M]`: open client connections of each VIP
     conn_min: int | None = None
+    accept_proxy: list[Ref] = field(default_factory=list)  # `loadbalance vip accept-proxy CIDR` (name: the CIDR)
 
 
 @dataclass

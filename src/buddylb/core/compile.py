@@ -111,6 +111,7 @@ def _compile_farm(ctx: m.Context, farm: m.Serverfarm) -> Farm:
         backups=tuple(mb for mb in members if mb.backup),
         key=(ctx.name, farm.name),
         inband=farm.inband,
+        send_proxy=farm.send_proxy,
     )
 
 
@@ -285,6 +286,7 @@ def _compile_vips(ctx: m.Context, compiled: Context, base: Path, acls: dict[str,
                             protocol="udp" if match.protocol == "udp" else "tcp",
                             conn_limit=None if cls.conn_max is None else
                             (cls.conn_max, cls.conn_max if cls.conn_min is None else cls.conn_min),
+                            accept_proxy=tuple(ipaddress.ip_network(r.name) for r in cls.accept_proxy),
                         )
                     )
     return vips

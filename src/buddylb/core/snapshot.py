@@ -68,6 +68,7 @@ class Farm:
     backups: tuple[Member, ...]
     key: tuple[str, str] = ("", "")  # (context, farm)
     inband: Any = None  # core.inband.InbandSpec (`inband-health check`), None: off
+    send_proxy: int = 0  # `send-proxy v1|v2`: PROXY protocol version opening server connections; 0: none
 
 
 @dataclass(frozen=True, slots=True)
@@ -172,6 +173,7 @@ class Vip:
     mm_policy: str = ""  # the multi-match policy that activated it
     protocol: str = "tcp"  # "udp": a datagram VIP (io.udp), in Snapshot.udp_vips
     conn_limit: tuple[int, int] | None = None  # (max, resume below min): open client connections
+    accept_proxy: tuple = ()  # ipaddress networks whose peers must open with a PROXY header (io.proxygate)
 
     @property
     def name(self) -> str:

@@ -81,12 +81,34 @@ def check_udp_vips(ctx: Context, f: Findings) -> None:
             if cls.ssl_proxy is not None:
                 f.error(cls.ssl_proxy.line, f"{owner} serves the UDP VIP {vip}, which cannot terminate TLS; "
                         "remove the ssl-proxy line")
+            for ap in cls.accept_proxy[:1]:
+                f.error(ap.line, f"{owner} serves the UDP VIP {vip}; the PROXY protocol is read on TCP "
+                        "connections only: remove the accept-proxy line or the udp line")
+            for lc in lb.classes:
+                sg = ctx.stickies.get(lc.sticky.name) if lc.sticky is not None else None
+                for ref in (lc.farm, lc.backup_farm, *((sg.farm, sg.backup_farm) if sg is not None else ())):
+                    farm = ctx.farms.get(ref.name) if ref is not None else None
+                    if farm is not None and farm.send_proxy and ref is not None:
+                        f.error(ref.line, f'policy-map "{lb.name}" serves the UDP VIP {vip} with serverfarm '
+                                f'"{farm.name}", which says send-proxy; the PROXY protocol opens TCP connections '
+                                "only: remove send-proxy or use another farm for UDP")
             for lc in lb.classes:
                 sg = ctx.stickies.get(lc.sticky.name) if lc.sticky is not None else None
                 if sg is not None and sg.kind != "ip-netmask":
                     f.error(lc.sticky.line if lc.sticky else lc.line,
                             f'policy-map "{lb.name}" serves the UDP VIP {vip} with {sg.kind} sticky group '
                             f'"{sg.name}"; a UDP VIP sticks by address only, use a sticky ip-netmask group')
+
+
+def check_accept_proxy(ctx: Context, f: Findings) -> None:
+    """`accept-proxy` is read before anything else on the connection, so not on a VIP
+    that terminates TLS (the listener would take the header for a ClientHello)."""
+    for pol in ctx.mm_policies.values():
+        for cls in pol.classes:
+            if cls.accept_proxy and cls.ssl_proxy is not None:
+                f.error(cls.accept_proxy[0].line, f'class "{cls.name}" of policy-map "{pol.name}" terminates TLS '
+                        f'(ssl-proxy server {cls.ssl_proxy.name}) and accepts the PROXY protocol, which buddylb reads '
+                        "only on plain VIPs; remove the accept-proxy lines, or pass TLS through (no ssl-proxy)")
 
 
 @dataclass(frozen=True, slots=True)

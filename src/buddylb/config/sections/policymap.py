@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from buddylb.config import units
 from buddylb.config.grammar import Args, Command, LineError, block, farm_ref, keep
 from buddylb.config.model import (
     Context,
@@ -137,6 +138,16 @@ def _vip_conn_limit(_s: ParseSession, cls: MultiMatchClass, a: Args) -> None:
     cls.conn_max, cls.conn_min = parse_conn_limit(a)
 
 
+def _accept_proxy(_s: ParseSession, cls: MultiMatchClass, a: Args) -> None:
+    """SPEC §2.1: peers in CIDR must open with a PROXY v1/v2 header (repeatable)."""
+    cidr = a.convert("accept-proxy network", lambda t: units.parse_cidr(t, "accept-proxy"))
+    a.end()
+    for other in cls.accept_proxy:
+        if other.name == cidr:
+            raise LineError(f'accept-proxy {cidr} is already listed on line {other.line}; remove one of the two lines')
+    cls.accept_proxy.append(Ref(cidr, a.number))
+
+
 def _ssl_proxy(_s: ParseSession, cls: MultiMatchClass, a: Args) -> None:
     cls.ssl_proxy = Ref(a.name("ssl-proxy service name"), a.number)
     a.end()
@@ -151,6 +162,7 @@ MM_CLASS = block(
         ),
         "loadbalance policy": Command("loadbalance policy POLICY-MAP", _lb_policy, once="policy"),
         "ssl-proxy server": Command("ssl-proxy server SSL-PROXY", _ssl_proxy, once="ssl-proxy"),
+        "loadbalance vip accept-proxy": Command("loadbalance vip accept-proxy CIDR", _accept_proxy),
         "conn-limit max": Command("conn-limit max N [min M]", _vip_conn_limit, once="conn-limit"),
         "loadbalance vip icmp-reply": unused("loadbalance vip icmp-reply"),
         "loadbalance vip udp-fast-age": unused("loadbalance vip udp-fast-age"),

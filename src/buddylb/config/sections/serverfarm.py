@@ -1,4 +1,4 @@
-"""`serverfarm host NAME`, its `predictor`, `probe`, `fail-action` lines and its
+"""`serverfarm host NAME`, its `predictor`, `probe`, `fail-action`, `send-proxy` lines and its
 `rserver NAME [PORT]` memberships with their own sub-mode (SPEC §2.1).
 
 Owns the words of these lines; it never resolves the rserver or probe names it records
@@ -113,6 +113,13 @@ def _inband(_s: ParseSession, farm: Serverfarm, a: Args) -> None:
     farm.inband = spec
 
 
+def _send_proxy(_s: ParseSession, farm: Serverfarm, a: Args) -> None:
+    """SPEC §2.1: every server connection of the farm opens with a PROXY protocol header."""
+    version = a.keyword("PROXY protocol version", ("v1", "v2"))
+    a.end()
+    farm.send_proxy = 1 if version == "v1" else 2
+
+
 def _fail_action(_s: ParseSession, farm: Serverfarm, a: Args) -> None:
     a.end()
     farm.fail_action_purge = True
@@ -124,6 +131,7 @@ FARM = block(
         "predictor": Command(_PREDICTOR_SYNTAX, _predictor, once="predictor"),
         "probe": Command("probe NAME", _probe, claims=one_word),
         "fail-action purge": Command("fail-action purge", _fail_action, once="fail-action"),
+        "send-proxy": Command("send-proxy v1|v2", _send_proxy, once="send-proxy"),
         "failaction purge": Command("failaction purge", _fail_action, once="fail-action", hidden=True),
         "rserver": Command("rserver NAME [PORT]", _member, block=MEMBER, claims=lambda r: r[:1] != ("host",)),
         "transparent": mapped("transparent", f'"transparent" (no destination NAT): {SERVERS_SEE_US}'),
