@@ -25,6 +25,7 @@ from buddylb.errors import CommandError, ConfigError, LbError
 from buddylb.io.accesslog import AccessLog
 from buddylb.io.gate import AclGate
 from buddylb.io.listeners import ListenerSet
+from buddylb.io.proxied import ProxyGate
 from buddylb.io.probes import Prober
 from buddylb.io.udp import UdpListeners
 from buddylb.io.runtime import Balancer, load_secret
@@ -61,12 +62,16 @@ def protocol_factory(balancer: Balancer):
     from buddylb.io.l4 import L4Client
     from buddylb.io.l7.protocol import L7Client
 
-    def relay(key: tuple[str, int], tls: bool, http: bool) -> asyncio.Protocol:
-        return L7Client(balancer, key, tls) if http else L4Client(balancer, key, tls)
+    def relay(key: tuple[str, int], tls: bool, http: bool, origin=None) -> asyncio.Protocol:
+        return L7Client(balancer, key, tls, origin) if http else L4Client(balancer, key, tls, origin)
 
     def make(key: tuple[str, int], tls: bool) -> asyncio.Protocol:
         vip = balancer.snapshot.vips.get(key)
         http = vip is not None and vip.policy.http
+        if vip is not None and vip.accept_proxy:  # SPEC §2.1: listed peers open with a PROXY header
+            gated = vip
+            inner = lambda: ProxyGate(balancer, gated, lambda origin: relay(key, tls, http, origin))  # noqa: E731
+            return AclGate(balancer, vip, inner) if vip.acl is not None else inner()
         if vip is not None and vip.acl is not None:  # SPEC §2.4: an access-group applies
             return AclGate(balancer, vip, lambda: relay(key, tls, http))
         return relay(key, tls, http)

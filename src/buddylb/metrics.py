@@ -76,6 +76,9 @@ STATE: dict[str, tuple[str, str, tuple[str, ...]]] = {
                          ("context", "access_list", "line")),
     "buddylb_acl_denied": ("counter", "Connections an access-group refused, per VIP (SPEC §2.4).",
                            ("context", "vip")),
+    "buddylb_proxy_refused": ("counter", "Connections closed for their PROXY protocol header on an accept-proxy "
+                              "VIP: malformed, timeout, truncated, untrusted (from a peer outside accept-proxy).",
+                              ("context", "vip", "reason")),
 }
 
 _STICKY_COUNTERS = {  # metric -> StickyTable.counters field
@@ -140,6 +143,8 @@ class _StateCollector:
             fams["buddylb_acl_hits"].add_metric([ctx_name, name, str(seq)], n)
         for (ctx_name, vip), n in acl.denied.items():
             fams["buddylb_acl_denied"].add_metric([ctx_name, vip], n)
+        for (ctx_name, vip, reason), n in b.proxy_refused.items():
+            fams["buddylb_proxy_refused"].add_metric([ctx_name, vip, reason], n)
         yield from fams.values()
 
 

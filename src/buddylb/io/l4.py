@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 from buddylb.core.decide import Decision, Flow, learn
 from buddylb.core.snapshot import Snapshot, Vip
 from buddylb.io import flow as flow_mod
+from buddylb.io.proxied import Origin, preface
 from buddylb.io.record import FlowRecord
 from buddylb.io.wheel import shared_wheel
 
@@ -54,6 +55,10 @@ class ServerSide(asyncio.Protocol):
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
+        c = self.client
+        farm = c.lease.decision.farm if c.lease is not None else None
+        if farm is not None and farm.send_proxy and c.vip is not None:  # SPEC §2.1 send-proxy: the header first
+            transport.write(preface(farm.send_proxy, c.origin, c.transport, c.vip))  # type: ignore[attr-defined]
 
     def data_received(self, data: bytes) -> None:
         c = self.client
@@ -98,8 +103,10 @@ class ServerSide(asyncio.Protocol):
 class L4Client(asyncio.Protocol):
     """The client side of one L4 VIP connection (plain, or TLS-terminated by the transport)."""
 
-    def __init__(self, balancer: "Balancer", vip_key: tuple[str, int], tls_terminated: bool = False) -> None:
+    def __init__(self, balancer: "Balancer", vip_key: tuple[str, int], tls_terminated: bool = False,
+                 origin: Origin | None = None) -> None:
         self.balancer = balancer
+        self.origin = origin  # what an accept-proxy header said (io.proxied); None: the real peer
         self.vip_key = vip_key
         self.loop = asyncio.get_running_loop()
         self.transport: asyncio.Transport = None  # type: ignore[assignment]
@@ -142,7 +149,7 @@ class L4Client(asyncio.Protocol):
             self.status = "vip_outofservice"
             transport.close()
             return
-        src, _ = peer_address(transport)
+        src = peer_address(transport)[0] if self.origin is None else self.origin[0]
         self.flow = Flow(src, vip.address)
         if not self.tls and _wants_session(self.balancer, snap, vip):
             self.hello = bytearray()  # wait for the ClientHello before deciding

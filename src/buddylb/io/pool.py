@@ -6,6 +6,12 @@ allows reuse (`ResponseParser.must_close` false).  An idle pooled connection tha
 receives bytes or EOF is closed: a server speaking unasked is never trusted again.
 Idle connections older than `IDLE_S` are closed so servers' own timeouts never race us.
 
+`send-proxy` farms (SPEC §2.1): a connection that opened with a PROXY header speaks
+for one client address, so it is pooled under (address, port, client address) and only
+that client's requests reuse it (HAProxy makes such connections private to one client
+connection; per address keeps keep-alive for a client's parallel connections, whose
+header then names the port of the first).
+
 Flow control: the owner pauses a connection's reading through `pause()` / `resume()`
 (never on the transport directly), so the pool knows the state and never hands out a
 connection whose reading is still paused by its previous owner.
@@ -29,11 +35,12 @@ class Owner(TypingProtocol):
 
 
 class ServerConn(asyncio.Protocol):
-    __slots__ = ("pool", "target", "transport", "owner", "idle_since", "alive", "reused", "paused")
+    __slots__ = ("pool", "target", "transport", "owner", "idle_since", "alive", "reused", "paused", "preface")
 
-    def __init__(self, pool: "Pool", target: tuple[str, int]) -> None:
+    def __init__(self, pool: "Pool", target: tuple, preface: bytes = b"") -> None:
         self.pool = pool
-        self.target = target
+        self.target = target  # (address, port), or (address, port, client address) for send-proxy
+        self.preface = preface  # the PROXY header this connection opens with (send-proxy), or b""
         self.transport: asyncio.Transport | None = None
         self.owner: Owner | None = None
         self.idle_since = 0.0
@@ -43,6 +50,8 @@ class ServerConn(asyncio.Protocol):
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]  # uvloop sets TCP_NODELAY itself
+        if self.preface:
+            transport.write(self.preface)  # type: ignore[attr-defined]
 
     def data_received(self, data: bytes) -> None:
         if self.owner is not None:
@@ -104,11 +113,12 @@ class ServerConn(asyncio.Protocol):
 
 class Pool:
     def __init__(self) -> None:
-        self.idle: dict[tuple[str, int], list[ServerConn]] = {}
+        self.idle: dict[tuple, list[ServerConn]] = {}
         self.reaper: asyncio.TimerHandle | None = None
 
-    def take(self, address: str, port: int) -> ServerConn | None:
-        conns = self.idle.get((address, port))
+    def take(self, address: str, port: int, tag: str | None = None) -> ServerConn | None:
+        """An idle connection to address:port (`tag`: one that opened for that client address)."""
+        conns = self.idle.get((address, port) if tag is None else (address, port, tag))
         while conns:
             c = conns.pop()
             if c.alive and c.transport is not None and not c.transport.is_closing():
@@ -116,12 +126,14 @@ class Pool:
                 return c
         return None
 
-    def open(self, address: str, port: int) -> Coroutine[Any, Any, tuple[asyncio.BaseTransport, ServerConn]]:
+    def open(self, address: str, port: int, tag: str | None = None,
+             preface: bytes = b"") -> Coroutine[Any, Any, tuple[asyncio.BaseTransport, ServerConn]]:
         """The loop's connect coroutine for a new connection to address:port, resolving to
         (transport, ServerConn); io.flow.Connector runs it and bounds it by `timeout
         connect`.  Not a coroutine of ours: no extra frame per new connection."""
-        target = (address, port)
-        return asyncio.get_running_loop().create_connection(lambda: ServerConn(self, target), address, port)  # type: ignore[return-value]
+        target = (address, port) if tag is None else (address, port, tag)
+        return asyncio.get_running_loop().create_connection(lambda: ServerConn(self, target, preface),
+                                                            address, port)  # type: ignore[return-value]
 
     def give_back(self, conn: ServerConn) -> None:
         conn.owner = None

@@ -93,6 +93,7 @@ class Balancer:
         self.retirer = Retirer()  # frees replaced snapshots in a worker thread (io/retire.py)
         settle_heap()
         self.acl_counters = AclCounters()  # access-list hits and denials (SPEC §2.4)
+        self.proxy_refused: dict[tuple[str, str, str], int] = {}  # (context, VIP, reason) -> refused (io.proxied)
         self.inband = InbandTracker()  # `inband-health check` failure counts (core.inband)
 
     @property

@@ -305,7 +305,11 @@ class Exchange(Upstream):
             self._reply_error(503)
             return
         lease = self.lease = Lease(self.balancer, d)
-        conn = self.port.take(d.address, d.port)
+        farm = d.farm
+        if farm is not None and farm.send_proxy:  # pooled per client address: io/pool.py
+            conn = self.port.take(d.address, d.port, self.peer)
+        else:
+            conn = self.port.take(d.address, d.port)
         if conn is None:
             if self.pending:
                 self._pause_client()  # bound what we hold while connecting

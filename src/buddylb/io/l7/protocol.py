@@ -11,11 +11,13 @@ runs start to end inside `data_received` (the fast path, no task).
 from __future__ import annotations
 
 import asyncio
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from buddylb.core.decide import Decision, Flow
 from buddylb.io import flow as flow_mod
 from buddylb.io.l7.exchange import Exchange
+from buddylb.io.proxied import Origin, preface
 from buddylb.io.wheel import shared_wheel
 
 if TYPE_CHECKING:
@@ -26,10 +28,12 @@ class L7Client(asyncio.Protocol):
     """One client connection of an L7 VIP; also the exchange's `Port`."""
 
     __slots__ = ("balancer", "vip_key", "tls", "loop", "now", "transport", "ex", "write",
-                 "slot", "wheel", "tasks", "closed", "take", "give_back", "record", "pause_reading", "resume_reading", "data_received")
+                 "slot", "wheel", "tasks", "closed", "take", "origin", "give_back", "record", "pause_reading", "resume_reading", "data_received")
 
-    def __init__(self, balancer: "Balancer", vip_key: tuple[str, int], tls_terminated: bool = False) -> None:
+    def __init__(self, balancer: "Balancer", vip_key: tuple[str, int], tls_terminated: bool = False,
+                 origin: Origin | None = None) -> None:
         self.balancer = balancer
+        self.origin = origin  # what an accept-proxy header said (io.proxied); None: the real peer
         self.vip_key = vip_key
         self.tls = tls_terminated
         self.loop = asyncio.get_running_loop()
@@ -56,7 +60,7 @@ class L7Client(asyncio.Protocol):
         self.balancer.flows.add(self)
         if self.balancer.accept.limits:  # a VIP's conn-limit counts its connections
             self.balancer.accept.opened(self.vip_key)
-        peer = transport.get_extra_info("peername") or ("0.0.0.0", 0)
+        peer = self.origin or transport.get_extra_info("peername") or ("0.0.0.0", 0)
         self.ex.start(peer[0], peer[1])
 
     def eof_received(self) -> bool:
@@ -111,7 +115,12 @@ class L7Client(asyncio.Protocol):
 
     def connect(self, lease: flow_mod.Lease) -> None:
         ex = self.ex
-        flow_mod.Connector(self.balancer, lease, ex.flow, ex.snap.timeouts["connect"], self.balancer.pool.open,
+        open_conn: Any = self.balancer.pool.open
+        farm = lease.decision.farm
+        if farm is not None and farm.send_proxy:  # SPEC §2.1: a connection private to this client address
+            open_conn = partial(open_conn, tag=ex.peer, preface=preface(farm.send_proxy, self.origin, self.transport,
+                                                                         ex.vip))
+        flow_mod.Connector(self.balancer, lease, ex.flow, ex.snap.timeouts["connect"], open_conn,
                            self._opened, self.tasks)
 
     def _opened(self, lease: flow_mod.Lease, made: Any) -> None:
