@@ -60,9 +60,12 @@ class RunOptions:
 
 def protocol_factory(balancer: Balancer):
     from buddylb.io.l4 import L4Client
+    from buddylb.io.h2.protocol import Alpn
     from buddylb.io.l7.protocol import L7Client
 
     def relay(key: tuple[str, int], tls: bool, http: bool, origin=None) -> asyncio.Protocol:
+        if http and tls:
+            return Alpn(balancer, key, origin)  # HTTP/2 or HTTP/1.1, as the client chose by ALPN (io/h2)
         return L7Client(balancer, key, tls, origin) if http else L4Client(balancer, key, tls, origin)
 
     def make(key: tuple[str, int], tls: bool) -> asyncio.Protocol:
@@ -183,6 +186,8 @@ class Server:
                 return False, [str(exc)]
             b.commit(snap, config)
             await self.listeners.apply(snap, contexts)
+            for h2_client in list(b.h2_clients):  # HTTP/2: GOAWAY, open streams finish (README)
+                h2_client.goaway()
             try:
                 await self.udp.apply(snap)
             except LbError as exc:  # the TCP side is in service already; say what is missing
@@ -205,6 +210,8 @@ class Server:
         self.notifier.stopping(f"draining {len(self.balancer.flows)} connection(s)")
         self.listeners.stop_accepting()
         self.udp.close()
+        for h2_client in list(self.balancer.h2_clients):  # HTTP/2: GOAWAY, open streams finish
+            h2_client.goaway()
         deadline = asyncio.get_running_loop().time() + self.balancer.snapshot.timeouts["drain"]
         while self.balancer.flows and asyncio.get_running_loop().time() < deadline:
             await asyncio.sleep(0.05)

@@ -273,7 +273,7 @@ class ListenerSet:
         try:
             for key, vip in snap.vips.items():
                 if vip.tls is not None:
-                    contexts[key] = tls.server_context(vip.tls, snap.source)
+                    contexts[key] = tls.server_context(vip.tls, snap.source, tls.L7_ALPN if vip.policy.http else None)
                 if key not in self.listeners:
                     fresh[key] = self.prebound.pop(key, None) or bind_vip(vip, snap.source, self.reuse_port)
         except LbError:
@@ -296,7 +296,7 @@ class ListenerSet:
                 del self.listeners[key]
                 log.info("VIP %s:%d removed; listener closed", *key)
                 continue
-            tid = tls.identity(vip.tls)
+            tid = (tls.identity(vip.tls), vip.policy.http) if vip.tls is not None else None  # L4 <-> L7: ALPN
             if lst.server is None or tid != lst.tls_id:
                 is_tls = vip.tls is not None
                 lst.ssl = contexts.get(key)

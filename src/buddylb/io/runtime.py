@@ -83,6 +83,7 @@ class Balancer:
         # open flows of farms with `fail-action purge`, by member key, closed on probe failure
         self.pool = Pool()  # L7 server-side keep-alive connections
         self.flows: set = set()  # every open client connection, for drain and stop
+        self.h2_clients: set = set()  # HTTP/2 connections: told to GOAWAY on reload and stop (io/h2)
         self.purgeable: dict[tuple[str, str, str], set] = {}
         self.session_vips: dict = {}  # (generation, VIP address, port) -> keyed by TLS session id (io.l4)
         self.wheel = None  # io.wheel.Wheel of the running loop: every client connection's deadline

@@ -24,8 +24,15 @@ INTERMEDIATE_CIPHERS = ":".join((
 ))
 
 
-def server_context(service: TlsService, source: str) -> ssl.SSLContext:
+# ALPN of a TLS-terminated L7 VIP: HTTP/2 first (io/h2), HTTP/1.1 for the rest (RFC 7301)
+L7_ALPN = ["h2", "http/1.1"]
+
+
+def server_context(service: TlsService, source: str, alpn: list[str] | None = None) -> ssl.SSLContext:
+    """`alpn`: the protocols offered (an L7 VIP: h2 and http/1.1, io/h2/protocol.py)."""
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    if alpn:
+        ctx.set_alpn_protocols(alpn)
     ctx.minimum_version = ssl.TLSVersion.TLSv1_2
     if service.min_version is not None:  # an ACE parameter-map's `version` (never below 1.2)
         ctx.minimum_version = max(ctx.minimum_version, getattr(ssl.TLSVersion, service.min_version))
