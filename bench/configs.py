@@ -14,6 +14,8 @@ across the two farms:
   client stuck to lnx1 in one backend reaches lnx1 in the other.  `mode http` with
   `option forwardfor` and X-Forwarded-Proto (buddylb adds both on L7 VIPs), or
   `mode tcp`; buddylb's default timeouts (SPEC §5); no logging on either side.
+  The TLS VIP offers ALPN h2 and http/1.1 on both (buddylb: always on L7 TLS VIPs;
+  HAProxy: `alpn h2,http/1.1`): wrk asks for no ALPN and speaks HTTP/1.1, h2load HTTP/2.
 The nginx backends serve a small static body and a 1 MiB file.
 """
 from __future__ import annotations
@@ -109,7 +111,7 @@ frontend http-vip
     bind {VIP}:{ports.vip_http}
 {proto("http")}    default_backend http
 frontend https-vip
-    bind {VIP}:{ports.vip_https} ssl crt {pem}
+    bind {VIP}:{ports.vip_https} ssl crt {pem} alpn h2,http/1.1
 {proto("https")}    default_backend decrypted
 backend http
     balance roundrobin

@@ -34,7 +34,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
-from bench import configs, profile, tools, wrk
+from bench import configs, h2load, profile, tools, wrk
 from bench.configs import BULK, HOSTS, SMALL, VIP, Ports
 from bench.procs import Service, accepts
 
@@ -57,6 +57,7 @@ class Scenario:
     close: bool  # "Connection: close": a new connection (and handshake) per request
     direct: str | None  # the direct-to-backend run it is compared with
     unit: str = "req/s"
+    h2: bool = False  # HTTP/2 by h2load (`bench.h2load`) instead of wrk; no ceiling (bench.relay has no h2)
 
 
 SCENARIOS = {s.name: s for s in (
@@ -69,6 +70,8 @@ SCENARIOS = {s.name: s for s in (
     Scenario("tls-keepalive", "TLS-terminated VIP (L7), keep-alive", True, True, SMALL, False, None),
     Scenario("tls-handshake", "TLS-terminated VIP (L7), new handshake per request", True, True, SMALL, True, None,
              unit="handshakes/s"),
+    Scenario("h2-keepalive", f"HTTP/2 on the TLS VIP (L7), {h2load.CLIENTS} connections x {h2load.STREAMS} streams",
+             True, True, SMALL, False, None, h2=True),
 )}
 DIRECT = {
     "direct-keepalive": ("Direct to backend nginx, keep-alive", SMALL, False),
@@ -224,17 +227,24 @@ class ProxyBench:
 
     # load
     def load(self, url: str, close: bool, seconds: int, balancer_pids: list[int],
-             after_warmup: Callable[[], Any] | None = None) -> dict[str, Any]:
-        """Warm-up, then one measured wrk run; `after_warmup` runs between the two (its own
-        counters start there, as the CPU figures do)."""
+             after_warmup: Callable[[], Any] | None = None, h2: bool = False) -> dict[str, Any]:
+        """Warm-up, then one measured wrk run (h2: h2load); `after_warmup` runs between the two
+        (its own counters start there, as the CPU figures do)."""
         wrk_path = self.programs["wrk"] or "wrk"
+        h2load_path = self.programs.get("h2load") or "h2load"
         pin = tools.pin(LOAD_CORE)
-        wrk.run(url, WARMUP_S, CONNECTIONS, THREADS, close, pin, wrk_path)
+        if h2:
+            h2load.run(url, WARMUP_S, pin, h2load_path)
+        else:
+            wrk.run(url, WARMUP_S, CONNECTIONS, THREADS, close, pin, wrk_path)
         if after_warmup is not None:
             after_warmup()
         cores0 = tools.core_busy()
         cpu_b, cpu_n, t0 = tools.cpu_seconds(balancer_pids), tools.cpu_seconds(self.backend_pids()), time.monotonic()
-        r = wrk.run(url, seconds, CONNECTIONS, THREADS, close, pin, wrk_path)
+        if h2:
+            r = h2load.run(url, seconds, pin, h2load_path)
+        else:
+            r = wrk.run(url, seconds, CONNECTIONS, THREADS, close, pin, wrk_path)
         wall = time.monotonic() - t0
         out = r.as_dict()
         used = tools.cpu_seconds(balancer_pids) - cpu_b if balancer_pids else None
@@ -244,7 +254,8 @@ class ProxyBench:
         out["backend_cpu_pct"] = 100 * (tools.cpu_seconds(self.backend_pids()) - cpu_n) / wall
         out["core_busy_pct"] = tools.busy_pct(cores0, tools.core_busy())  # every process, per core
         out["loadavg_1m"] = round(os.getloadavg()[0], 2)
-        out["wrk"] = " ".join(wrk.command(url, seconds, CONNECTIONS, THREADS, close, pin))
+        out["wrk"] = " ".join(h2load.command(url, seconds, "LOG", pin) if h2 else
+                              wrk.command(url, seconds, CONNECTIONS, THREADS, close, pin))
         return out
 
     def run_direct(self, names: list[str]) -> dict[str, Any]:
@@ -277,9 +288,11 @@ class ProxyBench:
             pids = tools.process_tree(svc.pid)
             for name in names:
                 sc = SCENARIOS[name]
+                if sc.h2 and kind == "ceiling":
+                    continue  # bench/relay.py speaks HTTP/1.1 only
                 scheme, port = ("https", ports.vip_https) if sc.tls else ("http", ports.vip_http)
                 self.log(f"proxy: {kind} {name}")
-                r = self.load(f"{scheme}://{VIP}:{port}{sc.path}", sc.close, self.seconds, pids)
+                r = self.load(f"{scheme}://{VIP}:{port}{sc.path}", sc.close, self.seconds, pids, h2=sc.h2)
                 r["alive_after"] = svc.alive()
                 result["scenarios"][name] = r
                 if not svc.alive():

@@ -94,6 +94,7 @@ def _header(res: dict[str, Any]) -> list[str]:
             ["kernel", str(m["kernel"])], ["Python", str(v.get("python", m["python"]))],
             ["uvloop", v.get("uvloop", "?")], ["OpenSSL (Python)", v.get("openssl (python)", "?")],
             ["HAProxy", v.get("haproxy", "?")], ["nginx", v.get("nginx", "?")], ["wrk", v.get("wrk", "?")],
+            ["h2load", v.get("h2load", "?")],
             *([["redis-server", v["redis-server"]]] if v.get("redis-server") else []),
             ["load average (1 min) at start", f"{m.get('loadavg_1m', '?')} (other work shares this machine)"]]
     return lines + _table(["", ""], rows)
@@ -147,6 +148,9 @@ def _proxy_intro(st: dict[str, Any]) -> list[str]:
             "HAProxy with `stick-table type ip size 1m expire 30m` + `stick on src` in backend http and "
             "`stick on src table http` in backend decrypted, same server ids. L7 scenarios use "
             "`policy-map type loadbalance http` / `mode http`; L4 scenarios plain policies / `mode tcp`.",
+            "- `h2-keepalive`: h2load instead of wrk (`h2load -c 10 -m 10 -t 1 -D S --warm-up-time=1`: 10 "
+            "HTTP/2 connections, 10 concurrent streams each; p50/p99 from its per-request log); HAProxy binds "
+            "with `alpn h2,http/1.1`; no ceiling (the bare relay speaks HTTP/1.1 only).",
             "- wrk connects from 127.0.0.1 only: it is one client, so each balancer holds one sticky entry and "
             "every request after the first takes the sticky hit path (the engine section covers many clients).",
             "- Both balancers run with their defaults otherwise (HAProxy: 16 KiB buffers, no splicing; buddylb: "

@@ -9,6 +9,7 @@ the one place BENCHMARKS.md is written.  Parts, in order:
   engine-profile  cProfile of decide() on the hit and buddy paths (full run only)
   direct-*        wrk straight at nginx (the ceiling)
   l7-*, l4-*, tls-*  buddylb, HAProxy and the bare-relay ceiling (`bench.relay`) side by side
+  h2-keepalive    HTTP/2 on the TLS VIP by h2load (`bench.h2load`), buddylb and HAProxy
   redis-proxy     buddylb with the Redis sticky store vs the memory store, l7-close load (`bench.store`)
   redis-engine    the store bracket in process, every decision a new client: RedisStore vs MemoryStore
   profile         py-spy (or cProfile) of buddylb under the L7 keep-alive load (full run only)
@@ -45,6 +46,7 @@ ALIASES = {
     "l7": ["l7-keepalive", "l7-close"],
     "l4": ["l4-keepalive", "l4-close", "l4-bulk"],
     "tls": ["tls-keepalive", "tls-handshake"],
+    "h2": ["h2-keepalive"],
     "engine-all": ["engine", "memory", "pauses", "engine-profile"],
     "redis": STORE_PARTS,
 }

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Callable, Iterable
 
 Log = Callable[[str], None]
-PROGRAMS = {"haproxy": "haproxy", "nginx": "nginx", "wrk": "wrk"}  # command -> Debian package
+PROGRAMS = {"haproxy": "haproxy", "nginx": "nginx", "wrk": "wrk", "h2load": "nghttp2-client"}  # command -> Debian package
 SBIN = ("/usr/sbin", "/sbin", "/usr/local/sbin")
 
 
@@ -66,7 +66,7 @@ def _first_line(cmd: list[str]) -> str:
 
 def versions(paths: dict[str, str | None]) -> dict[str, str]:
     out = {"python": f"{platform.python_implementation()} {platform.python_version()}"}
-    for name, args in (("haproxy", ["-v"]), ("nginx", ["-v"]), ("wrk", ["-v"])):
+    for name, args in (("haproxy", ["-v"]), ("nginx", ["-v"]), ("wrk", ["-v"]), ("h2load", ["--version"])):
         path = paths.get(name)
         out[name] = _first_line([path, *args]) if path else "not installed"
     try:

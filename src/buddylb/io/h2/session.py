@@ -46,6 +46,7 @@ import h2.events
 import h2.exceptions
 import h2.settings
 from h2.errors import ErrorCodes
+from hyperframe.frame import GoAwayFrame
 
 from buddylb.errors import ProtocolError
 from buddylb.http.request import encode_chunk, encode_last_chunk
@@ -185,13 +186,12 @@ class Session:
             self._malformed(sid, str(exc))
             return
         st = Stream(sid, req.method, req.body and not req.has_length)
+        st.client_done = ended
         self.streams[sid] = st
-        st.ex = self.port.open_exchange(st)
-        if st.ex is None:
-            return  # refused at once (it reset the stream)
-        st.ex.client_data(req.head)
+        ex = self.port.open_exchange(st)  # None: it answered at once (VIP out of service)
+        if ex is not None:
+            ex.client_data(req.head)
         if ended and st.ex is not None:
-            st.client_done = True
             st.ex.client_eof()
 
     def _data(self, sid: int, data: bytes, flow_len: int, ended: bool) -> None:
@@ -448,8 +448,13 @@ class Session:
         if self.going_away or self.closed:
             return
         self.going_away = True
-        self.h2.close_connection(ErrorCodes.NO_ERROR, last_stream_id=self.h2.highest_inbound_stream_id)
+        # written beside the library, not by its close_connection: that one moves the
+        # connection to CLOSED, and the open streams could no longer send their responses
         self._flush()
+        frame = GoAwayFrame(0)
+        frame.last_stream_id = self.h2.highest_inbound_stream_id
+        frame.error_code = ErrorCodes.NO_ERROR
+        self.port.write(frame.serialize())
         if not self.streams:
             self._end(None, None)
 
