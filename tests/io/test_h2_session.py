@@ -217,3 +217,21 @@ def test_goaway_lets_open_streams_finish():
     assert sent[0].error_code == 0 and sent[0].last_stream_id == 1
     assert sent[1].stream_id == 1 and "END_STREAM" in sent[1].flags
     assert c.port.closed  # its last stream done: closed
+
+
+def test_priority_in_headers_is_not_a_control_frame():
+    """Browsers send a priority with every HEADERS: many requests are no PRIORITY flood."""
+    c = Client()
+    sid = 1
+    for _ in range(3):
+        for _ in range(90):
+            c.h2.send_headers(sid, REQ, end_stream=True, priority_weight=200, priority_depends_on=0)
+            c.port.session.data_received(c.h2.data_to_send())
+            c.port.exchanges[sid].respond(b"HTTP/1.1 204 No Content\r\n\r\n")
+            c.receive()
+            sid += 2
+        assert c.port.session.controls < 10
+    assert not c.port.closed
+    c.h2.prioritize(sid, weight=10)  # a PRIORITY frame alone counts
+    c.send()
+    assert c.port.session.controls >= 1

@@ -117,6 +117,7 @@ class Session:
         self.batching = False  # inside data_received: one flush at its end
         self.write_blocked = False  # the transport is full (the client does not read)
         self.error: str | None = None  # why the connection was ended by us
+        self.header_priority: Any = None  # the PriorityUpdated of the last HEADERS (not a PRIORITY frame)
 
     def start(self) -> None:
         self.window_start = self.port.now()
@@ -149,6 +150,7 @@ class Session:
         cls = ev.__class__
         E = h2.events
         if cls is E.RequestReceived:
+            self.header_priority = ev.priority_updated  # a browser's HEADERS carry one: not a flood
             self._request(ev.stream_id, ev.headers, ev.stream_ended is not None)
         elif cls is E.DataReceived:
             self._data(ev.stream_id, ev.data, ev.flow_controlled_length, ev.stream_ended is not None)
@@ -171,6 +173,8 @@ class Session:
             if ev.error_code != 0 or not self.streams:
                 self._end(None, None)
         elif cls in (E.RemoteSettingsChanged, E.PingReceived, E.PriorityUpdated, E.UnknownFrameReceived):
+            if ev is self.header_priority:
+                return
             if cls is E.RemoteSettingsChanged:
                 for st in list(self.streams.values()):
                     self._send_body(st)  # SETTINGS_INITIAL_WINDOW_SIZE may have opened windows
