@@ -15,6 +15,7 @@ the session instead of a transport.
 from __future__ import annotations
 
 import asyncio
+import time
 from typing import TYPE_CHECKING, Any
 
 from buddylb.io.h2.session import Session, Stream
@@ -156,7 +157,7 @@ class H2Client(asyncio.Protocol):
         ex.lost()
 
     def record_malformed(self, reason: str) -> None:
-        rec = FlowRecord(self.peer, "h2", __import__("time").time())
+        rec = FlowRecord(self.peer, "h2", time.time())
         vip = self.balancer.snapshot.vips.get(self.vip_key)
         rec.vip, rec.status, rec.error = vip.name if vip else "", 400, f"malformed HTTP/2 request: {reason}"
         self.balancer.access_log(rec)
