@@ -247,3 +247,18 @@ def test_report_shows_ceiling_ratios_and_cpu_per_request():
     text = report.render({"meta": meta, "sections": {"scenario:l7-keepalive": pair}})
     assert "buddylb / ceiling" in text and "0.25×" in text and "0.50×" in text
     assert "900.0 / 200.0 / 450.0" in text  # the ceiling's from its CPU % and rate
+
+
+def test_h2load_parse():
+    from bench import h2load
+
+    out = """finished in 3.00s, 2487.33 req/s, 412.42KB/s
+requests: 7462 total, 7562 started, 7462 done, 7460 succeeded, 2 failed, 2 errored, 0 timeout
+status codes: 7460 2xx, 0 3xx, 0 4xx, 2 5xx
+"""
+    log = [f"{i}\t200\t{1000 + i}" for i in range(100)]
+    r = h2load.parse(out, log)
+    assert r.requests == 7460 and r.requests_per_s == 2487.33 and abs(r.mib_per_s - 412.42 / 1024) < 1e-9
+    assert r.errors == {"failed": 2, "errored": 2, "non2xx": 2}
+    assert r.p50_ms == 1.05 and r.p99_ms == 1.099
+    assert "-m" in h2load.command("https://x/", 3, "L") and "--log-file=L" in h2load.command("https://x/", 3, "L")

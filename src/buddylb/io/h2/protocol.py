@@ -30,20 +30,21 @@ if TYPE_CHECKING:
 class Alpn(asyncio.Protocol):
     """The protocol a TLS L7 VIP accepts; replaced by the real one once ALPN is known."""
 
-    __slots__ = ("balancer", "vip_key")
+    __slots__ = ("balancer", "vip_key", "origin")
 
-    def __init__(self, balancer: "Balancer", vip_key: tuple[str, int]) -> None:
+    def __init__(self, balancer: "Balancer", vip_key: tuple[str, int], origin: Any = None) -> None:
         self.balancer = balancer
         self.vip_key = vip_key
+        self.origin = origin  # what an accept-proxy header said (io.proxied); None: the real peer
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:  # type: ignore[override]
         ssl_object = transport.get_extra_info("ssl_object")
         chosen = ssl_object.selected_alpn_protocol() if ssl_object is not None else None
         real: asyncio.Protocol
         if chosen == "h2":
-            real = H2Client(self.balancer, self.vip_key)
+            real = H2Client(self.balancer, self.vip_key, self.origin)
         else:
-            real = L7Client(self.balancer, self.vip_key, True)
+            real = L7Client(self.balancer, self.vip_key, True, self.origin)
         transport.set_protocol(real)
         real.connection_made(transport)
 
@@ -60,9 +61,10 @@ class Alpn(asyncio.Protocol):
 class H2Client(asyncio.Protocol):
     """One HTTP/2 client connection: the session's port and the streams' parent."""
 
-    def __init__(self, balancer: "Balancer", vip_key: tuple[str, int]) -> None:
+    def __init__(self, balancer: "Balancer", vip_key: tuple[str, int], origin: Any = None) -> None:
         self.balancer = balancer
         self.vip_key = vip_key
+        self.origin = origin
         self.loop = asyncio.get_running_loop()
         self.now = self.loop.time
         self.transport: asyncio.Transport = None  # type: ignore[assignment]
@@ -82,7 +84,7 @@ class H2Client(asyncio.Protocol):
         b.h2_clients.add(self)
         if b.accept.limits:
             b.accept.opened(self.vip_key)
-        peer = transport.get_extra_info("peername") or ("0.0.0.0", 0)
+        peer = self.origin or transport.get_extra_info("peername") or ("0.0.0.0", 0)
         self.peer, self.peer_port = peer[0], peer[1]
         self._arm_idle(b.snapshot.timeouts["http-request"])  # the preface is due like a request head
         self.session.start()
@@ -180,7 +182,8 @@ class StreamPort(L7Client):
         self.now = parent.loop.time
         self.take = b.pool.take
         self.give_back = b.pool.give_back
-        self.transport = None  # type: ignore[assignment]
+        self.origin = parent.origin
+        self.transport = parent.transport  # read only for addresses (send-proxy); writes go to the session
         self.slot = None
         self.wheel = parent.wheel
         self.tasks = set()
