@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import itertools
+import resource
 import signal
 import ssl
 import sys
@@ -261,6 +262,8 @@ class Pipe(asyncio.Protocol):
         self.peer = peer
         self.transport: asyncio.Transport = None  # type: ignore[assignment]
         self.pending: list[bytes] = []
+        self.eof = False  # this side's peer sent EOF (passed on to the other side)
+        self.connecting = False  # L4Client: the server connection is being made
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
@@ -281,8 +284,18 @@ class Pipe(asyncio.Protocol):
             self.peer.transport.resume_reading()
 
     def eof_received(self) -> bool:
-        if self.peer is not None and self.peer.transport is not None and self.peer.transport.can_write_eof():
-            self.peer.transport.write_eof()
+        """Half-close passes through; once both directions are done, both sockets close
+        (else a server that half-closes first, as nginx's lingering close does, leaves
+        both descriptors open for ever: a relay out of descriptors after ~500 requests)."""
+        self.eof = True
+        peer = self.peer
+        if peer is None or peer.transport is None:
+            return self.connecting  # the client's EOF before the server connection: passed on then
+        if peer.eof:  # the other direction ended before: nothing left to relay
+            peer.transport.close()
+            return False
+        if peer.transport.can_write_eof():
+            peer.transport.write_eof()
             return True
         return False
 
@@ -299,6 +312,7 @@ class L4Client(Pipe):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         super().connection_made(transport)
         transport.pause_reading()  # type: ignore[attr-defined]
+        self.connecting = True
         server = self.farm.choose(transport.get_extra_info("peername")[0])
         asyncio.ensure_future(self._connect(server))
 
@@ -309,10 +323,17 @@ class L4Client(Pipe):
         except OSError:
             self.transport.close()
             return
-        self.peer = side
+        self.peer, self.connecting = side, False
         if self.transport.is_closing():
             side.transport.close()
             return
+        # bytes that came before the pause took effect (uvloop may read once before
+        # connection_made's pause_reading: they were lost, and the client waited for ever)
+        if self.pending:
+            side.transport.write(b"".join(self.pending))
+            self.pending.clear()
+        if self.eof:
+            side.transport.write_eof()
         self.transport.resume_reading()
 
 
@@ -362,6 +383,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--dec-servers", help="HOST:PORT,... behind the --https VIP (default: --servers)")
     ap.add_argument("--ready", help="a file written once listening")
     args = ap.parse_args(argv)
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)  # as buddylb does (io/descriptors.py)
+    if soft < hard:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
     uvloop.install()
     asyncio.run(serve(args))
     return 0

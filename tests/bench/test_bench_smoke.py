@@ -155,26 +155,31 @@ def test_scaling_figures_in_small():
 
 def _relay(mode: str, backends, tmp_path):
     """bench.relay in a subprocess in front of two test backends; yields (port, backends)."""
-    import subprocess
-    import sys
-    import time
-    from pathlib import Path
-
     from tests.support.net import free_port
 
     port = free_port("127.0.0.100")
     b1_port, b2_port = free_port("127.0.1.11"), free_port("127.0.1.12")
     kind = backends.http if mode == "l7" else backends.tcp
     b1, b2 = kind("lnx1", "127.0.1.11", b1_port), kind("lnx2", "127.0.1.12", b2_port)
+    proc = _start_relay(mode, port, f"127.0.1.11:{b1_port},127.0.1.12:{b2_port}", tmp_path)
+    return proc, port, (b1, b2)
+
+
+def _start_relay(mode: str, port: int, servers: str, tmp_path):
+    """bench.relay in a subprocess on 127.0.0.100:`port` in front of `servers`."""
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+
     ready = tmp_path / "ready"
     repo = Path(__file__).resolve().parents[2]
     proc = subprocess.Popen([sys.executable, "-m", "bench.relay", "--mode", mode, "--http", str(port),
-                             "--servers", f"127.0.1.11:{b1_port},127.0.1.12:{b2_port}", "--ready", str(ready)],
-                            cwd=repo, stderr=subprocess.PIPE)
+                             "--servers", servers, "--ready", str(ready)], cwd=repo, stderr=subprocess.PIPE)
     deadline = time.monotonic() + 15
     while not ready.exists() and proc.poll() is None and time.monotonic() < deadline:
         time.sleep(0.05)
-    return proc, port, (b1, b2)
+    return proc
 
 
 def _stop(proc) -> None:
@@ -236,6 +241,63 @@ def test_ceiling_relay_l4_relays_bytes(tmp_path):
             s.close()
         finally:
             _stop(proc)
+
+
+def test_ceiling_relay_l4_closes_both_sockets_after_a_lingering_close(tmp_path):
+    """nginx answers `Connection: close` with a lingering close: it half-closes after the
+    response and waits for the client's EOF. Once both directions have ended the relay
+    must close both sockets; it used to keep them for ever and ran out of descriptors
+    after ~500 connections (the l4-close ceiling row: 1 request completed)."""
+    import os
+    import socket
+    import threading
+    import time
+
+    from tests.support.net import connect_from, free_port
+
+    n = 40
+    backend = socket.create_server(("127.0.1.11", free_port("127.0.1.11")))
+    backend.settimeout(10)
+
+    def serve() -> None:
+        for _ in range(n):
+            try:
+                c, _ = backend.accept()
+            except OSError:
+                return
+            with c:
+                c.settimeout(10)
+                c.recv(100)
+                c.sendall(b"pong")
+                c.shutdown(socket.SHUT_WR)
+                while c.recv(100):  # lingering: wait for the EOF the relay passes on
+                    pass
+
+    server = threading.Thread(target=serve, daemon=True)
+    server.start()
+    port = free_port("127.0.0.100")
+    where = f"127.0.1.11:{backend.getsockname()[1]}"
+    proc = _start_relay("l4", port, f"{where},{where}", tmp_path)
+    try:
+        fds = f"/proc/{proc.pid}/fd"
+        before = len(os.listdir(fds))
+        for _ in range(n):
+            s = connect_from("127.0.0.10", "127.0.0.100", port)
+            s.settimeout(10)
+            s.sendall(b"ping")
+            got = b""
+            while chunk := s.recv(100):
+                got += chunk
+            assert got == b"pong"  # the response, then the server's EOF passed through
+            s.close()
+        server.join(15)
+        deadline = time.monotonic() + 10
+        while len(os.listdir(fds)) > before and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert len(os.listdir(fds)) <= before  # every relayed connection's two sockets closed
+    finally:
+        _stop(proc)
+        backend.close()
 
 
 def test_report_shows_ceiling_ratios_and_cpu_per_request():
