@@ -125,12 +125,22 @@ class Resolution(NamedTuple):
 
 
 def available_members(farm: Farm, state: RuntimeState) -> tuple[Member, ...]:
-    """Available members; backup members only when no primary is available (SPEC §2.1)."""
+    """What the predictor may pick from: available members but draining ones; backup
+    members only when no primary may be picked (SPEC §2.1; a farm of draining primaries
+    sends its new clients to the backups, as HAProxy does with weight-0 servers)."""
     avail = state.available
     primaries = tuple(m for m in farm.primaries if avail(m))
+    if state.draining:
+        primaries = _undrained(primaries, state.draining)
     if primaries or not farm.backups:
         return primaries
-    return tuple(m for m in farm.backups if avail(m))
+    backups = tuple(m for m in farm.backups if avail(m))
+    return _undrained(backups, state.draining) if state.draining else backups
+
+
+def _undrained(members: Sequence[Member], draining: set) -> tuple[Member, ...]:
+    """`members` without those whose host drains (core.state: they take no new client)."""
+    return tuple([m for m in members if m.host_key not in draining])
 
 
 def resolve(ctx: Context, state: RuntimeState, scope: Scope | None, farm: Farm, entry: Entry | None) -> Resolution:
@@ -155,6 +165,8 @@ def resolve(ctx: Context, state: RuntimeState, scope: Scope | None, farm: Farm, 
             for m in buddies:
                 if m.rserver == remembered:
                     return Resolution(BUDDY_HIT, m, (), f"4: remembered rserver in buddy group {group}")
+            if state.draining:  # prefer buddies taking new clients; all draining: the client follows its group
+                buddies = list(_undrained(buddies, state.draining)) or buddies
             return Resolution(BUDDY_HIT, None, tuple(buddies), f"4: predictor among buddy group {group}")
     if remembered is not None:
         m = farm.by_rserver.get(remembered)

@@ -1,11 +1,13 @@
 """The drain preview (SPEC §4 `show impact rserver NAME [farm F]`): what taking an
-rserver out of service would do to the clients the sticky database ties to it.
+rserver out of service, or draining it, would do to the clients the sticky database
+ties to it, and where new clients would go.
 
 It owns one question: for every entry that names rserver R in a farm, which SPEC §3
 rule would decide that client's next request in that farm if R were out of service,
 and where would it go.  It answers by calling `core.decide.resolve_class()` — the very
 function the data path uses (rule 6 first, then the sticky group's backup farm) —
-against a *view* of the runtime state in which R's host is out of service (`Without`),
+against a *view* of the runtime state in which R's host is out of service (`Without`)
+or draining (`Draining`),
 so the preview cannot drift from what the data path does.  A client served by the
 backup farm is counted under `to` as `RSERVER@BACKUPFARM`.  It never changes anything: no entry, no counter, no predictor cursor moves.
 
@@ -23,7 +25,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Iterable
 
-from buddylb.core.decide import BUDDY_HIT, NO_SERVER, RESTICK, STICKY_HIT, resolve_class
+from buddylb.core.decide import BUDDY_HIT, NO_SERVER, RESTICK, STICKY_HIT, available_members, resolve_class
 from buddylb.core.snapshot import Context, Farm, Member, Scope
 from buddylb.core.state import RuntimeState
 from buddylb.core.sticky import Entry
@@ -32,8 +34,8 @@ from buddylb.core.sticky import Entry
 class Without:
     """RuntimeState as it would be with rserver `name`'s host out of service in `context`.
 
-    Only `available` is answered differently; `resolve()` and `available_members()` need
-    nothing else.  The real state underneath is read, never written."""
+    Only `available` is answered differently (`draining` is the real state's);
+    `resolve()` and `available_members()` need nothing else.  The real state underneath is read, never written."""
 
     __slots__ = ("state", "context", "name")
 
@@ -46,6 +48,27 @@ class Without:
         if m.rserver == self.name and m.context == self.context:
             return False
         return self.state.available(m)
+
+    @property
+    def draining(self) -> set[tuple[str, str]]:
+        return self.state.draining
+
+
+class Draining(Without):
+    """RuntimeState as it would be with rserver `name`'s host draining in `context`:
+    still available to the clients tied to it, never picked for another (core.state)."""
+
+    __slots__ = ()
+
+    def available(self, m: Member) -> bool:
+        return self.state.available(m)
+
+    @property
+    def draining(self) -> set[tuple[str, str]]:
+        return self.state.draining | {(self.context, self.name)}
+
+
+VIEWS = {"outofservice": Without, "drain": Draining}
 
 
 @dataclass
@@ -60,6 +83,7 @@ class FarmImpact:
     outcomes: dict[str, int] = field(default_factory=dict)  # SPEC §3 outcome -> clients
     to: dict[str, float] = field(default_factory=dict)  # rserver -> clients (fractions: predictor)
     predictor: str = ""
+    new_clients: dict[str, float] = field(default_factory=dict)  # rserver -> share of new clients after
 
     @property
     def follow_buddy(self) -> int:
@@ -69,13 +93,19 @@ class FarmImpact:
     def restick(self) -> int:
         return self.outcomes.get(RESTICK, 0)
 
-    def as_dict(self) -> dict[str, Any]:
+    def stay(self, rserver: str) -> int:
+        """Clients whose next request still goes to `rserver` (by whichever rule: drain)."""
+        return int(self.to.get(rserver, 0))
+
+    def as_dict(self, rserver: str) -> dict[str, Any]:
         return {
             "context": self.context, "serverfarm": self.serverfarm, "scope": self.scope, "entries": self.entries,
+            "stay": self.stay(rserver),
             "open_connections": self.open_connections, "follow_buddy": self.follow_buddy, "restick": self.restick,
             "keep": self.outcomes.get(STICKY_HIT, 0), "no_server": self.outcomes.get(NO_SERVER, 0),
             "outcomes": dict(sorted(self.outcomes.items())), "predictor": self.predictor,
             "to": {rs: round(n, 2) for rs, n in sorted(self.to.items())},
+            "new_clients": {rs: round(n, 3) for rs, n in sorted(self.new_clients.items())},
         }
 
 
@@ -86,15 +116,20 @@ def _spread(to: dict[str, float], candidates: tuple[Member, ...], at: str) -> No
 
 
 def farm_impact(ctx: Context, state: RuntimeState, scope: Scope | None, farm_name: str, rserver: str,
-                entries: Iterable[Entry]) -> FarmImpact:
+                entries: Iterable[Entry], action: str = "outofservice") -> FarmImpact:
     """Resolve every entry (of `scope`) naming `rserver` in `farm_name` with that rserver
-    out of service.  `entries` are the scope's live entries, from the table's iteration."""
+    out of service (`action` "outofservice") or draining ("drain").  `entries` are the
+    scope's live entries, from the table's iteration.  `new_clients`: each rserver's
+    share (by weight) of the clients the predictor places in this farm afterwards."""
     farm = ctx.farms[farm_name]
     out = FarmImpact(ctx.name, farm_name, scope.name if scope else None, predictor=farm.predictor.kind)
+    view = VIEWS[action](state, ctx.name, rserver)
+    pickable = available_members(farm, view)  # type: ignore[arg-type]  # duck-typed view
+    total = sum(m.weight for m in pickable)
+    out.new_clients = {m.rserver: m.weight / total for m in pickable} if total else {}
     if scope is None:
         return out
     fi = scope.farm_index[farm_name]
-    view = Without(state, ctx.name, rserver)
     chain = backup_chain(ctx, scope, farm_name)
     for e in entries:
         if e.farms[fi] != rserver:

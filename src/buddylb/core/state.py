@@ -14,6 +14,12 @@ with another state (tests, a fresh process) is re-bound.
 Availability (SPEC §3): in service in the rserver and in the farm, probe passing (or
 no probe), under its connection limit.  The limit has hysteresis (SPEC §2.1
 `conn-limit max N min M`): unavailable at N, available again only below M.
+
+Drain (README "Drain"; HAProxy's `set server state drain`): a draining host stays
+*available*, so every rule that names it for a client (SPEC §3 rules 3, 4 and 5: the
+client's last, remembered or buddy rserver) still sends that client there, but the
+predictor never picks it for anyone else (`core.decide.available_members`).  It is a
+set of host keys, empty in normal operation, so the hit path never reads it.
 """
 from __future__ import annotations
 
@@ -41,9 +47,10 @@ class MemberCell:
 
 
 class RuntimeState:
-    __slots__ = ("cells", "hosts", "cursors", "swrr", "__weakref__")
+    __slots__ = ("cells", "hosts", "cursors", "swrr", "draining", "__weakref__")
 
     def __init__(self) -> None:
+        self.draining: set[tuple[str, str]] = set()  # (context, rserver) hosts taking no new clients
         self.cells: dict[tuple[str, str, str], MemberCell] = {}
         self.hosts: dict[tuple[str, str], HostCell] = {}
         self.cursors: dict[tuple[str, str], int] = {}
@@ -95,7 +102,7 @@ class RuntimeState:
     def only_limited(self, m: Member) -> bool:
         """True when `m` would be available but for its connection limit (SPEC §3 rule 6 queue)."""
         c = self.cell(m)
-        return (m.inservice and not c.probe_down and not c.host.admin_out
+        return (m.inservice and not c.probe_down and not c.host.admin_out and m.host_key not in self.draining
                 and m.conn_max is not None and self._at_limit(m, c))
 
     # -- connection accounting -----------------------------------------------------
@@ -142,6 +149,18 @@ class RuntimeState:
 
     def set_admin_inservice(self, context: str, rserver: str, inservice: bool) -> None:
         self.host((context, rserver)).admin_out = not inservice
+        self.draining.discard((context, rserver))
+
+    def set_admin_drain(self, context: str, rserver: str) -> None:
+        """Drain: clients the sticky database ties to the host keep it; no new client gets it."""
+        self.host((context, rserver)).admin_out = False
+        self.draining.add((context, rserver))
+
+    def admin_state(self, context: str, rserver: str) -> str:
+        """The operator's setting for a host: INSERVICE, DRAIN or OUTOFSERVICE."""
+        if self.admin_out(context, rserver):
+            return "OUTOFSERVICE"
+        return "DRAIN" if (context, rserver) in self.draining else "INSERVICE"
 
     def admin_out(self, context: str, rserver: str) -> bool:
         h = self.hosts.get((context, rserver))
@@ -154,6 +173,8 @@ class RuntimeState:
             return "OUTOFSERVICE"
         if c.probe_down:
             return "PROBE-FAILED"
+        if m.host_key in self.draining:
+            return "DRAINING"
         if m.conn_max is not None and self._at_limit(m, c):
             return "MAXCONNS"
         return "OPERATIONAL"
