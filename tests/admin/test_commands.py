@@ -30,9 +30,12 @@ def request(line: str):
     ("clear sticky database context A group g key 10.0.0.0/24 rserver r1",
      ("POST", ["clear", "sticky-database"], {}, {"context": "A", "group": "g", "key": "10.0.0.0/24",
                                                  "rserver": "r1"})),
-    ("set rserver lnx1 outofservice", ("POST", ["set", "rserver", "lnx1"], {}, {"inservice": False})),
+    ("set rserver lnx1 outofservice", ("POST", ["set", "rserver", "lnx1"], {}, {"state": "outofservice"})),
     ("set rserver lnx1 InService context Lab",
-     ("POST", ["set", "rserver", "lnx1"], {}, {"inservice": True, "context": "Lab"})),
+     ("POST", ["set", "rserver", "lnx1"], {}, {"state": "inservice", "context": "Lab"})),
+    ("set rserver lnx1 drain", ("POST", ["set", "rserver", "lnx1"], {}, {"state": "drain"})),
+    ("show impact rserver lnx1 farm http drain",
+     ("GET", ["show", "impact", "rserver", "lnx1"], {"farm": "http", "action": "drain"}, None)),
     ("reload", ("POST", ["reload"], {}, {})),
 ])
 def test_words_to_request(line: str, expected) -> None:

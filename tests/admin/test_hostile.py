@@ -67,7 +67,7 @@ def test_real_booleans_still_work(shop: Shop) -> None:
     ("/clear/sticky-database", b'{"key": 5}', 'field "key" must be a non-empty string'),
     ("/clear/sticky-database", b'{"rserver": null}', 'field "rserver" must be a non-empty string'),
     ("/clear/sticky-database", b'{"contxt": "Admin"}', 'unknown field "contxt"'),
-    ("/set/rserver/lnx1", b'{}', 'missing field "inservice"'),
+    ("/set/rserver/lnx1", b'{}', 'missing field "state"'),
     ("/set/rserver/lnx1", b'{"inservice": true, "context": 1}', 'field "context" must be'),
     ("/set/rserver", b'{"inservice": true}', "takes one NAME in the path, got 0"),
     ("/set/rserver/a/b", b'{"inservice": true}', "takes one NAME in the path, got 2"),

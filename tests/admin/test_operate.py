@@ -75,7 +75,7 @@ def test_set_rserver_outofservice_then_inservice(shop: Shop) -> None:
     assert shop.get("127.0.0.75", "lab") == "lnx1-http"
 
     data = shop.json("set", "rserver", "lnx1", "inservice")
-    assert data == {"rserver": "lnx1", "inservice": True, "contexts": ["Admin", "Lab"]}
+    assert data == {"rserver": "lnx1", "state": "inservice", "inservice": True, "contexts": ["Admin", "Lab"]}
     assert shop.json("show", "rserver", "lnx1", "context", "Admin")[0]["admin_state"] == "INSERVICE"
     served = {shop.get(f"127.0.0.{n}", "http") for n in range(76, 80)}
     assert served == {"lnx1-http", "lnx2-http"}

@@ -68,10 +68,16 @@ BUDDY = {
 PROBES = [
     {"context": "Admin", "probe": "TCP-CHECK", "serverfarm": "http", "rserver": "lnx1", "address": "127.0.1.11",
      "port": 8080, "state": "UP", "last_result": "success", "detail": "connected", "consecutive_failures": 0,
-     "checks": 12},
+     "checks": 12, "latency_ms": 0.41,
+     "history": [{"ts": 1764600000.25, "result": "success", "detail": "connected", "latency_ms": 0.52},
+                 {"ts": 1764600002.5, "result": "success", "detail": "connected", "latency_ms": 0.41}]},
     {"context": "Admin", "probe": "TCP-CHECK", "serverfarm": "http", "rserver": "lnx2", "address": "127.0.1.12",
      "port": 8080, "state": "DOWN", "last_result": "failure", "detail": "connect: refused",
-     "consecutive_failures": 4, "checks": 12},
+     "consecutive_failures": 4, "checks": 12, "latency_ms": 1.2,
+     "history": [{"ts": 1764600000.0, "result": "success", "detail": "connected", "latency_ms": 0.6},
+                 {"ts": 1764600002.0, "result": "not run", "detail": "connect: not run here (EMFILE)",
+                  "latency_ms": None},
+                 {"ts": 1764600004.0, "result": "failure", "detail": "connect: refused", "latency_ms": 1.2}]},
 ]
 
 CLUSTER = {"nodes": [{"id": "lb1:9180", "address": "127.0.0.1:9180", "version": "0.1.0",
@@ -190,29 +196,45 @@ Admin    alpha               ip-netmask  stick-cart,stick-credit  http,decrypted
 """
 
 PROBE = """\
-probe      serverfarm  rserver  address     port  state  last result  fails  checks
----------  ----------  -------  ----------  ----  -----  -----------  -----  ------
-TCP-CHECK  http        lnx1     127.0.1.11  8080  UP     success      0      12
-TCP-CHECK  http        lnx2     127.0.1.12  8080  DOWN   failure      4      12
+probe      serverfarm  rserver  address     port  state  last result  ms    fails  checks  recent (oldest first)
+---------  ----------  -------  ----------  ----  -----  -----------  ----  -----  ------  ---------------------
+TCP-CHECK  http        lnx1     127.0.1.11  8080  UP     success      0.41  0      12      ++
+TCP-CHECK  http        lnx2     127.0.1.12  8080  DOWN   failure      1.2   4      12      +.X
 """
 
-IMPACT = {"rserver": "lnx1", "contexts": ["Admin"], "serverfarms": [
-    {"context": "Admin", "serverfarm": "http", "scope": "alpha", "entries": 6, "open_connections": 1,
+PROBE_DETAIL = PROBE + """
+probe TCP-CHECK rserver lnx1 in serverfarm http (context Admin)
+time (UTC, newest first)  result   ms    detail
+------------------------  -------  ----  ---------
+14:40:02.500              success  0.41  connected
+14:40:00.250              success  0.52  connected
+
+probe TCP-CHECK rserver lnx2 in serverfarm http (context Admin)
+time (UTC, newest first)  result   ms   detail
+------------------------  -------  ---  ------------------------------
+14:40:04.000              failure  1.2  connect: refused
+14:40:02.000              not run  -    connect: not run here (EMFILE)
+14:40:00.000              success  0.6  connected
+"""
+
+IMPACT = {"rserver": "lnx1", "action": "outofservice", "contexts": ["Admin"], "serverfarms": [
+    {"context": "Admin", "serverfarm": "http", "scope": "alpha", "entries": 6, "stay": 0, "open_connections": 1,
      "follow_buddy": 0, "restick": 6, "keep": 0, "no_server": 0, "outcomes": {"restick": 6},
-     "predictor": "roundrobin", "to": {"lnx2": 3.0, "lnx3": 3.0}, "connections": 1},
-    {"context": "Admin", "serverfarm": "decrypted", "scope": "alpha", "entries": 6, "open_connections": 0,
+     "predictor": "roundrobin", "to": {"lnx2": 3.0, "lnx3": 3.0}, "new_clients": {"lnx2": 0.5, "lnx3": 0.5},
+     "connections": 1},
+    {"context": "Admin", "serverfarm": "decrypted", "scope": "alpha", "entries": 6, "stay": 0, "open_connections": 0,
      "follow_buddy": 6, "restick": 0, "keep": 0, "no_server": 0, "outcomes": {"buddy_hit": 6},
-     "predictor": "roundrobin", "to": {"lnx4": 6.0}, "connections": 0}],
-    "totals": {"entries": 12, "follow_buddy": 6, "restick": 6, "keep": 0, "no_server": 0, "open_connections": 1,
-               "connections": 1}}
+     "predictor": "roundrobin", "to": {"lnx4": 6.0}, "new_clients": {"lnx4": 1.0}, "connections": 0}],
+    "totals": {"entries": 12, "stay": 0, "follow_buddy": 6, "restick": 6, "keep": 0, "no_server": 0,
+               "open_connections": 1, "connections": 1}}
 
 IMPACT_TEXT = """\
 impact of rserver lnx1 out of service: 12 entries name it; 6 follow a buddy, 6 re-stick, 0 have no server; \
 1 open connections finish where they are
-context  serverfarm  scope  entries  follow buddy  restick  keep  no server  to (by rule; predictor by weight)  conns
--------  ----------  -----  -------  ------------  -------  ----  ---------  ---------------------------------  -----
-Admin    http        alpha  6        0             6        0     0          lnx2=3,lnx3=3                      1
-Admin    decrypted   alpha  6        6             0        0     0          lnx4=6                             0
+context  serverfarm  scope  entries  stay  follow buddy  restick  keep  no server  to (by rule; predictor by weight)  new clients        conns
+-------  ----------  -----  -------  ----  ------------  -------  ----  ---------  ---------------------------------  -----------------  -----
+Admin    http        alpha  6        0     0             6        0     0          lnx2=3,lnx3=3                      lnx2=50%,lnx3=50%  1
+Admin    decrypted   alpha  6        0     6             0        0     0          lnx4=6                             lnx4=100%          0
 """
 
 
@@ -280,6 +302,7 @@ Admin    127.0.0.100:80  WEB            3       2
     pytest.param(lambda: r.render_buddy_group(BUDDY), BUDDY_GROUP, id="buddy_group"),
     pytest.param(lambda: r.render_buddy_group(BUDDY, detail=True), BUDDY_GROUP_DETAIL, id="buddy_group_detail"),
     pytest.param(lambda: r.render_probe(PROBES), PROBE, id="probe"),
+    pytest.param(lambda: r.render_probe(PROBES, detail=True), PROBE_DETAIL, id="probe_detail"),
     pytest.param(lambda: r.render_cluster(CLUSTER), CLUSTER_TEXT, id="cluster"),
     pytest.param(lambda: r.render_stats_sticky([dict(STATS[0], store=STORE)]), STATS_STICKY_REDIS, id="stats_redis"),
     pytest.param(lambda: r.render_access_list(ACL), ACCESS_LIST, id="access_list"),

@@ -111,7 +111,7 @@ def test_buddy_map_drain_through_the_ui(browser, shots: Path) -> None:
         # take tiers' lnx1 out through the UI: the confirmation shows the drain preview first
         browser.get(base + "#rservers")
         loaded(browser, "rservers")
-        css(browser, '[data-action="out/tiers/lnx1"]')[0].click()
+        css(browser, '[data-action="outofservice/tiers/lnx1"]')[0].click()
         summary = wait(lambda: css(browser, "#preview-summary")[0], "the drain preview")
         preview = {k: int(summary.get_attribute(f"data-{k}")) for k in ("entries", "follow", "restick")}
         hit = affected_by(tiers, "lnx1")
@@ -144,6 +144,48 @@ def test_buddy_map_drain_through_the_ui(browser, shots: Path) -> None:
         cards = wait(lambda: css(browser, '.explain[data-scope="tiers"]'), "the explain view")
         assert "web" in cards[0].text and "lnx2" in cards[0].text
         assert css(browser, "#page-info")[0].text.endswith(f"of {2 * len(clients)}")
+
+
+def test_drain_through_the_ui_keeps_stuck_clients_and_turns_new_ones_away(browser, shots: Path) -> None:
+    """Drain lnx1 in context Admin through the rservers view: the confirmation's preview says
+    how many clients stay on it and where new clients go, and both come true."""
+    with demo_stack() as stack:
+        walks = drive(stack.log, "cart", list(CLIENTS), cart_steps(stack.ports))
+        stuck = affected_by(walks, "lnx1")
+        assert stuck and len(stuck) < len(walks)
+        base = f"http://{stack.lb.admin}/"
+
+        browser.get(base + "#rservers")
+        loaded(browser, "rservers")
+        history = '[data-probe-target="Admin/TCP-CHECK/http/lnx1"]'
+        wait(lambda: "success" in css(browser, history)[0].get_attribute("data-results"), "the probe history")
+        css(browser, '[data-action="drain/Admin/lnx1"]')[0].click()
+        summary = wait(lambda: css(browser, "#preview-summary")[0], "the drain preview")
+        assert summary.get_attribute("data-action") == "drain"
+        preview = {k: int(summary.get_attribute(f"data-{k}")) for k in ("entries", "stay", "restick", "no-server")}
+        assert preview == {"entries": 2 * len(stuck), "stay": 2 * len(stuck), "restick": 0, "no-server": 0}
+        new_clients = {f: css(browser, f'[data-new-clients="{f}"]')[0].text for f in ("http", "decrypted")}
+        assert new_clients == {"http": "lnx2=100%", "decrypted": "lnx2=100%"}
+        browser.save_screenshot(str(shots / "dashboard-drain-preview.png"))
+        css(browser, "#confirm-yes")[0].click()
+        wait(lambda: css(browser, '[data-rserver-state="Admin/lnx1"]')[0].text == "DRAINING", "lnx1 draining")
+        assert css(browser, '[data-rserver-admin="Admin/lnx1"]')[0].text == "DRAIN"
+        assert stack.call("GET", ["show", "rserver", "lnx1"], context="tiers")[0]["admin_state"] == "INSERVICE"
+
+        # the preview came true: every stuck client stays on lnx1 in both farms, new ones go to lnx2
+        again = drive(stack.log, "cart", [w.client for w in stuck], cart_steps(stack.ports))
+        assert sum(v.rserver == "lnx1" for w in again for v in w.visits) == preview["stay"]
+        newcomers = drive(stack.log, "cart", [f"127.0.0.{n}" for n in range(41, 47)], cart_steps(stack.ports))
+        assert {v.rserver for w in newcomers for v in w.visits} == {"lnx2"}
+
+        browser.get(base + "#map")
+        loaded(browser, "map")
+        wait(lambda: css(browser, 'g.node[data-node="http/lnx1"]')[0].get_attribute("data-state") == "DRAINING",
+             "http/lnx1 draining on the map")
+        browser.get(base + "#rservers")
+        loaded(browser, "rservers")
+        wait(lambda: len(css(browser, history)[0].get_attribute("data-results").split(",")) >= 3, "three probe results")
+        browser.save_screenshot(str(shots / "dashboard-rservers.png"))
 
 
 def test_token_login_sets_an_httponly_cookie(browser, tmp_path: Path) -> None:

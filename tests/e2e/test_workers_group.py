@@ -3,6 +3,7 @@ answers, `clear` / `set` act on every worker and report each, `/metrics` is one 
 from __future__ import annotations
 
 import json
+import time
 import urllib.request
 from collections import Counter
 
@@ -64,3 +65,55 @@ def test_one_admin_api_for_two_workers(ports, backends, balancer):
     cleared = _post(lb.admin, "/clear/sticky-database", {"rserver": "lnx1"})
     assert cleared["removed"] == on_lnx1 and len(cleared["workers"]) == 2
     assert not [r for r in _get(lb.admin, "/show/sticky-database") if "lnx1" in r["serverfarms"].values()]
+
+
+def _wait(what: str, probe, timeout: float = 25.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = probe()
+        if value:
+            return value
+        time.sleep(0.5)
+    raise AssertionError(f"{what} not seen within {timeout:g} s")
+
+
+def test_dashboard_views_speak_for_both_workers(ports, backends, balancer):
+    """The dashboard's rates, events and sticky pages under `--workers 2` count the traffic
+    and the events of both workers (each samples its own counters every 5 s)."""
+    for n, h in (("lnx1", "127.0.1.11"), ("lnx2", "127.0.1.12")):
+        backends.http(n, h, ports[f"{n}_http"])
+        backends.http(n, h, ports[f"{n}_dec"])
+    lb = balancer(shopping_cart(ports, tls=False), "--workers", "2")
+    on = Counter(worker_for(c, 2) for c in CLIENTS)
+    assert len(on) == 2
+    for c in CLIENTS:
+        assert http_get(c, VIP, ports["vip_http"])[0] == 200
+
+    def counted():
+        view = _get(lb.admin, "/dashboard/overview")
+        admin = view["contexts"]["Admin"]
+        return view if admin["totals"]["requests"] == len(CLIENTS) else None
+
+    view = _wait("every worker's requests in the overview", counted)
+    admin = view["contexts"]["Admin"]
+    assert view["workers"] == 2 and admin["totals"]["decisions"] == {"new": len(CLIENTS)}
+    assert max(admin["series"]["requests"]) > 0 and admin["series"]["t"] == sorted(admin["series"]["t"])
+
+    rows, offset = [], 0
+    while True:  # page through both workers' tables, 7 entries a page
+        page = _get(lb.admin, f"/dashboard/sticky?offset={offset}&limit=7")
+        assert page["total"] == len(CLIENTS)
+        rows += page["rows"]
+        offset += 7
+        if offset >= page["total"]:
+            break
+    assert sorted(r["key"].split("->")[0] for r in rows) == sorted(CLIENTS)
+    assert Counter(r["worker"] for r in rows) == on
+
+    assert _post(lb.admin, "/reload", {})["reloaded"] is True
+
+    def reloaded():
+        events = _get(lb.admin, "/dashboard/events")
+        return {e["worker"] for e in events if e["kind"] == "reload"} == {0, 1}
+
+    _wait("a reload event from each worker", reloaded)

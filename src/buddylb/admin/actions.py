@@ -61,15 +61,25 @@ def _key_matcher(scope, text: str):
     return lambda k: k == parsed
 
 
-def set_rserver_state(snap: Snapshot, state: RuntimeState, name: str, inservice: bool,
-                      context: str | None = None) -> list[str]:
-    """Operator override of an rserver in every farm (like ACE `no inservice` without a reload).
+ADMIN_STATES = ("inservice", "outofservice", "drain")
 
-    Out of service drains: no new connections, open ones finish (issue 3 item 5)."""
+
+def set_rserver_state(snap: Snapshot, state: RuntimeState, name: str, admin: str,
+                      context: str | None = None) -> list[str]:
+    """Operator override of an rserver host in every farm, without a reload (SPEC §4 `set
+    rserver`; ACE `no inservice`, HAProxy `set server state`).  `admin` is one of
+    ADMIN_STATES.  Out of service: no new connection at all, open ones finish (issue 3
+    item 5).  Drain: clients the sticky database ties to it keep it, new clients avoid
+    it (core.state, README "Drain")."""
+    if admin not in ADMIN_STATES:
+        raise CommandError(f'rserver state "{admin}" is not one of: {", ".join(ADMIN_STATES)}', 2)
     hits = []
     for ctx in snap.contexts.values():
         if (context is None or ctx.name == context) and name in ctx.rservers:
-            state.set_admin_inservice(ctx.name, name, inservice)
+            if admin == "drain":
+                state.set_admin_drain(ctx.name, name)
+            else:
+                state.set_admin_inservice(ctx.name, name, admin == "inservice")
             hits.append(ctx.name)
     if not hits:
         raise CommandError(f'rserver "{name}" does not exist', 2)

@@ -15,7 +15,7 @@ import logging
 import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Awaitable, Callable
-from urllib.parse import parse_qsl, unquote, urlsplit
+from urllib.parse import parse_qsl, unquote, urlencode, urlsplit
 
 from buddylb.admin import acls, actions, dashboard, explain, fanout, views
 from buddylb.admin.gate import Gate, Limits, Screen, error, json_response, response
@@ -65,7 +65,7 @@ def _show_impact(s: "Server", args, q, body):
         raise CommandError("show impact needs: rserver NAME", 2)
     b = s.balancer
     return explain.show_impact(b.snapshot, b.state, b.tables, b.clock(), args[1], farm=_q(q, "farm"),
-                               context=_q(q, "context"))
+                               context=_q(q, "context"), action=q.get("action") or "outofservice")
 
 
 def _show_rserver(s: "Server", args, q, body):
@@ -89,7 +89,7 @@ def _show_buddy_group(s: "Server", args, q, body):
 
 def _show_probe(s: "Server", args, q, body):
     b = s.balancer
-    return views.show_probe(b.snapshot, b.probe_targets, args[0] if args else None)
+    return views.show_probe(b.snapshot, b.probe_targets, s.prober.results, args[0] if args else None)
 
 
 async def _show_cluster(s: "Server", args, q, body):
@@ -109,9 +109,17 @@ def _clear_sticky_database(s: "Server", args, q, body):
 
 
 def _set_rserver(s: "Server", args, q, body):
+    """`{"state": "inservice"|"outofservice"|"drain"}`, or the older `{"inservice": true|false}`."""
+    if "state" not in body and "inservice" not in body:
+        raise BadInput('missing field "state" (inservice, outofservice or drain)')
+    if "state" in body and "inservice" in body:
+        raise BadInput('give exactly one of "state" (inservice, outofservice or drain) and "inservice" (a boolean)')
+    admin = body["state"] if "state" in body else ("inservice" if body["inservice"] else "outofservice")
+    if admin not in actions.ADMIN_STATES:
+        raise BadInput(f'field "state" must be one of: {", ".join(actions.ADMIN_STATES)}')
     b = s.balancer
-    ctxs = actions.set_rserver_state(b.snapshot, b.state, args[0], body["inservice"], body.get("context"))
-    return {"rserver": args[0], "inservice": body["inservice"], "contexts": ctxs}
+    ctxs = actions.set_rserver_state(b.snapshot, b.state, args[0], admin, body.get("context"))
+    return {"rserver": args[0], "state": admin, "inservice": admin != "outofservice", "contexts": ctxs}
 
 
 async def _reload(s: "Server", args, q, body):
@@ -175,7 +183,7 @@ ENDPOINTS: tuple[Endpoint, ...] = (
     Endpoint("GET", "show/cluster", _show_cluster),
     Endpoint("GET", "show/access-list", _show_access_list, Shape(args=OPTIONAL)),
     Endpoint("GET", "show/impact", _show_impact,
-             Shape(args=(2, 2), query={"farm": NAME, "context": NAME}, arg_name="rserver NAME")),
+             Shape(args=(2, 2), query={"farm": NAME, "context": NAME, "action": NAME}, arg_name="rserver NAME")),
     Endpoint("GET", "info", _info),
     Endpoint("GET", "metrics", _metrics),
     Endpoint("GET", "dashboard", _dashboard,
@@ -183,7 +191,7 @@ ENDPOINTS: tuple[Endpoint, ...] = (
     Endpoint("POST", "clear/sticky-database", _clear_sticky_database,
              Shape(body={"context": NAME, "group": NAME, "key": NAME, "rserver": NAME})),
     Endpoint("POST", "set/rserver", _set_rserver,
-             Shape(args=ONE, body={"inservice": BOOL, "context": NAME}, required=frozenset({"inservice"}))),
+             Shape(args=ONE, body={"state": NAME, "inservice": BOOL, "context": NAME})),
     Endpoint("POST", "reload", _reload),
 )
 ROUTES: dict[tuple[str, str], Endpoint] = {(e.method, e.path): e for e in ENDPOINTS}
@@ -242,6 +250,27 @@ class AdminServer:
         if path == "metrics":
             return Raw(fanout.merge_metrics([local.body, *(payload for _, payload in answers)]), local.ctype)
         return fanout.merge(path, [local, *(fanout.decode(status, payload) for status, payload in answers)])
+
+    async def _sticky_group(self, q: dict[str, Any], local: dict[str, Any]) -> dict[str, Any]:
+        """One page of the sticky database of the whole group: the workers' tables read one
+        after the other, so paging walks every entry of every worker once."""
+        ctx = {"context": q["context"]} if q.get("context") else {}
+
+        async def page(peer: str, offset: int, limit: int) -> dict[str, Any]:
+            target = "/dashboard/sticky?" + urlencode({"offset": offset, "limit": limit, **ctx})
+            return fanout.decode(*await fanout.ask(peer, "GET", target, b"", self.token))
+
+        heads = await asyncio.gather(*(page(p, 0, 1) for p in self.peers))
+        totals = [local["total"], *(h["total"] for h in heads)]
+        rows: list[dict[str, Any]] = []
+        for worker, offset, limit in fanout.windows(totals, local["offset"], local["limit"]):
+            if worker == 0:
+                b = self.server.balancer
+                part = dashboard.sticky_page(b.snapshot, b.tables, b.clock(), q.get("context"), offset, limit)
+            else:
+                part = await page(self.peers[worker - 1], offset, limit)
+            rows += [{**r, "worker": worker} for r in part["rows"]]
+        return {**local, "total": sum(totals), "rows": rows, "workers": len(totals)}
 
     def sample(self) -> None:
         """One dashboard sample of the counters (admin.history)."""
@@ -316,9 +345,14 @@ class AdminServer:
             return error(400, str(exc))
         except CommandError as exc:
             return error(404 if "does not exist" in str(exc) else 400, str(exc))
-        if self.peers and (path in fanout.MERGE or path.startswith("show/") or path == "metrics"):
+        key = f"{path}/{checked_args[0]}" if path == "dashboard" else path  # each dashboard view merges its way
+        if self.peers and (key in fanout.MERGE or path.startswith("show/") or path == "metrics"
+                           or key == "dashboard/sticky"):
             try:
-                result = await self._group(path, head, body, result)
+                if key == "dashboard/sticky":
+                    result = await self._sticky_group(query, result)
+                else:
+                    result = await self._group(key, head, body, result)
             except fanout.PeerError as exc:
                 return error(502, f"{exc}; the answer would speak for only part of the process group")
         if isinstance(result, Raw):

@@ -79,7 +79,8 @@ def _get(route: str) -> Callable[[Parsed], Request]:
 
 def _impact(p: Parsed) -> Request:
     assert p.arg is not None
-    return "GET", ["show", "impact", "rserver", p.arg], dict(p.params), None
+    query = {**p.params, **({"action": "drain"} if "drain" in p.flags else {})}
+    return "GET", ["show", "impact", "rserver", p.arg], query, None
 
 
 def _clear(p: Parsed) -> Request:
@@ -88,7 +89,7 @@ def _clear(p: Parsed) -> Request:
 
 def _set_rserver(p: Parsed) -> Request:
     assert p.arg is not None
-    return "POST", ["set", "rserver", p.arg], {}, {"inservice": p.choice == "inservice", **p.params}
+    return "POST", ["set", "rserver", p.arg], {}, {"state": p.choice, **p.params}
 
 
 def _reload(p: Parsed) -> Request:
@@ -98,7 +99,7 @@ def _reload(p: Parsed) -> Request:
 # -- text output --------------------------------------------------------------------------
 def _table(name: str) -> Callable[[Any, Parsed], str]:
     fn = render.RENDERERS[name]
-    if name in ("rserver", "serverfarm", "buddy-group"):
+    if name in ("rserver", "serverfarm", "buddy-group", "probe"):
         return lambda data, p: fn(data, detail="detail" in p.flags)
     return lambda data, p: fn(data)
 
@@ -116,8 +117,13 @@ def _cleared(data: dict, p: Parsed) -> str:
     return f"cleared {n} sticky entr{'y' if n == 1 else 'ies'}\n"
 
 
+SET_DONE = {"inservice": "in service",
+            "outofservice": "out of service (open connections finish, new clients avoid it)",
+            "drain": "draining (clients stuck to it keep it, new clients avoid it)"}
+
+
 def _set_done(data: dict, p: Parsed) -> str:
-    how = "in service" if data["inservice"] else "out of service (open connections finish, new clients avoid it)"
+    how = SET_DONE[data["state"]]
     return f"rserver {data['rserver']}: {how} in context {', '.join(data['contexts'])}\n"
 
 
@@ -147,14 +153,14 @@ COMMANDS: tuple[Command, ...] = (
     Command("show", ("stats", "sticky"), _get("stats-sticky"), _table("stats-sticky"), params=("context",)),
     Command("show", ("buddy-group",), _get("buddy-group"), _table("buddy-group"), arg="NAME", flags=("detail",),
             params=("context",)),
-    Command("show", ("probe",), _get("probe"), _table("probe"), arg="NAME"),
+    Command("show", ("probe",), _get("probe"), _table("probe"), arg="NAME", flags=("detail",)),
     Command("show", ("cluster",), _get("cluster"), _table("cluster")),
     Command("show", ("access-list",), _get("access-list"), _table("access-list"), arg="NAME"),
     Command("show", ("impact", "rserver"), _impact, _table("impact"), arg="NAME", arg_required=True,
-            params=("farm", "context")),
+            flags=("drain",), params=("farm", "context")),
     Command("clear", ("sticky", "database"), _clear, _cleared, params=("context", "group", "key", "rserver")),
     Command("set", ("rserver",), _set_rserver, _set_done, arg="NAME", arg_required=True,
-            choice=("inservice", "outofservice"), params=("context",)),
+            choice=("inservice", "outofservice", "drain"), params=("context",)),
     Command("reload", (), _reload, _reloaded, after=_after_reload),
 )
 
@@ -235,5 +241,5 @@ def register(main: click.Group) -> None:
     """Attach the admin commands to the `buddylb` group."""
     _verb(main, "show", "Show the state of a running buddylb (through its admin API).")
     _verb(main, "clear", "Remove sticky entries from a running buddylb.")
-    _verb(main, "set", "Take an rserver in or out of service without a reload.")
+    _verb(main, "set", "Take an rserver in or out of service, or drain it, without a reload.")
     _verb(main, "reload", "Swap in the configuration file again; a bad one is refused and the old one kept.")

@@ -21,7 +21,7 @@ from importlib import resources
 from itertools import islice
 from typing import Any, Mapping
 
-from buddylb.admin.history import History
+from buddylb.admin.history import SAMPLE_EVERY_S, History
 from buddylb.core.keys import format_key
 from buddylb.core.snapshot import Snapshot
 from buddylb.core.state import RuntimeState
@@ -64,15 +64,17 @@ def set_cookie(token: str) -> str:
 # -- views ----------------------------------------------------------------------------------
 def overview(snap: Snapshot, history: History, open_connections: int) -> dict[str, Any]:
     rates = history.rates()
+    totals = history.totals()
     contexts = {}
     for ctx in snap.contexts.values():
         vips = [{"vip": v.name, "class": v.class_name, "mode": "L7" if v.policy.http else "L4",
                  "tls": v.tls is not None, "inservice": v.inservice}
                 for v in snap.vips.values() if v.context == ctx.name]
         contexts[ctx.name] = {"vips": vips, "series": rates.get(ctx.name, {"t": [], "requests": [],
-                                                                           "connections": [], "decisions": {}})}
+                                                                           "connections": [], "decisions": {}}),
+                              "totals": totals.get(ctx.name, {"requests": 0, "connections": 0, "decisions": {}})}
     return {"generation": snap.generation, "open_connections": open_connections, "contexts": contexts,
-            "sample_every_s": 5}
+            "sample_every_s": SAMPLE_EVERY_S, "workers": 1}
 
 
 def buddy_map(snap: Snapshot, state: RuntimeState, history: History) -> dict[str, Any]:

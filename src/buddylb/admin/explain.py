@@ -18,7 +18,7 @@ from typing import Any, Hashable, Mapping
 
 from buddylb.core import cookie as sticky_cookie
 from buddylb.core.decide import available_members, resolve_class
-from buddylb.core.impact import backup_chain, farm_impact, scopes_of_farm
+from buddylb.core.impact import VIEWS, backup_chain, farm_impact, scopes_of_farm
 from buddylb.core.keys import addr_int, format_key, ip_key
 from buddylb.core.predictors import peek
 from buddylb.core.snapshot import Context, Scope, Snapshot
@@ -140,9 +140,12 @@ def _explain_farm(ctx: Context, state: RuntimeState, scope: Scope, fname: str, e
 
 # -- the drain preview ----------------------------------------------------------------------
 def show_impact(snap: Snapshot, state: RuntimeState, tables: Tables, now: float, rserver: str,
-                farm: str | None = None, context: str | None = None) -> dict[str, Any]:
+                farm: str | None = None, context: str | None = None, action: str = "outofservice") -> dict[str, Any]:
     """SPEC §4 `show impact rserver NAME [farm F]`: per farm (and scope), the entries that
-    name the rserver and where their clients would go with it out of service."""
+    name the rserver and where their clients would go with it out of service (`action`
+    "outofservice") or draining ("drain"), and where new clients would go."""
+    if action not in VIEWS:
+        raise CommandError(f'impact action "{action}" is not one of: {", ".join(VIEWS)}', 2)
     contexts = [c for c in _contexts(snap, context) if rserver in c.rservers]
     if not contexts:
         raise CommandError(f'rserver "{rserver}" does not exist', 2)
@@ -159,11 +162,12 @@ def show_impact(snap: Snapshot, state: RuntimeState, tables: Tables, now: float,
             scopes = scopes_of_farm(ctx, f.name) or [None]
             for scope in scopes:
                 entries = by_scope.get(scope.name, []) if scope is not None else []
-                row = farm_impact(ctx, state, scope, f.name, rserver, entries).as_dict()
+                row = farm_impact(ctx, state, scope, f.name, rserver, entries, action).as_dict(rserver)
                 row["connections"] = state.connections(f.by_rserver[rserver])
                 rows.append(row)
     if farm is not None and not rows:
         raise CommandError(f'rserver "{rserver}" is not in serverfarm "{farm}"', 2)
-    totals = {k: sum(r[k] for r in rows) for k in ("entries", "follow_buddy", "restick", "keep", "no_server",
-                                                     "open_connections", "connections")}
-    return {"rserver": rserver, "contexts": [c.name for c in contexts], "serverfarms": rows, "totals": totals}
+    totals = {k: sum(r[k] for r in rows) for k in ("entries", "stay", "follow_buddy", "restick", "keep",
+                                                     "no_server", "open_connections", "connections")}
+    return {"rserver": rserver, "action": action, "contexts": [c.name for c in contexts], "serverfarms": rows,
+            "totals": totals}

@@ -8,6 +8,8 @@ merges the answers here.  `show` merges tables and counters (a client lives on o
 worker, so sticky entries are simply joined; counters are summed; configuration views
 come from worker 0), `clear`, `set` and `reload` act on every worker and report each
 worker's answer, and `/metrics` is one exposition whose samples carry a `worker` label.
+The dashboard's views merge the same way: rates summed per sample interval, the buddy
+map's connections and buddy hits summed, every worker's events (tagged with the worker).
 
 Owns the merge rules and the peer client; it never decides anything about traffic and
 never answers a peer's request (only worker 0 has peers, so nothing is asked twice).
@@ -112,7 +114,7 @@ def _copy(row: dict, members: str) -> dict:
     return out
 
 
-_IMPACT = ("entries", "open_connections", "follow_buddy", "restick", "keep", "no_server", "connections")
+_IMPACT = ("entries", "stay", "open_connections", "follow_buddy", "restick", "keep", "no_server", "connections")
 
 
 def _impact(results: list[Any]) -> Any:
@@ -144,7 +146,81 @@ def _per_worker(results: list[Any]) -> Any:
     return merged
 
 
+# -- the dashboard's own views (admin.dashboard): rates, the map's counts, events ---------------
+def _series(all_series: list[dict], every: float) -> dict:
+    """Rate series of several workers summed per sample interval: each worker samples on its
+    own clock, so points are matched by the interval their wall time falls in."""
+    buckets: dict[int, dict[str, Any]] = {}
+    for series in all_series:
+        for i, t in enumerate(series["t"]):
+            b = buckets.setdefault(int(t // every), {"requests": 0.0, "connections": 0.0, "decisions": {}})
+            b["requests"] += series["requests"][i]
+            b["connections"] += series["connections"][i]
+            for outcome, values in series["decisions"].items():
+                b["decisions"][outcome] = b["decisions"].get(outcome, 0.0) + values[i]
+    order = sorted(buckets)
+    outcomes = sorted({o for b in buckets.values() for o in b["decisions"]})
+    return {"t": [round(k * every, 1) for k in order],
+            "requests": [round(buckets[k]["requests"], 2) for k in order],
+            "connections": [round(buckets[k]["connections"], 2) for k in order],
+            "decisions": {o: [round(buckets[k]["decisions"].get(o, 0.0), 2) for k in order] for o in outcomes}}
+
+
+def _overview(results: list[Any]) -> Any:
+    merged = {**results[0], "workers": len(results),
+              "open_connections": sum(r["open_connections"] for r in results), "contexts": {}}
+    for name, ctx in results[0]["contexts"].items():
+        theirs = [r["contexts"][name] for r in results if name in r["contexts"]]
+        totals = {"requests": 0, "connections": 0, "decisions": {}}
+        for c in theirs:
+            _sum_into(totals, c["totals"], ("requests", "connections"))
+            for o, n in c["totals"]["decisions"].items():
+                totals["decisions"][o] = totals["decisions"].get(o, 0) + n
+        merged["contexts"][name] = {**ctx, "totals": totals,
+                                    "series": _series([c["series"] for c in theirs], results[0]["sample_every_s"])}
+    return merged
+
+
+def _map(results: list[Any]) -> Any:
+    """Worker 0's map (configuration, states) with connections and buddy hits/s summed."""
+    merged = json.loads(json.dumps(results[0]))  # a deep copy of plain JSON data
+    for other in results[1:]:
+        for name, ctx in merged.items():
+            theirs = other.get(name)
+            if theirs is None:
+                continue
+            for farm, their_farm in zip(ctx["serverfarms"], theirs["serverfarms"]):
+                for m, o in zip(farm["rservers"], their_farm["rservers"]):
+                    _sum_into(m, o, ("connections",))
+            for g, their_g in zip(ctx["buddy_real_groups"], theirs["buddy_real_groups"]):
+                for f, rate in their_g["buddy_hits_per_s"].items():
+                    g["buddy_hits_per_s"][f] = round(g["buddy_hits_per_s"].get(f, 0.0) + rate, 2)
+    return merged
+
+
+def _events(results: list[Any]) -> Any:
+    """Every worker's events, newest first, each naming the worker that saw it."""
+    rows = [{**e, "worker": i} for i, r in enumerate(results) for e in r]
+    return sorted(rows, key=lambda e: -e["ts"])
+
+
+def windows(totals: list[int], offset: int, limit: int) -> list[tuple[int, int, int]]:
+    """A page of the workers' sticky tables read one after the other (worker 0 first):
+    which (worker, offset, limit) pieces make rows `offset .. offset+limit` of the whole."""
+    out = []
+    start = 0
+    for worker, total in enumerate(totals):
+        lo, hi = max(offset, start), min(offset + limit, start + total)
+        if lo < hi:
+            out.append((worker, lo - start, hi - lo))
+        start += total
+    return out
+
+
 MERGE: dict[str, Callable[[list[Any]], Any]] = {
+    "dashboard/overview": _overview,
+    "dashboard/map": _map,
+    "dashboard/events": _events,
     "show/sticky-database": _concat,
     "show/sticky-client": _sticky_client,
     "show/stats-sticky": _stats,

@@ -104,6 +104,14 @@ class History:
             prev = s
         return out
 
+    def totals(self) -> dict[str, Any]:
+        """Per context, the cumulative counts of the last sample: requests, connections and
+        decisions by outcome (what the rates are differences of; summed across workers)."""
+        if not self.samples:
+            return {}
+        return {ctx: {"requests": c["requests"], "connections": c["connections"], "decisions": dict(c["decisions"])}
+                for ctx, c in self.samples[-1]["contexts"].items()}
+
     def buddy_rates(self) -> dict[tuple[str, str, str], float]:
         """Buddy hits per second per (context, farm, group) over the last sample interval."""
         if len(self.samples) < 2:

@@ -5,6 +5,7 @@ outputs can never disagree.  Plain ASCII, deterministic (golden-text tests pin i
 """
 from __future__ import annotations
 
+import time
 from typing import Any, Callable, Sequence
 
 
@@ -115,15 +116,18 @@ def render_rserver(rows: list[dict], detail: bool = False) -> str:
 
 def render_impact(data: dict) -> str:
     """The drain preview: per farm, the clients that name the rserver and where they go."""
-    rows = [[r["context"], r["serverfarm"], r["scope"], r["entries"], r["follow_buddy"], r["restick"], r["keep"],
-             r["no_server"], ",".join(f"{rs}={n:g}" for rs, n in r["to"].items()) or "-", r["connections"]]
+    rows = [[r["context"], r["serverfarm"], r["scope"], r["entries"], r["stay"], r["follow_buddy"], r["restick"],
+             r["keep"], r["no_server"], ",".join(f"{rs}={n:g}" for rs, n in r["to"].items()) or "-",
+             ",".join(f"{rs}={n:.0%}" for rs, n in r["new_clients"].items()) or "none", r["connections"]]
             for r in data["serverfarms"]]
     t = data["totals"]
-    title = (f"impact of rserver {data['rserver']} out of service: {t['entries']} entries name it; "
-             f"{t['follow_buddy']} follow a buddy, {t['restick']} re-stick, {t['no_server']} have no server; "
-             f"{t['connections']} open connections finish where they are")
-    return table(["context", "serverfarm", "scope", "entries", "follow buddy", "restick", "keep", "no server",
-                  "to (by rule; predictor by weight)", "conns"], rows, title=title)
+    drain = data["action"] == "drain"
+    stay = f"{t['stay']} stay on it, " if drain else ""  # out of service: nobody stays
+    title = (f"impact of rserver {data['rserver']} {'draining' if drain else 'out of service'}: "
+             f"{t['entries']} entries name it; {stay}{t['follow_buddy']} follow a buddy, {t['restick']} re-stick, "
+             f"{t['no_server']} have no server; {t['connections']} open connections finish where they are")
+    return table(["context", "serverfarm", "scope", "entries", "stay", "follow buddy", "restick", "keep", "no server",
+                  "to (by rule; predictor by weight)", "new clients", "conns"], rows, title=title)
 
 
 def render_stats_sticky(rows: list[dict]) -> str:
@@ -163,10 +167,24 @@ def render_buddy_group(data: dict, detail: bool = False) -> str:
     return real + "\n" + table(cols, rows)
 
 
-def render_probe(rows: list[dict]) -> str:
-    return table(["probe", "serverfarm", "rserver", "address", "port", "state", "last result", "fails", "checks"],
-                 [[r["probe"], r["serverfarm"], r["rserver"], r["address"], r["port"], r["state"], r["last_result"],
-                   r["consecutive_failures"], r["checks"]] for r in rows])
+def render_probe(rows: list[dict], detail: bool = False) -> str:
+    """`show probe [NAME] [detail]`: one row per target; with detail, its last results."""
+    out = table(["probe", "serverfarm", "rserver", "address", "port", "state", "last result", "ms", "fails",
+                 "checks", "recent (oldest first)"],
+                [[r["probe"], r["serverfarm"], r["rserver"], r["address"], r["port"], r["state"], r["last_result"],
+                  r["latency_ms"], r["consecutive_failures"], r["checks"],
+                  "".join(_TICK.get(h["result"], "?") for h in r["history"]) or "-"] for r in rows])
+    if not detail:
+        return out
+    for r in rows:
+        out += f"\nprobe {r['probe']} rserver {r['rserver']} in serverfarm {r['serverfarm']} (context {r['context']})\n"
+        out += table(["time (UTC, newest first)", "result", "ms", "detail"],
+                     [[time.strftime("%H:%M:%S", time.gmtime(h["ts"])) + f".{int(h['ts'] * 1000) % 1000:03d}",
+                       h["result"], h["latency_ms"], h["detail"]] for h in reversed(r["history"])])
+    return out
+
+
+_TICK = {"success": "+", "failure": "X", "not run": "."}
 
 
 def render_cluster(doc: dict) -> str:

@@ -10,7 +10,7 @@ prefixes integers, durations in seconds in fields ending in `_s`.
 """
 from __future__ import annotations
 
-from typing import Any, Iterable, Mapping
+from typing import Any, Callable, Iterable, Mapping
 
 from buddylb.core.health import ProbeTarget
 from buddylb.core.keys import V6_TAG, addr_int, format_key, ip_key, split_both
@@ -134,11 +134,11 @@ def show_rserver(snap: Snapshot, state: RuntimeState, name: str | None = None, c
                 for m in f.members
                 if m.rserver == rs
             ]
-            admin_out = state.admin_out(ctx.name, rs) or not inservice
+            admin_state = "OUTOFSERVICE" if not inservice else state.admin_state(ctx.name, rs)
             rows.append({
                 "context": ctx.name, "rserver": rs, "address": address, "host_weight": weight,
-                "admin_state": "OUTOFSERVICE" if admin_out else "INSERVICE",
-                "state": "OUTOFSERVICE" if admin_out else _summary(farms),
+                "admin_state": admin_state,
+                "state": "OUTOFSERVICE" if admin_state == "OUTOFSERVICE" else _summary(farms),
                 "operator_out": state.admin_out(ctx.name, rs),
                 "connections": state.host_connections(ctx.name, rs), "serverfarms": farms,
             })
@@ -339,14 +339,20 @@ def _check_address(address: str) -> None:
         raise CommandError(f'"{address}" is not an IP address', 2) from exc
 
 
-def show_probe(snap: Snapshot, targets: Iterable[ProbeTarget], name: str | None = None) -> list[dict]:
-    rows = [
-        {"context": t.context, "probe": t.probe, "serverfarm": t.farm, "rserver": t.rserver,
-         "address": t.address, "port": t.port, "state": "UP" if t.up else "DOWN", "last_result": t.last_result,
-         "detail": t.last_detail, "consecutive_failures": t.consecutive_failures, "checks": t.checks}
-        for t in targets
-        if name is None or t.probe == name
-    ]
+def show_probe(snap: Snapshot, targets: Iterable[ProbeTarget], history: Callable[[ProbeTarget], list],
+               name: str | None = None) -> list[dict]:
+    """SPEC §4 `show probe [NAME]`: each target's state, last result, consecutive failures,
+    and (issue 14) its last results, oldest first, from `history` (io.probes.Prober.results)."""
+    rows = []
+    for t in targets:
+        if name is not None and t.probe != name:
+            continue
+        past = [r.as_dict() for r in history(t)]
+        rows.append({"context": t.context, "probe": t.probe, "serverfarm": t.farm, "rserver": t.rserver,
+                     "address": t.address, "port": t.port, "state": "UP" if t.up else "DOWN",
+                     "last_result": t.last_result, "detail": t.last_detail,
+                     "latency_ms": past[-1]["latency_ms"] if past else None,
+                     "consecutive_failures": t.consecutive_failures, "checks": t.checks, "history": past})
     if name is not None and not rows and not any(name in c.probes for c in snap.contexts.values()):
         raise CommandError(f'probe "{name}" does not exist', 2)
     return rows

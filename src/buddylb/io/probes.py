@@ -6,13 +6,19 @@ The targets of a farm's rserver are the farm's probes and the probes under its
 `core.health.ProbeTarget`'s, and a membership is failed while ANY of its targets is
 (`core.health.member_up`).  Changes are logged and written into RuntimeState, which
 the engine reads.  A check that could not run for a local reason changes nothing.
+
+Each target's last `HISTORY` results (wall time, outcome, detail, latency) are kept in
+`Prober.history` for `show probe` and the dashboard (issue 14); bounded per target, and
+dropped with the target when a reload removes it.
 """
 from __future__ import annotations
 
 import asyncio
 import logging
 import time
-from typing import TYPE_CHECKING
+from collections import deque
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 from buddylb.config.model import Probe
 from buddylb.core.health import ProbeTarget, member_up
@@ -24,6 +30,26 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("buddylb.probe")
 RAMP_FLOOR = 0.05  # slowstart: the smallest share of its weight a recovered rserver counts with
+HISTORY = 20  # results kept per probe target
+
+TargetKey = tuple[str, str, str, str]  # (context, probe, serverfarm, rserver)
+
+
+@dataclass(frozen=True, slots=True)
+class ProbeResult:
+    """One check as `show probe` reports it: `result` is success, failure or "not run"."""
+
+    ts: float  # wall clock
+    result: str
+    detail: str
+    latency_ms: float | None  # how long the check took; None when it could not run here
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"ts": round(self.ts, 3), "result": self.result, "detail": self.detail, "latency_ms": self.latency_ms}
+
+
+def target_key(t: ProbeTarget) -> TargetKey:
+    return (t.context, t.probe, t.farm, t.rserver)
 
 
 def build_targets(snap: Snapshot, previous: list[ProbeTarget]) -> list[ProbeTarget]:
@@ -62,6 +88,11 @@ class Prober:
         self.connect = connect  # injectable: tests make local failures happen
         self.tasks: dict[int, asyncio.Task] = {}
         self.by_member: dict[tuple[str, str, str], list[ProbeTarget]] = {}
+        self.history: dict[TargetKey, deque[ProbeResult]] = {}
+
+    def results(self, t: ProbeTarget) -> list[ProbeResult]:
+        """The target's last results, oldest first."""
+        return list(self.history.get(target_key(t), ()))
 
     def sync(self) -> None:
         """(Re)start one task per target of the current snapshot."""
@@ -83,6 +114,9 @@ class Prober:
             if not member_up(group):
                 b.state.set_probe(key, False)
         b.probe_targets = targets
+        live = {target_key(t) for t in targets}
+        for gone in set(self.history) - live:
+            del self.history[gone]
         for t in targets:
             if id(t) not in self.tasks:
                 self.tasks[id(t)] = asyncio.get_running_loop().create_task(self._run(t))
@@ -90,12 +124,18 @@ class Prober:
     async def _run(self, t: ProbeTarget) -> None:
         while True:
             probe: Probe = self.balancer.snapshot.contexts[t.context].probes[t.probe]  # type: ignore[assignment]
+            start = time.monotonic()
             result = await check(probe, t.address, t.port, self.connect)
+            latency = round((time.monotonic() - start) * 1000, 2)
             if result.local:
                 t.record_local(result.detail)
                 _log_local(t, result.detail)
             else:
                 self._judge(t, t.record(result.ok, result.detail), result.detail)
+            ring = self.history.get(target_key(t))
+            if ring is None:
+                ring = self.history[target_key(t)] = deque(maxlen=HISTORY)
+            ring.append(ProbeResult(time.time(), t.last_result, t.last_detail, None if result.local else latency))
             await asyncio.sleep(t.next_interval())
 
     def _judge(self, t: ProbeTarget, change: bool | None, detail: str) -> None:

@@ -135,7 +135,7 @@ async function showMap() {
       `━ ${g.name}${g.single_farm ? " (one farm)" : ""}`));
     root.append(el("div", {class: "card"}, el("h2", {}, `context ${name}`), svg,
       el("div", {class: "legend"}, ...legend,
-        ...["OPERATIONAL", "PROBE-FAILED", "OUTOFSERVICE", "MAXCONNS"].map(s => el("span", {class: `state-${s}`}, `■ ${s}`))),
+        ...["OPERATIONAL", "DRAINING", "PROBE-FAILED", "OUTOFSERVICE", "MAXCONNS"].map(s => el("span", {class: `state-${s}`}, `■ ${s}`))),
       el("p", {}, "sticky scopes: " + ctx.scopes.map(s => `${s.name}${s.buddy ? " (buddy)" : ""}: ${s.serverfarms.join(" + ")}`).join("; "))));
   }
 }
@@ -174,21 +174,32 @@ async function showSticky() {
 }
 
 // -- rservers, probes and actions -----------------------------------------------------------
-async function confirmAction(r, inservice) {
+const ACTION_TITLE = {outofservice: "out of service", drain: "to drain (no new clients; stuck clients stay)",
+                      inservice: "into service"};
+
+async function confirmAction(r, state) {
   const box = document.getElementById("confirm");
   const preview = document.getElementById("preview");
   document.getElementById("confirm-title").textContent =
-    `Take rserver ${r.rserver} ${inservice ? "into" : "out of"} service (every farm, context ${r.context})?`;
+    `Take rserver ${r.rserver} ${ACTION_TITLE[state]} (every farm, context ${r.context})?`;
   preview.replaceChildren();
-  if (!inservice) {
-    const p = await api(`/show/impact/rserver/${encodeURIComponent(r.rserver)}?context=${encodeURIComponent(r.context)}`);
+  if (state !== "inservice") {
+    const p = await api(`/show/impact/rserver/${encodeURIComponent(r.rserver)}?context=${encodeURIComponent(r.context)}` +
+                        `&action=${state}`);
     const t = p.totals;
-    preview.append(el("p", {id: "preview-summary", "data-entries": t.entries, "data-follow": t.follow_buddy,
-                            "data-restick": t.restick},
-      `Drain preview: ${t.entries} sticky entries name ${r.rserver}; ${t.follow_buddy} clients would follow a buddy, ` +
-      `${t.restick} would re-stick, ${t.no_server} would find no server. ${t.connections} open connections finish where they are.`),
-      table(["serverfarm", "scope", "entries", "follow buddy", "restick", "no server", "to"],
-            p.serverfarms.map(f => [f.serverfarm, f.scope, f.entries, f.follow_buddy, f.restick, f.no_server, f.to])));
+    const how = state === "drain" ? "draining" : "out of service";
+    preview.append(el("p", {id: "preview-summary", "data-action": state, "data-entries": t.entries,
+                            "data-stay": t.stay, "data-follow": t.follow_buddy, "data-restick": t.restick,
+                            "data-no-server": t.no_server},
+      `Drain preview (${how}): ${t.entries} sticky entries name ${r.rserver}; ` +
+      (state === "drain" ? `${t.stay} clients would stay on it, ` : "") +
+      `${t.follow_buddy} would follow a buddy, ${t.restick} would re-stick, ${t.no_server} would find no server. ` +
+      `${t.connections} open connections finish where they are.`),
+      table(["serverfarm", "scope", "entries", "stay", "follow buddy", "restick", "no server", "to", "new clients"],
+            p.serverfarms.map(f => [f.serverfarm, f.scope, f.entries, f.stay, f.follow_buddy, f.restick, f.no_server,
+                                    f.to, el("span", {"data-new-clients": `${f.serverfarm}`},
+                                             fmt(Object.fromEntries(Object.entries(f.new_clients)
+                                               .map(([k, v]) => [k, `${Math.round(v * 100)}%`]))))])));
   }
   box.classList.remove("hidden");
   return new Promise(resolve => {
@@ -197,10 +208,26 @@ async function confirmAction(r, inservice) {
   });
 }
 
-async function act(r, inservice) {
-  if (!await confirmAction(r, inservice)) return;
-  await post(`/set/rserver/${encodeURIComponent(r.rserver)}`, {inservice, context: r.context});
+async function act(r, state) {
+  if (!await confirmAction(r, state)) return;
+  await post(`/set/rserver/${encodeURIComponent(r.rserver)}`, {state, context: r.context});
   await refresh();
+}
+
+function actionButton(r, state, label) {
+  return el("button", {class: "action", "data-action": `${state}/${r.context}/${r.rserver}`, onclick: () => act(r, state)},
+            label);
+}
+
+function probeHistory(p) {
+  // the last results, oldest first: one coloured tick each, the detail in its tooltip
+  const ticks = el("svg", {width: 6 * Math.max(1, p.history.length) + 2, height: 14, class: "probe-history",
+                           "data-probe-target": `${p.context}/${p.probe}/${p.serverfarm}/${p.rserver}`,
+                           "data-results": p.history.map(h => h.result).join(",")});
+  p.history.forEach((h, i) => ticks.append(el("rect", {x: 1 + i * 6, y: 1, width: 4, height: 12, class: `probe-${h.result.replace(" ", "-")}`},
+    el("title", {}, `${new Date(h.ts * 1000).toLocaleTimeString()} ${h.result}` +
+                    `${h.latency_ms !== null ? ` ${h.latency_ms} ms` : ""}${h.detail ? `: ${h.detail}` : ""}`))));
+  return ticks;
 }
 
 async function showRservers() {
@@ -209,16 +236,20 @@ async function showRservers() {
   root.replaceChildren(
     el("div", {class: "card"}, el("h2", {}, "rservers"),
       table(["context", "rserver", "address", "admin", "state", "conns", "farm:weight", "actions"],
-        rservers.map(r => [r.context, r.rserver, r.address, r.admin_state,
+        rservers.map(r => [r.context, r.rserver, r.address,
+          el("span", {"data-rserver-admin": `${r.context}/${r.rserver}`}, r.admin_state),
           el("span", {class: `state-${r.state.split(/[(,]/)[0]}`, "data-rserver-state": `${r.context}/${r.rserver}`}, r.state),
           r.connections, r.serverfarms.map(f => `${f.serverfarm}:${f.weight}`).join(", "),
-          r.admin_state === "INSERVICE"
-            ? el("button", {class: "action", "data-action": `out/${r.context}/${r.rserver}`, onclick: () => act(r, false)}, "out of service")
-            : el("button", {class: "action", "data-action": `in/${r.context}/${r.rserver}`, onclick: () => act(r, true)}, "in service")]))),
+          el("span", {}, ...(r.admin_state === "INSERVICE" ? [actionButton(r, "drain", "drain"), " ",
+                                                               actionButton(r, "outofservice", "out of service")]
+                             : r.admin_state === "DRAIN" ? [actionButton(r, "inservice", "in service"), " ",
+                                                            actionButton(r, "outofservice", "out of service")]
+                             : [actionButton(r, "inservice", "in service")]))]))),
     el("div", {class: "card"}, el("h2", {}, "probes"),
-      table(["context", "probe", "serverfarm", "rserver", "state", "last result", "detail", "fails", "checks"],
+      table(["context", "probe", "serverfarm", "rserver", "state", "last result", "detail", "latency (ms)", "fails",
+             "checks", "history (oldest first)"],
         probes.map(p => [p.context, p.probe, p.serverfarm, p.rserver, p.state, p.last_result, p.detail,
-                         p.consecutive_failures, p.checks]))));
+                         p.latency_ms, p.consecutive_failures, p.checks, probeHistory(p)]))));
 }
 
 async function showEvents() {
