@@ -16,7 +16,8 @@ COMPILED := src/buddylb/core/slots.py src/buddylb/core/sticky.py src/buddylb/cor
 	src/buddylb/core/predictors/roundrobin.py src/buddylb/core/predictors/leastconns.py \
 	src/buddylb/core/predictors/hashing.py \
 	src/buddylb/http/head.py src/buddylb/http/framing.py \
-	src/buddylb/http/request.py src/buddylb/http/response.py
+	src/buddylb/http/request.py src/buddylb/http/response.py \
+	src/buddylb/io/l7/upstream.py src/buddylb/io/l7/exchange.py
 BUILT := $(VENV)/.built
 
 .PHONY: test demo bench soak fuzz clean venv dist
@@ -32,7 +33,7 @@ $(STAMP): pyproject.toml Makefile
 	touch $(STAMP)
 
 # rebuilt whenever a compiled module's source or declarations change
-$(BUILT): $(STAMP) setup.py $(COMPILED) $(wildcard src/buddylb/core/*.pxd)
+$(BUILT): $(STAMP) setup.py $(COMPILED) $(wildcard src/buddylb/core/*.pxd src/buddylb/io/l7/*.pxd)
 	$(BIN)/python setup.py -q build_ext --inplace 2>&1 | grep -v "performance hint" || true
 	touch $(BUILT)
 

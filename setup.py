@@ -26,6 +26,10 @@ COMPILED = [
     "src/buddylb/core/predictors/roundrobin.py",
     "src/buddylb/core/predictors/leastconns.py",
     "src/buddylb/core/predictors/hashing.py",
+    # the L7 exchange machine: cdef classes declared in io/l7/upstream.pxd and exchange.pxd
+    # (issue 10 item 5: its per-request steps read C fields and call each other in C)
+    "src/buddylb/io/l7/upstream.py",
+    "src/buddylb/io/l7/exchange.py",
 ]
 # The HTTP head layer (issue 10 item 5; bench/http_parse.py measures the gain). Built with
 # annotation typing: `head._scan_native` declares its C types as annotations.

@@ -327,6 +327,25 @@ class RequestParser:
             self._buf = bytearray(buf[pos:])
         return events
 
+    def whole(self, data: bytes) -> RequestHead | None:
+        """The fast path of `feed` for the usual read: an idle parser and `data` exactly
+        one complete request head without a body.  Returns that head (the parser stays
+        idle, as `feed` would leave it), or None: then call `feed(data)`, which gives
+        these bytes their verdict (an invalid head is never accepted here; it is left to
+        `feed` to refuse with its status and reason)."""
+        if self._state != _HEAD or self._buf or self._reader is not None:
+            return None
+        try:
+            found = _fast_head(data, 0)
+        except ProtocolError:
+            return None
+        if found is None:
+            return None
+        head, end = found
+        if end != len(data) or head.framing is not Framing.NONE:
+            return None
+        return head
+
     def feed_eof(self) -> list[RequestEvent]:
         """The client closed its sending side: fine between messages, else a 400."""
         if self._error is not None:
@@ -395,7 +414,6 @@ PROXY_OWNED = frozenset({b"x-forwarded-for", b"x-forwarded-proto"})
 
 _DROP = FRAMING_FIELDS | PROXY_OWNED  # always re-stated by us
 _DROP_HOP = _DROP | HOP_BY_HOP
-_FRAMING_LINE = {Framing.NONE: b"", Framing.CHUNKED: b"transfer-encoding: chunked\r\n"}
 
 
 def serialize_request_head(head: RequestHead, extra_headers: Iterable[tuple[bytes, bytes]] = (),
@@ -428,8 +446,10 @@ def serialize_request_head(head: RequestHead, extra_headers: Iterable[tuple[byte
     framing = head.framing
     if framing is Framing.LENGTH:
         tail = b"content-length: %d\r\n" % head.content_length if head.content_length is not None else b""
+    elif framing is Framing.CHUNKED:
+        tail = b"transfer-encoding: chunked\r\n"
     else:
-        tail = _FRAMING_LINE[framing]
+        tail = b""  # no dict lookup: an Enum's hash is a Python-level call per request
     return b"%s %s %s\r\n%s%s%s\r\n" % (head.method, head.path, version, fields, extra, tail)
 
 

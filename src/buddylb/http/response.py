@@ -217,6 +217,32 @@ class ResponseParser:
             self._buf = bytearray(buf[pos:])
         return events
 
+    def whole(self, data: bytes) -> tuple[ResponseHead, bytes] | None:
+        """The fast path of `feed` for the usual read: a fresh parser and `data` exactly
+        one complete final response (no body, or all of its Content-Length).  Returns
+        (head, body) and ends the exchange as `feed` would (`complete`, `must_close`), or
+        None with nothing changed: then call `feed(data)`, which gives these bytes their
+        verdict (an invalid head is left to `feed` to refuse)."""
+        if self._state != _HEAD or self._buf or self._reader is not None:
+            return None
+        try:
+            found = _fast_head(data, 0, self._method)
+        except ProtocolError:
+            return None
+        if found is None:
+            return None
+        head, end = found
+        framing = head.framing
+        if framing is Framing.NONE:
+            if end != len(data) or head.status < 200:
+                return None
+        elif framing is not Framing.LENGTH or len(data) - end != head.content_length:
+            return None
+        if not head.keep_alive:
+            self.must_close = True
+        self._state, self.complete = _DONE, True
+        return head, data[end:]
+
     def feed_eof(self) -> list[ResponseEvent]:
         """The server closed: ends a close-delimited body; anything unfinished is a 502
         (the proxy then truncates what it relayed, never completes it)."""

@@ -5,7 +5,7 @@ Owns what happens to one client connection of an L7 VIP: requests are validated
 to a pooled server connection (SPEC §5), and the response relayed back.  It never
 touches a socket, a task or the event loop: every action is a call on its `Port` (the
 asyncio protocol in `protocol.py`, or a fake one in tests), and time is `port.now()`.
-This module is over 400 lines (about 470) because the client half of an exchange
+This module is over 400 lines (about 480) because the client half of an exchange
 (pipelining, request bodies, errors, the lingering close, timer expiry) reads best in
 one place; the server half is `upstream.py`, the timer table `timers.py`, the Port
 interface `port.py`, the glue `protocol.py`.
@@ -21,7 +21,10 @@ are driven through their own `write/pause/resume/close/abort`.
 
 The fast path (a complete head in one read, an idle pooled connection, the memory
 store): decide, take, write the head and its body bytes in one write; a response that
-arrives in one read goes out in one write.  No task, no timer re-arm.
+arrives in one read goes out in one write.  No task, no timer re-arm.  A bodiless
+request that is one whole read skips the parser's event list (`RequestParser.whole`),
+as does a response that is (`ResponseParser.whole`).  Compiled (setup.py), Exchange is
+a cdef class whose fields are declared in upstream.pxd: a new field goes there too.
 
 Timers (SPEC §5, issue 13 item 1): one deadline per connection, checked lazily by
 `tick`; `timers.TIMERS` says which timeout runs in which phase and what expiry does.
@@ -114,6 +117,12 @@ class Exchange(Upstream):
         now = self.last_client = self.port.now()
         if self.phase is IDLE:
             self._enter(HEAD, self.snap.timeouts["http-request"], now)
+        if self.head is None and not self.queue:
+            head = self.parser.whole(data)  # the usual read: one whole bodiless request
+            if head is not None:
+                if self._begin(head):
+                    self._dispatch()
+                return
         try:
             events = self.parser.feed(data)
         except ProtocolError as exc:

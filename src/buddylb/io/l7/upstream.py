@@ -11,7 +11,6 @@ invalid -> 502 or abort).  Like the rest of the machine it never touches I/O its
 from __future__ import annotations
 
 import logging
-from typing import Any, Callable
 
 from buddylb.core.decide import Decision, learn
 from buddylb.errors import ProtocolError
@@ -28,41 +27,23 @@ class Upstream:
 
     __slots__ = ()
 
-    # attributes of Exchange this half uses (set there)
-    port: Any
-    balancer: Any
-    head: Any
-    lease: Any
-    conn: Any
-    rparser: Any
-    rec: Any
-    queue: Any
-    parser: Any
-    snap: Any
-    tls: bool
-    request_done: bool
-    response_started: bool
-    chunked_out: bool
-    close_after: bool
-    retried: bool
-    eof_seen: bool
-    last_server: float
-    server_blocked: bool
-    # ... and its methods
-    _finish: Callable[[int], None]
-    _drop_conn: Callable[[], None]
-    _reply_error: Callable[[int], None]
-    _enter: Callable[..., None]
-    _pause_client: Callable[[], None]
-    _resume_client: Callable[[], None]
-    _pump: Callable[[], None]
-    paused: bool
+    # The machine's fields are set in Exchange.__init__; compiled, they are C fields
+    # declared in upstream.pxd.  This half also calls Exchange's _finish, _drop_conn,
+    # _reply_error, _enter, _pause_client, _resume_client and _pump.
 
     def server_data(self, data: bytes) -> None:
         rp = self.rparser
         if self.head is None or rp is None:
             return
         self.last_server = self.port.now()
+        whole = rp.whole(data)  # the usual read: one whole response, out in one write
+        if whole is not None:
+            head = self._response_head(whole[0])
+            body = whole[1]
+            self.rec.bytes_out += len(head) + len(body)
+            self.port.write(head + body if body else head)
+            self._response_done()
+            return
         try:
             events = rp.feed(data)
         except ProtocolError as exc:
