@@ -75,6 +75,8 @@ class H2Client(asyncio.Protocol):
         self.wheel = shared_wheel(balancer, self.loop)
         self.deadline = 0.0  # the connection's own timer: preface, then idle keep-alive
         self.closed = False
+        self.out: list[bytes] = []  # written in this turn of the loop (`write`)
+        self.corked = False
 
     # -- asyncio.Protocol ---------------------------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:  # type: ignore[override]
@@ -123,10 +125,25 @@ class H2Client(asyncio.Protocol):
 
     # -- the session's port ---------------------------------------------------------------------
     def write(self, data: bytes) -> None:
-        if not self.closed:
+        """Corked until the loop turns: the responses of many streams that arrive in one
+        turn leave in one TLS write (one write per stream cost ~3x the CPU per request)."""
+        if self.closed:
+            return
+        self.out.append(data)
+        if not self.corked:
+            self.corked = True
+            self.loop.call_soon(self._uncork)
+
+    def _uncork(self) -> None:
+        self.corked = False
+        out = self.out
+        if out and not self.closed:
+            data = out[0] if len(out) == 1 else b"".join(out)
+            out.clear()
             self.transport.write(data)
 
     def close(self) -> None:
+        self._uncork()  # what is corked (a GOAWAY) goes first
         self.transport.close()
 
     def idle(self) -> None:
