@@ -12,7 +12,8 @@ import pytest
 from tests.e2e.configs import farm, hosts, service, shopping_cart, vip_policy
 from tests.e2e.conftest import VIP
 from tests.support.h2client import H2Client
-from tests.support.net import http_get, wait_for
+from tests.e2e.test_proxy_protocol import nginx, nginx_config  # noqa: F401 (nginx: the fixture)
+from tests.support.net import free_port, http_get, wait_for
 
 pytestmark = pytest.mark.e2e
 
@@ -137,5 +138,21 @@ def test_goaway_on_reload_lets_open_streams_finish(ports, backends, balancer):
     c = H2Client("127.0.0.58", VIP, ports["vip_https"])  # a new connection is served
     try:
         assert c.get("/")[0] == 200
+    finally:
+        c.close()
+
+
+def test_h2_streams_to_a_send_proxy_farm_name_the_client(nginx, balancer):
+    """Each stream's server connection opens with the h2 client's address (PROXY v2)."""
+    p = {"vip1": free_port(VIP), "vip2": free_port(VIP), "nginx": nginx.port}
+    text = nginx_config(p, l7=True).replace("    loadbalance policy lb2\n",
+                                            "    loadbalance policy lb2\n    ssl-proxy server SHOP-TLS\n")
+    balancer(text + "ssl-proxy service SHOP-TLS\n  cert shop.crt\n  key shop.key\n", certs=True)
+    c = H2Client("127.0.0.61", VIP, p["vip2"])
+    try:
+        sport = c.sock.getsockname()[1]
+        for _ in range(3):
+            status, _, body = c.get("/")
+            assert status == 200 and body == f"127.0.0.61 {sport}\n".encode(), body
     finally:
         c.close()
