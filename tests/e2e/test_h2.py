@@ -156,3 +156,45 @@ def test_h2_streams_to_a_send_proxy_farm_name_the_client(nginx, balancer):
             assert status == 200 and body == f"127.0.0.61 {sport}\n".encode(), body
     finally:
         c.close()
+
+
+def test_stop_sends_goaway_and_the_open_stream_finishes(ports, backends, balancer):
+    from hyperframe.frame import DataFrame, Frame
+
+    lb, web = _shop(ports, backends, balancer)
+    c = H2Client("127.0.0.59", VIP, ports["vip_https"])
+    try:
+        sid = c.request("/upload", "POST", headers=[("content-length", "5")], end=False)  # the body is still due
+        time.sleep(0.3)
+        lb.proc.send_signal(15)  # SIGTERM: drain
+        deadline = time.monotonic() + 10
+        while c.goaway is None and time.monotonic() < deadline and c.pump(0.2):
+            pass
+        assert c.goaway is not None and c.goaway.error_code == 0 and c.goaway.last_stream_id == sid
+        # the h2 library as a client stops at a GOAWAY: read raw from here (real clients finish their streams)
+        end = DataFrame(sid, data=b"hello")
+        end.flags.add("END_STREAM")
+        c.send_raw(end.serialize())
+        raw = b""
+        c.sock.settimeout(5)
+        while True:
+            try:
+                chunk = c.sock.recv(65536)
+            except OSError:
+                break
+            if not chunk:
+                break
+            raw += chunk
+        frames = []
+        while len(raw) >= 9:
+            f, length = Frame.parse_frame_header(memoryview(raw[:9]))
+            f.parse_body(memoryview(raw[9:9 + length]))
+            frames.append(f)
+            raw = raw[9 + length:]
+        kinds = [(type(f).__name__, f.stream_id) for f in frames if f.stream_id == sid]
+        assert ("HeadersFrame", sid) in kinds and any("END_STREAM" in f.flags for f in frames if f.stream_id == sid)
+        assert any(r[0] == b"POST /upload HTTP/1.1" and r[2] == b"hello" for b in web.values() for r in b.requests)
+        c.close()  # our close_notify: the TLS shutdown completes, the last flow is gone
+        assert lb.proc.wait(10) == 0  # drained before `timeout drain` (30 s)
+    finally:
+        c.close()

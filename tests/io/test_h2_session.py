@@ -235,3 +235,25 @@ def test_priority_in_headers_is_not_a_control_frame():
     c.h2.prioritize(sid, weight=10)  # a PRIORITY frame alone counts
     c.send()
     assert c.port.session.controls >= 1
+
+
+def test_informational_then_final_response_and_trailers():
+    c = Client()
+    c.h2.send_headers(1, [(b":method", b"POST")] + REQ[1:] + [(b"expect", b"100-continue")], end_stream=False)
+    c.send()
+    ex = c.port.exchanges[1]
+    assert b"expect: 100-continue\r\n" in ex.data[0] and b"transfer-encoding: chunked\r\n" in ex.data[0]
+    ex.respond(b"HTTP/1.1 100 Continue\r\n\r\n", end=False)
+    c.receive()
+    assert any(isinstance(e, h2.events.InformationalResponseReceived) for e in c.events)
+    c.h2.send_data(1, b"abc", end_stream=True)
+    c.send()
+    assert ex.data[-1] == b"0\r\n\r\n" and ex.eof
+    ex.respond(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nTrailer: x-sum\r\n\r\n"
+               b"3\r\nxyz\r\n0\r\nx-sum: 42\r\n\r\n")
+    c.receive()
+    assert c.body(1) == b"xyz"
+    trailers = next(e for e in c.events if isinstance(e, h2.events.TrailersReceived))
+    assert trailers.headers == [(b"x-sum", b"42")]
+    final = next(e for e in c.events if isinstance(e, h2.events.ResponseReceived))
+    assert (b"transfer-encoding", b"chunked") not in final.headers

@@ -135,7 +135,7 @@ class Session:
             try:
                 events = conn.receive_data(data)
             except h2.exceptions.ProtocolError as exc:  # the library prepared its GOAWAY
-                self._end(str(exc) or exc.__class__.__name__, None)
+                self._end(str(exc) or exc.__class__.__name__)
                 return
             for ev in events:
                 self._event(ev)
@@ -159,19 +159,15 @@ class Session:
         elif cls is E.TrailersReceived:
             self._trailers(ev.stream_id, ev.headers)
         elif cls is E.WindowUpdated:
-            if ev.stream_id == 0:
-                for st in list(self.streams.values()):
-                    self._send_body(st)
-            else:
-                st = self.streams.get(ev.stream_id)
-                if st is not None:
+            for st in list(self.streams.values()) if ev.stream_id == 0 else [self.streams.get(ev.stream_id)]:
+                if st is not None and not st.sent_end:
                     self._send_body(st)
         elif cls is E.StreamReset:
             self._reset_by_client(ev.stream_id)
         elif cls is E.ConnectionTerminated:
             self.going_away = True  # the client's GOAWAY: finish what is open, then close
             if ev.error_code != 0 or not self.streams:
-                self._end(None, None)
+                self._end(None)
         elif cls in (E.RemoteSettingsChanged, E.PingReceived, E.PriorityUpdated, E.UnknownFrameReceived):
             if ev is self.header_priority:
                 return
@@ -295,7 +291,7 @@ class Session:
         RATE.note("h2_calm", f"HTTP/2 client {self.port.peer}: {reason}; connection closed", logging.WARNING,
                   "HTTP/2 connections closed for an attack pattern")
         self.h2.close_connection(ErrorCodes.ENHANCE_YOUR_CALM)
-        self._end(reason, None)
+        self._end(reason, note=False)  # logged above, as a warning
 
     # -- the exchange's side of a stream (from protocol.StreamPort) ------------------------------
     def stream_write(self, st: Stream, data: bytes) -> None:
@@ -308,7 +304,12 @@ class Session:
             log.error("h2 stream %d: unreadable response from the exchange: %s", st.id, exc.reason)
             self.stream_abort(st)
             return
-        self._response_events(st, events)
+        try:
+            self._response_events(st, events)
+        except h2.exceptions.StreamClosedError:  # the library closed it meanwhile: as if reset
+            self._reset_by_client(st.id)
+            if not self.batching:
+                self._flush()
 
     def _response_events(self, st: Stream, events: list) -> None:
         conn = self.h2
@@ -420,7 +421,7 @@ class Session:
     def _idle_check(self) -> None:
         if not self.streams:
             if self.going_away:
-                self._end(None, None)
+                self._end(None)
             else:
                 self.port.idle()
 
@@ -460,18 +461,21 @@ class Session:
         frame.error_code = ErrorCodes.NO_ERROR
         self.port.write(frame.serialize())
         if not self.streams:
-            self._end(None, None)
+            self._end(None)
 
     def _flush(self) -> None:
         data = self.h2.data_to_send()
         if data:
             self.port.write(data)
 
-    def _end(self, error: str | None, _: Any) -> None:
+    def _end(self, error: str | None, note: bool = True) -> None:
         """Close the connection: what the library queued (GOAWAY) goes out first."""
         if self.closed:
             return
         self.error = error
+        if error is not None and note:
+            RATE.note("h2_error", f"HTTP/2 client {self.port.peer}: connection closed: {error}", logging.INFO,
+                      "HTTP/2 connections closed for a protocol error or an attack pattern")
         self._flush()
         self.closed = True
         streams, self.streams = self.streams, {}
