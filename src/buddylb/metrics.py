@@ -68,6 +68,11 @@ STATE: dict[str, tuple[str, str, tuple[str, ...]]] = {
     "buddylb_accept_refused": ("counter", "Clients closed at accept beyond maxconn and its overshoot.", ()),
     "buddylb_accept_failed": ("counter", "Times the descriptor table was found full (accept would fail with "
                               "EMFILE): accept paused; the budget is wrong for this limit.", ()),
+    "buddylb_vip_conn_limit_pauses": ("counter", "Times a VIP reached its conn-limit max: a TCP VIP stops "
+                                      "accepting (clients wait in the backlog), a UDP VIP (`/udp`) drops the "
+                                      "datagrams of new clients, until fewer than its min are open.", ("vip",)),
+    "buddylb_vip_conn_limit_dropped": ("counter", "Datagrams of new clients a UDP VIP dropped at its conn-limit "
+                                       "(the flows already open go on).", ("vip",)),
     "buddylb_log_events": ("counter", "Events logged rate-limited, by cause (408s, accept pauses, connect "
                            "failures, ...): the count behind each summary line.", ("cause",)),
     "buddylb_inband_failures": ("counter", "Failed connects per rserver in farms with inband-health check.",
@@ -134,6 +139,10 @@ class _StateCollector:
         fams["buddylb_accept_pauses"].add_metric([], accept.pauses)
         fams["buddylb_accept_refused"].add_metric([], accept.refused)
         fams["buddylb_accept_failed"].add_metric([], accept.failed)
+        for vip, n in sorted(accept.limit_pauses.items()):
+            fams["buddylb_vip_conn_limit_pauses"].add_metric([vip], n)
+        for vip, n in sorted(accept.limit_dropped.items()):
+            fams["buddylb_vip_conn_limit_dropped"].add_metric([vip], n)
         for cause, n in sorted(RATE.totals.items()):
             fams["buddylb_log_events"].add_metric([cause], n)
         for (ctx_name, farm_name, rserver), w in b.inband.windows.items():

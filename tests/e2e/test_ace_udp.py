@@ -1,6 +1,7 @@
 """UDP VIPs (SPEC §2.4): a DNS-like query through `match virtual-address A udp eq P` to two
 loopback DNS-like servers, stuck by source address; the same access-list rules as TCP
-(protocol udp), probes fail an rserver out of the UDP farm, flows end when idle."""
+(protocol udp), probes fail an rserver out of the UDP farm, flows end when idle, and a
+VIP's `conn-limit` caps its open flows."""
 from __future__ import annotations
 
 import socket
@@ -152,3 +153,54 @@ def _free_udp(host: str) -> int:
         finally:
             s.close()
     raise RuntimeError("no free UDP port")
+
+
+def test_conn_limit_on_a_udp_vip_caps_its_flows_and_counts_the_drops(ports, balancer):
+    """`conn-limit max 2` on the UDP VIP's class: two clients' flows are served; a third
+    client's datagrams are dropped (and counted) while both are open, the open flows go
+    on, and once they end (idle past `timeout client 1`) the third client is served."""
+    from tests.e2e.test_vip_conn_limit import metric
+
+    ports["dns1"], ports["dns2"] = free_port("127.0.1.11"), free_port("127.0.1.12")
+    ports["vip_dns"] = _free_udp(VIP)
+    ports["closed"] = free_port("127.0.1.11")
+    servers = [DnsLike("dns1", "127.0.1.11", ports["dns1"]), DnsLike("dns2", "127.0.1.12", ports["dns2"])]
+    clients: list[socket.socket] = []
+    try:
+        text = "timeout client 1\n" + _config(ports).replace(
+            "    loadbalance policy DNS-LB\n", "    loadbalance policy DNS-LB\n    conn-limit max 2\n")
+        lb = balancer(text)
+        for n in range(2):
+            s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            s.bind((f"127.0.0.{60 + n}", 0))
+            s.settimeout(2.0)
+            clients.append(s)
+            assert ask(s, ports["vip_dns"], n) is not None  # flows 1 and 2
+        assert query("127.0.0.62", ports["vip_dns"], 9, timeout=0.5) is None  # a third flow: dropped
+        assert query("127.0.0.63", ports["vip_dns"], 10, timeout=0.5) is None
+        assert ask(clients[0], ports["vip_dns"], 11) is not None  # an open flow goes on
+        series = f'{{vip="{VIP}:{ports["vip_dns"]}/udp"}}'
+        assert metric(lb, "buddylb_vip_conn_limit_pauses_total" + series) == 1.0
+        assert metric(lb, "buddylb_vip_conn_limit_dropped_total" + series) == 2.0
+        for s in clients:
+            s.close()
+        clients.clear()
+        # the two flows end after a second of silence (swept each second); then new clients get in
+        assert wait_for(lambda: query("127.0.0.64", ports["vip_dns"], 12, timeout=0.3) is not None, 6, 0.2)
+        assert "conn-limit max 2 flows reached" in lb.stderr()
+    finally:
+        for s in clients:
+            s.close()
+        for srv in servers:
+            srv.close()
+
+
+def ask(s: socket.socket, port: int, qid: int) -> bytes | None:
+    """One query from the bound socket `s` (the same client address and port: one flow)."""
+    s.sendto(struct.pack("!H", qid) + b"\x01\x00\x00\x01example\x00", (VIP, port))
+    try:
+        data, _ = s.recvfrom(2048)
+    except socket.timeout:
+        return None
+    assert data[:2] == struct.pack("!H", qid)
+    return data[3:]

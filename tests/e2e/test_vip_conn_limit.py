@@ -3,11 +3,13 @@ conn-limit"): `conn-limit max N [min M]` under a multi-match class, the syntax o
 rserver's limit, the behaviour of HAProxy's per-frontend maxconn. At N open client
 connections that VIP stops accepting: new clients wait in the kernel's backlog (never
 refused), the other VIPs are not affected, a keep-alive connection counts once however
-many requests it sends, and the first close below M lets a waiting client in."""
+many requests it sends, and the first close below M lets a waiting client in. Each
+pause is counted per VIP on /metrics (buddylb_vip_conn_limit_pauses_total)."""
 from __future__ import annotations
 
 import socket
 import time
+import urllib.request
 
 from tests.e2e.configs import farm, hosts, service, vip_policy
 from tests.e2e.conftest import VIP
@@ -25,6 +27,15 @@ def config(ports) -> str:
             + service(limited, other))
 
 
+def metric(lb, series: str) -> float | None:
+    """The value of one series on the admin API's /metrics, None when it is absent."""
+    with urllib.request.urlopen(f"http://{lb.admin}/metrics", timeout=5) as r:
+        for line in r.read().decode().splitlines():
+            if line.startswith(series + " "):
+                return float(line.rsplit(" ", 1)[1])
+    return None
+
+
 def get(s: socket.socket, limit_s: float = 5.0) -> bytes:
     s.sendall(f"GET / HTTP/1.1\r\nHost: {VIP}\r\n\r\n".encode())
     return read_response(s, limit_s)
@@ -40,6 +51,8 @@ def test_a_vip_at_its_conn_limit_keeps_new_clients_waiting_and_others_serve(port
         for s in held:  # several requests each: a keep-alive connection counts once
             for _ in range(3):
                 assert get(s).startswith(b"HTTP/1.1 200")
+        small = f'buddylb_vip_conn_limit_pauses_total{{vip="{VIP}:{ports["vip_small"]}"}}'
+        assert metric(lb, small) == 1.0  # the third connection reached the limit: accept paused once
         waiting = connect_from("127.0.5.50", VIP, ports["vip_small"])  # the kernel completes the handshake
         waiting.sendall(f"GET / HTTP/1.1\r\nHost: {VIP}\r\n\r\n".encode())
         waiting.settimeout(1.0)
@@ -56,6 +69,8 @@ def test_a_vip_at_its_conn_limit_keeps_new_clients_waiting_and_others_serve(port
         t0 = time.monotonic()
         assert read_response(waiting, 5.0).startswith(b"HTTP/1.1 200")
         assert time.monotonic() - t0 < 1.0
+        assert metric(lb, small) == 2.0  # the waiting client made it three again: paused a second time
+        assert metric(lb, f'buddylb_vip_conn_limit_pauses_total{{vip="{VIP}:{ports["vip_big"]}"}}') is None
     finally:
         for s in held + ([waiting] if waiting is not None else []):
             s.close()

@@ -39,6 +39,10 @@ class AcceptState:
     refused: int = 0
     failed: int = 0  # times the descriptor table was found full (accept would fail: EMFILE)
     vip_pauses: int = 0  # times a VIP stopped accepting at its `conn-limit max`
+    # per VIP name (`A:P`, `A:P/udp`): times it reached its `conn-limit max` (TCP: accept
+    # paused; UDP: new flows dropped), and UDP datagrams dropped for it (io/udp.py)
+    limit_pauses: dict = field(default_factory=dict)
+    limit_dropped: dict = field(default_factory=dict)
     # the client protocols report opens and closes only while this is true: accept is
     # paused, or a VIP has a conn-limit (no cost per connection otherwise)
     watch_close: bool = False

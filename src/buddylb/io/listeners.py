@@ -136,6 +136,8 @@ class ListenerSet:
             return
         self.vip_paused.add(key)
         self.accept.vip_pauses += 1
+        name = f"[{key[0]}]:{key[1]}" if ":" in key[0] else f"{key[0]}:{key[1]}"  # Vip.name
+        self.accept.limit_pauses[name] = self.accept.limit_pauses.get(name, 0) + 1
         lst = self.listeners.get(key)
         if lst is not None and lst.server is not None:
             lst.server.close()

@@ -13,6 +13,12 @@ entry sends it back to the same rserver while it is available.
 
 Datagrams that arrive while the flow's rserver socket is being opened are kept (at most
 MAX_PENDING, then dropped: UDP may lose).  No L7, no TLS (config.checks refuses them).
+
+`conn-limit max N [min M]` on a UDP VIP's class counts its open flows, as an ACE counts
+UDP "connections": at N the VIP opens no new flow (the datagram of a new client is
+dropped and counted, the client retries as it would after any loss; the flows open go
+on) until fewer than M (default N) are open.  There is no backlog to wait in, so
+dropping is the datagram form of the TCP VIP's paused accept.
 """
 from __future__ import annotations
 
@@ -26,6 +32,7 @@ from buddylb.core.acl import UDP
 from buddylb.core.decide import Decision, Flow
 from buddylb.core.snapshot import Snapshot, Vip
 from buddylb.errors import LbError
+from buddylb.io.lograte import RATE
 from buddylb.io.record import FlowRecord
 
 if TYPE_CHECKING:
@@ -139,6 +146,7 @@ class UdpVip(asyncio.DatagramProtocol):
         self.transport: asyncio.DatagramTransport | None = None
         self.flows: dict[tuple, UdpFlow] = {}
         self.tasks: set[asyncio.Task] = set()
+        self.full = False  # at its conn-limit max: no new flow until fewer than min are open
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
@@ -150,11 +158,33 @@ class UdpVip(asyncio.DatagramProtocol):
             vip = snap.udp_vips.get(self.key)
             if vip is None or not vip.inservice or not self._permitted(vip, addr):
                 return
+            if vip.conn_limit is not None and not self._room(vip):
+                return
             flow = self.flows[addr] = UdpFlow(self, addr, vip)
             task = asyncio.get_running_loop().create_task(flow.open(self.balancer, snap))
             self.tasks.add(task)
             task.add_done_callback(self.tasks.discard)
         flow.from_client(data)
+
+    def _room(self, vip: Vip) -> bool:
+        """Whether a new flow may open under the VIP's `conn-limit`; a datagram that may
+        not is counted as dropped (buddylb_vip_conn_limit_dropped_total)."""
+        cmax, cmin = vip.conn_limit  # type: ignore[misc]
+        open_flows = len(self.flows)
+        if self.full and open_flows < cmin:
+            self.full = False
+        accept = self.balancer.accept
+        name = f"{vip.name}/udp"
+        if not self.full and open_flows >= cmax:
+            self.full = True
+            accept.limit_pauses[name] = accept.limit_pauses.get(name, 0) + 1
+            RATE.note("vip_conn_limit", f"UDP VIP {vip.name}: conn-limit max {cmax:,} flows reached; datagrams "
+                      f"of new clients are dropped until fewer than {cmin:,} flows are open", logging.WARNING,
+                      "accept pauses at a VIP's conn-limit")
+        if self.full:
+            accept.limit_dropped[name] = accept.limit_dropped.get(name, 0) + 1
+            return False
+        return True
 
     def _permitted(self, vip: Vip, addr: tuple) -> bool:
         if vip.acl is None:
