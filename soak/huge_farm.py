@@ -1,5 +1,6 @@
 """A huge serverfarm (issue 13 item 6): how long `buddylb check` takes on a 20k-member
-farm, and how long requests stall while a running buddylb reloads it.
+farm (the whole command, wall and CPU, median of 3; the bar is 1 s), and how long
+requests stall while a running buddylb reloads it (the bar is 50 ms).
 
 The configuration has N rservers (10.0.0.0/8, never contacted: no probe), one farm
 `big` with all of them behind an L4 VIP, and a small L7 VIP whose two real backends
@@ -9,6 +10,7 @@ SIGHUP, each confirmed through `/info` before the next.
 """
 from __future__ import annotations
 
+import shutil
 import socket
 import subprocess
 import sys
@@ -42,7 +44,8 @@ def big_config(members: int, vip_port: int, big_port: int, a: int, b: int, gener
 class HugeFarmRun:
     members: int
     lines: int
-    check_s: float  # `buddylb check` wall time, whole process
+    check_s: float  # `buddylb check` wall time, whole process (median of 3)
+    check_cpu_s: float  # its CPU time, user + system (median of 3)
     load_cpu_s: float  # parse + validate + compile, CPU seconds, in-process
     reloads_sent: int = 0
     reloads_done: int = 0
@@ -56,7 +59,7 @@ class HugeFarmRun:
 
     @property
     def ok(self) -> bool:
-        return (self.load_cpu_s <= 1.0 and self.reloads_done == self.reloads_sent and self.failed == 0
+        return (self.check_s <= 1.0 and self.reloads_done == self.reloads_sent and self.failed == 0
                 and self.reload_max_ms <= 50.0)
 
     def as_dict(self) -> dict:
@@ -65,17 +68,28 @@ class HugeFarmRun:
         return d
 
 
-def measure_check(path: Path) -> tuple[float, float]:
-    t0 = time.monotonic()
-    subprocess.run([sys.executable, "-m", "buddylb", "check", str(path)], check=True, capture_output=True,
-                   timeout=300)
-    wall = time.monotonic() - t0
-    code = ("import time,sys;from pathlib import Path;from buddylb.config.parser import load_config;"
-            "from buddylb.core.compile import compile_config;t=time.process_time();"
+def measure_check(path: Path, runs: int = 3) -> tuple[float, float, float]:
+    """`buddylb check` as an operator runs it, `runs` times: the median wall time and CPU
+    time (user + system) of the whole process (interpreter start, imports, parse, checks,
+    compile, report), then the CPU seconds of parse + validate + compile alone, in-process."""
+    import resource
+    import statistics
+
+    walls, cpus = [], []
+    for _ in range(runs):
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
+        t0 = time.monotonic()
+        subprocess.run([sys.executable, "-m", "buddylb", "check", str(path)], check=True, capture_output=True,
+                       timeout=300)
+        walls.append(time.monotonic() - t0)
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        cpus.append(after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime)
+    code = ("import time,sys;from pathlib import Path;from buddylb.config.parser import load_config, gc_paused;"
+            "from buddylb.core.compile import compile_config;t=time.process_time();g=gc_paused();g.__enter__();"
             "compile_config(load_config(Path(sys.argv[1])));print(time.process_time()-t)")
     cpu = float(subprocess.run([sys.executable, "-c", code, str(path)], check=True, capture_output=True,
                                text=True, timeout=300).stdout)
-    return wall, cpu
+    return statistics.median(walls), statistics.median(cpus), cpu
 
 
 class Prober(threading.Thread):
@@ -132,8 +146,8 @@ def huge_farm(members: int = 20_000, reloads: int = 5, workdir: Path | None = No
         text = big_config(members, vip_port, big_port, a, b)
         cfg = wd / "check.cfg"
         cfg.write_text(text)
-        wall, cpu = measure_check(cfg)
-        run = HugeFarmRun(members, text.count("\n"), round(wall, 2), round(cpu, 2))
+        wall, process_cpu, cpu = measure_check(cfg)
+        run = HugeFarmRun(members, text.count("\n"), round(wall, 2), round(process_cpu, 2), round(cpu, 2))
         with Backends() as bk:
             bk.http("lnx1", "127.0.1.11", a)
             bk.http("lnx2", "127.0.1.12", b)
@@ -176,6 +190,21 @@ def _drive(run: HugeFarmRun, lb: BalancerProcess, vip_port: int, big_port: int, 
     run.baseline_p99_ms = round(base[int(len(base) * 0.99)] * 1000, 1) if base else 0.0
     run.reload_max_ms = round(max(during, default=0) * 1000, 1)
     run.reload_p99_ms = round(during[int(len(during) * 0.99)] * 1000, 1) if during else 0.0
+
+
+def haproxy_check(members: int) -> str:
+    if shutil.which("haproxy") is None:
+        return "not run (haproxy not installed)"
+    with tempfile.TemporaryDirectory(prefix="buddylb-ha-") as d:
+        cfg = Path(d) / "h.cfg"
+        lines = ["defaults\n    mode tcp\n    timeout connect 3s\n    timeout client 30s\n    timeout server 30s\n",
+                 "frontend f\n    bind 127.0.0.1:18081\n    default_backend big\nbackend big\n"]
+        lines += [f"    server r{i} 10.{i >> 16 & 255}.{i >> 8 & 255}.{i & 255}:8080\n" for i in range(members)]
+        cfg.write_text("".join(lines))
+        t0 = time.monotonic()
+        r = subprocess.run(["haproxy", "-c", "-f", str(cfg)], capture_output=True, text=True, timeout=300)
+        took = time.monotonic() - t0
+    return f"haproxy -c: {took:.2f} s wall ({'valid' if r.returncode == 0 else 'refused'})"
 
 
 if __name__ == "__main__":

@@ -9,7 +9,8 @@ Pieces (each prints its figures as it ends):
    hundreds of thousands of connections leave loopback ports in TIME_WAIT);
 5. the attacks of issue 13 (`soak.attacks`): hostile admin requests, idle floods of the
    admin port and of a VIP under a low descriptor limit, a 408 flood, CBC-only TLS
-   clients, a 20k-member farm checked and reloaded; HAProxy runs the same where cheap.
+   clients, a 20k-member farm checked and reloaded, slowloris and slow-read clients
+   beside a permitted one; HAProxy runs the same where cheap.
 
 `--quick` runs every piece at test size (a smoke run of this script, ~1 minute).
 The whole soak takes about 6 minutes on two cores.  Exit status 0 when every piece
@@ -237,7 +238,17 @@ def report(pieces: list[Piece], info: dict[str, str], total_s: float, quick: boo
         "  request after the flood is served at once), test_timeouts.py (a 408 flood is one log line",
         "  and a metric), tests/tls/test_ciphers.py (a CBC-only client fails the handshake),",
         "  tests/io/test_reload_off_loop.py (a reload compiles in a worker thread while the loop",
-        "  turns), tests/config/test_invalid.py (duplicate farm members by index).",
+        "  turns), tests/io/test_retire.py (the replaced snapshot is freed in a worker thread, once",
+        "  no flow holds it), tests/config/test_invalid.py (duplicate farm members by index),",
+        "  tests/config/test_linear.py (check + compile execute 4x the Python lines for 4x the",
+        "  members, where a scan per member made 16x), tests/admin/test_gate_fuzz.py (Hypothesis",
+        "  mutants of valid admin requests: each gets 200 or a JSON 4xx, never silence or a hang),",
+        "  tests/e2e/test_accept_failures.py (the soft limit lowered under a running buddylb: the",
+        "  full descriptor table is logged once, counted, accept pauses and later clients wait",
+        "  instead of being closed), tests/e2e/test_vip_conn_limit.py (a VIP at its `conn-limit`",
+        "  keeps new clients in the backlog while another VIP serves; each pause is counted on",
+        "  /metrics), tests/e2e/test_ace_udp.py (a UDP VIP's `conn-limit` caps its open flows,",
+        "  drops and counts new clients' datagrams, and lets them in once flows end).",
         "",
     ]
     return "\n".join(out)
