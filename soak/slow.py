@@ -169,6 +169,7 @@ def buddylb_slow(workdir: Path, loris: int, readers: int, seconds: float) -> Slo
     from tests.support.balancer import BalancerProcess
     from tests.support.net import free_port
 
+    workdir.mkdir(parents=True, exist_ok=True)
     a, port = free_port("127.0.1.11"), free_port(VIP)
     text = (f"timeout http-request {TIMEOUT_S}\ntimeout client {TIMEOUT_S}\n" + hosts("lnx1")
             + farm("web", [("lnx1", a, None)]) + service(vip_policy("v", port, "web", http=True, sticky=False)))
