@@ -39,3 +39,13 @@ def test_map_sums_connections_and_buddy_hits_and_keeps_worker_0_states() -> None
     (m,) = out["Admin"]["serverfarms"][0]["rservers"]
     assert (m["connections"], m["state"]) == (5, "DRAINING")
     assert out["Admin"]["buddy_real_groups"][0]["buddy_hits_per_s"] == {"http": 1.75}
+
+
+def test_probe_rows_join_every_workers_verdict_and_history() -> None:
+    def row(state: str, fails: int, ts: list[float]) -> dict:
+        return {"context": "Admin", "probe": "TCP", "serverfarm": "http", "rserver": "lnx1", "state": state,
+                "consecutive_failures": fails, "checks": len(ts),
+                "history": [{"ts": t, "result": "success" if state == "UP" else "failure"} for t in ts]}
+    (out,) = merge("show/probe", [[row("UP", 0, [1.0, 3.0])], [row("DOWN", 2, [2.0, 4.0])]])
+    assert (out["state"], out["states"], out["consecutive_failures"], out["checks"]) == ("DOWN", ["UP", "DOWN"], 2, 4)
+    assert [(h["ts"], h["worker"]) for h in out["history"]] == [(1.0, 0), (2.0, 1), (3.0, 0), (4.0, 1)]

@@ -83,7 +83,10 @@ def test_dashboard_views_speak_for_both_workers(ports, backends, balancer):
     for n, h in (("lnx1", "127.0.1.11"), ("lnx2", "127.0.1.12")):
         backends.http(n, h, ports[f"{n}_http"])
         backends.http(n, h, ports[f"{n}_dec"])
-    lb = balancer(shopping_cart(ports, tls=False), "--workers", "2")
+    config = shopping_cart(ports, tls=False).replace(
+        "serverfarm host http\n  predictor roundrobin\n",
+        "probe tcp TCP-CHECK\n  interval 1\nserverfarm host http\n  predictor roundrobin\n  probe TCP-CHECK\n")
+    lb = balancer(config, "--workers", "2")
     on = Counter(worker_for(c, 2) for c in CLIENTS)
     assert len(on) == 2
     for c in CLIENTS:
@@ -117,3 +120,11 @@ def test_dashboard_views_speak_for_both_workers(ports, backends, balancer):
         return {e["worker"] for e in events if e["kind"] == "reload"} == {0, 1}
 
     _wait("a reload event from each worker", reloaded)
+
+    def probed():  # each worker probes on its own: one row per target with both workers' results
+        rows = _get(lb.admin, "/show/probe/TCP-CHECK")
+        return rows if all({h["worker"] for h in r["history"]} == {0, 1} for r in rows) else None
+
+    rows = _wait("both workers' probe results", probed)
+    assert sorted(r["rserver"] for r in rows) == ["lnx1", "lnx2"]
+    assert all(r["states"] == ["UP", "UP"] and r["checks"] >= 2 for r in rows)

@@ -135,6 +135,28 @@ def _impact(results: list[Any]) -> Any:
     return {**first, "serverfarms": list(rows.values()), "totals": totals}
 
 
+def _probes(results: list[Any]) -> Any:
+    """Each worker probes on its own: per target, DOWN when any worker's verdict is, checks
+    summed, and every worker's recent results in time order (each naming its worker)."""
+    key = lambda r: (r["context"], r["probe"], r["serverfarm"], r["rserver"])  # noqa: E731
+    merged = {key(r): {**r, "history": [{**h, "worker": 0} for h in r["history"]], "states": [r["state"]]}
+              for r in results[0]}
+    for i, rows in enumerate(results[1:], 1):
+        for r in rows:
+            mine = merged.get(key(r))
+            if mine is None:
+                continue
+            mine["checks"] += r["checks"]
+            mine["states"].append(r["state"])
+            if r["state"] == "DOWN":
+                mine.update(state="DOWN", consecutive_failures=max(mine["consecutive_failures"],
+                                                                   r["consecutive_failures"]))
+            mine["history"] += [{**h, "worker": i} for h in r["history"]]
+    for row in merged.values():
+        row["history"].sort(key=lambda h: h["ts"])
+    return list(merged.values())
+
+
 def _per_worker(results: list[Any]) -> Any:
     """Mutations: worker 0's answer, a summed `removed` if any, and every worker's own."""
     merged = dict(results[0])
@@ -227,6 +249,7 @@ MERGE: dict[str, Callable[[list[Any]], Any]] = {
     "show/rserver": lambda rs: _connections(rs, lambda r: (r["context"], r["rserver"]), "serverfarms"),
     "show/serverfarm": lambda rs: _connections(rs, lambda r: (r["context"], r["serverfarm"]), "rservers"),
     "show/impact": _impact,
+    "show/probe": _probes,
     "clear/sticky-database": _per_worker,
     "set/rserver": _per_worker,
     "reload": _per_worker,
