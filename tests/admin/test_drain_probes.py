@@ -37,8 +37,8 @@ def test_drain_keeps_stuck_clients_and_turns_new_ones_away(shop: Shop) -> None:
     text = shop.cli("show", "impact", "rserver", "lnx1", "context", "Admin", "drain").stdout
     t = preview["totals"]
     assert t["stay"] == t["entries"] == len(stuck)  # entries name lnx1 in http only: nobody visited decrypted yet
-    assert text.startswith(f"impact of rserver lnx1 draining: {t['entries']} entries name it; {t['stay']} stay on it, "
-                           "0 follow a buddy, 0 re-stick, 0 have no server;")
+    assert text.startswith(f"impact of rserver lnx1 draining: {t['entries']} entries name it; {t['stay']} stay on it; "
+                           f"by rule {t['keep']} keep their server, 0 follow a buddy, 0 re-stick, 0 have no server;")
     assert "lnx2=100%" in text
 
     r = shop.cli("set", "rserver", "lnx1", "drain", "context", "Admin")

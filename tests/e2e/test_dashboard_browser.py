@@ -117,7 +117,7 @@ def test_buddy_map_drain_through_the_ui(browser, shots: Path) -> None:
         hit = affected_by(tiers, "lnx1")
         assert preview == {"entries": len(hit), "follow": len(hit), "restick": 0}
         assert "follow a buddy" in summary.text
-        browser.save_screenshot(str(shots / "dashboard-drain-preview.png"))
+        browser.save_screenshot(str(shots / "dashboard-outofservice-preview.png"))
         css(browser, "#confirm-yes")[0].click()
         wait(lambda: css(browser, '[data-rserver-state="tiers/lnx1"]')[0].text == "OUTOFSERVICE",
              "lnx1 out of service")
@@ -164,6 +164,10 @@ def test_drain_through_the_ui_keeps_stuck_clients_and_turns_new_ones_away(browse
         assert summary.get_attribute("data-action") == "drain"
         preview = {k: int(summary.get_attribute(f"data-{k}")) for k in ("entries", "stay", "restick", "no-server")}
         assert preview == {"entries": 2 * len(stuck), "stay": 2 * len(stuck), "restick": 0, "no-server": 0}
+        # by rule: checkout (decrypted) was each walk's last farm (rule 3), http is reached through blue (rule 4)
+        by_rule = {k: int(summary.get_attribute(f"data-{k}")) for k in ("keep", "follow")}
+        assert by_rule == {"keep": len(stuck), "follow": len(stuck)}
+        assert f"{preview['stay']} clients would stay on it" in summary.text
         new_clients = {f: css(browser, f'[data-new-clients="{f}"]')[0].text for f in ("http", "decrypted")}
         assert new_clients == {"http": "lnx2=100%", "decrypted": "lnx2=100%"}
         browser.save_screenshot(str(shots / "dashboard-drain-preview.png"))

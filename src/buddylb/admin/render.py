@@ -122,7 +122,7 @@ def render_impact(data: dict) -> str:
             for r in data["serverfarms"]]
     t = data["totals"]
     drain = data["action"] == "drain"
-    stay = f"{t['stay']} stay on it, " if drain else ""  # out of service: nobody stays
+    stay = f"{t['stay']} stay on it; by rule {t['keep']} keep their server, " if drain else ""  # out of service: none
     title = (f"impact of rserver {data['rserver']} {'draining' if drain else 'out of service'}: "
              f"{t['entries']} entries name it; {stay}{t['follow_buddy']} follow a buddy, {t['restick']} re-stick, "
              f"{t['no_server']} have no server; {t['connections']} open connections finish where they are")

@@ -164,10 +164,12 @@ async function showSticky() {
   const data = await api(`/dashboard/sticky?offset=${page.offset}&limit=${page.limit}`);
   document.getElementById("page-info").textContent =
     `${data.total ? data.offset + 1 : 0}-${data.offset + data.rows.length} of ${data.total}`;
+  const many = (data.workers || 1) > 1;  // --workers N: each row names the worker that holds it
   document.getElementById("entries").replaceChildren(table(
-    ["context", "scope", "key", "last farm", "last rserver", "rserver per farm", "expires (s)", "conns", ""],
-    data.rows.map(r => [r.context, r.scope, r.key, r.last_serverfarm, r.last_rserver, r.serverfarms,
-                        r.expires_in_s ?? "active", r.open_connections,
+    [...(many ? ["worker"] : []), "context", "scope", "key", "last farm", "last rserver", "rserver per farm",
+     "expires (s)", "conns", ""],
+    data.rows.map(r => [...(many ? [r.worker] : []), r.context, r.scope, r.key, r.last_serverfarm, r.last_rserver,
+                        r.serverfarms, r.expires_in_s ?? "active", r.open_connections,
                         el("button", {onclick: () => { document.getElementById("search-value").value = r.key.split("->")[0];
                                                         explain(r.key.split("->")[0]); }}, "explain")])));
   page.total = data.total;
@@ -189,14 +191,14 @@ async function confirmAction(r, state) {
     const t = p.totals;
     const how = state === "drain" ? "draining" : "out of service";
     preview.append(el("p", {id: "preview-summary", "data-action": state, "data-entries": t.entries,
-                            "data-stay": t.stay, "data-follow": t.follow_buddy, "data-restick": t.restick,
+                            "data-stay": t.stay, "data-keep": t.keep, "data-follow": t.follow_buddy, "data-restick": t.restick,
                             "data-no-server": t.no_server},
       `Drain preview (${how}): ${t.entries} sticky entries name ${r.rserver}; ` +
-      (state === "drain" ? `${t.stay} clients would stay on it, ` : "") +
+      (state === "drain" ? `${t.stay} clients would stay on it. By rule: ${t.keep} would keep their server, ` : "") +
       `${t.follow_buddy} would follow a buddy, ${t.restick} would re-stick, ${t.no_server} would find no server. ` +
       `${t.connections} open connections finish where they are.`),
-      table(["serverfarm", "scope", "entries", "stay", "follow buddy", "restick", "no server", "to", "new clients"],
-            p.serverfarms.map(f => [f.serverfarm, f.scope, f.entries, f.stay, f.follow_buddy, f.restick, f.no_server,
+      table(["serverfarm", "scope", "entries", "stay", "keep", "follow buddy", "restick", "no server", "to", "new clients"],
+            p.serverfarms.map(f => [f.serverfarm, f.scope, f.entries, f.stay, f.keep, f.follow_buddy, f.restick, f.no_server,
                                     f.to, el("span", {"data-new-clients": `${f.serverfarm}`},
                                              fmt(Object.fromEntries(Object.entries(f.new_clients)
                                                .map(([k, v]) => [k, `${Math.round(v * 100)}%`]))))])));
@@ -255,8 +257,8 @@ async function showRservers() {
 async function showEvents() {
   const events = await api("/dashboard/events");
   document.getElementById("view-events").replaceChildren(el("div", {class: "card"}, el("h2", {}, "events"),
-    events.length ? table(["time", "kind", "what"], events.map(e => [new Date(e.ts * 1000).toLocaleTimeString(),
-      el("span", {class: `ev-${e.kind}`}, e.kind), e.text])) : el("p", {}, "nothing happened yet")));
+    events.length ? table(["time", "worker", "kind", "what"], events.map(e => [new Date(e.ts * 1000).toLocaleTimeString(),
+      e.worker ?? 0, el("span", {class: `ev-${e.kind}`}, e.kind), e.text])) : el("p", {}, "nothing happened yet")));
 }
 
 // -- plumbing -------------------------------------------------------------------------------
