@@ -225,3 +225,41 @@ def test_token_login_sets_an_httponly_cookie(browser, tmp_path: Path) -> None:
             assert browser.execute_script("return document.cookie") == ""  # HttpOnly: no script sees it
         finally:
             lb.stop()
+
+
+def test_events_and_sticky_pages_of_both_workers(browser, tmp_path: Path) -> None:
+    """`--workers 2`: the events view lists each worker's reload, the sticky page holds the
+    clients of both workers (real loopback requests, the kernel spreading them)."""
+    from buddylb.io.workers import worker_for
+    from tests.e2e.configs import farm, hosts, service, sticky_ip, vip_policy
+    from tests.support.backends import Backends
+    from tests.support.balancer import BalancerProcess
+    from tests.support.net import free_port, http_get
+
+    port, vip_port = free_port("127.0.1.11"), free_port("127.0.0.100")
+    config = hosts("lnx1") + farm("app", [("lnx1", port, None)]) + sticky_ip("s-app", "app", None) + service(
+        vip_policy("v", vip_port, "s-app"))
+    clients = [f"127.0.0.{n}" for n in range(60, 72)]
+    assert {worker_for(c, 2) for c in clients} == {0, 1}
+    with Backends() as bk:
+        bk.http("lnx1", "127.0.1.11", port)
+        lb = BalancerProcess(config, tmp_path, args=["--workers", "2"])
+        try:
+            lb.start()
+            for c in clients:
+                assert http_get(c, "127.0.0.100", vip_port)[0] == 200
+            assert lb.api("/reload", "POST", {})["data"]["reloaded"]
+            browser.get(f"http://{lb.admin}/#events")
+            loaded(browser, "events")
+
+            def reloads() -> set[str]:  # the page polls every 2 s; each worker samples every 5 s
+                return {e.get_attribute("data-worker") for e in css(browser, '#view-events [data-kind="reload"]')}
+
+            assert wait(lambda: reloads() == {"0", "1"}, "a reload event from each worker", timeout=25)
+            browser.get(f"http://{lb.admin}/#sticky")
+            loaded(browser, "sticky")
+            assert css(browser, "#page-info")[0].text == f"1-{len(clients)} of {len(clients)}"
+            workers = {r.text.split()[0] for r in css(browser, "#entries tr")[1:]}
+            assert workers == {"0", "1"}
+        finally:
+            lb.stop()

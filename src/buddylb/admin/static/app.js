@@ -258,7 +258,8 @@ async function showEvents() {
   const events = await api("/dashboard/events");
   document.getElementById("view-events").replaceChildren(el("div", {class: "card"}, el("h2", {}, "events"),
     events.length ? table(["time", "worker", "kind", "what"], events.map(e => [new Date(e.ts * 1000).toLocaleTimeString(),
-      e.worker ?? 0, el("span", {class: `ev-${e.kind}`}, e.kind), e.text])) : el("p", {}, "nothing happened yet")));
+      e.worker ?? 0, el("span", {class: `ev-${e.kind}`, "data-kind": e.kind, "data-worker": e.worker ?? 0}, e.kind),
+      e.text])) : el("p", {}, "nothing happened yet")));
 }
 
 // -- plumbing -------------------------------------------------------------------------------
