@@ -15,8 +15,8 @@ Theory of operation (SPEC §3, §5)
 - `Connector` opens the server connection with `timeout connect`; a refused or timed-out
   connect is retried once on another available rserver of the farm (`reroute`), then
   reports failure (L7 answers 502, L4 closes).  Callbacks, not a coroutine of ours:
-  the new-connection path pays one Task (uvloop's own connect coroutine) and no
-  asyncio.timeout.
+  the new-connection path pays no Task (the Connector steps uvloop's connect coroutine
+  itself) and no asyncio.timeout.
 - A `Lease` holds the decision in use.  `release()` gives the rserver slot and the
   sticky entry's open count back and wakes the queue; it runs at most once, whoever
   calls it first (the response end, the client leaving, a purge, a failed connect).
@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import TYPE_CHECKING, Any, Awaitable, Callable
+from typing import TYPE_CHECKING, Any, Awaitable, Callable, Coroutine
 
 from buddylb.core.decide import Decision, Flow, reroute
 from buddylb.core.snapshot import Snapshot, Vip
@@ -143,25 +143,29 @@ class Connector:
     once both tries failed (the lease is then released).  `cancel()` (the client left) stops it
     and calls nothing.
 
-    Why not a coroutine under `asyncio.timeout`: per new connection that cost a Task of
-    ours, two coroutine frames, a Timeout object and a loop timer.  uvloop only offers
-    coroutines for connecting (create_connection, connect_accepted_socket), so the one
-    Task left is the one that runs `open_conn` itself; the `timeout connect` deadline
-    rides the shared timer wheel (wheel.py: at most STEP late, never early)."""
+    Why not a coroutine under `asyncio.timeout`, nor a Task: uvloop only offers a
+    coroutine for connecting (create_connection), and an asyncio Task around it cost,
+    per new connection, the Task itself, its registration in asyncio's WeakSet of all
+    tasks, a loop hop to start it and one to report its end.  The Connector drives the
+    coroutine itself (`send` until it returns, resumed by the done-callback of the future
+    it waits on, as a Task would): the connect starts at once, and the answer comes on the
+    callback that completes it.  Cancelling throws CancelledError into it, as Task.cancel
+    does, so uvloop closes its half-made transport.  The `timeout connect` deadline rides
+    the shared timer wheel (wheel.py: at most STEP late, never early)."""
 
-    __slots__ = ("b", "lease", "flow", "timeout", "open_conn", "done", "wheel", "fut", "slot", "attempt",
-                 "timed_out", "owner")
+    __slots__ = ("b", "lease", "flow", "timeout", "open_conn", "done", "wheel", "coro", "fut", "slot",
+                 "attempt", "owner")
 
     def __init__(self, b: "Balancer", lease: Lease, flow: Flow, timeout: float,
-                 open_conn: Callable[[str, int], Awaitable[Any]], done: Callable[[Lease, Any], None],
+                 open_conn: Callable[[str, int], Coroutine[Any, Any, Any]], done: Callable[[Lease, Any], None],
                  owner: set | None = None) -> None:
         self.b, self.lease, self.flow, self.timeout = b, lease, flow, timeout
         self.open_conn, self.done = open_conn, done
         self.wheel = shared_wheel(b, asyncio.get_running_loop())
-        self.fut: asyncio.Future | None = None
+        self.coro: Coroutine[Any, Any, Any] | None = None  # the connect in progress
+        self.fut: Any = None  # the future it waits on
         self.slot: int | None = None  # our bucket in the wheel, while armed
         self.attempt = 0
-        self.timed_out = False
         self.owner = owner  # the caller's set of things to cancel when its client leaves
         if owner is not None:
             owner.add(self)
@@ -169,55 +173,84 @@ class Connector:
 
     def _try(self) -> None:
         d = self.lease.decision
-        self.timed_out = False
-        loop = self.wheel.loop
-        fut = self.fut = loop.create_task(self.open_conn(d.address, d.port))
-        fut.add_done_callback(self._settled)
-        self.wheel.arm(self, loop.time() + self.timeout)
+        self.coro = self.open_conn(d.address, d.port)
+        self.wheel.arm(self, self.wheel.loop.time() + self.timeout)
+        self._step(None, True)
+
+    def _step(self, _fut: Any = None, first: bool = False) -> None:
+        """Run the connect coroutine to its next wait (a Task's step, without the Task)."""
+        coro = self.coro
+        if coro is None:  # cancelled, or timed out, meanwhile
+            return
+        self.fut = None
+        try:
+            fut = coro.send(None)
+        except StopIteration as stop:
+            self._ended(first, stop.value, None)
+        except OSError as exc:  # refused, unreachable, no descriptor: retry or fail
+            self._ended(first, None, exc)
+        except BaseException:
+            self.coro = None  # a bug, not a refused connect: the loop's handler logs it
+            self.wheel.disarm(self)
+            self._forget()
+            raise
+        else:
+            if fut is None:  # a bare `yield` (asyncio.sleep(0)): run again on the next loop pass
+                self.wheel.loop.call_soon(self._step)
+                return
+            fut._asyncio_future_blocking = False  # as Task.__step does with what it is handed
+            self.fut = fut
+            fut.add_done_callback(self._step)
+
+    def _ended(self, first: bool, made: Any, exc: BaseException | None) -> None:
+        self.coro = None
+        self.wheel.disarm(self)
+        if first:  # finished without waiting (e.g. EMFILE): answer later, as a connect would
+            self.wheel.loop.call_soon(self._answer, made, exc)
+        else:
+            self._answer(made, exc)
 
     def fire(self) -> None:  # the wheel: `timeout connect` passed
-        fut = self.fut
-        if fut is not None and not fut.done():
-            self.timed_out = True
-            fut.cancel()
+        coro = self._stop()
+        if coro is not None:
+            self._answer(None, TimeoutError())
 
     def cancel(self) -> None:
         """The client left: stop connecting; `done` is not called (the caller's
         connection_lost releases the lease).  The owner's set is left as it is: the
         owner calls this while iterating that set, and it is going away anyway."""
-        fut, self.fut = self.fut, None
         self.owner = None
         self.wheel.disarm(self)
+        self._stop()
+
+    def _stop(self) -> Coroutine[Any, Any, Any] | None:
+        """Cancel the connect in progress, as Task.cancel would: CancelledError at its wait."""
+        coro, fut = self.coro, self.fut
+        if coro is None:
+            return None
+        self.coro = self.fut = None
         if fut is not None:
-            fut.cancel()
+            fut.remove_done_callback(self._step)
+            fut.cancel()  # as Task.cancel: uvloop then leaves the connect's waiter alone
+        try:
+            coro.throw(asyncio.CancelledError())
+        except (asyncio.CancelledError, StopIteration, Exception):
+            pass  # the expected end; a connection it made anyway was closed by its own handler
+        else:
+            coro.close()  # it caught the cancellation and waits again: end it there
+        return coro
 
     def _forget(self) -> None:
         if self.owner is not None:
             self.owner.discard(self)
             self.owner = None
 
-    def _settled(self, fut: asyncio.Future) -> None:
-        if fut is not self.fut:  # cancelled by the client leaving
+    def _answer(self, made: Any, exc: BaseException | None) -> None:
+        """The connect ended: report `made`, or retry once / fail after `exc`."""
+        if exc is None:
+            self._forget()
+            self.done(self.lease, made)
             return
-        self.wheel.disarm(self)
-        exc: BaseException | None
-        if fut.cancelled():
-            if not self.timed_out:  # cancelled from outside: nothing to report
-                self.fut = None
-                self._forget()
-                return
-            exc = TimeoutError()
-        else:
-            exc = fut.exception()
-            if exc is None:
-                self.fut = None
-                self._forget()
-                self.done(self.lease, fut.result())
-                return
-            if not isinstance(exc, OSError):
-                self.fut = None
-                self._forget()
-                raise exc  # a bug, not a refused connect: the loop's handler logs it
         lease, b = self.lease, self.b
         d = lease.decision
         note_connect_failure(d.address, d.port, exc)  # rate-limited, with counts
@@ -231,7 +264,6 @@ class Connector:
                 else:
                     lease.release()
         if nd is None:
-            self.fut = None
             self._forget()
             self.done(self.lease, None)
             return
