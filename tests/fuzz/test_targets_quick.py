@@ -23,7 +23,7 @@ def _mutations(seed: bytes, rng: random.Random, n: int):
         yield bytes(b)
 
 
-@pytest.mark.parametrize("target", ["config", "http"])
+@pytest.mark.parametrize("target", ["config", "http", "proxy"])
 def test_target_survives_seeds_and_mutations(target):
     fn = getattr(targets, f"{target}_target")
     rng = random.Random(7)
