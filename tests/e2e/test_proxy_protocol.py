@@ -20,6 +20,7 @@ from collections import Counter
 
 import pytest
 
+from buddylb.admin.render import render_serverfarm
 from buddylb.proxyproto import V2_SIGNATURE, build_local, build_v1, build_v2
 from tests.support.net import connect_from, free_port, parse_response, read_all, wait_for
 from tests.support.proxies import Haproxy, Nginx
@@ -104,7 +105,7 @@ def _ports() -> dict:
 @pytest.mark.parametrize("version", [1, 2])
 def test_nginx_behind_an_l4_vip_sees_each_client(nginx, balancer, version: int) -> None:
     p = _ports() | {"nginx": nginx.port}
-    balancer(nginx_config(p))
+    lb = balancer(nginx_config(p))
     seen = {}
     for n in (21, 22, 23):
         client = f"127.0.0.{n}"
@@ -115,6 +116,9 @@ def test_nginx_behind_an_l4_vip_sees_each_client(nginx, balancer, version: int) 
     logged = {row[0]: row[1] for row in nginx.logged()}
     assert logged == seen  # nginx's own log: the real clients, not buddylb's address
     assert {row[2] for row in nginx.logged()} == {"127.0.0.1"}  # ... while the TCP peer was buddylb
+    farm = lb.api(f"/show/serverfarm/pp{version}")["data"][0]
+    assert farm["send_proxy"] == f"v{version}"  # `show serverfarm` says what the servers must accept
+    assert f"send-proxy v{version}" in render_serverfarm([farm])
 
 
 @pytest.mark.parametrize("version", [1, 2])

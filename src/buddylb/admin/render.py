@@ -85,7 +85,9 @@ def _indent(text: str) -> str:
 def render_serverfarm(farms: list[dict], detail: bool = False) -> str:
     parts = []
     for f in farms:
-        head = f"serverfarm {f['serverfarm']} (context {f['context']})  predictor {f['predictor']}  probes {_cell(f['probes'])}\n"
+        proxy = f"  send-proxy {f['send_proxy']}" if f.get("send_proxy") else ""
+        head = (f"serverfarm {f['serverfarm']} (context {f['context']})  predictor {f['predictor']}  "
+                f"probes {_cell(f['probes'])}{proxy}\n")
         cols = ["rserver", "address", "port", "weight", "state", "buddy group", "conns"]
         rows = [[m["rserver"], m["address"], m["port"], m["weight"], m["state"], m["buddy_group"], m["connections"]]
                 for m in f["rservers"]]

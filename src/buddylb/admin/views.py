@@ -103,6 +103,7 @@ def _farm_view(f: Farm, state: RuntimeState) -> dict[str, Any]:
         "predictor": predictor,
         "probes": list(f.probes),
         "fail_action_purge": f.fail_action_purge,
+        "send_proxy": f"v{f.send_proxy}" if f.send_proxy else None,  # SPEC §2.1 send-proxy v1|v2
         "rservers": [_member_row(m, state) for m in f.members],
     }
 
