@@ -276,3 +276,28 @@ def test_bad_late_and_untrusted_headers_close_the_connection(web) -> None:
     for reason, n in (("malformed", 3), ("timeout", 1), ("untrusted", 2)):
         assert f'buddylb_proxy_refused_total{{context="Admin",reason="{reason}",vip="{vip}"}} {n}.0' in text, text
     assert "PROXY header" in lb.stderr()  # logged (rate-limited)
+
+
+def test_probes_of_a_send_proxy_farm_send_the_header_unless_they_name_a_port(nginx, balancer) -> None:
+    """As HAProxy's checks: no `port` -> the header (v1: the probe's own addresses; v2:
+    LOCAL), so nginx's proxy_protocol listener answers the probe; a probe with its own
+    `port` sends none, so nginx's plain listener answers it."""
+    p = _ports() | {"nginx": nginx.port}
+    probes = (f"probe http PP\n  interval 1\n  request method get url /pp\n"
+              f"probe http PLAIN\n  interval 1\n  port {nginx.plain_port}\n  request method get url /plain\n")
+    text = probes + nginx_config(p).replace("  send-proxy v1\n", "  send-proxy v1\n  probe PP\n  probe PLAIN\n")
+    text = text.replace("  send-proxy v2\n", "  send-proxy v2\n  probe PP\n")
+    lb = balancer(text)
+
+    def passed() -> dict:
+        return {(t["probe"], t["serverfarm"]): (t["last_result"], t["consecutive_failures"])
+                for t in lb.api("/show/probe")["data"] if t["checks"] >= 2}
+
+    want = {("PP", "pp1"): ("success", 0), ("PLAIN", "pp1"): ("success", 0), ("PP", "pp2"): ("success", 0)}
+    assert wait_for(lambda: passed() == want, 15), passed()
+    rows = nginx.logged()
+    v1 = [r for r in rows if r[5].startswith('"GET /pp ') and r[0] == "127.0.0.1"]
+    assert v1 and all(r[4] == "200" for r in v1)  # v1: the probe connection's own address
+    local = [r for r in rows if r[5].startswith('"GET /pp ') and r[0] in ("-", "")]
+    assert local and all(r[4] == "200" for r in local)  # v2 LOCAL: no client address
+    assert all(r[4] == "200" for r in rows)  # nginx never refused a probe for a missing header

@@ -76,7 +76,7 @@ pid {workdir}/nginx.pid;
 error_log {workdir}/error.log info;
 events {{ worker_connections 256; }}
 http {{
-    log_format pp '$proxy_protocol_addr $proxy_protocol_port $remote_addr $connection "$request"';
+    log_format pp '$proxy_protocol_addr $proxy_protocol_port $remote_addr $connection $status "$request"';
     access_log {self.access_log} pp;
     client_body_temp_path {workdir}/body;
     proxy_temp_path {workdir}/proxy;
@@ -103,9 +103,9 @@ http {{
 
     def logged(self) -> list[list[str]]:
         """The access log's lines as fields: PROXY address, PROXY port, peer, nginx's
-        connection serial number, request."""
+        connection serial number, status, request."""
         text = self.access_log.read_text() if self.access_log.exists() else ""
-        return [line.split(" ", 4) for line in text.splitlines()]
+        return [line.split(" ", 5) for line in text.splitlines()]
 
     def error_log(self) -> str:
         path = self.workdir / "error.log"

@@ -34,6 +34,7 @@ class ProbeTarget:
     last_result: str = "pending"
     last_detail: str = ""
     checks: int = 0
+    send_proxy: int = 0  # the farm says send-proxy and the probe has no `port`: open with a header (io.probe_checks)
 
     @property
     def member_key(self) -> tuple[str, str, str]:

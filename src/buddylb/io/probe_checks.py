@@ -15,6 +15,8 @@ descriptors or buffers, no ICMP socket allowed).  A local result never fails a s
 - icmp: an echo request through a ping socket (`net.ipv4.ping_group_range`), else a raw
   socket (CAP_NET_RAW); when neither is allowed the result is local, with the fix.
 `connection term forced` resets the connection after the check instead of closing it.
+A probe of a `send-proxy` farm without its own `port` opens with a PROXY header, as
+HAProxy's checks do (v2: LOCAL; v1: this connection's own addresses), before TLS.
 The connect function is injectable (tests make local failures happen deterministically).
 """
 from __future__ import annotations
@@ -30,6 +32,7 @@ from dataclasses import dataclass
 from typing import Awaitable, Callable
 
 from buddylb.config.model import Probe
+from buddylb.proxyproto import build_local, build_v1
 
 LOCAL_ERRNOS = frozenset({errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM})
 MAX_ANSWER = 64 * 1024  # bytes read when a regex must be found in the answer
@@ -49,15 +52,21 @@ def _local_or_failed(exc: BaseException, what: str) -> Result:
     return Result(False, f"{what}: {str(exc) or 'timeout'}")
 
 
-async def check(probe: Probe, address: str, port: int, connect: Connect = asyncio.open_connection) -> Result:
+async def check(probe: Probe, address: str, port: int, connect: Connect = asyncio.open_connection,
+                send_proxy: int = 0) -> Result:
     if probe.kind == "icmp":
         return await check_icmp(address, probe.receive_timeout_s)
     tls = _client_context(probe) if probe.kind == "https" else None
     try:
-        reader, writer = await asyncio.wait_for(
-            connect(address, port, ssl=tls, server_hostname=address if tls else None) if tls else connect(address, port),
-            probe.open_timeout_s,
-        )
+        if send_proxy:
+            reader, writer = await asyncio.wait_for(_proxied(address, port, connect, send_proxy, tls),
+                                                    probe.open_timeout_s)
+        else:
+            reader, writer = await asyncio.wait_for(
+                connect(address, port, ssl=tls, server_hostname=address if tls else None) if tls
+                else connect(address, port),
+                probe.open_timeout_s,
+            )
     except (OSError, asyncio.TimeoutError, ssl.SSLError) as exc:
         return _local_or_failed(exc, "connect")
     try:
@@ -74,6 +83,22 @@ async def check(probe: Probe, address: str, port: int, connect: Connect = asynci
             writer.transport.abort()
         else:
             writer.close()
+
+
+async def _proxied(address: str, port: int, connect: Connect, version: int,
+                   tls: ssl.SSLContext | None) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+    """Connect, send the PROXY header of a connection on our own behalf, then TLS if any:
+    v2 LOCAL; v1 names this connection's own endpoints (proxy-protocol.txt §2.1: a
+    health check SHOULD send a valid line, as some servers refuse UNKNOWN)."""
+    reader, writer = await connect(address, port)
+    if version == 2:
+        writer.write(build_local(2))
+    else:
+        me, peer = writer.get_extra_info("sockname"), writer.get_extra_info("peername")
+        writer.write(build_v1(me[0], me[1], peer[0], peer[1]))
+    if tls is not None:
+        await writer.start_tls(tls, server_hostname=address)
+    return reader, writer
 
 
 def _client_context(probe: Probe) -> ssl.SSLContext:

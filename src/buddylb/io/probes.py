@@ -54,7 +54,7 @@ def target_key(t: ProbeTarget) -> TargetKey:
 
 def build_targets(snap: Snapshot, previous: list[ProbeTarget]) -> list[ProbeTarget]:
     """Targets for `snap`; a target that already existed keeps its verdict and counters."""
-    old = {(t.context, t.probe, t.farm, t.rserver, t.address, t.port): t for t in previous}
+    old = {(t.context, t.probe, t.farm, t.rserver, t.address, t.port, t.send_proxy): t for t in previous}
     targets = []
     for ctx in snap.contexts.values():
         hosts = snap.config.contexts[ctx.name].rservers if ctx.name in snap.config.contexts else {}
@@ -65,10 +65,13 @@ def build_targets(snap: Snapshot, previous: list[ProbeTarget]) -> list[ProbeTarg
                 for pname in names:
                     probe: Probe = ctx.probes[pname]  # type: ignore[assignment]
                     port = probe.port or m.port or _vip_port(snap, ctx.name, farm.name) or 80
-                    key = (ctx.name, pname, farm.name, m.rserver, m.address, port)
+                    # as HAProxy: a send-proxy farm's checks send the header too, unless the
+                    # probe names its own port (HAProxy's `port`; its check-send-proxy is separate)
+                    proxy = farm.send_proxy if probe.port is None else 0
+                    key = (ctx.name, pname, farm.name, m.rserver, m.address, port, proxy)
                     t = old.get(key) or ProbeTarget(
                         ctx.name, pname, farm.name, m.rserver, m.address, port, probe.faildetect,
-                        probe.passdetect_count, probe.interval_s, probe.passdetect_interval_s,
+                        probe.passdetect_count, probe.interval_s, probe.passdetect_interval_s, send_proxy=proxy,
                     )
                     targets.append(t)
     return targets
@@ -125,7 +128,7 @@ class Prober:
         while True:
             probe: Probe = self.balancer.snapshot.contexts[t.context].probes[t.probe]  # type: ignore[assignment]
             start = time.monotonic()
-            result = await check(probe, t.address, t.port, self.connect)
+            result = await check(probe, t.address, t.port, self.connect, t.send_proxy)
             latency = round((time.monotonic() - start) * 1000, 2)
             if result.local:
                 t.record_local(result.detail)
