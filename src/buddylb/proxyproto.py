@@ -29,14 +29,16 @@ bounded.  The rules, each one tested in tests/test_proxyproto.py:
 
 Sending (`build_v1`, `build_v2`): the client's and the destination's address and port;
 when the two families differ the IPv4 one is written IPv4-mapped (::ffff:a.b.c.d), as
-HAProxy does.  `build_local` is the header of a connection on our own behalf (probes):
+HAProxy does.  Addresses travel as canonical text (inet_ntop's, as socket peer names
+are), converted with inet_pton/inet_ntop, never through ipaddress objects: this runs
+once per server connection of a send-proxy farm and per accepted header.  `build_local` is the header of a connection on our own behalf (probes):
 v2 LOCAL, or v1 "UNKNOWN".
 """
 from __future__ import annotations
 
-import ipaddress
 import re
 import struct
+from socket import AF_INET, AF_INET6, inet_ntop, inet_pton
 from dataclasses import dataclass
 
 from buddylb.errors import LbError
@@ -144,20 +146,20 @@ def _parse_v1(data: bytes | bytearray) -> ProxyHeader | None:
 
 
 def _v4_text(raw: bytes) -> str:
-    if _IPV4.fullmatch(raw) is None:
+    """The pattern leaves one spelling per address (no leading zeros): it is the canonical text."""
+    if _IPV4.fullmatch(raw) is None or max(map(int, raw.split(b"."))) > 255:
         raise BadProxyHeader("v1 TCP4 address is not four decimals 0-255 without leading zeros")
-    try:
-        return str(ipaddress.IPv4Address(raw.decode("ascii")))
-    except ValueError:
-        raise BadProxyHeader("v1 TCP4 address is not four decimals 0-255 without leading zeros") from None
+    return raw.decode("ascii")
 
 
 def _v6_text(raw: bytes) -> str:
+    """inet_pton's rules (as HAProxy's receiver: no zone, 128 bits, an IPv4 tail allowed),
+    returned in inet_ntop's canonical text, the form the kernel gives peer addresses in."""
     if _IPV6.fullmatch(raw) is None:
         raise BadProxyHeader("v1 TCP6 address is not an IPv6 address")
     try:
-        return str(ipaddress.IPv6Address(raw.decode("ascii")))
-    except ValueError:
+        return inet_ntop(AF_INET6, inet_pton(AF_INET6, raw.decode("ascii")))
+    except OSError:
         raise BadProxyHeader("v1 TCP6 address is not an IPv6 address") from None
 
 
@@ -192,11 +194,9 @@ def _parse_v2(data: bytes | bytearray) -> ProxyHeader | None:
         return ProxyHeader(2, total, True)
     block = bytes(data[:total])
     _check_tlvs(block, 16 + need)
-    if family == 1:
-        s, d, sp, dp = _INET.unpack_from(block, 16)
-        return ProxyHeader(2, total, False, (str(ipaddress.IPv4Address(s)), sp), (str(ipaddress.IPv4Address(d)), dp))
-    s, d, sp, dp = _INET6.unpack_from(block, 16)
-    return ProxyHeader(2, total, False, (str(ipaddress.IPv6Address(s)), sp), (str(ipaddress.IPv6Address(d)), dp))
+    af, layout = (AF_INET, _INET) if family == 1 else (AF_INET6, _INET6)
+    src, dst, sport, dport = layout.unpack_from(block, 16)
+    return ProxyHeader(2, total, False, (inet_ntop(af, src), sport), (inet_ntop(af, dst), dport))
 
 
 def _check_tlvs(block: bytes, at: int) -> None:
@@ -244,29 +244,32 @@ def crc32c(data: bytes) -> int:
 
 
 # -- building ------------------------------------------------------------------------------
-def _pair(source: str, destination: str) -> tuple[ipaddress.IPv4Address | ipaddress.IPv6Address, ...]:
-    """Both addresses in one family: an IPv4 one becomes IPv4-mapped next to an IPv6 one."""
-    s, d = ipaddress.ip_address(source), ipaddress.ip_address(destination)
-    if s.version != d.version:
-        s, d = (ipaddress.IPv6Address(f"::ffff:{a}") if a.version == 4 else a for a in (s, d))
-    return s, d
+def _pair(source: str, destination: str) -> tuple[int, str, str]:
+    """(4 or 6, source, destination) in one family: an IPv4 address next to an IPv6 one
+    is written IPv4-mapped.  The addresses are peer names or parsed headers: already
+    canonical, so no ipaddress objects per connection (a zone suffix is dropped)."""
+    s6, d6 = ":" in source, ":" in destination
+    if s6 and "%" in source:
+        source = source.partition("%")[0]
+    if d6 and "%" in destination:
+        destination = destination.partition("%")[0]
+    if s6 == d6:
+        return (6 if s6 else 4), source, destination
+    return 6, (source if s6 else "::ffff:" + source), (destination if d6 else "::ffff:" + destination)
 
 
 def build_v1(source: str, source_port: int, destination: str, destination_port: int) -> bytes:
-    s, d = _pair(source, destination)
-    proto = "TCP4" if s.version == 4 else "TCP6"
-    return f"PROXY {proto} {s} {d} {source_port} {destination_port}\r\n".encode("ascii")
+    family, s, d = _pair(source, destination)
+    return f"PROXY TCP{family} {s} {d} {source_port} {destination_port}\r\n".encode("ascii")
 
 
 def build_v2(source: str, source_port: int, destination: str, destination_port: int,
              tlvs: tuple[tuple[int, bytes], ...] = (), crc: bool = False) -> bytes:
     """A v2 PROXY (TCP) header; `tlvs` (type, value) are appended, and with `crc` a
     CRC32C TLV over the whole header (§2.2.3)."""
-    s, d = _pair(source, destination)
-    if s.version == 4:
-        fam, addresses = 0x11, _INET.pack(s.packed, d.packed, source_port, destination_port)
-    else:
-        fam, addresses = 0x21, _INET6.pack(s.packed, d.packed, source_port, destination_port)
+    family, s, d = _pair(source, destination)
+    af, fam, layout = (AF_INET, 0x11, _INET) if family == 4 else (AF_INET6, 0x21, _INET6)
+    addresses = layout.pack(inet_pton(af, s), inet_pton(af, d), source_port, destination_port)
     extra = b"".join(bytes([t]) + len(v).to_bytes(2, "big") + v for t, v in tlvs)
     if crc:
         extra += bytes([_TLV_CRC32C]) + b"\x00\x04\0\0\0\0"
