@@ -7,7 +7,7 @@ import pytest
 
 from buddylb.errors import ProtocolError
 from buddylb.http.request import EndOfMessage, RequestHead, RequestParser
-from buddylb.http.response import BodyChunk, ResponseHead, ResponseParser
+from buddylb.http.response import BodyChunk, ResponseHead, ResponseParser, parse_response_head
 from tests.http.test_response import BAD as BAD_RESPONSES
 from tests.http.test_smuggling_corpus import CORPUS
 
@@ -99,3 +99,86 @@ def test_bad_responses_are_left_to_feed_which_refuses_them(raw: bytes) -> None:
     with pytest.raises(ProtocolError) as exc:
         parser.feed(raw)
     assert exc.value.status == 502
+
+
+# -- the verdicts remembered by exact bytes ----------------------------------------------
+def test_a_remembered_request_head_is_only_ever_a_valid_one() -> None:
+    from buddylb.http import request
+    raw = GOOD_REQUESTS[1]
+    first = RequestParser().whole(raw)
+    assert request._WHOLE[raw] is first and RequestParser().whole(raw) is first
+    for case in CORPUS:  # refused bytes are never remembered, however often they come
+        for _ in range(2):
+            assert RequestParser().whole(case.raw) is None
+        assert case.raw not in request._WHOLE
+    other = raw.replace(b"/x?y=1", b"/x?y=2")  # one byte differs: parsed on its own
+    assert RequestParser().whole(other).path == b"/x?y=2"
+
+
+def test_the_request_memory_is_bounded(monkeypatch) -> None:
+    from buddylb.http import request
+    monkeypatch.setattr(request, "_WHOLE", {})
+    for i in range(request._WHOLE_MAX + 10):
+        assert RequestParser().whole(b"GET /%d HTTP/1.1\r\nHost: a\r\n\r\n" % i) is not None
+    assert 0 < len(request._WHOLE) <= request._WHOLE_MAX
+    big = b"GET /" + b"a" * request._WHOLE_BYTES + b" HTTP/1.1\r\nHost: a\r\n\r\n"
+    assert RequestParser().whole(big) is not None and big not in request._WHOLE
+
+
+def test_a_remembered_forwarded_head_follows_its_arguments() -> None:
+    from buddylb.http.request import serialize_request_head
+    head = RequestParser().whole(b"GET / HTTP/1.1\r\nHost: a\r\nX_Y: 1\r\nConnection: te\r\nTE: x\r\n\r\n")
+    xff = ((b"x-forwarded-for", b"10.0.0.1"),)
+    one = serialize_request_head(head, xff)
+    assert serialize_request_head(head, xff) is one  # remembered
+    two = serialize_request_head(head, ((b"x-forwarded-for", b"10.0.0.2"),))
+    assert b"10.0.0.2" in two and b"10.0.0.1" not in two
+    kept = serialize_request_head(head, xff, keep_underscores=True)
+    assert b"X_Y: 1" in kept and b"X_Y" not in one
+    raw = serialize_request_head(head, xff, drop_hop_by_hop=False)
+    assert b"TE: x" in raw and b"TE: x" not in one
+    assert serialize_request_head(head, xff) == one
+
+
+def test_a_remembered_response_head_is_only_ever_a_valid_one() -> None:
+    from buddylb.http import response
+    head, _ = ResponseParser(b"GET").whole(OK)
+    again, _ = ResponseParser(b"GET").whole(OK)
+    assert again is head  # the same bytes: the verdict remembered
+    head_for_head, body = ResponseParser(b"HEAD").whole(OK[:-5])
+    assert head_for_head is not head and head_for_head.framing.name == "NONE" and body == b""
+    refused_heads = 0
+    for _, raw in BAD_RESPONSES:
+        for _ in range(2):
+            assert ResponseParser(b"GET").whole(raw) is None
+        try:
+            parse_response_head(raw)
+        except ProtocolError:  # the head itself is refused (not only its body): never remembered
+            refused_heads += 1
+            assert all(raw[:raw.find(b"\r\n\r\n") + 4] not in table for table in response._WHOLE.values())
+    assert refused_heads >= 12
+    short = ResponseParser(b"GET")
+    assert short.whole(OK[:-1]) is None and not short.complete  # a remembered head, the body not all there
+
+
+def test_the_response_memory_is_bounded(monkeypatch) -> None:
+    from buddylb.http import response
+    monkeypatch.setattr(response, "_WHOLE", {})
+    for i in range(response._WHOLE_MAX + 10):
+        assert ResponseParser(b"GET").whole(b"HTTP/1.1 200 OK\r\nX-N: %d\r\nContent-Length: 0\r\n\r\n" % i)
+    for i in range(response._WHOLE_METHODS + 5):  # methods come from clients
+        assert ResponseParser(b"M%d" % i).whole(OK)
+    assert len(response._WHOLE) <= response._WHOLE_METHODS
+    assert all(len(t) <= response._WHOLE_MAX for t in response._WHOLE.values())
+
+
+def test_a_remembered_response_wire_is_used_only_without_extras() -> None:
+    from buddylb.http.response import Framing, serialize_response_head
+    head, _ = ResponseParser(b"GET").whole(OK)
+    plain = serialize_response_head(head)
+    assert serialize_response_head(head) is plain and b"connection" not in plain.lower()
+    with_cookie = serialize_response_head(head, [(b"set-cookie", b"a=1")])
+    assert b"set-cookie: a=1\r\n" in with_cookie
+    closing = serialize_response_head(head, framing=Framing.CLOSE)
+    assert b"content-length" not in closing
+    assert serialize_response_head(head) is plain

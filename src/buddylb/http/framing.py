@@ -89,6 +89,24 @@ def list_tokens(values: list[bytes], status: int, what: str) -> list[bytes]:
     return out
 
 
+_CONNECTION_SETS: dict[bytes, frozenset[bytes]] = {}  # one Connection line -> its tokens
+_MAX_CONNECTION_SETS = 256
+
+
+def connection_tokens(values: list[bytes], status: int) -> frozenset[bytes]:
+    """The Connection field's tokens (`list_tokens`, as a set).  A single line's verdict
+    is remembered (clients and servers repeat `keep-alive` / `close`: a bounded cache;
+    errors are never cached, they raise every time, with `status`)."""
+    if len(values) != 1:
+        return frozenset(list_tokens(values, status, "Connection"))
+    found = _CONNECTION_SETS.get(values[0])
+    if found is None:
+        found = frozenset(list_tokens(values, status, "Connection"))
+        if len(_CONNECTION_SETS) < _MAX_CONNECTION_SETS:
+            _CONNECTION_SETS[values[0]] = found
+    return found
+
+
 @dataclass(slots=True, init=False)
 class BodyChunk:
     """Payload bytes of the current message (de-chunked when chunked)."""
@@ -293,6 +311,10 @@ class ChunkedDecoder:
 
 def parse_content_length(values: list[bytes], status: int) -> int:
     """RFC 9110 §8.6: 1*DIGIT; identical duplicates (lines or list members) fold into one."""
+    if len(values) == 1:  # the usual case, decided without a set (bytes.isdigit: ASCII only)
+        text = values[0]
+        if text.isdigit() and len(text) <= limits.MAX_CONTENT_LENGTH_DIGITS:
+            return int(text)
     seen = {item.strip(b" \t") for value in values for item in value.split(b",")}
     if len(seen) != 1:
         raise ProtocolError(status, "differing Content-Length values")

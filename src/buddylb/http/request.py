@@ -36,7 +36,7 @@ from buddylb.errors import ProtocolError
 from buddylb.http.framing import (
     FRAMING_FIELDS, HOP_BY_HOP, LAST_CHUNK, TCHAR, BodyChunk, ChunkedDecoder, EndOfMessage,
     Fields, Framing, HeadReader, check_transfer_encoding, connection_named, encode_chunk,
-    encode_last_chunk, field_values, list_tokens, parse_content_length, render_extra,
+    encode_last_chunk, field_values, connection_tokens, parse_content_length, render_extra,
     render_fields,
 )
 from buddylb.http.head import FieldIndex, forward_fields, index_fields, read_head
@@ -81,6 +81,8 @@ class RequestHead:
     _underscore: bool = field(default=True, repr=False, compare=False)
     _host_field: bool = field(default=False, repr=False, compare=False)
     _connection: frozenset[bytes] = field(default=frozenset(), repr=False, compare=False)
+    # the last forwarded head made from this one: (extra fields, keep_underscores, bytes)
+    _wire: tuple | None = field(default=None, repr=False, compare=False)
 
     def __init__(self, method: bytes, target: bytes, version: tuple[int, int], headers: Fields,
                  host: bytes, framing: Framing, content_length: int | None, keep_alive: bool,
@@ -105,6 +107,7 @@ class RequestHead:
         self._underscore = _underscore
         self._host_field = _host_field
         self._connection = _connection
+        self._wire = None
 
     def header(self, name: bytes) -> bytes | None:
         """The field's combined value (lines joined by ", ", RFC 9110 §5.3), or None."""
@@ -218,7 +221,7 @@ def _build_request_head(start: RequestLine, index: FieldIndex, lines: list[bytes
         tokens: frozenset[bytes] = frozenset()
         keep_alive = version == (1, 1)
     else:
-        tokens = frozenset(list_tokens(connection, 400, "Connection"))
+        tokens = connection_tokens(connection, 400)
         keep_alive = b"close" not in tokens and (version == (1, 1) or b"keep-alive" in tokens)
     expect = special.get(b"expect")
     expect_continue = (version == (1, 1) and expect is not None and len(expect) == 1
@@ -261,6 +264,12 @@ def _slow_head(reader: HeadReader) -> RequestHead:
 
 
 _HEAD, _LENGTH, _CHUNKED, _FAILED = range(4)
+# Whole bodiless requests already judged valid, by their exact bytes (`RequestParser.whole`):
+# a client repeats the same head (the same verdict, since a head's verdict is a function
+# of its bytes alone).  Only valid heads are remembered; bounded (cleared when full).
+_WHOLE: dict[bytes, RequestHead] = {}
+_WHOLE_MAX = 512
+_WHOLE_BYTES = 2048
 
 
 class RequestParser:
@@ -335,6 +344,9 @@ class RequestParser:
         `feed` to refuse with its status and reason)."""
         if self._state != _HEAD or self._buf or self._reader is not None:
             return None
+        head = _WHOLE.get(data) if data.__class__ is bytes else None
+        if head is not None:
+            return head
         try:
             found = _fast_head(data, 0)
         except ProtocolError:
@@ -344,6 +356,10 @@ class RequestParser:
         head, end = found
         if end != len(data) or head.framing is not Framing.NONE:
             return None
+        if data.__class__ is bytes and end <= _WHOLE_BYTES:
+            if len(_WHOLE) >= _WHOLE_MAX:
+                _WHOLE.clear()
+            _WHOLE[data] = head
         return head
 
     def feed_eof(self) -> list[RequestEvent]:
@@ -423,7 +439,12 @@ def serialize_request_head(head: RequestHead, extra_headers: Iterable[tuple[byte
     (unless `keep_underscores`) fields with `_` in their name, then `extra_headers`, then
     the framing we parsed. Host is the client's, or the absolute-form authority; a
     `host` in extra_headers replaces it. Lines are kept as received (SPEC §5: rebuilt
-    from validated parts, never relayed raw)."""
+    from validated parts, never relayed raw).  The result is remembered on the head for
+    the same arguments (a head remembered by `RequestParser.whole` comes back)."""
+    wire = head._wire
+    if (wire is not None and wire[1] is keep_underscores and drop_hop_by_hop
+            and wire[0] == extra_headers):
+        return wire[2]
     parts: list[bytes] = []
     host_in_extra = render_extra(parts, extra_headers)
     extra = b"".join(parts)
@@ -450,7 +471,10 @@ def serialize_request_head(head: RequestHead, extra_headers: Iterable[tuple[byte
         tail = b"transfer-encoding: chunked\r\n"
     else:
         tail = b""  # no dict lookup: an Enum's hash is a Python-level call per request
-    return b"%s %s %s\r\n%s%s%s\r\n" % (head.method, head.path, version, fields, extra, tail)
+    out = b"%s %s %s\r\n%s%s%s\r\n" % (head.method, head.path, version, fields, extra, tail)
+    if drop_hop_by_hop and extra_headers.__class__ is tuple:
+        head._wire = (extra_headers, keep_underscores, out)
+    return out
 
 
 def _render_by_hand(head: RequestHead, drop_hop_by_hop: bool, keep_underscores: bool) -> bytes:

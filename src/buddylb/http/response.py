@@ -24,7 +24,7 @@ from buddylb.errors import ProtocolError
 from buddylb.http import limits
 from buddylb.http.framing import (
     FRAMING_FIELDS, HOP_BY_HOP, BodyChunk, ChunkedDecoder, EndOfMessage, Fields, Framing,
-    HeadReader, check_transfer_encoding, connection_named, field_values, list_tokens,
+    HeadReader, check_transfer_encoding, connection_named, field_values, connection_tokens,
     parse_content_length, render_extra, render_fields,
 )
 from buddylb.http.head import FieldIndex, forward_fields, index_fields, read_head
@@ -58,6 +58,7 @@ class ResponseHead:
     _section: bytes = field(default=b"", repr=False, compare=False)
     _may_drop: bool = field(default=True, repr=False, compare=False)
     _connection: frozenset[bytes] = field(default=frozenset(), repr=False, compare=False)
+    _wire: bytes | None = field(default=None, repr=False, compare=False)  # serialised, no extras
 
     def __init__(self, status: int, reason: bytes, version: tuple[int, int], headers: Fields,
                  framing: Framing, content_length: int | None, keep_alive: bool,
@@ -74,6 +75,7 @@ class ResponseHead:
         self._section = _section
         self._may_drop = _may_drop
         self._connection = _connection
+        self._wire = None
 
     @property
     def informational(self) -> bool:
@@ -119,7 +121,7 @@ def _build_response_head(start: StatusLine, index: FieldIndex, method: bytes,
         tokens: frozenset[bytes] = frozenset()
         keep_alive = version == (1, 1)
     else:
-        tokens = frozenset(list_tokens(connection, _BAD, "Connection"))
+        tokens = connection_tokens(connection, _BAD)
         keep_alive = b"close" not in tokens and (version == (1, 1) or b"keep-alive" in tokens)
     tes = special.get(b"transfer-encoding")
     cls = special.get(b"content-length")
@@ -169,6 +171,14 @@ def parse_response_head(buf: bytes | bytearray, pos: int = 0,
 
 
 _HEAD, _LENGTH, _CHUNKED, _CLOSE, _DONE, _FAILED = range(6)
+# Response heads already judged valid, by request method and exact head bytes
+# (`ResponseParser.whole`): a server repeats the same head but for its Date, and a head's
+# verdict is a function of its bytes and the method alone.  Only valid heads are
+# remembered; bounded (16 methods; a method's table is cleared when full).
+_WHOLE: dict[bytes, dict[bytes, ResponseHead]] = {}
+_WHOLE_MAX = 512
+_WHOLE_BYTES = 4096
+_WHOLE_METHODS = 16
 
 
 class ResponseParser:
@@ -225,13 +235,27 @@ class ResponseParser:
         verdict (an invalid head is left to `feed` to refuse)."""
         if self._state != _HEAD or self._buf or self._reader is not None:
             return None
-        try:
-            found = _fast_head(data, 0, self._method)
-        except ProtocolError:
-            return None
-        if found is None:
-            return None
-        head, end = found
+        known = _WHOLE.get(self._method)
+        cut = data.find(b"\r\n\r\n") + 4 if data.__class__ is bytes else 3
+        key = data[:cut] if 3 < cut <= _WHOLE_BYTES else None
+        head = known.get(key) if known is not None and key is not None else None
+        if head is not None:
+            end = cut
+        else:
+            try:
+                found = _fast_head(data, 0, self._method)
+            except ProtocolError:
+                return None
+            if found is None:
+                return None
+            head, end = found
+            if key is not None and end == cut:
+                if known is None and len(_WHOLE) < _WHOLE_METHODS:  # methods are the client's
+                    known = _WHOLE[self._method] = {}
+                elif known is not None and len(known) >= _WHOLE_MAX:
+                    known.clear()
+                if known is not None:
+                    known[key] = head
         framing = head.framing
         if framing is Framing.NONE:
             if end != len(data) or head.status < 200:
@@ -324,6 +348,18 @@ class ResponseParser:
 
 
 _DROP_HOP = FRAMING_FIELDS | HOP_BY_HOP
+_DROP_SETS: dict[frozenset[bytes], frozenset[bytes]] = {}  # Connection tokens -> what to drop
+
+
+def _drop_set(connection: frozenset[bytes]) -> frozenset[bytes]:
+    """_DROP_HOP plus the fields Connection names, remembered (framing.connection_tokens
+    hands out the same set for the same line, so this is one dict lookup per response)."""
+    found = _DROP_SETS.get(connection)
+    if found is None:
+        found = _DROP_HOP | connection
+        if len(_DROP_SETS) < 256:
+            _DROP_SETS[connection] = found
+    return found
 
 
 def serialize_response_head(head: ResponseHead, extra_headers: Iterable[tuple[bytes, bytes]] = (),
@@ -332,7 +368,12 @@ def serialize_response_head(head: ResponseHead, extra_headers: Iterable[tuple[by
     field lines minus framing and (by default) hop-by-hop fields, then `extra_headers`
     (Set-Cookie, Connection...), then framing. `framing` overrides the parsed one, e.g.
     CLOSE to relay a chunked body to an HTTP/1.0 client. HEAD and 304 keep the server's
-    Content-Length. Lines are kept as received (rebuilt from validated parts)."""
+    Content-Length. Lines are kept as received (rebuilt from validated parts).  Without
+    extras or overrides, the result is remembered on the head (a head remembered by
+    `ResponseParser.whole` comes back)."""
+    plain = not extra_headers and drop_hop_by_hop and (framing is None or framing is head.framing)
+    if plain and head._wire is not None:
+        return head._wire
     parts: list[bytes] = []
     render_extra(parts, extra_headers)
     extra = b"".join(parts)
@@ -346,7 +387,7 @@ def serialize_response_head(head: ResponseHead, extra_headers: Iterable[tuple[by
     elif not head._may_drop:
         fields = head._section
     else:
-        drop = _DROP_HOP | head._connection if drop_hop_by_hop else FRAMING_FIELDS
+        drop = _drop_set(head._connection) if drop_hop_by_hop else FRAMING_FIELDS
         fields = forward_fields(lines, head.headers, drop, True)
     framing = framing or head.framing
     if framing is Framing.CHUNKED:
@@ -356,7 +397,10 @@ def serialize_response_head(head: ResponseHead, extra_headers: Iterable[tuple[by
         tail = b"content-length: %d\r\n" % head.content_length
     else:
         tail = b""
-    return b"HTTP/1.1 %d %s\r\n%s%s%s\r\n" % (head.status, head.reason, fields, extra, tail)
+    out = b"HTTP/1.1 %d %s\r\n%s%s%s\r\n" % (head.status, head.reason, fields, extra, tail)
+    if plain:
+        head._wire = out
+    return out
 
 
 @lru_cache(maxsize=64)
