@@ -10,7 +10,7 @@ WHEELS := $(VENV)/wheels
 REQUIRES = $(BIN)/python -c 'import sys, tomllib; d = tomllib.load(open("pyproject.toml", "rb")); \
 	print("\n".join(d["build-system"]["requires"] if sys.argv[1] == "build" else d["project"]["dependencies"]))'
 # modules also built as C extensions (setup.py COMPILED; BUDDYLB_PURE=1 runs the .py sources)
-COMPILED := src/buddylb/core/slots.py src/buddylb/core/sticky.py src/buddylb/core/sticky_scan.py \
+COMPILED := src/buddylb/core/slots.py src/buddylb/core/counters.py src/buddylb/core/sticky.py src/buddylb/core/sticky_scan.py \
 	src/buddylb/core/decide.py src/buddylb/core/keys.py src/buddylb/core/state.py \
 	src/buddylb/core/classify.py src/buddylb/core/statics.py src/buddylb/core/predictors/__init__.py \
 	src/buddylb/core/predictors/roundrobin.py src/buddylb/core/predictors/leastconns.py \

@@ -15,6 +15,7 @@ from setuptools import setup
 
 COMPILED = [
     "src/buddylb/core/slots.py",  # the sticky table's flat storage (issue 11)
+    "src/buddylb/core/counters.py",
     "src/buddylb/core/sticky.py",
     "src/buddylb/core/sticky_scan.py",
     "src/buddylb/core/decide.py",

@@ -1,14 +1,40 @@
-# Cython declarations for decide.py (pure-Python mode); unused without Cython.  The table,
-# its entry handles and scope tables are typed, so the decision path reaches their fields
-# and methods in C rather than through attribute lookups (issue 11).
+# Cython declarations for decide.py (pure-Python mode); unused without Cython.  Flow,
+# Decision, Resolution and Plan are extension types with C fields; the table, its entry
+# handles and scope tables are typed, so the decision path reaches their fields and
+# methods in C rather than through attribute lookups (issue 11).
 cimport cython
+from buddylb.core.counters cimport Counters
 from buddylb.core.sticky cimport Entry, ScopeTable, StickyTable
 
-cpdef object resolve(object ctx, object state, object scope, object farm, Entry entry)
+cdef class Flow:
+    cdef public object source, destination, url, headers, cookies, xff, ssl_session
+    cdef public double wall
+
+cdef class Decision:
+    cdef public object outcome, vip, class_name, farm, member, scope, key, entry, table
+    cdef public object set_cookie, learn_cookie, tried, rule
+    cdef public bint learn_session, queue
+
+cdef class Resolution:
+    cdef public object outcome, member, candidates, rule
+
+cdef class Plan:
+    cdef public object seen, ctx, context, scope, scope_name, farms, farm0, cls_name
+    cdef public StickyTable table
+    cdef public ScopeTable st
+    cdef public Py_ssize_t fi0, ipmode
+    cdef public unsigned long long mask4
+    cdef public bint statics, buddy
+
+@cython.locals(fi=Py_ssize_t, last=Py_ssize_t)
+cpdef Resolution resolve(object ctx, object state, object scope, object farm, Entry entry)
+@cython.locals(res=Resolution)
 cpdef tuple resolve_class(object ctx, object state, object scope, object farms, Entry entry)
-@cython.locals(table=StickyTable, entry=Entry, st=ScopeTable)
-cpdef object decide(object snap, object state, object tables, object vip, object flow, double now,
-                    object secret=*, bint requeue=*)
-cpdef _remember(object d, StickyTable table, object scope, object key, Entry entry, object farm, object member,
-                double now)
+@cython.locals(table=StickyTable, entry=Entry, p=Plan, res=Resolution, d=Decision, src="long long",
+               dst="long long", lo="unsigned long long", fi=Py_ssize_t)
+cpdef Decision decide(object snap, object state, object tables, object vip, object flow, double now,
+                      object secret=*, bint requeue=*)
+cpdef _remember(Decision d, StickyTable table, object scope, object key, Entry entry, Py_ssize_t fi,
+                object member, double now)
+@cython.locals(c=Counters)
 cpdef _count(StickyTable table, str outcome)

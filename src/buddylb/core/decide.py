@@ -13,17 +13,17 @@ so what the operator is shown is what the data path does.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Hashable, Mapping, NamedTuple, Sequence
 
 from buddylb.core import cookie as sticky_cookie
 from buddylb.core.classify import classify
-from buddylb.core.keys import effective_client, ip_key
+from buddylb.core.keys import BOTH_V4_TAG, effective_client, ip_key, v4_value
 from buddylb.core.predictors import choose
-from buddylb.core.snapshot import Context, Farm, Member, Scope, Snapshot, StickyGroup, Vip
+from buddylb.core.slots import FORM_BOTH4, FORM_RAW
+from buddylb.core.snapshot import Context, Farm, Member, PolicyClass, Scope, Snapshot, Vip
 from buddylb.core.state import RuntimeState
 from buddylb.core.statics import static_member
-from buddylb.core.sticky import Entry, StickyTable
+from buddylb.core.sticky import Entry, ScopeTable, StickyTable
 
 NO_STICKY = "no_sticky"
 NEW = "new"
@@ -31,56 +31,39 @@ STICKY_HIT = "sticky_hit"
 BUDDY_HIT = "buddy_hit"
 RESTICK = "restick"
 NO_SERVER = "no_server"
+_ALL4 = 0xFFFFFFFF
 
 
-@dataclass(slots=True, init=False)
 class Flow:
     """What the engine needs to know about one connection or request.
 
-    The __init__ is written out (not generated): compiled, it runs in C, and one Flow is
-    made per connection or request (issue 11)."""
+    A plain class with a written-out __init__ (compiled: an extension type with C
+    fields, decide.pxd): one Flow is made per connection or request (issue 11)."""
 
-    source: str
-    destination: str
-    url: str | None = None  # L7 only: the request target including the query
-    headers: Mapping[str, str] | None = None  # lower-case names
-    cookies: Mapping[str, str] | None = None
-    xff: Sequence[str] | None = None  # X-Forwarded-For values as received
-    ssl_session: bytes | None = None  # ClientHello session id on TLS passthrough
-    wall: float = 0.0  # wall-clock seconds, for cookie tokens
+    __slots__ = ("source", "destination", "url", "headers", "cookies", "xff", "ssl_session", "wall")
 
     def __init__(self, source: str, destination: str, url: str | None = None,
                  headers: Mapping[str, str] | None = None, cookies: Mapping[str, str] | None = None,
                  xff: Sequence[str] | None = None, ssl_session: bytes | None = None, wall: float = 0.0) -> None:
         self.source = source
         self.destination = destination
-        self.url = url
-        self.headers = headers
+        self.url = url  # L7 only: the request target including the query
+        self.headers = headers  # lower-case names
         self.cookies = cookies
-        self.xff = xff
-        self.ssl_session = ssl_session
-        self.wall = wall
+        self.xff = xff  # X-Forwarded-For values as received
+        self.ssl_session = ssl_session  # ClientHello session id on TLS passthrough
+        self.wall = wall  # wall-clock seconds, for cookie tokens
+
+    def __repr__(self) -> str:
+        return f"Flow(source={self.source!r}, destination={self.destination!r}, url={self.url!r})"
 
 
-@dataclass(slots=True, init=False)
 class Decision:
-    """What decide() chose.  The __init__ is written out so that, compiled, it runs in C."""
+    """What decide() chose.  A plain class (compiled: an extension type, decide.pxd): one
+    is made per decision, and a 15-field dataclass cost as much as the table lookup."""
 
-    outcome: str
-    vip: Vip
-    class_name: str | None = None
-    farm: Farm | None = None
-    member: Member | None = None
-    scope: Scope | None = None
-    key: Hashable = None
-    entry: Entry | None = None
-    table: StickyTable | None = None
-    set_cookie: str | None = None  # value of buddylb's cookie to send back (cookie insert)
-    learn_cookie: str | None = None  # learned cookie name to watch for in the response
-    learn_session: bool = False  # ssl-session: learn the id from the ServerHello
-    queue: bool = False  # rule 6: every server is only at its connection limit
-    tried: tuple[str, ...] = ()
-    rule: str = ""
+    __slots__ = ("outcome", "vip", "class_name", "farm", "member", "scope", "key", "entry", "table",
+                 "set_cookie", "learn_cookie", "learn_session", "queue", "tried", "rule")
 
     def __init__(self, outcome: str, vip: Vip, class_name: str | None = None, farm: Farm | None = None,
                  member: Member | None = None, scope: Scope | None = None, key: Hashable = None,
@@ -96,10 +79,10 @@ class Decision:
         self.key = key
         self.entry = entry
         self.table = table
-        self.set_cookie = set_cookie
-        self.learn_cookie = learn_cookie
-        self.learn_session = learn_session
-        self.queue = queue
+        self.set_cookie = set_cookie  # value of buddylb's cookie to send back (cookie insert)
+        self.learn_cookie = learn_cookie  # learned cookie name to watch for in the response
+        self.learn_session = learn_session  # ssl-session: learn the id from the ServerHello
+        self.queue = queue  # rule 6: every server is only at its connection limit
         self.tried = tried
         self.rule = rule
 
@@ -111,17 +94,68 @@ class Decision:
     def port(self) -> int:
         return self.member.target_port(self.vip.port) if self.member else 0
 
+    def __repr__(self) -> str:
+        who = f"{self.farm.name}/{self.member.rserver}" if self.farm is not None and self.member is not None else None
+        return f"Decision({self.outcome!r}, {who}, key={self.key!r}, rule={self.rule!r})"
 
-class Resolution(NamedTuple):
+
+class Resolution:
     """Which SPEC §3 rule applies: a fixed rserver, or candidates for the predictor.
 
-    A NamedTuple, not a frozen dataclass: one is built per decision, and a frozen
-    dataclass's __init__ costs three times as much (measured in bench/)."""
+    A plain class (compiled: an extension type): one is made per decision."""
 
-    outcome: str
-    member: Member | None
-    candidates: tuple[Member, ...]
-    rule: str
+    __slots__ = ("outcome", "member", "candidates", "rule")
+
+    def __init__(self, outcome: str, member: Member | None, candidates: tuple[Member, ...], rule: str) -> None:
+        self.outcome = outcome
+        self.member = member
+        self.candidates = candidates
+        self.rule = rule
+
+    def __repr__(self) -> str:
+        return f"Resolution({self.outcome!r}, {self.member!r}, {self.candidates!r}, {self.rule!r})"
+
+
+class Plan:
+    """What every decision in one policy class reads, resolved once per (class, sticky
+    table) and cached on the class (`PolicyClass.plan`): the context, the sticky table and
+    its scope table (None: balanced without stickiness), the IPv4 key rule, the primary
+    farm's index in the scope.  Compiled, one typed object replaces ~20 attribute reads
+    through frozen dataclasses per decision (issue 11).  `seen` is the table `tables`
+    held when it was made: another one there (a reload, another engine) makes a new plan."""
+
+    __slots__ = ("seen", "ctx", "context", "table", "st", "scope", "scope_name", "farms", "farm0", "fi0",
+                 "cls_name", "ipmode", "mask4", "statics", "buddy")
+
+    def __init__(self, ctx: Context, cls: PolicyClass, seen: StickyTable | None) -> None:
+        sg = cls.sticky_group
+        self.seen = seen
+        self.ctx = ctx
+        self.context = ctx.name
+        self.farms = cls.farms
+        self.farm0 = cls.farms[0] if cls.farms else None
+        self.cls_name = cls.name
+        self.statics = sg is not None and bool(sg.statics)
+        self.scope = sg.scope if sg is not None else None
+        self.scope_name = self.scope.name if self.scope is not None else ""
+        self.table = self.st = None
+        self.fi0 = self.ipmode = -1
+        self.mask4 = _ALL4
+        self.buddy = False
+        st = seen.scopes.get(self.scope_name) if sg is not None and seen is not None else None
+        # entries are indexed by the table's own scope; a flow still on an older
+        # configuration whose scope changed since is balanced without stickiness
+        if st is None or st.scope.farms != self.scope.farms:
+            return
+        scope = self.scope = st.scope
+        self.table = seen
+        self.st = st
+        self.buddy = scope.is_buddy
+        if self.farm0 is not None:
+            self.fi0 = scope.farm_index.get(self.farm0.name, -1)
+        if scope.kind == "ip-netmask" and scope.address in ("source", "destination", "both"):
+            self.ipmode = ("source", "destination", "both").index(scope.address)
+            self.mask4 = _ALL4 ^ (_ALL4 >> scope.prefix4)
 
 
 def available_members(farm: Farm, state: RuntimeState) -> tuple[Member, ...]:
@@ -150,30 +184,43 @@ def resolve(ctx: Context, state: RuntimeState, scope: Scope | None, farm: Farm, 
     if entry is None:
         return Resolution(NEW, None, available_members(farm, state), "2: no entry, predictor")
     fi = scope.farm_index[farm.name]
-    last = entry.last
-    last_farm = scope.farms[last]
+    last = entry.last_farm()
     last_rs = entry.rserver(last)
     if last == fi:
         m = farm.by_rserver.get(last_rs)
         if m is not None and state.available(m):
             return Resolution(STICKY_HIT, m, (), "3: last farm and rserver available")
-    group = ctx.buddy_of.get((last_farm, last_rs))
-    remembered = entry.rserver(fi)
+    group = ctx.buddy_of.get((scope.farms[last], last_rs))
+    remembered = last_rs if last == fi else entry.rserver(fi)
     if group is not None:
         buddies = _buddies(ctx, state, group, farm)
         if buddies:
             for m in buddies:
                 if m.rserver == remembered:
-                    return Resolution(BUDDY_HIT, m, (), f"4: remembered rserver in buddy group {group}")
+                    return Resolution(BUDDY_HIT, m, (), _rule4(group, True))
             if state.draining:  # prefer buddies taking new clients; all draining: the client follows its group
                 buddies = list(_undrained(buddies, state.draining)) or buddies
-            return Resolution(BUDDY_HIT, None, tuple(buddies), f"4: predictor among buddy group {group}")
+            return Resolution(BUDDY_HIT, None, tuple(buddies), _rule4(group, False))
     if remembered is not None:
         m = farm.by_rserver.get(remembered)
         if m is not None and state.available(m):
             return Resolution(STICKY_HIT, m, (), "5: remembered rserver for this farm")
     why = "no buddy group" if group is None else f"no available member of buddy group {group}"
     return Resolution(RESTICK, None, available_members(farm, state), f"5: {why}, predictor")
+
+
+_RULE4: dict[tuple[str, bool], str] = {}
+
+
+def _rule4(group: str, remembered: bool) -> str:
+    """Rule 4's text, made once per buddy group (a format per decision was measurable)."""
+    text = _RULE4.get((group, remembered))
+    if text is None:
+        if len(_RULE4) > 1024:  # groups come from configurations: reloads may rename them
+            _RULE4.clear()
+        text = _RULE4[(group, remembered)] = (f"4: remembered rserver in buddy group {group}" if remembered
+                                             else f"4: predictor among buddy group {group}")
+    return text
 
 
 def _buddies(ctx: Context, state: RuntimeState, group: str, farm: Farm) -> list[Member]:
@@ -250,59 +297,72 @@ def decide(
 ) -> Decision:
     """Decide one connection or request. `requeue`: a client already waiting in the
     rule-6 queue asks again; a repeated `no_server` is not counted again."""
-    ctx = snap.contexts[vip.context]
     policy = vip.policy
     cls = classify(policy, flow.url, flow.headers, flow.cookies) if policy.http else policy.classes[0]
     if cls is None:
         return Decision(NO_SERVER, vip, rule="no policy class matches the request")
-    sg: StickyGroup | None = cls.sticky_group
-    farms = cls.farms
-    if sg is not None and sg.statics:  # ACE `static cookie-value`: before any entry
-        hit = static_member(sg, farms, state, flow.cookies)
+    p = cls.plan
+    if p is None or p.seen is not tables.get(p.context):
+        p = Plan(snap.contexts[vip.context], cls, tables.get(vip.context))
+        object.__setattr__(cls, "plan", p)  # a cache on the frozen class; see Plan
+    farms = p.farms
+    if p.statics:  # ACE `static cookie-value`: before any entry
+        hit = static_member(cls.sticky_group, farms, state, flow.cookies)
         if hit is not None:
             state.opened(hit[1])
-            return Decision(STICKY_HIT, vip, cls.name, hit[0], hit[1], rule="static cookie-value")
+            return Decision(STICKY_HIT, vip, p.cls_name, hit[0], hit[1], rule="static cookie-value")
 
-    scope = table = key = entry = None
+    scope = p.scope
+    table = p.table
+    key = entry = None
     info = _NO_KEY
-    if sg is not None:
-        scope = sg.scope
-        table = tables.get(ctx.name)
-        if table is not None:
-            # entries are indexed by the table's own scope; a flow still on an older
-            # configuration whose scope changed since is balanced without stickiness
-            st = table.scopes.get(scope.name)
-            if st is None or st.scope.farms != scope.farms:
-                table = None
+    if table is not None:
+        if p.ipmode >= 0 and not flow.xff:
+            # IPv4 keys in C, straight to the fixed-width form the table stores; anything
+            # else (IPv6, unusual notations) goes through ip_key, which reads every form
+            src = v4_value(flow.source) if p.ipmode != 1 else 0
+            dst = v4_value(flow.destination) if p.ipmode != 0 else 0
+            if src >= 0 and dst >= 0 and table.retired is None:
+                if p.ipmode == 2:
+                    lo = ((src & p.mask4) << 32) | (dst & p.mask4)
+                    key = BOTH_V4_TAG | lo
+                    entry = table.lookup_fixed(p.st, lo, FORM_BOTH4, now)
+                else:
+                    lo = (src | dst) & p.mask4
+                    key = lo
+                    entry = table.lookup_fixed(p.st, lo, FORM_RAW, now)
             else:
-                scope = st.scope
-        if table is not None:
-            if scope.kind == "ip-netmask" and not flow.xff:
-                key = ip_key(scope, flow.source, flow.destination)  # the common case, no KeyInfo
-            else:
-                info = sticky_key(snap, scope, flow, secret)
-                key = info.key
+                key = ip_key(scope, flow.source, flow.destination)
+                entry = table.lookup(p.scope_name, key, now)
+        else:
+            info = sticky_key(snap, scope, flow, secret)
+            key = info.key
             if key is not None:
-                entry = table.lookup(scope.name, key, now)
+                entry = table.lookup(p.scope_name, key, now)
     use_scope = scope if key is not None else None
 
-    farm, res = resolve_class(ctx, state, use_scope, farms, entry)
+    farm, res = resolve_class(p.ctx, state, use_scope, farms, entry)
     if farm is not None:
         member = res.member
         if member is None:
             member = choose(farm, res.candidates, state, (flow.source, flow.destination))
-        d = Decision(res.outcome, vip, cls.name, farm, member, scope, key, None, table,
-                     info.set_cookie, info.learn_cookie, info.learn_session, rule=res.rule)
+        if info is _NO_KEY:
+            d = Decision(res.outcome, vip, p.cls_name, farm, member, scope, key, None, table, None, None, False,
+                         rule=res.rule)
+        else:
+            d = Decision(res.outcome, vip, p.cls_name, farm, member, scope, key, None, table,
+                         info.set_cookie, info.learn_cookie, info.learn_session, rule=res.rule)
         if use_scope is not None and table is not None:
-            _remember(d, table, use_scope, key, entry, farm, member, now)
+            fi = p.fi0 if farm is p.farm0 else use_scope.farm_index[farm.name]
+            _remember(d, table, use_scope, key, entry, fi, member, now)
             _count(table, d.outcome)
-            if use_scope.is_buddy:
+            if p.buddy:
                 table.counters.buddy_connections += 1  # any connection decided in a buddy sticky group
         state.opened(member)
         return d
 
     queue = _only_limited(state, farms)
-    d = Decision(NO_SERVER, vip, cls.name, farms[0] if farms else None, None, scope, key,
+    d = Decision(NO_SERVER, vip, p.cls_name, farms[0] if farms else None, None, scope, key,
                  queue=queue, rule=res.rule)
     if not requeue:
         _count(table, NO_SERVER)
@@ -318,8 +378,7 @@ def _only_limited(state: RuntimeState, farms: Sequence[Farm]) -> bool:
 
 
 def _remember(d: Decision, table: StickyTable, scope: Scope, key: Hashable, entry: Entry | None,
-              farm: Farm, member: Member, now: float) -> None:
-    fi = scope.farm_index[farm.name]
+              fi: int, member: Member, now: float) -> None:
     if entry is None:
         if scope.kind == "ssl-session":
             return  # the id is learned from the ServerHello (`learn`), never from a ClientHello

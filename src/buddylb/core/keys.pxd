@@ -8,3 +8,5 @@ cdef bint _COMPILED
 cpdef object _v4(str address)
 cpdef object _masked(str address, object prefix4, object prefix6)
 cpdef object ip_key(object scope, str source, str destination)
+@cython.locals(value="long long", part="long long", digits=Py_ssize_t, dots=Py_ssize_t, ch=Py_UCS4)
+cpdef long long v4_value(str address) except? -2

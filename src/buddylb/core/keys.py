@@ -67,6 +67,36 @@ def _v4(address: str) -> int:
     return _from_bytes(_aton(address), "big")
 
 
+def v4_value(address: str) -> int:
+    """A plain dotted-quad IPv4 address as an int, else -1: the caller then takes the
+    general path (`ip_key`), which reads or refuses every other form exactly as before.
+
+    The decision path's key without a Python int per part (issue 11)."""
+    if not _COMPILED:
+        return -1 if ":" in address else _v4(address)
+    value = 0
+    part = 0
+    digits = 0
+    dots = 0
+    for ch in address:
+        if "0" <= ch <= "9":
+            if digits and part == 0:
+                return -1  # a leading zero: octal for inet_aton
+            part = part * 10 + (ord(ch) - 48)
+            digits += 1
+            if part > 255:
+                return -1
+        elif ch == "." and digits and dots < 3:
+            value = (value << 8) | part
+            part = digits = 0
+            dots += 1
+        else:
+            return -1
+    if dots == 3 and digits:
+        return (value << 8) | part
+    return -1
+
+
 def addr_int(address: str) -> tuple[int, bool]:
     """(integer value, is_v6). IPv4-mapped IPv6 addresses count as IPv4.
 

@@ -135,6 +135,8 @@ class PolicyClass:
     # resolved at compile time so a decision does no name lookups
     sticky_group: "StickyGroup | None" = field(default=None, compare=False, repr=False)
     farms: tuple = field(default=(), compare=False, repr=False)  # (primary, backup) Farm objects
+    # core.decide.Plan: what a decision in this class reads, cached on first use per sticky table
+    plan: Any = field(default=None, compare=False, hash=False, repr=False)
 
 
 @dataclass(frozen=True, slots=True)

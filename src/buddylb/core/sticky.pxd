@@ -2,6 +2,7 @@
 # types for the slot arithmetic.  Without Cython, or with BUDDYLB_PURE=1, this file is unused.
 cimport cython
 from buddylb.core.slots cimport Slots
+from buddylb.core.counters cimport Counters
 
 cdef class StickyTable
 
@@ -21,11 +22,14 @@ cdef class Entry:
     cdef public unsigned int gen
     @cython.locals(s=Slots)
     cpdef object rserver(self, Py_ssize_t fi)
+    @cython.locals(t=StickyTable)
+    cpdef Py_ssize_t last_farm(self)
 
 cdef class StickyTable:
     cdef public str context
     cdef public Py_ssize_t max_entries, size, _sweep_pos
-    cdef public object counters, retired
+    cdef public Counters counters
+    cdef public object retired
     cdef public dict scopes
     cdef public list _by_sid
     cdef public Slots s
@@ -49,6 +53,8 @@ cdef class StickyTable:
     cpdef bint _mine(self, Entry e)
     @cython.locals(st=ScopeTable, slot=Py_ssize_t)
     cpdef object lookup(self, str scope, object key, double now)
+    @cython.locals(slot=Py_ssize_t)
+    cpdef object lookup_fixed(self, ScopeTable st, unsigned long long lo, unsigned int form, double now)
     @cython.locals(st=ScopeTable, slot=Py_ssize_t, member=Py_ssize_t)
     cpdef object insert(self, str scope, object key, Py_ssize_t farm_idx, object rserver, double now, bint known_absent=*)
     @cython.locals(st=ScopeTable, slot=Py_ssize_t, s=Slots, member=Py_ssize_t)

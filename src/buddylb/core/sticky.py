@@ -32,30 +32,14 @@ It never does I/O and never reads a clock: `now` is passed in (seconds, monotoni
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any, Callable, Hashable, Iterator
 
+from buddylb.core.counters import Counters
 from buddylb.core.slots import FORM_V6, TICKS, Slots, decode, encode
 from buddylb.core.snapshot import Context, Scope
 
 ROTATE_LIMIT = 64  # entries with open connections skipped per eviction attempt
 FORM_OTHER = 3  # the key has no fixed-width form: it lives in ScopeTable.other
-
-
-@dataclass
-class Counters:
-    hits: int = 0
-    misses: int = 0
-    buddy_hits: int = 0
-    resticks: int = 0
-    evictions: int = 0
-    expirations: int = 0
-    unstored: int = 0
-    no_server: int = 0
-    buddy_connections: int = 0
-
-    def as_dict(self) -> dict[str, int]:
-        return dict(self.__dict__)
 
 
 class ScopeTable:
@@ -119,7 +103,12 @@ class Entry:
 
     @property
     def last(self) -> int:
-        return self.table.s.last[self.slot] if self.alive else 0
+        return self.last_farm()
+
+    def last_farm(self) -> int:
+        """`last` as a method: compiled, the decision path calls it in C."""
+        t = self.table
+        return t.s.last[self.slot] if t.retired is None and t.s.gen[self.slot] == self.gen else 0
 
     @property
     def open(self) -> int:
@@ -269,6 +258,17 @@ class StickyTable:
             return self.retired.lookup(scope, key, now)
         st = self.scopes[scope]
         slot = self._find(st, key)
+        if slot < 0:
+            return None
+        if self._expired(st, slot, now):
+            self._remove(st, slot)
+            self.counters.expirations += 1
+            return None
+        return Entry(self, st, slot, self.s.gen[slot])
+
+    def lookup_fixed(self, st: ScopeTable, lo: int, form: int, now: float) -> Entry | None:
+        """`lookup` of a key in fixed-width form (decide() parses IPv4 in C); table not retired."""
+        slot = self.s.find(lo, 0, st.tag(form))
         if slot < 0:
             return None
         if self._expired(st, slot, now):
