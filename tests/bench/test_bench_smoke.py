@@ -56,7 +56,9 @@ def test_memory_growth_counts_entries():
 def test_engine_profile_rows():
     res = engine.profile_decide(500, top=5)
     assert res["decisions"] == 1000
-    assert len(res["rows"]) == 5 and all(r["calls"] > 0 for r in res["rows"])
+    # compiled, Flow and decide() are C: fewer Python-visible functions than `top` may remain
+    assert 0 < len(res["rows"]) <= 5 and all(r["calls"] > 0 for r in res["rows"])
+    assert any(r["calls"] >= 1000 and "decide" in r["function"] for r in res["rows"])  # decide() or its parts
 
 
 def test_wrk_parse():
