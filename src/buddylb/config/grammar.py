@@ -12,7 +12,7 @@ It never knows what a command means: handlers do, and they report problems by ra
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence, TypeVar
 
 from buddylb.config import units
@@ -55,17 +55,27 @@ class Block:
     # not know are still its own (ignored with it), whatever they say.
     swallow: bool = False
 
+    # phrases by their first keyword, longest first: a line is looked up by its first key
+    # once, not by every length up to `longest` (a 20k-member farm is 100k lines)
+    by_first: dict = field(init=False, compare=False, repr=False)
+
+    def __post_init__(self) -> None:
+        by_first: dict[str, list[tuple[int, tuple[str, ...], Command]]] = {}
+        for phrase, cmd in self.commands.items():
+            by_first.setdefault(phrase[0], []).append((len(phrase), phrase, cmd))
+        for cands in by_first.values():
+            cands.sort(key=lambda c: -c[0])
+        object.__setattr__(self, "by_first", {k: tuple(v) for k, v in by_first.items()})
+
     def lookup(self, line: LogicalLine, hidden: bool = True) -> tuple[int, Command] | None:
         """The longest phrase of this table that starts `line`; `hidden=False` skips the
         hint-only commands (a hint must not claim a line another mode owns)."""
-        keys = line.keys  # the lexer's, once per line (a 20k-member farm is 100k lines)
-        commands = self.commands
-        if len(keys) == 1 or self.longest == 1:  # most lines: one dict look-up
-            cmd = commands.get(keys[:1])
-            return (1, cmd) if cmd is not None and (hidden or not cmd.hidden) else None
-        for n in range(min(self.longest, len(keys)), 0, -1):
-            cmd = commands.get(keys[:n])
-            if cmd is not None and (hidden or not cmd.hidden):
+        keys = line.keys  # the lexer's, once per line
+        cands = self.by_first.get(keys[0])
+        if cands is None:
+            return None
+        for n, phrase, cmd in cands:
+            if (n == 1 or keys[:n] == phrase) and (hidden or not cmd.hidden):
                 return n, cmd
         return None
 
@@ -125,7 +135,7 @@ class Args:
         return self.line.words[self._pos].lower()
 
     def word(self, what: str) -> str:
-        if not self.more():
+        if self._pos >= self._stop:
             raise LineError(f'"{self.line.text}" is missing the {what}; write "{self.syntax}"')
         value = self.line.words[self._pos]
         self._pos += 1
@@ -201,7 +211,7 @@ class Args:
         return self.convert(what, lambda t: units.parse_time(t, unit))
 
     def end(self) -> None:
-        if self.more():
+        if self._pos < self._stop:
             extra = " ".join(self.line.words[self._pos : self._stop])
             raise LineError(
                 f'"{extra}" is not expected at the end of "{self.line.text}"; write "{self.syntax}"'

@@ -25,6 +25,7 @@ SEQ = "#"  # the key of a number: phrase slot of a sequence number (`2 match ...
 _NEVER = "\x00"  # the key of a quoted word: matches no keyword
 _BLANKS = " \t"
 _CONTROL_RE = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
+_UNQUOTED = tuple((False,) * n for n in range(16))  # `quoted` of a line without quotes, by word count
 _PLAIN_RE = re.compile(r"[^\t\"!#\x00-\x08\x0a-\x1f\x7f]*")
 
 
@@ -88,8 +89,9 @@ def lex(text: str, file: str = "<config>") -> tuple[list[LogicalLine], list[Diag
             words = raw.split()
             if words:
                 low = words if raw.islower() else raw.lower().split()
+                n = len(words)
                 lines.append(LogicalLine(number, len(raw) - len(raw.lstrip(" ")), tuple(words),
-                                         (False,) * len(words),
+                                         _UNQUOTED[n] if n < len(_UNQUOTED) else (False,) * n,
                                          tuple([SEQ if w.isdigit() else w for w in low])))
             continue
         try:

@@ -69,8 +69,9 @@ class Reader:
         self.top_seen: dict[str, int] = {}
 
     def read(self, lines: Iterable[LogicalLine]) -> None:
+        feed = self.feed
         for line in lines:
-            self.feed(line)
+            feed(line)
 
     def feed(self, line: LogicalLine) -> None:
         keys = line.keys
@@ -126,15 +127,20 @@ class Reader:
                 return
 
     def _run(self, line: LogicalLine, depth: int, n: int, cmd: Command) -> None:
-        mode = self.stack[depth] if depth >= 0 else None
-        if mode is not None and mode.dead:
-            if cmd.block is not None:
-                self.stack.append(Mode(line, cmd.block, None, dead=True))
-            return
-        seen = mode.seen if mode is not None else self.top_seen
-        parent = mode.opener if mode is not None else None
-        if cmd.once is not None:
-            first = seen.get(cmd.once)
+        stack = self.stack
+        block = cmd.block
+        if depth >= 0:
+            mode = stack[depth]
+            if mode.dead:
+                if block is not None:
+                    stack.append(Mode(line, block, None, dead=True))
+                return
+            seen, parent, target = mode.seen, mode.opener, mode.target
+        else:
+            seen, parent, target = self.top_seen, None, self.session
+        once = cmd.once
+        if once is not None:
+            first = seen.get(once)
             if first is not None:
                 phrase = " ".join(line.words[:n]).lower()
                 self._fail(
@@ -144,19 +150,18 @@ class Reader:
                     "it takes one value, keep one of the two lines",
                 )
                 return
-            seen[cmd.once] = line.number
-        target = mode.target if mode is not None else self.session
+            seen[once] = line.number
         try:
             child = cmd.run(self.session, target, Args(line, n, cmd.syntax))
         except LineError as exc:
             self._fail(parent, line.number, str(exc))
             child = exc.target
             if child is None:
-                self.stack.append(Mode(line, cmd.block or _NOTHING, None, dead=True))
+                stack.append(Mode(line, block or _NOTHING, None, dead=True))
                 return
             self.session.incomplete.add(line.number)  # the object exists but may lack what the line said
-        if cmd.block is not None:
-            self.stack.append(Mode(line, cmd.block, child))
+        if block is not None:
+            stack.append(Mode(line, block, child))
 
     def _stray(self, line: LogicalLine) -> None:
         """A line no open mode has as a command."""
