@@ -81,8 +81,10 @@ def _parse(text: str, file: str) -> tuple[Config, list[Diagnostic], frozenset[in
 def gc_paused() -> Iterator[None]:
     """No cyclic garbage collection inside: parsing and compiling only allocate (a model
     holds no garbage cycles until it is dropped), and for a 20k-member farm the collector's
-    passes over the growing heap were a third of `check`'s time (issue 13 item 6). It runs
-    again afterwards, as it was (another caller may have paused it already)."""
+    passes over the growing heap were a third of `buddylb check`'s time (issue 13 item 6).
+    It runs again afterwards, as it was (another caller may have paused it already). The
+    CLI's `check` uses it; a reload has its own pause and freeze (Balancer.prepare_off_loop),
+    so `check_text` leaves the collector alone."""
     was = gc.isenabled()
     gc.disable()
     try:
@@ -99,11 +101,6 @@ def check_text(
 
     Objects whose block had a bad line are not also reported as missing what that line
     said (no cascades).  `base_dir` (default: the folder of `file`) anchors TLS paths."""
-    with gc_paused():
-        return _check_text(text, file, base_dir)
-
-
-def _check_text(text: str, file: str, base_dir: Path | None) -> tuple[Config, list[Diagnostic]]:
     config, parsed, incomplete = _parse(text, file)
     folder = base_dir if base_dir is not None else Path(file).resolve().parent
     diagnostics = _in_line_order(parsed + validate(config, folder, incomplete))
