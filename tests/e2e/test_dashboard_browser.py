@@ -228,8 +228,9 @@ def test_token_login_sets_an_httponly_cookie(browser, tmp_path: Path) -> None:
 
 
 def test_events_and_sticky_pages_of_both_workers(browser, tmp_path: Path) -> None:
-    """`--workers 2`: the events view lists each worker's reload, the sticky page holds the
-    clients of both workers (real loopback requests, the kernel spreading them)."""
+    """`--workers 2`: the events view lists each worker's reload, the overview counts the
+    connections of both workers, the sticky page holds the clients of both (real loopback
+    connections, spread over the workers by the kernel)."""
     from buddylb.io.workers import worker_for
     from tests.e2e.configs import farm, hosts, service, sticky_ip, vip_policy
     from tests.support.backends import Backends
@@ -256,6 +257,13 @@ def test_events_and_sticky_pages_of_both_workers(browser, tmp_path: Path) -> Non
                 return {e.get_attribute("data-worker") for e in css(browser, '#view-events [data-kind="reload"]')}
 
             assert wait(lambda: reloads() == {"0", "1"}, "a reload event from each worker", timeout=25)
+            browser.get(f"http://{lb.admin}/#overview")
+            loaded(browser, "overview")
+            totals = '.card[data-context="Admin"] p.totals'
+            wait(lambda: css(browser, totals)[0].get_attribute("data-connections") == str(len(clients)),
+                 "every worker's connections in the overview", timeout=25)
+            assert css(browser, "#status")[0].text.endswith(", 2 workers")
+            assert css(browser, '.card[data-context="Admin"] polyline[data-series="connections"]')
             browser.get(f"http://{lb.admin}/#sticky")
             loaded(browser, "sticky")
             assert css(browser, "#page-info")[0].text == f"1-{len(clients)} of {len(clients)}"

@@ -128,3 +128,24 @@ def test_dashboard_views_speak_for_both_workers(ports, backends, balancer):
     rows = _wait("both workers' probe results", probed)
     assert sorted(r["rserver"] for r in rows) == ["lnx1", "lnx2"]
     assert all(r["states"] == ["UP", "UP"] and r["checks"] >= 2 for r in rows)
+
+
+def test_drain_acts_on_both_workers_and_its_preview_sums_them(ports, backends, balancer):
+    for n, h in (("lnx1", "127.0.1.11"), ("lnx2", "127.0.1.12")):
+        backends.http(n, h, ports[f"{n}_http"])
+        backends.http(n, h, ports[f"{n}_dec"])
+    lb = balancer(shopping_cart(ports, tls=False), "--workers", "2")
+    first = {c: http_get(c, VIP, ports["vip_http"])[2] for c in CLIENTS}
+    stuck = [c for c, b in first.items() if b == b"lnx1"]
+    assert {worker_for(c, 2) for c in stuck} == {0, 1}  # lnx1 holds clients of both workers
+
+    preview = _get(lb.admin, "/show/impact/rserver/lnx1?action=drain&farm=http")
+    assert (preview["totals"]["entries"], preview["totals"]["stay"]) == (len(stuck), len(stuck))
+    done = _post(lb.admin, "/set/rserver/lnx1", {"state": "drain"})
+    assert [(w["worker"], w["state"]) for w in done["workers"]] == [(0, "drain"), (1, "drain")]
+    assert {r["admin_state"] for r in _get(lb.admin, "/show/rserver/lnx1")} == {"DRAIN"}
+    for c in stuck:
+        assert http_get(c, VIP, ports["vip_http"])[2] == b"lnx1"
+    newcomers = [f"127.0.0.{n}" for n in range(100, 116)]
+    assert {worker_for(c, 2) for c in newcomers} == {0, 1}
+    assert {http_get(c, VIP, ports["vip_http"])[2] for c in newcomers} == {b"lnx2"}

@@ -80,10 +80,14 @@ async function showOverview() {
         chart("requests/s", [{name: "requests", values: s.requests, color: "#1f77b4"}]),
         chart("connections/s", [{name: "connections", values: s.connections, color: "#2ca02c"}]),
         chart("decisions/s by outcome", decisions)),
-      el("div", {class: "legend"}, ...decisions.map(d => el("span", {style: `color:${d.color}`}, `■ ${d.name}`)))));
+      el("div", {class: "legend"}, ...decisions.map(d => el("span", {style: `color:${d.color}`}, `■ ${d.name}`))),
+      el("p", {class: "totals", "data-requests": ctx.totals.requests, "data-connections": ctx.totals.connections},
+         `since start: ${ctx.totals.requests} requests, ${ctx.totals.connections} L4 connections, decisions ` +
+         (fmt(ctx.totals.decisions)))));
   }
   document.getElementById("status").textContent =
-    `configuration generation ${data.generation}, ${data.open_connections} open connections`;
+    `configuration generation ${data.generation}, ${data.open_connections} open connections` +
+    (data.workers > 1 ? `, ${data.workers} workers` : "");
 }
 
 // -- buddy map ------------------------------------------------------------------------------
