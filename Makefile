@@ -17,7 +17,8 @@ COMPILED := src/buddylb/core/slots.py src/buddylb/core/counters.py src/buddylb/c
 	src/buddylb/core/predictors/hashing.py \
 	src/buddylb/http/head.py src/buddylb/http/framing.py \
 	src/buddylb/http/request.py src/buddylb/http/response.py \
-	src/buddylb/io/l7/upstream.py src/buddylb/io/l7/exchange.py
+	src/buddylb/io/l7/upstream.py src/buddylb/io/l7/exchange.py \
+	src/buddylb/io/flow.py src/buddylb/io/l4.py src/buddylb/io/wheel.py src/buddylb/io/record.py
 BUILT := $(VENV)/.built
 
 .PHONY: test demo bench soak fuzz clean venv dist

@@ -31,6 +31,11 @@ COMPILED = [
     # (issue 10 item 5: its per-request steps read C fields and call each other in C)
     "src/buddylb/io/l7/upstream.py",
     "src/buddylb/io/l7/exchange.py",
+    # the per-connection path (issue 10: a new connection per request, L4 and the L7 set-up)
+    "src/buddylb/io/flow.py",
+    "src/buddylb/io/l4.py",
+    "src/buddylb/io/wheel.py",
+    "src/buddylb/io/record.py",
 ]
 # The HTTP head layer (issue 10 item 5; bench/http_parse.py measures the gain). Built with
 # annotation typing: `head._scan_native` declares its C types as annotations.

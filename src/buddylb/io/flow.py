@@ -77,6 +77,27 @@ class Lease:
         self.balancer.wake(self.decision.vip.context)
 
 
+def client_opened(b: "Balancer", conn: Any, vip_key: tuple[str, int]) -> None:
+    """A client connection of VIP `vip_key` is open (L4 and L7 alike): `b.flows` holds it
+    for drain and stop; a VIP with a `conn-limit` counts it (io/listeners.py)."""
+    b.flows.add(conn)
+    accept = b.accept
+    if accept.limits:
+        accept.opened(vip_key)
+
+
+def client_closed(b: "Balancer", conn: Any, vip_key: tuple[str, int], wheel: Any) -> None:
+    """The close bookkeeping shared by L4 and L7 (review note D8): drop the flow, free the
+    VIP's accept slot (only while accept is paused or a conn-limit applies: a paused accept
+    resumes on this event), take the connection's deadline off the timer wheel."""
+    b.flows.discard(conn)
+    accept = b.accept
+    if accept.watch_close:
+        accept.released(vip_key)
+    if conn.slot is not None:
+        wheel.disarm(conn)
+
+
 def decide_now(b: "Balancer", vip: Vip, flow: Flow, snap: Snapshot) -> tuple[Decision | None, bool]:
     """(decision, final).  `final` False: finish with `await settle(...)` in a task
     (the shared store must load or publish, or the rule-6 queue must be waited in)."""

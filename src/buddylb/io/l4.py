@@ -101,14 +101,23 @@ class ServerSide(asyncio.Protocol):
 
 
 class L4Client(asyncio.Protocol):
-    """The client side of one L4 VIP connection (plain, or TLS-terminated by the transport)."""
+    """The client side of one L4 VIP connection (plain, or TLS-terminated by the transport).
+
+    Slots: one is made per connection, and a new-connection-per-request load makes
+    thousands a second."""
+
+    __slots__ = ("balancer", "origin", "vip_key", "loop", "transport", "server", "decision", "lease", "tasks",
+                 "snap", "vip", "pending", "pending_bytes", "held_back", "hello", "learn_session", "flow",
+                 "bytes_in", "bytes_out", "started", "quiet_since", "seen", "to_server", "slot", "wheel",
+                 "closed", "client_eof", "server_eof", "status", "tls", "idle")
 
     def __init__(self, balancer: "Balancer", vip_key: tuple[str, int], tls_terminated: bool = False,
                  origin: Origin | None = None) -> None:
         self.balancer = balancer
         self.origin = origin  # what an accept-proxy header said (io.proxied); None: the real peer
         self.vip_key = vip_key
-        self.loop = asyncio.get_running_loop()
+        wheel = self.wheel = shared_wheel(balancer, asyncio.get_running_loop())
+        self.loop = wheel.loop
         self.transport: asyncio.Transport = None  # type: ignore[assignment]
         self.server: ServerSide | None = None
         self.decision: Decision | None = None
@@ -129,7 +138,7 @@ class L4Client(asyncio.Protocol):
         self.seen = 0  # bytes_in + bytes_out at the last inactivity check
         self.to_server = None  # the server transport's write, once connected
         self.slot: int | None = None  # our bucket in the timer wheel, while armed
-        self.wheel = shared_wheel(balancer, self.loop)
+        self.idle = 0.0  # the inactivity limit in force (`_idle_limit`), set when the timer is armed
         self.closed = False
         self.client_eof = False
         self.server_eof = False
@@ -139,9 +148,7 @@ class L4Client(asyncio.Protocol):
     # -- client side ---------------------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
-        self.balancer.flows.add(self)
-        if self.balancer.accept.limits:  # a VIP's conn-limit counts its connections
-            self.balancer.accept.opened(self.vip_key)
+        flow_mod.client_opened(self.balancer, self, self.vip_key)
         self.quiet_since = self.loop.time()
         snap = self.snap = self.balancer.snapshot
         vip = self.vip = snap.vips.get(self.vip_key)
@@ -275,11 +282,12 @@ class L4Client(asyncio.Protocol):
 
     def eof_received(self) -> bool:
         self.client_eof = True
+        if self.server_eof:  # both directions ended: close both (no shutdown first: a syscall for nothing)
+            self.transport.close()
+            return not self.tls
         server = self.server
         if server is not None and server.transport is not None and server.transport.can_write_eof():
             server.transport.write_eof()
-        if self.server_eof:
-            self.transport.close()
         return not self.tls  # a TLS transport cannot stay half-open
 
     def peer_eof(self) -> None:
@@ -305,10 +313,7 @@ class L4Client(asyncio.Protocol):
         if self.closed:
             return
         self.closed = True
-        self.balancer.flows.discard(self)
-        if self.balancer.accept.watch_close:  # a paused accept resumes on this event (io/listeners.py)
-            self.balancer.accept.released(self.vip_key)
-        self.wheel.disarm(self)
+        flow_mod.client_closed(self.balancer, self, self.vip_key, self.wheel)
         if self.server is not None and self.server.transport is not None:
             self.server.transport.close()
         if self.status == "open":
@@ -339,8 +344,11 @@ class L4Client(asyncio.Protocol):
         return t["client"] if self.server is None else max(t["client"], t["server"])
 
     def _arm_timer(self) -> None:
-        self.wheel.disarm(self)
-        self.wheel.arm(self, self.quiet_since + self._idle_limit() / IDLE_CHECKS)
+        """(Re)start the inactivity check: the limit is fixed until the next call (it
+        changes only when the server side connects).  An earlier bucket is kept: its early
+        fire looks again and re-arms (wheel.py)."""
+        idle = self.idle = self._idle_limit()
+        self.wheel.arm(self, self.quiet_since + idle / IDLE_CHECKS)
 
     def fire(self) -> None:  # the wheel's callback
         self._check_idle()
@@ -353,7 +361,7 @@ class L4Client(asyncio.Protocol):
         if self.closed:
             return
         now = self.loop.time()
-        limit = self._idle_limit()
+        limit = self.idle
         if self.server is None and self.hello is None:
             # connecting or queued: `timeout connect` / `timeout queue` apply; `_connected` re-arms
             self.wheel.arm(self, now + limit)

@@ -57,9 +57,7 @@ class L7Client(asyncio.Protocol):
         self.write = t.write  # type: ignore[attr-defined]  # Port.write, bound once
         self.pause_reading = t.pause_reading  # type: ignore[attr-defined]
         self.resume_reading = t.resume_reading  # type: ignore[attr-defined]
-        self.balancer.flows.add(self)
-        if self.balancer.accept.limits:  # a VIP's conn-limit counts its connections
-            self.balancer.accept.opened(self.vip_key)
+        flow_mod.client_opened(self.balancer, self, self.vip_key)
         peer = self.origin or transport.get_extra_info("peername") or ("0.0.0.0", 0)
         self.ex.start(peer[0], peer[1])
 
@@ -76,10 +74,7 @@ class L7Client(asyncio.Protocol):
         if self.closed:
             return
         self.closed = True
-        self.balancer.flows.discard(self)
-        if self.balancer.accept.watch_close:  # a paused accept resumes on this event (io/listeners.py)
-            self.balancer.accept.released(self.vip_key)
-        self.wheel.disarm(self)
+        flow_mod.client_closed(self.balancer, self, self.vip_key, self.wheel)
         for task in self.tasks:
             task.cancel()
         self.ex.lost()
