@@ -1,9 +1,11 @@
 cimport cython
 
 cdef unsigned long long M64, _K1, _K2, _T48
+cdef Py_ssize_t FARMS_AT
+cdef unsigned int _V6
 
 cdef class Slots:
-    cdef public Py_ssize_t capacity, width, mask, high, free
+    cdef public Py_ssize_t capacity, width, stride, mask, high, free
     cdef public unsigned long long[:] lo, hi
     cdef public unsigned short[:] tag
     cdef public unsigned int[:] prev, nxt, stamp, open, gen, index

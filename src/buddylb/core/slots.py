@@ -1,19 +1,22 @@
 """Flat, fixed-width storage of sticky entries (issue 11): the memory layout, nothing else.
 
-An entry lives in a *slot*: the same index into a dozen typed arrays (struct of
-arrays), each an anonymous memory map — zero-filled, and only the pages slots have
-touched count in the resident set, so a table sized for millions costs nothing until
-it fills.  Per slot:
+An entry lives in a *slot*: one fixed-size record in an anonymous memory map —
+zero-filled, and only the pages slots have touched count in the resident set, so a table
+sized for millions costs nothing until it fills.  The fields are strided views into the
+records (`s.stamp[slot]` reads the record's stamp), so the fields of one entry share a
+cache line or two.  Per slot, by byte offset in its record:
 
-    lo, hi  u64   the key (`encode`): an IPv4 key or `address both` pair in `lo`; an IPv6
-                  key in `hi:lo` (`hi` is never written for IPv4, so its pages stay unmapped)
-    tag     u16   0 = free, else (scope number << 2 | key form) + 1
-    prev, nxt u32 the scope's last-activity list (slot + 1; 0 = none): exact LRU in O(1)
-    stamp   u32   last activity, in ticks of 1/TICKS s, rounded up (expiry at most a tick late)
-    open    u32   open connections (L4) / requests in flight (L7)
-    last    u8    index of the last farm in the scope's farms
-    farms   u8 x width   per-farm rserver as member index + 1 (0: never used there)
-    gen     u32   bumped on every reuse, so a handle to a removed entry is recognised
+    0   lo    u64   the key (`encode`): an IPv4 key or `address both` pair; an IPv6 key
+                    is `hi:lo`, `hi` in an array of its own (never written for IPv4, so
+                    its pages stay unmapped)
+    8   stamp u32   last activity, in ticks of 1/TICKS s, rounded up (expiry at most a tick late)
+    12  open  u32   open connections (L4) / requests in flight (L7)
+    16  gen   u32   bumped on every reuse, so a handle to a removed entry is recognised
+    20  prev, nxt u32  the scope's last-activity list (slot + 1; 0 = none): exact LRU in O(1)
+    28  tag   u16   0 = free, else (scope number << 2 | key form) + 1
+    30  last  u8    index of the last farm in the scope's farms
+    31  farms u8 x width   per-farm rserver as member index + 1 (0: never used there),
+                    at `farms[slot * stride + fi]`; the record is rounded up to 8 bytes
 
 The key index is open addressing with linear probing over a power-of-two array of
 slot + 1 (0 = empty), sized for the table's capacity at a load of at most 2/3, with
@@ -37,6 +40,8 @@ FORM_RAW, FORM_BOTH4, FORM_V6 = 0, 1, 2  # how a key int maps onto (lo, hi): see
 _K1 = 0x9E3779B97F4A7C15
 _K2 = 0xFF51AFD7ED558CCD
 _T48 = 1 << 48
+_V6 = FORM_V6  # (compiled: a C constant)
+FARMS_AT = 31  # byte offset of the per-farm member bytes in a slot's record
 
 
 def region(n: int, fmt: str) -> memoryview:
@@ -79,16 +84,21 @@ class Slots:
     def __init__(self, capacity: int, width: int) -> None:
         self.capacity = capacity
         self.width = max(width, 1)
-        self.lo = region(capacity, "Q")
-        self.hi = region(capacity, "Q")
-        self.tag = region(capacity, "H")
-        self.prev = region(capacity, "I")
-        self.nxt = region(capacity, "I")
-        self.stamp = region(capacity, "I")
-        self.open = region(capacity, "I")
-        self.last = region(capacity, "B")
-        self.farms = region(capacity * self.width, "B")
-        self.gen = region(capacity, "I")
+        # one record per slot, so a decision's reads and writes of one entry share a cache
+        # line or two (issue 11: a dozen separate arrays cost a dozen misses at 1M clients)
+        self.stride = (FARMS_AT + self.width + 7) & ~7
+        record = region(capacity * self.stride, "B")
+        q8, q4, q2 = self.stride // 8, self.stride // 4, self.stride // 2
+        self.lo = record.cast("Q")[0::q8]
+        self.stamp = record.cast("I")[2::q4]
+        self.open = record.cast("I")[3::q4]
+        self.gen = record.cast("I")[4::q4]
+        self.prev = record.cast("I")[5::q4]
+        self.nxt = record.cast("I")[6::q4]
+        self.tag = record.cast("H")[14::q2]
+        self.last = record[30::self.stride]
+        self.farms = record[FARMS_AT:]  # slot's farm fi at slot * stride + fi
+        self.hi = region(capacity, "Q")  # apart: only IPv6 keys write it
         size = 8
         while size * 2 < capacity * 3:
             size *= 2
@@ -112,7 +122,7 @@ class Slots:
             if s == 0:
                 return -1
             s -= 1
-            if self.lo[s] == lo and self.tag[s] == tag and self.hi[s] == hi:
+            if self.lo[s] == lo and self.tag[s] == tag and (((tag - 1) & 3) != _V6 or self.hi[s] == hi):
                 return s
             i = (i + 1) & mask
 
@@ -156,7 +166,7 @@ class Slots:
         self.open[s] = 0
         if self.hi[s]:
             self.hi[s] = 0
-        base = s * self.width
+        base = s * self.stride
         for f in range(self.width):
             self.farms[base + f] = 0
         return s

@@ -8,10 +8,10 @@ table's rules (expiry, LRU, eviction, reload carry-over, store adoption) share o
 of slot operations that are compiled together (sticky.pxd) and must not leak out.
 
 Theory of operation
-- Storage is `core.slots`: fixed-width arrays indexed by slot, sized for the context's
+- Storage is `core.slots`: one fixed-size record per slot, sized for the context's
   `max-entries` when the table is made (memory maps: only touched pages count), and a
-  key index that never grows.  About 45 bytes per IPv4 entry, with nothing per entry
-  that the garbage collector or the allocator sees.
+  key index that never grows.  About 55 bytes per IPv4 entry at 4M, with nothing per
+  entry that the garbage collector or the allocator sees.
 - Each scope keeps its entries in a doubly linked list through the slots, in order of
   *last activity* (a decision or a connection close moves the entry to the tail).
   All entries of a scope share one timeout, so the head is also the entry that expires
@@ -123,7 +123,7 @@ class Entry:
         if not self.alive:
             return None
         s = self.table.s
-        return self.st.names[fi][s.farms[self.slot * s.width + fi]]
+        return self.st.names[fi][s.farms[self.slot * s.stride + fi]]
 
     @property
     def farms(self) -> tuple:
@@ -192,7 +192,7 @@ class StickyTable:
             s.tag[slot] = st.tag(enc[2])
             s.place(slot)
         s.last[slot] = fi
-        s.farms[slot * s.width + fi] = member
+        s.farms[slot * s.stride + fi] = member
         s.stamp[slot] = stamp
         self._link_tail(st, slot)
         st.count += 1
@@ -314,7 +314,7 @@ class StickyTable:
         member = st.index_of[farm_idx].get(rserver, 0)
         if member == 0:
             return
-        s.farms[slot * s.width + farm_idx] = member
+        s.farms[slot * s.stride + farm_idx] = member
         s.last[slot] = farm_idx
         s.stamp[slot] = self.stamp(now)
         self._to_tail(st, slot)
@@ -369,7 +369,7 @@ class StickyTable:
             e = self.insert(scope, key, last, farms[last], now, known_absent=True)
             if e is None:
                 return None
-        s, base = self.s, e.slot * self.s.width
+        s, base = self.s, e.slot * self.s.stride
         for i, m in enumerate(members):
             s.farms[base + i] = m
         s.last[e.slot] = last
@@ -480,7 +480,7 @@ class StickyTable:
                 nxt = s.nxt[slot]
                 members = [0] * new_st.nfarms
                 for i, j in enumerate(where):
-                    rs = old_st.names[i][s.farms[slot * s.width + i]]
+                    rs = old_st.names[i][s.farms[slot * s.stride + i]]
                     if rs is not None and j is not None:
                         members[j] = new_st.index_of[j].get(rs, 0)
                 last = where[s.last[slot]]
@@ -488,7 +488,7 @@ class StickyTable:
                     continue  # its last rserver is gone: the entry goes
                 ns = new._new(new_st, self._key(old_st, slot), last, members[last], s.stamp[slot])
                 for j, m in enumerate(members):
-                    new.s.farms[ns * new.s.width + j] = m
+                    new.s.farms[ns * new.s.stride + j] = m
                 new.s.open[ns] = s.open[slot]
         self.retired = new
         for st in self._by_sid:

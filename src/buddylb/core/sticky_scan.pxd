@@ -3,7 +3,7 @@ cimport cython
 from buddylb.core.slots cimport Slots
 from buddylb.core.sticky cimport Entry, ScopeTable, StickyTable
 
-@cython.locals(s=Slots, width=Py_ssize_t, slot=Py_ssize_t, end=Py_ssize_t, stop=Py_ssize_t, tag=Py_ssize_t,
+@cython.locals(s=Slots, stride=Py_ssize_t, slot=Py_ssize_t, end=Py_ssize_t, stop=Py_ssize_t, tag=Py_ssize_t,
                sid=Py_ssize_t, nsids=Py_ssize_t, fi=Py_ssize_t, m=Py_ssize_t, have=Py_ssize_t, ok=bint,
                allowed=list, pairs=list, st=ScopeTable, want="long long", src="long long", form=Py_ssize_t,
                shift=Py_ssize_t, shifts=list)

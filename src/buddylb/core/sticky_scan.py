@@ -32,7 +32,7 @@ def scan(table: StickyTable, cursor: int, limit: int, now: float, sids: list[boo
     address of a source or destination scope) must lie in that prefix, compared at the
     coarser of it and the scope's mask; then `match(scope_table, slot)`."""
     s = table.s
-    width = s.width
+    stride = s.stride
     out: list[tuple[ScopeTable, Hashable, Entry]] = []
     slot, end = max(cursor, 0), s.high
     stop = end if budget is None else min(end, slot + budget)
@@ -52,7 +52,7 @@ def scan(table: StickyTable, cursor: int, limit: int, now: float, sids: list[boo
             if ok and members is not None:
                 ok = False
                 for fi, m in pairs[sid]:
-                    have = s.farms[slot * width + fi]
+                    have = s.farms[slot * stride + fi]
                     if have and (m == 0 or have == m):
                         ok = True
                         break
@@ -88,7 +88,7 @@ def member_counts(table: StickyTable, scope: str, now: float) -> list[dict[str, 
     For drain previews (`show impact rserver`): one pass over the scope's slots,
     reading bytes only, no handle per entry."""
     st = table.scopes[scope]
-    s, width = table.s, table.s.width
+    s, stride = table.s, table.s.stride
     counts = [[[0, 0] for _ in names] for names in st.names]
     nxt = st.head
     while nxt:
@@ -96,7 +96,7 @@ def member_counts(table: StickyTable, scope: str, now: float) -> list[dict[str, 
         nxt = s.nxt[slot]
         if table._expired(st, slot, now):
             continue
-        last, base = s.last[slot], slot * width
+        last, base = s.last[slot], slot * stride
         for fi in range(st.nfarms):
             m = s.farms[base + fi]
             if m:
