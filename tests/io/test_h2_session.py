@@ -257,3 +257,21 @@ def test_informational_then_final_response_and_trailers():
     assert trailers.headers == [(b"x-sum", b"42")]
     final = next(e for e in c.events if isinstance(e, h2.events.ResponseReceived))
     assert (b"transfer-encoding", b"chunked") not in final.headers
+
+
+def test_a_stream_ending_while_paused_gives_its_bytes_back_to_the_connection(monkeypatch):
+    """Bytes a paused stream held count in the connection window even when the stream
+    ends without resuming (an error answer): else the window shrinks for good."""
+    monkeypatch.setattr(sess, "CONNECTION_WINDOW", 65535)  # no headroom: a leak shows at once
+    c = Client()
+    for sid in (1, 3):
+        c.h2.send_headers(sid, [(b":method", b"POST")] + REQ[1:], end_stream=False)
+        c.send()
+        c.port.session.stream_pause(c.port.session.streams[sid])
+        for _ in range(2):
+            c.h2.send_data(sid, b"a" * 12000)
+            c.send()
+        c.port.exchanges[sid].respond(b"HTTP/1.1 413 Content Too Large\r\nContent-Length: 0\r\n\r\n")
+        c.receive()
+        assert not c.port.session.streams
+    assert c.h2.outbound_flow_control_window > 65535 - 48000  # the connection window came back

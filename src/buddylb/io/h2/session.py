@@ -122,7 +122,8 @@ class Session:
     def start(self) -> None:
         self.window_start = self.port.now()
         self.h2.initiate_connection()
-        self.h2.increment_flow_control_window(CONNECTION_WINDOW - 65535)
+        if CONNECTION_WINDOW > 65535:
+            self.h2.increment_flow_control_window(CONNECTION_WINDOW - 65535)
         self._flush()
 
     # -- bytes from the client -------------------------------------------------------------
@@ -233,10 +234,17 @@ class Session:
         if n:
             self.h2.acknowledge_received_data(n, sid)
 
+    def _forget(self, st: Stream) -> None:
+        """A stream leaves: what it held back still counts in the connection window."""
+        n, st.unacked = st.unacked, 0
+        if n and not self.closed:
+            self._ack(st.id, n)
+
     def _reset_by_client(self, sid: int) -> None:
         st = self.streams.pop(sid, None)
         if st is not None:
             st.sent_end = True
+            self._forget(st)
             ex, st.ex = st.ex, None
             if ex is not None:
                 self.port.close_exchange(st, ex)  # the request ends here (499, its server connection dropped)
@@ -249,6 +257,7 @@ class Session:
         self.port.record_malformed(reason)
         st = self.streams.pop(sid, None)
         if st is not None:
+            self._forget(st)
             ex, st.ex = st.ex, None
             if ex is not None:
                 self.port.close_exchange(st, ex)
@@ -408,14 +417,15 @@ class Session:
     def stream_resume(self, st: Stream) -> None:
         st.paused = False
         n, st.unacked = st.unacked, 0
-        if n and not st.sent_end and not self.closed:
-            self._ack(st.id, n)
+        if n and not self.closed:
+            self._ack(st.id, n)  # a finished stream's bytes still count in the connection window
             if not self.batching:
                 self._flush()
 
     def _maybe_done(self, st: Stream) -> None:
         if st.ex is None and st.sent_end and self.streams.get(st.id) is st:
             del self.streams[st.id]
+            self._forget(st)
             self._idle_check()
 
     def _idle_check(self) -> None:
