@@ -2,17 +2,15 @@
 This module is over 400 lines because stream bookkeeping, flow control and the
 defences all read the same per-connection state; the field rules are `fields.py`.
 
-Owns one client connection that chose `h2` by ALPN: the `h2` library's state machine
-(framing, HPACK, stream states, flow-control windows), the streams and what each owes
-the client, and the connection's defences.  It never touches a socket or the loop:
-actions go to its `port` (protocol.H2Client, or a fake in tests), time is `port.now()`.
+Owns one h2 client connection (ALPN): the `h2` library's state machine, the streams
+and what each owes the client, the defences.  No socket, no loop: actions go to `port`
+(protocol.H2Client, or a fake in tests), time is `port.now()`.
 
-A stream is one request of the L7 exchange machine: on HEADERS the fields are checked
-and rewritten as an HTTP/1.1 head (`fields.check_request`), and `port.open_exchange`
-returns that stream's `Exchange`; DATA is fed to it (chunked when the client gave no
-content-length); what it writes back (an HTTP/1.1 response) is parsed again here and
-sent as HEADERS / DATA / trailers.  So a stream is classified, decided, stuck, buddied,
-pooled, logged and counted exactly like an HTTP/1.1 request.
+A stream is one request of the L7 exchange machine: its fields are checked and become
+an HTTP/1.1 head (`fields.check_request`) fed to the `Exchange` `port.open_exchange`
+gives (DATA chunked when there is no content-length); the HTTP/1.1 response it writes
+is parsed again and sent as HEADERS / DATA / trailers.  So a stream is decided, stuck,
+buddied, pooled, logged and counted exactly like an HTTP/1.1 request.
 
 Flow control.  Toward the client: DATA never exceeds the client's windows; what waits
 for a window is held per stream, and past `STREAM_BUFFER` bytes the exchange is told
@@ -31,9 +29,8 @@ Defences (each ends only the offending connection: GOAWAY, then close):
   ACKs (its transport is full) -> ENHANCE_YOUR_CALM;
 - CONTINUATION floods: a header block is bounded by `HEADER_BLOCK_LIMIT` bytes (and by
   the library's 64 frames), the decoded list by `MAX_HEADER_LIST` -> ENHANCE_YOUR_CALM;
-- more than `MAX_STREAMS` concurrent streams, bad framing, a content-length that DATA
-  contradicts: the library's connection error (PROTOCOL_ERROR, RFC 9113 §5.4.1 allows
-  a stream error to be treated as a connection error).
+- over `MAX_STREAMS` concurrent streams, bad framing, a content-length DATA contradicts:
+  the library's connection error (PROTOCOL_ERROR; RFC 9113 §5.4.1 allows it).
 """
 from __future__ import annotations
 
@@ -93,9 +90,7 @@ class Stream:
 
 
 class Session:
-    """One h2 client connection (see the module header).  `port` gives: `write(bytes)`,
-    `close()`, `now()`, `open_exchange(stream) -> Exchange`, `record_malformed(reason)`,
-    `paused_writing() -> bool`."""
+    """One h2 client connection; `port`: write, close, now, idle, peer, open/close_exchange, record_malformed."""
 
     def __init__(self, port: Any) -> None:
         self.port = port
@@ -172,9 +167,8 @@ class Session:
         elif cls in (E.RemoteSettingsChanged, E.PingReceived, E.PriorityUpdated, E.UnknownFrameReceived):
             if ev is self.header_priority:
                 return
-            if cls is E.RemoteSettingsChanged:
-                for st in list(self.streams.values()):
-                    self._send_body(st)  # SETTINGS_INITIAL_WINDOW_SIZE may have opened windows
+            for st in list(self.streams.values()) if cls is E.RemoteSettingsChanged else ():
+                self._send_body(st)  # SETTINGS_INITIAL_WINDOW_SIZE may have opened windows
             self._control()
 
     def _request(self, sid: int, headers: list, ended: bool) -> None:
@@ -411,7 +405,7 @@ class Session:
         if not self.batching:
             self._flush()
 
-    def stream_pause(self, st: Stream) -> None:
+    def stream_pause(self, st: Stream) -> None:  # the exchange holds: so does the stream's window
         st.paused = True
 
     def stream_resume(self, st: Stream) -> None:
