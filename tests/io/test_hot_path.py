@@ -6,11 +6,13 @@ from __future__ import annotations
 
 import asyncio
 import socket
+import ssl
 
 import uvloop
 
 from buddylb.io.l7.protocol import L7Client
 from buddylb.io.runtime import Balancer
+from tests.support.certs import make_cert
 from tests.support.net import free_port
 
 VIP_ADDR, SERVER_ADDR = "127.0.0.100", "127.0.1.11"
@@ -60,6 +62,54 @@ async def exchange(loop, sock: socket.socket) -> bytes:
     return data
 
 
+async def tls_exchange(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> bytes:
+    writer.write(REQUEST)
+    data = b""
+    while not data.endswith(b"hello"):
+        chunk = await reader.read(4096)
+        assert chunk, data
+        data += chunk
+    return data
+
+
+async def tls_scenario(tmp_path) -> tuple[int, int]:
+    """The same over a TLS-terminated VIP: the decrypted requests take the same fast path."""
+    loop = asyncio.get_running_loop()
+    vip_port, server_port = free_port(VIP_ADDR), free_port(SERVER_ADDR)
+    path = tmp_path / "lb.cfg"
+    path.write_text(config(vip_port, server_port))
+    cert, key = make_cert(tmp_path)
+    server_ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    server_ctx.load_cert_chain(cert, key)
+    client_ctx = ssl.create_default_context(cafile=str(cert))
+    client_ctx.check_hostname = False
+    balancer = Balancer(path, b"k" * 32)
+    backend = await loop.create_server(Backend, SERVER_ADDR, server_port)
+    front = await loop.create_server(lambda: L7Client(balancer, (VIP_ADDR, vip_port), True), VIP_ADDR, vip_port,
+                                     ssl=server_ctx)
+    created: list[str] = []
+
+    def factory(loop, coro, **kw):
+        created.append(getattr(coro, "__qualname__", repr(coro)))
+        return asyncio.Task(coro, loop=loop, **kw)
+
+    reader, writer = await asyncio.open_connection(VIP_ADDR, vip_port, ssl=client_ctx)
+    try:
+        loop.set_task_factory(factory)
+        assert (await tls_exchange(reader, writer)).startswith(b"HTTP/1.1 200 ")  # connects: one task
+        first = len(created)
+        for _ in range(N):
+            assert (await tls_exchange(reader, writer)).endswith(b"hello")
+        return first, len(created) - first
+    finally:
+        loop.set_task_factory(None)
+        writer.close()
+        front.close()
+        backend.close()
+        balancer.pool.close_all()
+        await asyncio.sleep(0)
+
+
 async def scenario(tmp_path) -> tuple[int, int]:
     loop = asyncio.get_running_loop()
     vip_port, server_port = free_port(VIP_ADDR), free_port(SERVER_ADDR)
@@ -99,3 +149,9 @@ def test_keep_alive_requests_on_a_pooled_connection_create_no_task(tmp_path):
     # connect coroutine itself, so not even that one is a Task
     assert first == 0
     assert hot == 0  # then N requests, each decided and relayed inside the read callbacks
+
+
+def test_keep_alive_requests_over_tls_create_no_task_either(tmp_path):
+    first, hot = uvloop.run(tls_scenario(tmp_path))
+    assert first <= 1  # opening the server connection may await (io.flow.Connector)
+    assert hot == 0  # the decrypted requests take the same fast path: no task each

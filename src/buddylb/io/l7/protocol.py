@@ -101,9 +101,11 @@ class L7Client(asyncio.Protocol):
 
     async def _settle(self, made: Decision | None) -> None:
         ex = self.ex
-        head = ex.head
+        head, n = ex.head, ex.requests
         d = await flow_mod.settle(self.balancer, ex.vip, ex.flow, ex.snap, made)
-        if self.closed or ex.head is not head:  # the client left meanwhile
+        # the client left, or that request ended meanwhile (the count tells requests apart:
+        # requests with the same bytes share one remembered head object)
+        if self.closed or ex.head is not head or ex.requests != n:
             flow_mod.Lease(self.balancer, d).release()
             return
         ex.decided(d)
