@@ -42,10 +42,8 @@ def peer_address(transport: asyncio.BaseTransport) -> tuple[str, int]:
     return peer[0], peer[1]
 
 
-class ServerSide(asyncio.Protocol):
+class ServerSide:  # an asyncio protocol (duck-typed): compiled, an extension type (l4.pxd)
     """The connection to the rserver; everything it receives goes to the client."""
-
-    __slots__ = ("client", "transport", "hello", "to_client")
 
     def __init__(self, client: "L4Client") -> None:
         self.client = client
@@ -100,16 +98,12 @@ class ServerSide(asyncio.Protocol):
         self.client.transport.resume_reading()
 
 
-class L4Client(asyncio.Protocol):
+class L4Client:  # an asyncio protocol (duck-typed): compiled, an extension type (l4.pxd)
     """The client side of one L4 VIP connection (plain, or TLS-terminated by the transport).
 
-    Slots: one is made per connection, and a new-connection-per-request load makes
-    thousands a second."""
-
-    __slots__ = ("balancer", "origin", "vip_key", "loop", "transport", "server", "decision", "lease", "tasks",
-                 "snap", "vip", "pending", "pending_bytes", "held_back", "hello", "learn_session", "flow",
-                 "bytes_in", "bytes_out", "started", "quiet_since", "seen", "to_server", "slot", "wheel",
-                 "closed", "client_eof", "server_eof", "status", "tls", "idle")
+    Not an asyncio.Protocol subclass: an extension type cannot derive from a Python class,
+    and its C fields save a lookup per attribute (one object per connection, thousands a
+    second under a new-connection-per-request load)."""
 
     def __init__(self, balancer: "Balancer", vip_key: tuple[str, int], tls_terminated: bool = False,
                  origin: Origin | None = None) -> None:
