@@ -17,12 +17,14 @@ from hyperframe.frame import ContinuationFrame, HeadersFrame, PingFrame, Setting
 
 
 class H2Client:
-    def __init__(self, source: str, host: str, port: int, timeout: float = 5.0) -> None:
+    def __init__(self, source: str, host: str, port: int, timeout: float = 5.0, preamble: bytes = b"") -> None:
+        """`preamble`: clear-text bytes before the TLS handshake (a PROXY protocol header)."""
         ctx = ssl.create_default_context()
         ctx.check_hostname = False
         ctx.verify_mode = ssl.CERT_NONE
         ctx.set_alpn_protocols(["h2", "http/1.1"])
         raw = socket.create_connection((host, port), timeout=timeout, source_address=(source, 0))
+        raw.sendall(preamble)
         self.sock = ctx.wrap_socket(raw, server_hostname="buddylb.test")
         self.alpn = self.sock.selected_alpn_protocol()
         self.authority = f"{host}:{port}"

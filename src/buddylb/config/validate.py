@@ -29,7 +29,7 @@ from buddylb.config.checks.references import (
     check_stickies,
 )
 from buddylb.config.checks.tls import check_ssl_proxies
-from buddylb.config.checks.vips import check_accept_proxy, check_udp_vips, check_vip_claims, check_virtual_addresses
+from buddylb.config.checks.vips import check_udp_vips, check_vip_claims, check_virtual_addresses
 from buddylb.config.model import Config, Diagnostic
 
 _PER_CONTEXT = (
@@ -44,7 +44,6 @@ _PER_CONTEXT = (
     check_buddy_real_groups,
     check_access_groups,
     check_udp_vips,
-    check_accept_proxy,
     check_ssl_parameter_maps,
     check_static_cookies,
 )

@@ -35,6 +35,7 @@ from typing import TYPE_CHECKING, Callable
 from buddylb.core.snapshot import Snapshot, Vip
 from buddylb.errors import LbError
 from buddylb.io import descriptors, tls
+from buddylb.io.proxied import TlsAcceptor
 from buddylb.io.lograte import RATE
 
 if TYPE_CHECKING:
@@ -50,10 +51,11 @@ FULL_CHECK_S = 1.0  # how often the descriptor table is checked for room (one op
 class Listener:
     key: tuple[str, int]
     sock: socket.socket
-    server: asyncio.AbstractServer | None
+    server: asyncio.AbstractServer | TlsAcceptor | None
     tls_id: tuple | None
     ssl: object = None  # the SSLContext served, kept to resume accept after a pause
     handshake_s: float | None = None
+    proxied: bool = False  # TLS with accept-proxy: io.proxied.TlsAcceptor reads the header before TLS
 
 
 def bind_vip(vip: Vip, source: str, reuse_port: bool = False) -> socket.socket:
@@ -168,6 +170,11 @@ class ListenerSet:
                     return _Refused()
         return self.factory(key, is_tls)
 
+    def _admit(self, key: tuple[str, int]) -> asyncio.Protocol | None:
+        """A TlsAcceptor's accept: the budget check and protocol of `_accepted`; None: closed."""
+        proto = self._accepted(key, True)
+        return None if isinstance(proto, _Refused) else proto
+
     def _watch_table(self) -> None:
         self.fdwatch = None
         if self.stopped:
@@ -251,13 +258,18 @@ class ListenerSet:
     async def _serve(self, key: tuple[str, int], lst: Listener) -> None:
         """Start (or restart) the asyncio Server of `lst` on a dup of its socket."""
         old = lst.server
-        server = await asyncio.get_running_loop().create_server(
-            lambda k=key, t=lst.ssl is not None: self._accepted(k, t),
-            sock=lst.sock.dup(),
-            backlog=BACKLOG,
-            ssl=lst.ssl,  # type: ignore[arg-type]
-            ssl_handshake_timeout=lst.handshake_s,
-        )
+        server: asyncio.AbstractServer | TlsAcceptor
+        if lst.proxied:
+            server = TlsAcceptor(self.balancer, key, lst.sock.dup(), lst.ssl, lst.handshake_s,  # type: ignore[arg-type]
+                                 lambda k=key: self._admit(k))
+        else:
+            server = await asyncio.get_running_loop().create_server(
+                lambda k=key, t=lst.ssl is not None: self._accepted(k, t),
+                sock=lst.sock.dup(),
+                backlog=BACKLOG,
+                ssl=lst.ssl,  # type: ignore[arg-type]
+                ssl_handshake_timeout=lst.handshake_s,
+            )
         if self.accept.paused or self.stopped or key not in self.listeners or key in self.vip_paused:
             server.close()  # paused, stopped or removed while it started
             return
@@ -298,12 +310,14 @@ class ListenerSet:
                 del self.listeners[key]
                 log.info("VIP %s:%d removed; listener closed", *key)
                 continue
-            tid = (tls.identity(vip.tls), vip.policy.http) if vip.tls is not None else None  # L4 <-> L7: ALPN
+            # L4 <-> L7: ALPN; accept-proxy on or off: another accept loop
+            tid = (tls.identity(vip.tls), vip.policy.http, bool(vip.accept_proxy)) if vip.tls is not None else None
             if lst.server is None or tid != lst.tls_id:
                 is_tls = vip.tls is not None
                 lst.ssl = contexts.get(key)
                 lst.handshake_s = snap.timeouts["tls-handshake"] if is_tls else None
                 lst.tls_id = tid
+                lst.proxied = is_tls and bool(vip.accept_proxy)
                 if not self.accept.paused and key not in self.vip_paused:  # paused: resumed later
                     await self._serve(key, lst)
                     log.info("VIP %s listening%s", vip.name, " (TLS)" if is_tls else "")

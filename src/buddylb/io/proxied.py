@@ -17,6 +17,17 @@ when an access-group applies, runs first and sees the real peer, as HAProxy's
 A malformed, late, truncated or untrusted header aborts the connection, counted per VIP
 and reason in `buddylb_proxy_refused_total` and logged rate-limited (io.lograte).
 
+On a VIP that terminates TLS the header comes in clear text before the ClientHello (as
+HAProxy's `bind ... ssl accept-proxy`), and the TLS layer cannot be handed bytes read
+past it.  So `TlsAcceptor` takes the place of that VIP's asyncio Server: it accepts the
+socket itself, and a listed peer's header is read with MSG_PEEK then recv of exactly
+the header's bytes (v1 up to its CRLF, v2 16 + length), never a byte of the TLS records
+behind it, within the same timeout; then `connect_accepted_socket` runs the handshake
+and the protocol the ListenerSet made at accept (the ProxyGate, behind an AclGate when
+one applies) is told the header as the connection's first bytes, so the origin, the
+stickiness key, X-Forwarded-For and the access log come out exactly as on a plain VIP.
+An unlisted peer goes straight to the handshake (a header from it fails the handshake).
+
 `preface` is the header a `send-proxy` farm's server connection opens with: the client
 (the origin's source, else the real peer) and the destination (the origin's, else the
 VIP), so a chain of proxies passes on what it was told (proxy-protocol.txt §3).
@@ -28,6 +39,9 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import logging
+import socket
+import ssl
+import struct
 from typing import TYPE_CHECKING, Any, Callable
 
 from buddylb import proxyproto
@@ -48,6 +62,29 @@ def preface(version: int, origin: Origin | None, transport: asyncio.BaseTranspor
         peer = transport.get_extra_info("peername") or ("0.0.0.0", 0)
         origin = (peer[0], peer[1], vip.address, vip.port)
     return proxyproto.build(version, *origin)
+
+
+def is_listed(vip: Vip, peer: tuple) -> bool:
+    """Is `peer` inside the VIP's accept-proxy networks (so it must send a header)?"""
+    try:
+        address = ipaddress.ip_address(peer[0])
+    except ValueError:
+        return False
+    return any(address in net for net in vip.accept_proxy)
+
+
+def header_limit(balancer: "Balancer", vip: Vip) -> float:
+    """How long a listed peer has for its header: `timeout http-request` (L7) or `client` (L4)."""
+    return balancer.snapshot.timeouts["http-request" if vip.policy.http else "client"]
+
+
+def note_refused(balancer: "Balancer", vip: Vip, peer: tuple, kind: str, reason: str) -> None:
+    """Count and log (rate-limited) a connection closed for its PROXY header."""
+    key = (vip.context, vip.name, kind)
+    counts = balancer.proxy_refused
+    counts[key] = counts.get(key, 0) + 1
+    RATE.note(f"proxy_{kind}", f"VIP {vip.name}: connection from {peer[0]} closed: {reason}",
+              logging.WARNING, f"connections closed for their PROXY header ({kind})")
 
 
 class ProxyGate(asyncio.Protocol):
@@ -71,16 +108,10 @@ class ProxyGate(asyncio.Protocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:  # type: ignore[override]
         self.transport = transport
         self.peer = transport.get_extra_info("peername") or ("0.0.0.0", 0)
-        try:
-            address = ipaddress.ip_address(self.peer[0])
-        except ValueError:
-            address = None
-        self.listed = address is not None and any(address in net for net in self.vip.accept_proxy)
+        self.listed = is_listed(self.vip, self.peer)
         if self.listed:
-            snap = self.balancer.snapshot
-            limit = snap.timeouts["http-request" if self.vip.policy.http else "client"]
             self.wheel = shared_wheel(self.balancer, asyncio.get_running_loop())
-            self.wheel.arm(self, self.wheel.loop.time() + limit)
+            self.wheel.arm(self, self.wheel.loop.time() + header_limit(self.balancer, self.vip))
             return
         real = self.real = self.make(None)
         real.connection_made(transport)  # serve at once; we keep the events until the first bytes tell
@@ -137,11 +168,7 @@ class ProxyGate(asyncio.Protocol):
         self.done = True
         if self.wheel is not None:
             self.wheel.disarm(self)
-        key = (self.vip.context, self.vip.name, kind)
-        counts = self.balancer.proxy_refused
-        counts[key] = counts.get(key, 0) + 1
-        RATE.note(f"proxy_{kind}", f"VIP {self.vip.name}: connection from {self.peer[0]} closed: {reason}",
-                  logging.WARNING, f"connections closed for their PROXY header ({kind})")
+        note_refused(self.balancer, self.vip, self.peer, kind, reason)
         self.transport.abort()
 
     def eof_received(self) -> bool | None:
@@ -168,3 +195,143 @@ class ProxyGate(asyncio.Protocol):
     def resume_writing(self) -> None:
         if self.real is not None:
             self.real.resume_writing()
+
+
+ACCEPT_BATCH = 64  # sockets accepted per readiness of a TlsAcceptor's listener, as asyncio's backlog loop
+
+
+class TlsAcceptor:
+    """The accept loop of a TLS VIP with accept-proxy, in the place of its asyncio Server
+    (the ListenerSet only ever calls `close`).  `admit()` is the ListenerSet's budget
+    check and protocol factory at accept: None when the client is over maxconn."""
+
+    def __init__(self, balancer: "Balancer", key: tuple[str, int], sock: socket.socket, ctx: ssl.SSLContext,
+                 handshake_s: float | None, admit: Callable[[], asyncio.Protocol | None]) -> None:
+        self.balancer = balancer
+        self.key = key
+        self.sock = sock
+        self.ctx = ctx
+        self.handshake_s = handshake_s
+        self.admit = admit
+        self.tasks: set[asyncio.Task] = set()
+        self.loop = asyncio.get_running_loop()
+        sock.setblocking(False)
+        self.loop.add_reader(sock.fileno(), self._accept)
+
+    def close(self) -> None:
+        """Stop accepting (the connections accepted go on), like Server.close()."""
+        if self.sock.fileno() >= 0:
+            self.loop.remove_reader(self.sock.fileno())
+            self.sock.close()
+
+    def _accept(self) -> None:
+        for _ in range(ACCEPT_BATCH):
+            try:
+                conn, peer = self.sock.accept()
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError as exc:  # EMFILE and the like: the ListenerSet's table watch pauses accept
+                log.debug("VIP %s:%d: accept failed: %s", *self.key, exc)
+                return
+            vip = self.balancer.snapshot.vips.get(self.key)
+            proto = self.admit() if vip is not None else None
+            if proto is None:
+                conn.close()
+                continue
+            conn.setblocking(False)
+            conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            if is_listed(vip, peer):
+                _HeaderReader(self, vip, conn, peer, proto)  # type: ignore[arg-type]
+            else:
+                self.handshake(conn, proto, b"")
+
+    def handshake(self, conn: socket.socket, proto: asyncio.Protocol, head: bytes) -> None:
+        task = self.loop.create_task(self._handshake(conn, proto, head))
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)
+
+    async def _handshake(self, conn: socket.socket, proto: asyncio.Protocol, head: bytes) -> None:
+        factory = (lambda: _Told(proto, head)) if head else (lambda: proto)
+        try:
+            await self.loop.connect_accepted_socket(factory, conn, ssl=self.ctx,
+                                                    ssl_handshake_timeout=self.handshake_s)
+        except (OSError, ssl.SSLError, asyncio.TimeoutError) as exc:  # the transport closed the socket
+            log.debug("VIP %s:%d: TLS handshake failed: %s", *self.key, exc)
+
+
+class _HeaderReader:
+    """A listed peer's PROXY header, read off the raw socket before TLS: peek, then take
+    exactly the bytes that belong to the header, so the ClientHello stays in the kernel."""
+
+    __slots__ = ("acceptor", "vip", "conn", "peer", "proto", "buf", "slot", "wheel", "fd")
+
+    def __init__(self, acceptor: TlsAcceptor, vip: Vip, conn: socket.socket, peer: tuple,
+                 proto: asyncio.Protocol) -> None:
+        self.acceptor = acceptor
+        self.vip = vip
+        self.conn = conn
+        self.peer = peer
+        self.proto = proto
+        self.buf = bytearray()
+        self.slot: int | None = None
+        self.fd = conn.fileno()
+        self.wheel = shared_wheel(acceptor.balancer, acceptor.loop)
+        self.wheel.arm(self, acceptor.loop.time() + header_limit(acceptor.balancer, vip))
+        acceptor.loop.add_reader(self.fd, self._readable)
+
+    def _readable(self) -> None:
+        try:
+            data = self.conn.recv(proxyproto.V2_MAX, socket.MSG_PEEK)
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError:
+            self._end()
+            return
+        if not data:  # proxy-protocol.txt §2.2: partial headers are rejected
+            if self.buf:
+                self._refuse("truncated", "the peer closed within the PROXY header")
+            else:
+                self._end()
+            return
+        try:
+            header = proxyproto.parse(self.buf + data)
+        except proxyproto.BadProxyHeader as exc:
+            self._refuse("malformed", exc.reason)
+            return
+        # an incomplete header: every byte peeked is the header's; a complete one: its rest
+        self.buf += self.conn.recv(len(data) if header is None else header.length - len(self.buf))
+        if header is None:
+            return
+        self._stop()
+        self.acceptor.handshake(self.conn, self.proto, bytes(self.buf))
+
+    def fire(self) -> None:  # the wheel: the header did not arrive in time
+        self._refuse("timeout", "no complete PROXY header in time")
+
+    def _stop(self) -> None:
+        self.wheel.disarm(self)
+        self.acceptor.loop.remove_reader(self.fd)
+
+    def _end(self) -> None:
+        self._stop()
+        self.conn.close()  # the protocol made at accept never saw a transport: nothing to give back
+
+    def _refuse(self, kind: str, reason: str) -> None:
+        note_refused(self.acceptor.balancer, self.vip, self.peer, kind, reason)
+        self.conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))  # abort: RST
+        self._end()
+
+
+class _Told(asyncio.Protocol):
+    """Hands the TLS transport to the protocol made at accept and tells it the PROXY
+    header as the connection's first bytes (the ProxyGate parses it as on a plain VIP)."""
+
+    def __init__(self, inner: asyncio.Protocol, head: bytes) -> None:
+        self.inner = inner
+        self.head = head
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:  # type: ignore[override]
+        transport.set_protocol(self.inner)
+        self.inner.connection_made(transport)
+        if not transport.is_closing():
+            transport.get_protocol().data_received(self.head)  # type: ignore[attr-defined]

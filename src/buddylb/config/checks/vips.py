@@ -100,17 +100,6 @@ def check_udp_vips(ctx: Context, f: Findings) -> None:
                             f'"{sg.name}"; a UDP VIP sticks by address only, use a sticky ip-netmask group')
 
 
-def check_accept_proxy(ctx: Context, f: Findings) -> None:
-    """`accept-proxy` is read before anything else on the connection, so not on a VIP
-    that terminates TLS (the listener would take the header for a ClientHello)."""
-    for pol in ctx.mm_policies.values():
-        for cls in pol.classes:
-            if cls.accept_proxy and cls.ssl_proxy is not None:
-                f.error(cls.accept_proxy[0].line, f'class "{cls.name}" of policy-map "{pol.name}" terminates TLS '
-                        f'(ssl-proxy server {cls.ssl_proxy.name}) and accepts the PROXY protocol, which buddylb reads '
-                        "only on plain VIPs; remove the accept-proxy lines, or pass TLS through (no ssl-proxy)")
-
-
 @dataclass(frozen=True, slots=True)
 class _Claim:
     context: str
