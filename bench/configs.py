@@ -13,7 +13,8 @@ across the two farms:
   `stick on src table http` in backend decrypted, the same server ids in both, so a
   client stuck to lnx1 in one backend reaches lnx1 in the other.  `mode http` with
   `option forwardfor` and X-Forwarded-Proto (buddylb adds both on L7 VIPs), or
-  `mode tcp`; buddylb's default timeouts (SPEC §5); no logging on either side.
+  `mode tcp`; buddylb's default timeouts (SPEC §5, `timeout tunnel` 1 h for WebSockets);
+  no logging on either side.
   The TLS VIP offers ALPN h2 and http/1.1 on both (buddylb: always on L7 TLS VIPs;
   HAProxy: `alpn h2,http/1.1`): wrk asks for no ALPN and speaks HTTP/1.1, h2load HTTP/2.
 The nginx backends serve a small static body and a 1 MiB file.
@@ -107,6 +108,7 @@ defaults
     timeout queue 5s
     timeout http-request 10s
     timeout http-keep-alive 5s
+    timeout tunnel 1h
 frontend http-vip
     bind {VIP}:{ports.vip_http}
 {proto("http")}    default_backend http

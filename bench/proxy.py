@@ -118,8 +118,9 @@ class BuddyLB:
 class HAProxy:
     name = "haproxy"
 
-    def __init__(self, workdir: Path, ports: Ports, l7: bool, cert: tuple[Path, Path, Path], binary: str) -> None:
-        self.dir = workdir / f"haproxy-{'l7' if l7 else 'l4'}"
+    def __init__(self, workdir: Path, ports: Ports, l7: bool, cert: tuple[Path, Path, Path], binary: str,
+                 label: str | None = None) -> None:
+        self.dir = workdir / (label or f"haproxy-{'l7' if l7 else 'l4'}")
         self.dir.mkdir()
         self.socket = self.dir / "stats.sock"
         self.config = self.dir / "haproxy.cfg"
@@ -154,8 +155,9 @@ class Ceiling:
 
     name = "ceiling"
 
-    def __init__(self, workdir: Path, ports: Ports, l7: bool, cert: tuple[Path, Path, Path]) -> None:
-        self.dir = workdir / f"ceiling-{'l7' if l7 else 'l4'}"
+    def __init__(self, workdir: Path, ports: Ports, l7: bool, cert: tuple[Path, Path, Path],
+                 label: str | None = None) -> None:
+        self.dir = workdir / (label or f"ceiling-{'l7' if l7 else 'l4'}")
         self.dir.mkdir()
         self.ports = ports
         self.l7 = l7

@@ -11,7 +11,7 @@ from buddylb.io.l7.exchange import Exchange
 from buddylb.io.runtime import Balancer
 
 TIMEOUTS = ("timeout http-request 2\ntimeout keep-alive 3\ntimeout client 4\ntimeout server 5\n"
-            "timeout connect 1\n")
+            "timeout connect 1\ntimeout tunnel 60\n")
 CONFIG = TIMEOUTS + """
 rserver host web1
   ip address 127.0.1.11
@@ -50,9 +50,13 @@ class FakeConn:
         self.written: list[bytes] = []
         self.paused = False
         self.state = "open"
+        self.eof_sent = False
 
     def write(self, data: bytes) -> None:
         self.written.append(data)
+
+    def write_eof(self) -> None:
+        self.eof_sent = True
 
     def pause(self) -> None:
         self.paused = True
@@ -123,6 +127,10 @@ class FakePort:
 
     def record(self, rec) -> None:
         self.records.append(rec)
+
+    def tunnel(self, relay) -> None:
+        """After a 101 the client's events (and the timer) go to the relay, as in protocol.py."""
+        self.ex = relay
 
     # -- the test's side: the loop ------------------------------------------------------
     def advance(self, seconds: float) -> None:

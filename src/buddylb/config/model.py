@@ -33,6 +33,7 @@ DEFAULT_TIMEOUTS: dict[str, float] = {
     "connect": 3.0,
     "tls-handshake": 5.0,
     "queue": 5.0,
+    "tunnel": 3600.0,  # an upgraded connection (WebSocket): no byte either way for this long
     "drain": 30.0,
 }
 

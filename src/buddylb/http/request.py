@@ -12,7 +12,9 @@ Theory of operation. A head that is whole in the buffer is read in one pass
 read and validated line by line as bytes arrive (`framing.HeadReader`, the judge). When
 the empty line ends it, the head as a whole is checked (Host, framing, Connection) and
 becomes a `RequestHead`; then the body is cut by Content-Length or de-chunked into
-`BodyChunk`s, then `EndOfMessage`, then the next pipelined head. `feed` returns a list
+`BodyChunk`s, then `EndOfMessage`, then the next pipelined head; after a head that asks to upgrade
+(`RequestHead.upgrade`, http/upgrade.py) the parser holds what follows until the proxy
+says whether the server switched (`switched` / `not_switched`). `feed` returns a list
 of events; if it meets an error after a message already ended in the same call, it
 returns the events of the complete messages and raises the error on the next call.
 Request lines and Host values repeat, so their verdicts are remembered (bounded caches;
@@ -40,6 +42,7 @@ from buddylb.http.framing import (
     render_fields,
 )
 from buddylb.http.head import FieldIndex, forward_fields, index_fields, read_head
+from buddylb.http.upgrade import offer
 
 __all__ = [
     "BodyChunk", "EndOfMessage", "Framing", "HOP_BY_HOP", "LAST_CHUNK", "PROXY_OWNED",
@@ -83,13 +86,15 @@ class RequestHead:
     _connection: frozenset[bytes] = field(default=frozenset(), repr=False, compare=False)
     # the last forwarded head made from this one: (extra fields, keep_underscores, bytes)
     _wire: tuple | None = field(default=None, repr=False, compare=False)
+    # The Upgrade value to forward (http/upgrade.py `offer`); b"": not an upgrade request.
+    upgrade: bytes = field(default=b"", compare=False)
 
     def __init__(self, method: bytes, target: bytes, version: tuple[int, int], headers: Fields,
                  host: bytes, framing: Framing, content_length: int | None, keep_alive: bool,
                  expect_continue: bool, path: bytes, _cookies: dict[bytes, bytes] | None = None,
                  _lines: list[bytes] | None = None, _section: bytes = b"", _may_drop: bool = True,
                  _underscore: bool = True, _host_field: bool = False,
-                 _connection: frozenset[bytes] = frozenset()) -> None:
+                 _connection: frozenset[bytes] = frozenset(), upgrade: bytes = b"") -> None:
         self.method = method
         self.target = target
         self.version = version
@@ -108,6 +113,7 @@ class RequestHead:
         self._host_field = _host_field
         self._connection = _connection
         self._wire = None
+        self.upgrade = upgrade
 
     def header(self, name: bytes) -> bytes | None:
         """The field's combined value (lines joined by ", ", RFC 9110 §5.3), or None."""
@@ -217,18 +223,21 @@ def _build_request_head(start: RequestLine, index: FieldIndex, lines: list[bytes
     elif cls:
         framing, length = Framing.LENGTH, parse_content_length(cls, 400)
     connection = special.get(b"connection")
+    upgrade = b""
     if connection is None:
         tokens: frozenset[bytes] = frozenset()
         keep_alive = version == (1, 1)
     else:
         tokens = connection_tokens(connection, 400)
         keep_alive = b"close" not in tokens and (version == (1, 1) or b"keep-alive" in tokens)
+        if b"upgrade" in tokens:
+            upgrade = offer(index.fields, version, framing is Framing.NONE or length == 0)
     expect = special.get(b"expect")
     expect_continue = (version == (1, 1) and expect is not None and len(expect) == 1
                        and expect[0].lower() == b"100-continue")
     return RequestHead(method, target, version, index.fields, host, framing, length,
                        keep_alive, expect_continue, path, None, lines, section, index.may_drop,
-                       index.underscore, hosts is not None, tokens)
+                       index.underscore, hosts is not None, tokens, upgrade)
 
 
 def _fast_head(buf: bytes | bytearray, pos: int) -> tuple[RequestHead, int] | None:
@@ -263,7 +272,7 @@ def _slow_head(reader: HeadReader) -> RequestHead:
     return _build_request_head(reader.start, index, reader.lines, reader.section)  # type: ignore[arg-type]
 
 
-_HEAD, _LENGTH, _CHUNKED, _FAILED = range(4)
+_HEAD, _LENGTH, _CHUNKED, _FAILED, _HELD = range(5)
 # Whole bodiless requests already judged valid, by their exact bytes (`RequestParser.whole`):
 # a client repeats the same head (the same verdict, since a head's verdict is a function
 # of its bytes alone).  Only valid heads are remembered; bounded (cleared when full).
@@ -354,13 +363,28 @@ class RequestParser:
         if found is None:
             return None
         head, end = found
-        if end != len(data) or head.framing is not Framing.NONE:
-            return None
+        if end != len(data) or head.framing is not Framing.NONE or head.upgrade:
+            return None  # an upgrade request: `feed` holds what follows it
         if data.__class__ is bytes and end <= _WHOLE_BYTES:
             if len(_WHOLE) >= _WHOLE_MAX:
                 _WHOLE.clear()
             _WHOLE[data] = head
         return head
+
+    def switched(self) -> bytes:
+        """The server answered the upgrade request with 101: the bytes held since its head
+        belong to the new protocol (io/l7/tunnel.py relays them); the parser is done."""
+        rest = bytes(self._buf)
+        self._buf = bytearray()
+        self._error = ProtocolError(400, "the connection switched protocols")
+        self._state = _FAILED
+        return rest
+
+    def not_switched(self) -> None:
+        """The upgrade request got another answer: HTTP/1.1 goes on, and the bytes held
+        since its head are parsed as the next request by the next `feed` (b"" will do)."""
+        if self._state == _HELD:
+            self._state = _HEAD
 
     def feed_eof(self) -> list[RequestEvent]:
         """The client closed its sending side: fine between messages, else a 400."""
@@ -400,6 +424,9 @@ class RequestParser:
                     self._state = _LENGTH
                 else:
                     self._end(events, [])
+                    if head.upgrade:  # what follows may be another protocol: hold it
+                        self._state = _HELD
+                        return pos
             elif state == _LENGTH:
                 if pos >= end:
                     return pos
@@ -409,6 +436,8 @@ class RequestParser:
                 self._remaining -= n
                 if not self._remaining:
                     self._end(events, [])
+            elif state == _HELD:
+                return pos
             else:
                 assert self._chunked is not None
                 pos = self._chunked.decode(buf, pos, events)

@@ -28,6 +28,7 @@ from buddylb.http.framing import (
     parse_content_length, render_extra, render_fields,
 )
 from buddylb.http.head import FieldIndex, forward_fields, index_fields, read_head
+from buddylb.http.upgrade import check_switch
 
 __all__ = [
     "BodyChunk", "EndOfMessage", "Framing", "ResponseEvent", "ResponseHead",
@@ -110,11 +111,12 @@ def _parse_status_line(line: bytes) -> StatusLine:
 
 
 def _build_response_head(start: StatusLine, index: FieldIndex, method: bytes,
-                         lines: list[bytes], section: bytes) -> ResponseHead:
-    """Message body length of a response (RFC 9112 §6.3), applied strictly."""
+                         lines: list[bytes], section: bytes, offered: bytes = b"") -> ResponseHead:
+    """Message body length of a response (RFC 9112 §6.3), applied strictly.  A 101 is
+    valid only as the answer to an upgrade request that `offered` its protocols."""
     version, status, reason = start
-    if status == 101:  # we never forward Upgrade, so a switch was not asked for
-        raise ProtocolError(_BAD, "unsolicited 101 Switching Protocols")
+    if status == 101:
+        check_switch(offered, index.fields)  # ProtocolError(502) when not asked for
     special = index.special
     connection = special.get(b"connection")
     if connection is None:
@@ -141,23 +143,24 @@ def _build_response_head(start: StatusLine, index: FieldIndex, method: bytes,
                         lines, section, index.may_drop, tokens)
 
 
-def _fast_head(buf: bytes | bytearray, pos: int, method: bytes) -> tuple[ResponseHead, int] | None:
+def _fast_head(buf: bytes | bytearray, pos: int, method: bytes,
+               offered: bytes = b"") -> tuple[ResponseHead, int] | None:
     """A whole, clean head at buf[pos:] read in one go (see `head.py`), or None when the
     line reader must decide. Raises only what the line reader would raise on these bytes."""
     found = read_head(buf, pos)
     if found is None:
         return None
     start, section, lines, index, end = found
-    return _build_response_head(_parse_status_line(start), index, method, lines, section), end
+    return _build_response_head(_parse_status_line(start), index, method, lines, section, offered), end
 
 
-def parse_response_head(buf: bytes | bytearray, pos: int = 0,
-                        method: bytes = b"GET") -> tuple[ResponseHead, int] | None:
+def parse_response_head(buf: bytes | bytearray, pos: int = 0, method: bytes = b"GET",
+                        offered: bytes = b"") -> tuple[ResponseHead, int] | None:
     """One call for a buffer that may hold a whole response head at buf[pos:] (for a
     request `method`): (head, the position after it) when complete, None when more bytes
     are needed, ProtocolError(502) when invalid — the verdict `ResponseParser` gives
     these bytes. No state is kept: the caller bounds its buffer and reads the body."""
-    found = _fast_head(buf, pos, method)
+    found = _fast_head(buf, pos, method, offered)
     if found is not None:
         return found
     reader = ResponseParser._new_reader()
@@ -167,10 +170,10 @@ def parse_response_head(buf: bytes | bytearray, pos: int = 0,
     index = index_fields(reader.lines)
     assert index is not None  # every line passed the field-line regex
     return _build_response_head(reader.start, index, method, reader.lines,  # type: ignore[arg-type]
-                                reader.section), end
+                                reader.section, offered), end
 
 
-_HEAD, _LENGTH, _CHUNKED, _CLOSE, _DONE, _FAILED = range(6)
+_HEAD, _LENGTH, _CHUNKED, _CLOSE, _DONE, _FAILED, _SWITCHED = range(7)
 # Response heads already judged valid, by request method and exact head bytes
 # (`ResponseParser.whole`): a server repeats the same head but for its Date, and a head's
 # verdict is a function of its bytes and the method alone.  Only valid heads are
@@ -186,14 +189,18 @@ class ResponseParser:
 
     Create one per request sent. `must_close` turns True when the connection cannot be
     reused: an error, `Connection: close`, HTTP/1.0 without keep-alive, a close-delimited
-    body, or bytes after the end of the response (unsolicited, dropped)."""
+    body, or bytes after the end of the response (unsolicited, dropped).  For an upgrade
+    request (`offered`: the Upgrade value forwarded) it is True from the start: that
+    server connection is never reused, whatever the answer; a valid 101 is its last
+    event, and `rest()` gives the bytes of the new protocol that came with it."""
 
     __slots__ = ("must_close", "complete", "_method", "_buf", "_state", "_reader",
-                 "_remaining", "_chunked", "_informational")
+                 "_remaining", "_chunked", "_informational", "_offered")
 
-    def __init__(self, method: bytes) -> None:
-        self.must_close = False
+    def __init__(self, method: bytes, offered: bytes = b"") -> None:
+        self.must_close = bool(offered)
         self.complete = False
+        self._offered = offered
         self._method = method
         self._buf = bytearray()
         self._state = _HEAD
@@ -243,7 +250,7 @@ class ResponseParser:
             end = cut
         else:
             try:
-                found = _fast_head(data, 0, self._method)
+                found = _fast_head(data, 0, self._method, self._offered)
             except ProtocolError:
                 return None
             if found is None:
@@ -286,7 +293,7 @@ class ResponseParser:
             if state == _HEAD:
                 if pos >= end:  # nothing of the next head yet
                     return pos
-                found = _fast_head(buf, pos, self._method) if self._reader is None else None
+                found = _fast_head(buf, pos, self._method, self._offered) if self._reader is None else None
                 if found is not None:
                     head, pos = found
                 else:
@@ -299,7 +306,7 @@ class ResponseParser:
                     index = index_fields(reader.lines)
                     assert index is not None  # every line passed the field-line regex
                     head = _build_response_head(reader.start, index, self._method,  # type: ignore[arg-type]
-                                                reader.lines, reader.section)
+                                                reader.lines, reader.section, self._offered)
                     self._reader = None
                 self._start_body(head, events)
             elif state == _LENGTH or state == _CLOSE:
@@ -317,13 +324,24 @@ class ResponseParser:
                 if not self._chunked.complete:
                     return pos
                 self._end(events, self._chunked.trailers)
+            elif state == _SWITCHED:  # the new protocol's bytes: kept for `rest()`
+                return pos
             else:  # _DONE: a server must not send more than it was asked for
                 if pos < end:
                     self.must_close = True
                 return end
 
+    def rest(self) -> bytes:
+        """After a 101: the bytes that followed its head (the new protocol's), once."""
+        rest = bytes(self._buf)
+        self._buf = bytearray()
+        return rest
+
     def _start_body(self, head: ResponseHead, events: list[ResponseEvent]) -> None:
         events.append(head)
+        if head.status == 101:  # validated by check_switch: the exchange ends here
+            self._state, self.complete, self.must_close = _SWITCHED, True, True
+            return
         if head.informational:  # RFC 9110 §15.2: the final response follows
             self._informational += 1
             if self._informational > limits.MAX_INFORMATIONAL_RESPONSES:

@@ -85,6 +85,11 @@ class ServerConn(asyncio.Protocol):
         assert self.transport is not None
         self.transport.write(data)
 
+    def write_eof(self) -> None:
+        """Half-close towards the server (an upgraded connection's client sent EOF)."""
+        if self.transport is not None and self.transport.can_write_eof():
+            self.transport.write_eof()
+
     def pause(self) -> None:
         if not self.paused and self.transport is not None and not self.transport.is_closing():
             self.paused = True

@@ -10,6 +10,10 @@ This module is over 400 lines (about 480) because the client half of an exchange
 one place; the server half is `upstream.py`, the timer table `timers.py`, the Port
 interface `port.py`, the glue `protocol.py`.
 
+An upgrade request (`RequestHead.upgrade`) gets a new server connection and holds the
+client's further bytes; a 101 hands the connection to `tunnel.switch` (a byte relay,
+`port.tunnel`); any other answer and HTTP/1.1 goes on.
+
 Events in: `client_data`, `client_eof`, `decided`, `connected`, `connect_failed`,
 `server_data`, `server_eof`, `server_lost`, `client_write_paused/resumed`,
 `server_write_paused/resumed`, `tick(now)`.
@@ -259,7 +263,7 @@ class Exchange(Upstream):
         self.request_done = head.framing is Framing.NONE
         self.response_started = self.chunked_out = self.retried = False
         self.close_after = not head.keep_alive
-        self.rparser = ResponseParser(head.method)
+        self.rparser = ResponseParser(head.method, head.upgrade)
         self.dispatched = False
         rec = self.rec = FlowRecord(self.peer, "https" if self.tls else "http", time.time())
         rec.method, rec.path = head.method, head.path
@@ -276,6 +280,8 @@ class Exchange(Upstream):
             flow.xff = [xff.decode("latin-1")] if xff else None
         self.last_server = self.last_client = now
         self._enter(EXCHANGE, min(self.snap.timeouts["server"], self.snap.timeouts["client"]), now)
+        if head.upgrade:
+            self._pause_client()  # until the server answers: tunnel bytes or the next request
         return True
 
     def _dispatch(self) -> None:
@@ -315,7 +321,9 @@ class Exchange(Upstream):
             return
         lease = self.lease = Lease(self.balancer, d)
         farm = d.farm
-        if farm is not None and farm.send_proxy:  # pooled per client address: io/pool.py
+        if self.head.upgrade:  # an upgrade gets a connection of its own: never a pooled one (tunnel.py)
+            conn = None
+        elif farm is not None and farm.send_proxy:  # pooled per client address: io/pool.py
             conn = self.port.take(d.address, d.port, self.peer)
         else:
             conn = self.port.take(d.address, d.port)
@@ -343,6 +351,8 @@ class Exchange(Upstream):
             assert self.vip is not None
             extra = (*extra, *insert_fields(inserts[lease.decision.class_name], self.peer, self.peer_port,
                                             self.vip.address, self.vip.port))
+        if head.upgrade:  # for this request only (http/upgrade.py)
+            extra = (*extra, (b"connection", b"upgrade"), (b"upgrade", head.upgrade))
         if self.client_blocked:
             conn.pause()  # the client is not reading: don't read its response yet
         out = serialize_request_head(head, extra, keep_underscores=self.snap.config.underscores_in_headers)
@@ -351,7 +361,7 @@ class Exchange(Upstream):
             self.pending = []
         conn.write(out)
         self.last_server = self.port.now()
-        if self.paused and not self.queue:
+        if self.paused and not self.queue and not head.upgrade:
             self._resume_client()
 
     def connect_failed(self) -> None:

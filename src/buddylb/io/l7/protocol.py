@@ -154,6 +154,13 @@ class L7Client(asyncio.Protocol):
         request moves it later) costs nothing; the early tick looks again (wheel.py)."""
         self.wheel.arm(self, deadline)
 
+    def tunnel(self, relay: Any) -> None:
+        """After a 101 the connection is a byte relay (tunnel.py): the client's events go to
+        it.  uvloop caches `data_received` when the protocol is set, so set it again."""
+        self.ex = relay
+        self.data_received = relay.client_data  # type: ignore[method-assign]
+        self.transport.set_protocol(self)
+
     def fire(self) -> None:
         if not self.closed:
             self.ex.tick(self.loop.time())

@@ -10,6 +10,8 @@ exchange machine keeps one deadline per connection and asks `judge` when it pass
 | exchange | client/server | whoever we wait for and is late: 408 (client) / 504        |
 |          |               | (server) before the response began, abort both after       |
 | linger   | 1 s           | close (after an error response: SPEC §5 lingering close)   |
+| tunnel   | tunnel        | abort both sides (no byte either way for that long; after  |
+|          |               | a 101 the connection is a byte relay: tunnel.py)           |
 
 During an exchange the client is waited for while its request body is still due and we
 are not holding it back, or while it does not read our response; the server is waited
@@ -19,7 +21,7 @@ the server is never late: `timeout server` is the server's silence.
 """
 from __future__ import annotations
 
-HEAD, IDLE, EXCHANGE, LINGER, CLOSED = "head", "idle", "exchange", "linger", "closed"
+HEAD, IDLE, EXCHANGE, LINGER, CLOSED, TUNNEL = "head", "idle", "exchange", "linger", "closed", "tunnel"
 REPLY_408, CLOSE, JUDGE = "408", "close", "judge"
 LINGER_S = 1.0
 
@@ -28,6 +30,7 @@ TIMERS: dict[str, tuple[str, str]] = {
     IDLE: ("keep-alive", CLOSE),
     EXCHANGE: ("client|server", JUDGE),
     LINGER: ("linger", CLOSE),
+    TUNNEL: ("tunnel", "abort"),  # tunnel.Tunnel.tick, not the exchange's
 }
 MIN_STEP_S = 0.05  # never re-arm closer than this (a deadline that just passed)
 

@@ -17,6 +17,7 @@ from buddylb.errors import ProtocolError
 from buddylb.http.request import BodyChunk, Framing, RequestHead, encode_chunk, encode_last_chunk
 from buddylb.http.response import ResponseHead, ResponseParser, serialize_response_head
 from buddylb.io.l7.timers import CLOSED, HEAD, IDLE
+from buddylb.io.l7.tunnel import switch
 
 log = logging.getLogger("buddylb.l7")
 _CLOSE = (b"connection", b"close")
@@ -29,7 +30,7 @@ class Upstream:
 
     # The machine's fields are set in Exchange.__init__; compiled, they are C fields
     # declared in upstream.pxd.  This half also calls Exchange's _finish, _drop_conn,
-    # _reply_error, _enter, _pause_client, _resume_client and _pump.
+    # _reply_error, _enter, _pause_client, _resume_client, _pump and client_data.
 
     def server_data(self, data: bytes) -> None:
         rp = self.rparser
@@ -95,6 +96,9 @@ class Upstream:
                 rec.bytes_out += len(ev.data)
                 out.append(encode_chunk(ev.data) if self.chunked_out else ev.data)
             elif cls is ResponseHead:
+                if ev.status == 101:  # the parser let it through: the upgrade was asked for
+                    switch(self, ev, out)
+                    return
                 head = self._response_head(ev)
                 rec.bytes_out += len(head)  # byte counters include heads (issue 14)
                 out.append(head)
@@ -152,6 +156,9 @@ class Upstream:
                 return
 
     def _response_done(self) -> None:
+        upgrade = self.head is not None and self.head.upgrade
+        if upgrade:
+            self.parser.not_switched()  # no 101: what the client sent since is HTTP again
         conn, self.conn = self.conn, None
         rp = self.rparser
         if conn is not None:
@@ -173,6 +180,8 @@ class Upstream:
             self._resume_client()
         if self.queue:
             self._pump()
+        if upgrade and self.parser.buffered and self.head is None and self.phase is not CLOSED:
+            self.client_data(b"")  # the bytes held since the upgrade request, parsed now
 
     def _server_gone(self, reused: bool | None = None) -> None:
         """The server closed before the response ended."""
@@ -188,7 +197,7 @@ class Upstream:
         if was_pooled and self.head.framing is Framing.NONE and not self.retried and self.lease is not None:
             # a reused keep-alive connection closed under us before any byte: safe to retry
             self.retried = True
-            self.rparser = ResponseParser(self.head.method)
+            self.rparser = ResponseParser(self.head.method, self.head.upgrade)
             self.port.connect(self.lease)
             return
         self._reply_error(502)
