@@ -13,6 +13,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Iterable
 
+from bench import websocket
 from bench.proxy import BALANCER_CORE, DIRECT, LOAD_CORE, SCENARIOS
 
 NA = "–"
@@ -563,11 +564,20 @@ def _store_engine(en: dict[str, Any] | None, meta: dict[str, Any]) -> list[str]:
     return lines
 
 
+def _websocket(res: dict[str, Any]) -> list[str]:
+    sec = res["sections"].get("websocket")
+    if not sec:
+        return []
+    if sec.get("skipped"):
+        return ["### WebSocket echo (`websocket`)", "", f"Skipped: {sec['skipped']}.", ""]
+    return websocket.report_lines(sec, _measured(sec, res["meta"]), _n, _ratio, _table)
+
+
 ANALYSIS = Path(__file__).with_name("ANALYSIS.md")  # hand-written: what was tried, why gaps remain
 
 
 def render(res: dict[str, Any]) -> str:
-    lines = _header(res) + _proxy(res) + _store(res) + _engine(res) + _profiles(res)
+    lines = _header(res) + _proxy(res) + _websocket(res) + _store(res) + _engine(res) + _profiles(res)
     if ANALYSIS.exists():
         lines += [ANALYSIS.read_text().rstrip(), ""]
     lines += _stderr(res)

@@ -10,6 +10,7 @@ the one place BENCHMARKS.md is written.  Parts, in order:
   direct-*        wrk straight at nginx (the ceiling)
   l7-*, l4-*, tls-*  buddylb, HAProxy and the bare-relay ceiling (`bench.relay`) side by side
   h2-keepalive    HTTP/2 on the TLS VIP by h2load (`bench.h2load`), buddylb and HAProxy
+  websocket       WebSocket echo through the HTTP VIP: buddylb, HAProxy, the ceiling (`bench.websocket`)
   redis-proxy     buddylb with the Redis sticky store vs the memory store, l7-close load (`bench.store`)
   redis-engine    the store bracket in process, every decision a new client: RedisStore vs MemoryStore
   profile         py-spy (or cProfile) of buddylb under the L7 keep-alive load (full run only)
@@ -33,13 +34,13 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench import engine, memory, pauses, procs, proxy, report, store, tools
+from bench import engine, memory, pauses, procs, proxy, report, store, tools, websocket
 
 REPO = Path(__file__).resolve().parents[1]
 OUT_DIR = REPO / "bench-out"
 PROXY_PARTS = [*proxy.DIRECT, *proxy.SCENARIOS]
 STORE_PARTS = ["redis-proxy", "redis-engine"]
-PARTS = ["engine", "memory", "pauses", "engine-profile", *PROXY_PARTS, *STORE_PARTS, "profile"]
+PARTS = ["engine", "memory", "pauses", "engine-profile", *PROXY_PARTS, "websocket", *STORE_PARTS, "profile"]
 ALIASES = {
     "proxy": PROXY_PARTS,
     "direct": list(proxy.DIRECT),
@@ -121,6 +122,16 @@ def run_proxy_parts(chosen: list[str], plan: dict[str, Any], programs: dict[str,
     return sections
 
 
+def run_websocket_part(chosen: list[str], plan: dict[str, Any], programs: dict[str, str | None]) -> dict[str, Any]:
+    if "websocket" not in chosen:
+        return {}
+    if not programs.get("haproxy"):
+        log("websocket: skipped, haproxy is not installed")
+        return {"websocket": {"skipped": "haproxy is not installed"}}
+    with tempfile.TemporaryDirectory(prefix="buddylb-bench-") as tmp:
+        return {"websocket": websocket.run_websocket(Path(tmp), OUT_DIR, programs, plan["seconds"], log)}
+
+
 def run_store_parts(chosen: list[str], plan: dict[str, Any], programs: dict[str, str | None],
                     meta: dict[str, Any]) -> dict[str, Any]:
     """The shared sticky store (Redis) against the memory store: through the proxy, and in process."""
@@ -152,10 +163,11 @@ def measure(chosen: list[str], plan: dict[str, Any], meta: dict[str, Any]) -> di
     """Run the chosen parts; every process started is stopped, whatever happens."""
     try:
         sections = run_engine_parts(chosen, plan)
-        if any(n in chosen for n in [*PROXY_PARTS, "profile", "redis-proxy"]):
+        if any(n in chosen for n in [*PROXY_PARTS, "profile", "redis-proxy", "websocket"]):
             programs = tools.ensure_programs(log)
             meta["versions"] = tools.versions(programs)
             sections.update(run_proxy_parts(chosen, plan, programs))
+            sections.update(run_websocket_part(chosen, plan, programs))
         else:
             programs = {n: tools.find_program(n) for n in tools.PROGRAMS}
             meta["versions"] = tools.versions(programs)

@@ -115,8 +115,17 @@ def check(config: Path, as_json: bool, ace_report: bool) -> None:
     for v in _vip_types(cfg, snap):
         click.echo(f"VIP {v['vip']} ({v['context']}, class {v['class']}): {v['type']} - {v['why']}"
                    f"{'' if v['inservice'] else ' [out of service]'}")
+    click.echo("timeouts: " + ", ".join(f"{name} {_duration(v)}" for name, v in snap.timeouts.items()))
     n_vips = len(snap.vips) + len(snap.udp_vips)
     click.echo(f"{config}: OK ({len(snap.contexts)} context(s), {n_vips} VIP(s), {len(cfg.warnings)} warning(s))")
+
+
+def _duration(seconds: float) -> str:
+    """A timeout as an operator writes it (`timeout tunnel 1h`, `timeout client 30s`)."""
+    for unit, size in (("h", 3600), ("m", 60)):
+        if seconds >= size and seconds % size == 0:
+            return f"{int(seconds // size)}{unit}"
+    return f"{seconds:g}s"
 
 
 def _vip_types(cfg: Any, snap: Any) -> list[dict[str, Any]]:

@@ -100,3 +100,14 @@ def test_ace_report(tmp_path: Path) -> None:
     code, out, _ = run(tmp_path, ACE_FILE, "--ace-report", "--json")
     report = json.loads(out)["ace_report"]
     assert {r["verdict"] for r in report} == {"used", "mapped", "ignored", "unsupported"}
+
+
+def test_check_shows_every_timeout_with_its_default_or_the_files_value(tmp_path: Path) -> None:
+    code, out, err = run(tmp_path, ACE_FILE)
+    assert code == 0, err
+    assert "tunnel 1h" in out and "client 30s" in out and "drain 30s" in out  # SPEC §5 defaults
+    code, out, err = run(tmp_path, "timeout tunnel 90\ntimeout client 1500ms\n" + ACE_FILE)
+    assert code == 0, err
+    assert "tunnel 90s" in out and "client 1.5s" in out
+    code, out, _ = run(tmp_path, "timeout tunnel 2h\n" + ACE_FILE, "--json")
+    assert json.loads(out)["config"]["timeouts_s"]["tunnel"] == 7200
