@@ -152,9 +152,15 @@ def run_cli(*args: str, env: dict | None = None, timeout: float = 30) -> subproc
 
 
 def shop_ports() -> dict[str, int]:
-    ports = {f"v_{v}": free_port(VIP) for v in ("http", "https", "solo", "lab")}
-    ports |= {"p_http1": free_port(LNX1), "p_dec1": free_port(LNX1)}
-    ports |= {"p_http2": free_port(LNX2), "p_dec2": free_port(LNX2)}
+    """Distinct free ports: bind(0) released at once may hand the same port out twice
+    (two VIPs on one port made `buddylb run` refuse the file, a flaky setup error)."""
+    ports: dict[str, int] = {}
+    for name, host in (("v_http", VIP), ("v_https", VIP), ("v_solo", VIP), ("v_lab", VIP), ("p_http1", LNX1),
+                       ("p_dec1", LNX1), ("p_http2", LNX2), ("p_dec2", LNX2)):
+        port = free_port(host)
+        while port in ports.values():
+            port = free_port(host)
+        ports[name] = port
     return ports
 
 

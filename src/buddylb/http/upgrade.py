@@ -12,9 +12,11 @@ Decisions (SPEC §5 is silent where not quoted; README "WebSocket and Upgrade"):
   tokens of the same field (`websocket, h2c`) are kept.
 - An HTTP/1.0 request's Upgrade is ignored (RFC 9110 §7.8: a server MUST ignore it).
 - A request with a body does not upgrade: its Upgrade is dropped and it is forwarded as
-  a plain request (HAProxy's choice; RFC 9110 lets the server switch only after the
-  whole body, and no browser sends one with a WebSocket handshake).  `Content-Length: 0`
-  is no body.
+  a plain request.  RFC 9110 lets a server switch only after the whole body, WebSocket
+  (RFC 6455 §4.1) and every deployed upgrade use a bodiless GET, Envoy refuses upgrades
+  with a body, and the HTTP WG calls them a sharp edge (a server that assumes no body
+  would read the body as the new protocol): the safe answer keeps the request and drops
+  the switch.  `Content-Length: 0` is no body.
 - Elements of Upgrade that are not `token ["/" token]` are dropped, as unknown
   Connection elements are; what is left is forwarded as one normalised line.
 - A 101 must carry Upgrade, and name only protocols the request offered (RFC 9110 §7.8:

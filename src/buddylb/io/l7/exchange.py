@@ -5,7 +5,7 @@ Owns what happens to one client connection of an L7 VIP: requests are validated
 to a pooled server connection (SPEC §5), and the response relayed back.  It never
 touches a socket, a task or the event loop: every action is a call on its `Port` (the
 asyncio protocol in `protocol.py`, or a fake one in tests), and time is `port.now()`.
-This module is over 400 lines (about 480) because the client half of an exchange
+This module is over 400 lines (about 500) because the client half of an exchange
 (pipelining, request bodies, errors, the lingering close, timer expiry) reads best in
 one place; the server half is `upstream.py`, the timer table `timers.py`, the Port
 interface `port.py`, the glue `protocol.py`.
