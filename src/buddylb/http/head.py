@@ -25,7 +25,7 @@ whole lines; nothing the client sent is relayed unless it passed these checks.
 """
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Any, Sequence
 
 from buddylb.http import limits
 
@@ -250,3 +250,13 @@ def forward_fields(lines: Sequence[bytes], fields: Sequence[tuple[bytes, bytes]]
         return b""
     kept.append(b"")
     return b"\r\n".join(kept)
+
+
+def head_size(head: Any) -> int:
+    """Bytes of the head as received, for byte counters (metrics, access log): request line, one `name: value` line
+    per field, the empty line.  Optional whitespace the parser dropped around values is not counted (a few bytes at
+    most per field)."""
+    size = len(head.method) + len(head.target) + 12  # 2 SP, "HTTP/x.y", CRLF
+    for name, value in head.headers:
+        size += len(name) + len(value) + 4  # ": " and CRLF
+    return size + 2

@@ -1,31 +1,23 @@
 """Sans-IO HTTP/1.1 request framing (RFC 9112) for the L7 proxy: bytes in, events out.
 
-Owns: the request parser (`RequestParser`) and its `RequestHead`, the request-line,
-target and Host rules (RFC 9112 §3), and the re-serialisation of a request head for
-forwarding. It must never touch a socket, a clock or asyncio, never relay raw client
-bytes (the forwarded head is rebuilt from validated parts), and never let a message
-through that RFC 9112 / SPEC §5 says to refuse: every violation raises `ProtocolError`
-carrying the status the client must get. Fields and chunks are read by `framing.py`.
-
-Theory of operation. A head that is whole in the buffer is read in one pass
-(`head.read_head`, native when compiled); otherwise, or when that pass is unsure, it is
-read and validated line by line as bytes arrive (`framing.HeadReader`, the judge). When
-the empty line ends it, the head as a whole is checked (Host, framing, Connection) and
-becomes a `RequestHead`; then the body is cut by Content-Length or de-chunked into
-`BodyChunk`s, then `EndOfMessage`, then the next pipelined head; after a head that asks to upgrade
-(`RequestHead.upgrade`, http/upgrade.py) the parser holds what follows until the proxy
-says whether the server switched (`switched` / `not_switched`). `feed` returns a list
-of events; if it meets an error after a message already ended in the same call, it
-returns the events of the complete messages and raises the error on the next call.
-Request lines and Host values repeat, so their verdicts are remembered (bounded caches;
-errors are never cached). This module is over 400 lines because the request head, its
-checks, its parser and its forwarding are one concept; the field machinery they share
-with responses lives in framing.py and head.py.
-
-Entry points for io/: `RequestParser.feed` (stateful, any split), `parse_request_head`
-(one call on a buffer: (head, end) or None when incomplete; no state, no body), and
-`serialize_request_head` (the forwarded head: validated lines as received, minus
-hop-by-hop, framing, X-Forwarded-* and, unless `keep_underscores`, `_` names).
+Owns: the request parser (`RequestParser`) and its `RequestHead`, the request-line, target and Host rules (RFC 9112
+§3), and the re-serialisation of a request head for forwarding. It must never touch a socket, a clock or asyncio,
+never relay raw client bytes (the forwarded head is rebuilt from validated parts), and never let a message through
+that RFC 9112 / SPEC §5 says to refuse: every violation raises `ProtocolError` carrying the status the client must
+get. Fields and chunks are read by `framing.py`. Theory of operation. A head that is whole in the buffer is read in
+one pass (`head.read_head`, native when compiled); otherwise, or when that pass is unsure, it is read and validated
+line by line as bytes arrive (`framing.HeadReader`, the judge). When the empty line ends it, the head as a whole is
+checked (Host, framing, Connection) and becomes a `RequestHead`; then the body is cut by Content-Length or de-chunked
+into `BodyChunk`s, then `EndOfMessage`, then the next pipelined head; after a head that asks to upgrade
+(`RequestHead.upgrade`, http/upgrade.py) the parser holds what follows until the proxy says whether the server
+switched (`switched` / `not_switched`). `feed` returns a list of events; if it meets an error after a message already
+ended in the same call, it returns the events of the complete messages and raises the error on the next call. Request
+lines and Host values repeat, so their verdicts are remembered (bounded caches; errors are never cached). This module
+is over 400 lines because the request head, its checks, its parser and its forwarding are one concept; the field
+machinery they share with responses lives in framing.py and head.py. Entry points for io/: `RequestParser.feed`
+(stateful, any split), `parse_request_head` (one call on a buffer: (head, end) or None when incomplete; no state, no
+body), and `serialize_request_head` (the forwarded head: validated lines as received, minus hop-by-hop, framing,
+X-Forwarded-* and, unless `keep_underscores`, `_` names).
 """
 from __future__ import annotations
 
@@ -41,7 +33,7 @@ from buddylb.http.framing import (
     encode_last_chunk, field_values, connection_tokens, parse_content_length, render_extra,
     render_fields,
 )
-from buddylb.http.head import FieldIndex, forward_fields, index_fields, read_head
+from buddylb.http.head import FieldIndex, forward_fields, head_size, index_fields, read_head
 from buddylb.http.upgrade import offer
 
 __all__ = [
@@ -61,10 +53,9 @@ _HOST = re.compile(
 
 @dataclass(slots=True, init=False)
 class RequestHead:
-    """A validated request head. `headers` keeps every field line in order, names
-    lowercased; `host` is the Host value or, in absolute-form, the target's authority;
-    `path` is the origin-form target to forward (`*` for OPTIONS *). The `__init__` is
-    written out (not generated) so that the compiled module compiles it too."""
+    """A validated request head. `headers` keeps every field line in order, names lowercased; `host` is the Host value
+    or, in absolute-form, the target's authority; `path` is the origin-form target to forward (`*` for OPTIONS *). The
+    `__init__` is written out (not generated) so that the compiled module compiles it too."""
 
     method: bytes
     target: bytes
@@ -86,8 +77,7 @@ class RequestHead:
     _connection: frozenset[bytes] = field(default=frozenset(), repr=False, compare=False)
     # the last forwarded head made from this one: (extra fields, keep_underscores, bytes)
     _wire: tuple | None = field(default=None, repr=False, compare=False)
-    # The Upgrade value to forward (http/upgrade.py `offer`); b"": not an upgrade request.
-    upgrade: bytes = field(default=b"", compare=False)
+    upgrade: bytes = field(default=b"", compare=False)  # to forward (upgrade.py `offer`); b"": none
 
     def __init__(self, method: bytes, target: bytes, version: tuple[int, int], headers: Fields,
                  host: bytes, framing: Framing, content_length: int | None, keep_alive: bool,
@@ -121,8 +111,8 @@ class RequestHead:
         return b", ".join(values) if values else None
 
     def cookies(self) -> dict[bytes, bytes]:
-        """Cookie pairs of every Cookie line (RFC 6265 §5.4), parsed once; the first
-        pair of a name wins, values are kept raw (quotes included), nameless pairs skipped."""
+        """Cookie pairs of every Cookie line (RFC 6265 §5.4), parsed once; the first pair of a name wins, values are
+        kept raw (quotes included), nameless pairs skipped."""
         if self._cookies is None:
             jar: dict[bytes, bytes] = {}
             for line in field_values(self.headers, b"cookie"):
@@ -141,9 +131,9 @@ RequestLine = tuple[bytes, bytes, tuple[int, int], bytes, Union[bytes, None]]
 
 
 def _parse_request_line(line: bytes) -> RequestLine:
-    """(method, target, version, path, authority) of a request line (RFC 9112 §3).
-    Lines repeat (a client asks for the same paths): the verdicts on short ones are
-    remembered (a bounded cache; errors are never cached, they raise every time)."""
+    """(method, target, version, path, authority) of a request line (RFC 9112 §3). Lines repeat (a client asks for the
+    same paths): the verdicts on short ones are remembered (a bounded cache; errors are never cached, they raise every
+    time)."""
     if len(line) <= _CACHED_LINE:
         return _remembered_request_line(line)
     return _check_request_line(line)
@@ -241,8 +231,8 @@ def _build_request_head(start: RequestLine, index: FieldIndex, lines: list[bytes
 
 
 def _fast_head(buf: bytes | bytearray, pos: int) -> tuple[RequestHead, int] | None:
-    """A whole, clean head at buf[pos:] read in one go (see `head.py`), or None when the
-    line reader must decide. Raises only what the line reader would raise on these bytes."""
+    """A whole, clean head at buf[pos:] read in one go (see `head.py`), or None when the line reader must decide.
+    Raises only what the line reader would raise on these bytes."""
     found = read_head(buf, pos)
     if found is None:
         return None
@@ -251,10 +241,9 @@ def _fast_head(buf: bytes | bytearray, pos: int) -> tuple[RequestHead, int] | No
 
 
 def parse_request_head(buf: bytes | bytearray, pos: int = 0) -> tuple[RequestHead, int] | None:
-    """One call for a buffer that may hold a whole request head at buf[pos:]: (head, the
-    position after it) when complete, None when more bytes are needed, ProtocolError
-    when invalid (the same verdict `RequestParser` gives these bytes). It keeps no state:
-    a caller that sees None and buffers more must cap what it buffers (or use
+    """One call for a buffer that may hold a whole request head at buf[pos:]: (head, the position after it) when
+    complete, None when more bytes are needed, ProtocolError when invalid (the same verdict `RequestParser` gives
+    these bytes). It keeps no state: a caller that sees None and buffers more must cap what it buffers (or use
     `RequestParser`, which bounds a head while it arrives); the body is the caller's."""
     found = _fast_head(buf, pos)
     if found is not None:
@@ -273,9 +262,7 @@ def _slow_head(reader: HeadReader) -> RequestHead:
 
 
 _HEAD, _LENGTH, _CHUNKED, _FAILED, _HELD = range(5)
-# Whole bodiless requests already judged valid, by their exact bytes (`RequestParser.whole`):
-# a client repeats the same head (the same verdict, since a head's verdict is a function
-# of its bytes alone).  Only valid heads are remembered; bounded (cleared when full).
+# Valid whole bodiless heads by their exact bytes (`RequestParser.whole`; a verdict is a function of the bytes).
 _WHOLE: dict[bytes, RequestHead] = {}
 _WHOLE_MAX = 512
 _WHOLE_BYTES = 2048
@@ -346,10 +333,9 @@ class RequestParser:
         return events
 
     def whole(self, data: bytes) -> RequestHead | None:
-        """The fast path of `feed` for the usual read: an idle parser and `data` exactly
-        one complete request head without a body.  Returns that head (the parser stays
-        idle, as `feed` would leave it), or None: then call `feed(data)`, which gives
-        these bytes their verdict (an invalid head is never accepted here; it is left to
+        """The fast path of `feed` for the usual read: an idle parser and `data` exactly one complete request head
+        without a body.  Returns that head (the parser stays idle, as `feed` would leave it), or None: then call
+        `feed(data)`, which gives these bytes their verdict (an invalid head is never accepted here; it is left to
         `feed` to refuse with its status and reason)."""
         if self._state != _HEAD or self._buf or self._reader is not None:
             return None
@@ -372,17 +358,14 @@ class RequestParser:
         return head
 
     def switched(self) -> bytes:
-        """The server answered the upgrade request with 101: the bytes held since its head
-        belong to the new protocol (io/l7/tunnel.py relays them); the parser is done."""
-        rest = bytes(self._buf)
-        self._buf = bytearray()
+        """A 101 came: the bytes held since the upgrade head are the new protocol's; the parser is done."""
+        rest, self._buf = bytes(self._buf), bytearray()
         self._error = ProtocolError(400, "the connection switched protocols")
         self._state = _FAILED
         return rest
 
     def not_switched(self) -> None:
-        """The upgrade request got another answer: HTTP/1.1 goes on, and the bytes held
-        since its head are parsed as the next request by the next `feed` (b"" will do)."""
+        """No 101: HTTP/1.1 goes on; the next `feed` (b"" will do) parses the held bytes."""
         if self._state == _HELD:
             self._state = _HEAD
 
@@ -452,8 +435,6 @@ class RequestParser:
         self._chunked = None
 
 
-# --- forwarding (SPEC §5: re-serialised, never relayed raw) ---------------------------
-
 PROXY_OWNED = frozenset({b"x-forwarded-for", b"x-forwarded-proto"})
 
 
@@ -463,13 +444,12 @@ _DROP_HOP = _DROP | HOP_BY_HOP
 
 def serialize_request_head(head: RequestHead, extra_headers: Iterable[tuple[bytes, bytes]] = (),
                            drop_hop_by_hop: bool = True, keep_underscores: bool = False) -> bytes:
-    """The head to send upstream: `METHOD path HTTP/1.1`, the client's validated field
-    lines minus framing, X-Forwarded-For/-Proto, (by default) hop-by-hop fields and
-    (unless `keep_underscores`) fields with `_` in their name, then `extra_headers`, then
-    the framing we parsed. Host is the client's, or the absolute-form authority; a
-    `host` in extra_headers replaces it. Lines are kept as received (SPEC §5: rebuilt
-    from validated parts, never relayed raw).  The result is remembered on the head for
-    the same arguments (a head remembered by `RequestParser.whole` comes back)."""
+    """The head to send upstream: `METHOD path HTTP/1.1`, the client's validated field lines minus framing,
+    X-Forwarded-For/-Proto, (by default) hop-by-hop fields and (unless `keep_underscores`) fields with `_` in their
+    name, then `extra_headers`, then the framing we parsed. Host is the client's, or the absolute-form authority; a
+    `host` in extra_headers replaces it. Lines are kept as received (SPEC §5: rebuilt from validated parts, never
+    relayed raw).  The result is remembered on the head for the same arguments (a head remembered by
+    `RequestParser.whole` comes back)."""
     wire = head._wire
     if (wire is not None and wire[1] is keep_underscores and drop_hop_by_hop
             and wire[0] == extra_headers):
@@ -518,12 +498,3 @@ def _render_by_hand(head: RequestHead, drop_hop_by_hop: bool, keep_underscores: 
     render_fields(parts, head.headers, drop)
     return b"".join(parts)
 
-
-def head_size(head: RequestHead) -> int:
-    """Bytes of the head as received, for byte counters (metrics, access log): request
-    line, one `name: value` line per field, the empty line.  Optional whitespace the
-    parser dropped around values is not counted (a few bytes at most per field)."""
-    size = len(head.method) + len(head.target) + 12  # 2 SP, "HTTP/x.y", CRLF
-    for name, value in head.headers:
-        size += len(name) + len(value) + 4  # ": " and CRLF
-    return size + 2
