@@ -177,11 +177,12 @@ _HEAD, _LENGTH, _CHUNKED, _CLOSE, _DONE, _FAILED, _SWITCHED = range(7)
 # Response heads already judged valid, by request method and exact head bytes
 # (`ResponseParser.whole`): a server repeats the same head but for its Date, and a head's
 # verdict is a function of its bytes and the method alone.  Only valid heads are
-# remembered; bounded (16 methods; a method's table is cleared when full).
+# remembered; bounded (8 methods x 256 heads of at most 2 KiB, about 4 MiB at worst; a
+# method's table is cleared when full).
 _WHOLE: dict[bytes, dict[bytes, ResponseHead]] = {}
-_WHOLE_MAX = 512
-_WHOLE_BYTES = 4096
-_WHOLE_METHODS = 16
+_WHOLE_MAX = 256
+_WHOLE_BYTES = 2048
+_WHOLE_METHODS = 8
 
 
 class ResponseParser:
