@@ -44,6 +44,7 @@ LOAD_CORE = 0
 CONNECTIONS = 50
 THREADS = 1
 WARMUP_S = 1
+VARIED_LUA = Path(__file__).with_name("varied.lua")
 BALANCERS = ("buddylb", "haproxy", "ceiling")  # the ceiling: bench/relay.py, a bare uvloop relay
 
 
@@ -58,10 +59,13 @@ class Scenario:
     direct: str | None  # the direct-to-backend run it is compared with
     unit: str = "req/s"
     h2: bool = False  # HTTP/2 by h2load (`bench.h2load`) instead of wrk; no ceiling (bench.relay has no h2)
+    varied: bool = False  # a distinct request target per request (bench/varied.lua): no two heads alike
 
 
 SCENARIOS = {s.name: s for s in (
     Scenario("l7-keepalive", "L7 (HTTP VIP), keep-alive", True, False, SMALL, False, "direct-keepalive"),
+    Scenario("l7-varied", "L7 (HTTP VIP), keep-alive, a distinct target per request", True, False, SMALL, False,
+             None, varied=True),
     Scenario("l7-close", "L7 (HTTP VIP), new connection per request", True, False, SMALL, True, "direct-close"),
     Scenario("l4-keepalive", "L4 (TCP relay), keep-alive", False, False, SMALL, False, "direct-keepalive"),
     Scenario("l4-close", "L4 (TCP relay), new connection per request", False, False, SMALL, True, "direct-close"),
@@ -229,16 +233,18 @@ class ProxyBench:
 
     # load
     def load(self, url: str, close: bool, seconds: int, balancer_pids: list[int],
-             after_warmup: Callable[[], Any] | None = None, h2: bool = False) -> dict[str, Any]:
+             after_warmup: Callable[[], Any] | None = None, h2: bool = False,
+             varied: bool = False) -> dict[str, Any]:
         """Warm-up, then one measured wrk run (h2: h2load); `after_warmup` runs between the two
         (its own counters start there, as the CPU figures do)."""
         wrk_path = self.programs["wrk"] or "wrk"
         h2load_path = self.programs.get("h2load") or "h2load"
         pin = tools.pin(LOAD_CORE)
+        script = str(VARIED_LUA) if varied else None
         if h2:
             h2load.run(url, WARMUP_S, pin, h2load_path)
         else:
-            wrk.run(url, WARMUP_S, CONNECTIONS, THREADS, close, pin, wrk_path)
+            wrk.run(url, WARMUP_S, CONNECTIONS, THREADS, close, pin, wrk_path, script)
         if after_warmup is not None:
             after_warmup()
         cores0 = tools.core_busy()
@@ -246,7 +252,7 @@ class ProxyBench:
         if h2:
             r = h2load.run(url, seconds, pin, h2load_path)
         else:
-            r = wrk.run(url, seconds, CONNECTIONS, THREADS, close, pin, wrk_path)
+            r = wrk.run(url, seconds, CONNECTIONS, THREADS, close, pin, wrk_path, script)
         wall = time.monotonic() - t0
         out = r.as_dict()
         used = tools.cpu_seconds(balancer_pids) - cpu_b if balancer_pids else None
@@ -257,7 +263,7 @@ class ProxyBench:
         out["core_busy_pct"] = tools.busy_pct(cores0, tools.core_busy())  # every process, per core
         out["loadavg_1m"] = round(os.getloadavg()[0], 2)
         out["wrk"] = " ".join(h2load.command(url, seconds, "LOG", pin) if h2 else
-                              wrk.command(url, seconds, CONNECTIONS, THREADS, close, pin))
+                              wrk.command(url, seconds, CONNECTIONS, THREADS, close, pin, script))
         return out
 
     def run_direct(self, names: list[str]) -> dict[str, Any]:
@@ -294,7 +300,8 @@ class ProxyBench:
                     continue  # bench/relay.py speaks HTTP/1.1 only
                 scheme, port = ("https", ports.vip_https) if sc.tls else ("http", ports.vip_http)
                 self.log(f"proxy: {kind} {name}")
-                r = self.load(f"{scheme}://{VIP}:{port}{sc.path}", sc.close, self.seconds, pids, h2=sc.h2)
+                r = self.load(f"{scheme}://{VIP}:{port}{sc.path}", sc.close, self.seconds, pids, h2=sc.h2,
+                              varied=sc.varied)
                 r["alive_after"] = svc.alive()
                 result["scenarios"][name] = r
                 if not svc.alive():

@@ -9,6 +9,7 @@ the one place BENCHMARKS.md is written.  Parts, in order:
   engine-profile  cProfile of decide() on the hit and buddy paths (full run only)
   direct-*        wrk straight at nginx (the ceiling)
   l7-*, l4-*, tls-*  buddylb, HAProxy and the bare-relay ceiling (`bench.relay`) side by side
+                  (l7-varied: a distinct target per request, `bench/varied.lua`)
   h2-keepalive    HTTP/2 on the TLS VIP by h2load (`bench.h2load`), buddylb and HAProxy
   websocket       WebSocket echo through the HTTP VIP: buddylb, HAProxy, the ceiling (`bench.websocket`)
   redis-proxy     buddylb with the Redis sticky store vs the memory store, l7-close load (`bench.store`)
@@ -44,7 +45,7 @@ PARTS = ["engine", "memory", "pauses", "engine-profile", *PROXY_PARTS, "websocke
 ALIASES = {
     "proxy": PROXY_PARTS,
     "direct": list(proxy.DIRECT),
-    "l7": ["l7-keepalive", "l7-close"],
+    "l7": ["l7-keepalive", "l7-varied", "l7-close"],
     "l4": ["l4-keepalive", "l4-close", "l4-bulk"],
     "tls": ["tls-keepalive", "tls-handshake"],
     "h2": ["h2-keepalive"],

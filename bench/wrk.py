@@ -66,16 +66,18 @@ def parse(text: str) -> WrkResult:
 
 
 def command(url: str, seconds: int, connections: int = 50, threads: int = 1, close: bool = False,
-            pin: list[str] | None = None) -> list[str]:
+            pin: list[str] | None = None, script: str | None = None) -> list[str]:
     cmd = [*(pin or []), "wrk", f"-t{threads}", f"-c{connections}", f"-d{max(1, int(seconds))}s", "--latency"]
     if close:
         cmd += ["-H", "Connection: close"]
+    if script:
+        cmd += ["-s", script]
     return cmd + [url]
 
 
 def run(url: str, seconds: int, connections: int = 50, threads: int = 1, close: bool = False,
-        pin: list[str] | None = None, wrk_path: str = "wrk") -> WrkResult:
-    cmd = command(url, seconds, connections, threads, close, pin)
+        pin: list[str] | None = None, wrk_path: str = "wrk", script: str | None = None) -> WrkResult:
+    cmd = command(url, seconds, connections, threads, close, pin, script)
     cmd[cmd.index("wrk")] = wrk_path
     try:
         proc = subprocess.run(cmd, capture_output=True, text=True, timeout=seconds + GRACE_S)

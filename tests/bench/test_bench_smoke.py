@@ -1,6 +1,10 @@
 """Smoke test of the bench code path (`make bench`) with tiny sizes. No timing assertions."""
 from __future__ import annotations
 
+import http.server
+import shutil
+import threading
+
 import pytest
 
 from bench import engine, memory, profile, report, store, tools, wrk
@@ -326,3 +330,38 @@ status codes: 7460 2xx, 0 3xx, 0 4xx, 2 5xx
     assert r.errors == {"failed": 2, "errored": 2, "non2xx": 2}
     assert r.p50_ms == 1.05 and r.p99_ms == 1.099
     assert "-m" in h2load.command("https://x/", 3, "L") and "--log-file=L" in h2load.command("https://x/", 3, "L")
+
+
+@pytest.mark.skipif(shutil.which("wrk") is None, reason="wrk is not installed (.ci/run installs it)")
+def test_varied_scenario_sends_a_distinct_target_per_request():
+    """The l7-varied scenario's wrk script: every request a new target, so no remembered head
+    (http/request.py `whole`) can serve two of them."""
+    from bench.proxy import SCENARIOS, VARIED_LUA
+
+    assert SCENARIOS["l7-varied"].varied and not SCENARIOS["l7-keepalive"].varied
+    seen: list[str] = []
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def do_GET(self):  # noqa: N802 (http.server's name)
+            seen.append(self.path)
+            self.send_response(200)
+            self.send_header("Content-Length", "2")
+            self.end_headers()
+            self.wfile.write(b"ok")
+
+        def log_message(self, *args):
+            pass
+
+    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    t = threading.Thread(target=srv.serve_forever, daemon=True)
+    t.start()
+    try:
+        r = wrk.run(f"http://127.0.0.1:{srv.server_port}/small", 1, connections=2, script=str(VARIED_LUA))
+    finally:
+        srv.shutdown()
+        srv.server_close()
+    assert r.requests > 10 and len(seen) >= r.requests
+    assert all(p.startswith("/small?n=") for p in seen)
+    assert len(set(seen)) == len(seen)  # one wrk thread (-t1): one counter, every target distinct
