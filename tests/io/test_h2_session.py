@@ -219,6 +219,19 @@ def test_goaway_lets_open_streams_finish():
     assert c.port.closed  # its last stream done: closed
 
 
+def test_client_goaway_with_a_stream_open_ends_its_exchange():
+    """After the client's GOAWAY the library sends nothing more: the open stream's exchange is
+    closed at once, and its response, arriving later, is dropped without an exception."""
+    c = Client()
+    c.h2.send_headers(1, REQ, end_stream=True)
+    c.send()
+    ex = c.port.exchanges[1]
+    c.h2.close_connection()  # the client's GOAWAY (error 0), stream 1 still unanswered
+    c.send()
+    assert c.port.closed and ex.lost_
+    ex.respond(b"HTTP/1.1 204 No Content\r\n\r\n")  # late: must not raise
+
+
 def test_priority_in_headers_is_not_a_control_frame():
     """Browsers send a priority with every HEADERS: many requests are no PRIORITY flood."""
     c = Client()

@@ -161,9 +161,12 @@ class Session:
         elif cls is E.StreamReset:
             self._reset_by_client(ev.stream_id)
         elif cls is E.ConnectionTerminated:
-            self.going_away = True  # the client's GOAWAY: finish what is open, then close
-            if ev.error_code != 0 or not self.streams:
-                self._end(None)
+            # The client's GOAWAY: the h2 library moves its connection to CLOSED on reading one
+            # and refuses to send anything after it, so the open streams cannot be answered
+            # through it; their exchanges end now (a response arriving later raised inside the
+            # server connection's callback: "Fatal error on transport" at the end of h2load runs).
+            self.going_away = True
+            self._end(None)
         elif cls in (E.RemoteSettingsChanged, E.PingReceived, E.PriorityUpdated, E.UnknownFrameReceived):
             if ev is self.header_priority:
                 return
