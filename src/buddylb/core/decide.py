@@ -10,6 +10,10 @@ The rules themselves live in `resolve()`, a pure function of (snapshot, state, e
 that says which rule applies and either names the rserver or the candidates the
 predictor must choose from.  `explain` (show sticky client) calls the same function,
 so what the operator is shown is what the data path does.
+
+Over 400 lines because decide(), the per-class Plan and resolve() are one compiled module
+(core/decide.pxd): the hit path's calls between them stay C calls (issue 11's decision
+rate); the rules' helpers that are not on that path live in sibling modules.
 """
 from __future__ import annotations
 

@@ -11,6 +11,10 @@ Entry points for io/: `ResponseParser.feed` (stateful), `parse_response_head` (o
 on a buffer: (head, end) or None; no state, no body), `serialize_response_head` (the
 head for the client, from the server's validated lines) and `error_response`. Status
 lines repeat, so their verdicts are remembered (a bounded cache; errors never cached).
+
+Over 400 lines because the parser, its remembered whole heads and the head serialiser
+are one compiled module (setup.py COMPILED_HTTP): the keep-alive fast path calls between
+them as C calls, which a split across modules would turn back into Python calls.
 """
 from __future__ import annotations
 
