@@ -19,36 +19,17 @@ import pytest
 
 from buddylb.demo.net import CLIENTS
 from buddylb.demo.scenario import affected_by, cart_steps, drive, tiers_steps
+from tests.support.browser import chromium
 from tests.support.demo_stack import demo_stack
 
 pytestmark = pytest.mark.e2e
-CHROMIUM, DRIVER = shutil.which("chromium"), shutil.which("chromedriver")
 WAIT_S = 15.0
 
 
 @pytest.fixture
 def browser(tmp_path: Path) -> Iterator:
-    if CHROMIUM is None or DRIVER is None:
-        if os.environ.get("CI"):
-            pytest.fail("chromium / chromedriver missing: .ci/run installs chromium and chromium-driver")
-        pytest.skip("chromium and chromium-driver are not installed (apt-get install chromium chromium-driver)")
-    os.environ["SE_OFFLINE"] = "true"  # selenium must never try to download a browser or a driver
-    from selenium import webdriver
-    from selenium.webdriver.chrome.options import Options
-    from selenium.webdriver.chrome.service import Service
-
-    opts = Options()
-    opts.binary_location = CHROMIUM
-    for arg in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                "--disable-dev-shm-usage", "--window-size=1400,1000", f"--user-data-dir={tmp_path / 'profile'}"):
-        opts.add_argument(arg)
-    driver = webdriver.Chrome(service=Service(DRIVER), options=opts)
-    driver.set_page_load_timeout(WAIT_S)
-    try:
+    with chromium(tmp_path / "profile", ("--window-size=1400,1000",), timeout_s=WAIT_S) as driver:
         yield driver
-    finally:
-        driver.quit()
 
 
 @pytest.fixture

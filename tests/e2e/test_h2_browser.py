@@ -7,8 +7,6 @@ browser is a failure, since .ci/run installs it.
 """
 from __future__ import annotations
 
-import os
-import shutil
 from pathlib import Path
 from typing import Iterator
 
@@ -16,37 +14,17 @@ import pytest
 
 from tests.e2e.configs import shopping_cart
 from tests.e2e.conftest import VIP
+from tests.support.browser import chromium
 from tests.support.net import http_get
 
 pytestmark = pytest.mark.e2e
-CHROMIUM, DRIVER = shutil.which("chromium"), shutil.which("chromedriver")
 
 
 @pytest.fixture
 def browser(tmp_path: Path) -> Iterator:
-    if CHROMIUM is None or DRIVER is None:
-        if os.environ.get("CI"):
-            pytest.fail("chromium / chromedriver missing: .ci/run installs chromium and chromium-driver")
-        pytest.skip("chromium and chromium-driver are not installed (apt-get install chromium chromium-driver)")
-    os.environ["SE_OFFLINE"] = "true"  # selenium must never try to download a browser or a driver
-    from selenium import webdriver
-    from selenium.webdriver.chrome.options import Options
-    from selenium.webdriver.chrome.service import Service
-
-    opts = Options()
-    opts.binary_location = CHROMIUM
-    for arg in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                "--disable-dev-shm-usage", "--ignore-certificate-errors",  # the test's self-signed certificate
-                f"--user-data-dir={tmp_path / 'profile'}"):
-        opts.add_argument(arg)
-    driver = webdriver.Chrome(service=Service(DRIVER), options=opts)
-    driver.set_page_load_timeout(15)
-    driver.set_script_timeout(15)
-    try:
+    # the test's self-signed certificate
+    with chromium(tmp_path / "profile", ("--ignore-certificate-errors",), timeout_s=15, script_timeout_s=15) as driver:
         yield driver
-    finally:
-        driver.quit()
 
 
 def test_browser_streams_over_h2_stuck_and_buddied(ports, backends, balancer, browser):

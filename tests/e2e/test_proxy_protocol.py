@@ -205,6 +205,12 @@ def test_haproxy_in_front_passes_the_client_through(web, tmp_path) -> None:
                 landed.setdefault(client, set()).add(body)
     finally:
         hap.stop()
+    assert_clients_passed_through(lb, servers, landed)
+
+
+def assert_clients_passed_through(lb, servers, landed: dict[str, set]) -> None:
+    """Six clients (127.0.0.41-46), three connections each through HAProxy's send-proxy-v2:
+    buddylb saw each real client, not HAProxy, in stickiness, X-Forwarded-For and its log."""
     assert all(len(v) == 1 for v in landed.values()), landed  # each client stuck to one rserver
     assert set().union(*landed.values()) == {b"lnx1", b"lnx2"}  # keyed per client, not per HAProxy
     assert Counter(_xff(servers)) == {f"127.0.0.{41 + n}".encode(): 3 for n in range(6)}
