@@ -9,16 +9,9 @@ WHEELS := $(VENV)/wheels
 # `requires build` / `requires run`: pyproject's build-system.requires / dependencies
 REQUIRES = $(BIN)/python -c 'import sys, tomllib; d = tomllib.load(open("pyproject.toml", "rb")); \
 	print("\n".join(d["build-system"]["requires"] if sys.argv[1] == "build" else d["project"]["dependencies"]))'
-# modules also built as C extensions (setup.py COMPILED; BUDDYLB_PURE=1 runs the .py sources)
-COMPILED := src/buddylb/core/slots.py src/buddylb/core/counters.py src/buddylb/core/sticky.py src/buddylb/core/sticky_scan.py \
-	src/buddylb/core/decide.py src/buddylb/core/keys.py src/buddylb/core/state.py \
-	src/buddylb/core/classify.py src/buddylb/core/statics.py src/buddylb/core/predictors/__init__.py \
-	src/buddylb/core/predictors/roundrobin.py src/buddylb/core/predictors/leastconns.py \
-	src/buddylb/core/predictors/hashing.py \
-	src/buddylb/http/head.py src/buddylb/http/framing.py \
-	src/buddylb/http/request.py src/buddylb/http/response.py \
-	src/buddylb/io/l7/upstream.py src/buddylb/io/l7/exchange.py \
-	src/buddylb/io/flow.py src/buddylb/io/l4.py src/buddylb/io/wheel.py src/buddylb/io/record.py
+# modules also built as C extensions: read from setup.py's COMPILED and COMPILED_HTTP lists,
+# the one place they are named (BUDDYLB_PURE=1 runs the .py sources)
+COMPILED := $(shell grep -o '"src/buddylb/[^"]*\.py"' setup.py | tr -d '"')
 BUILT := $(VENV)/.built
 
 .PHONY: test demo bench soak fuzz clean venv dist

@@ -4,8 +4,8 @@ mode), when Cython and a C compiler are present.  Metadata lives in pyproject.to
 `BUDDYLB_PURE=1` at build time skips the build; at run time it makes `import buddylb`
 load the .py sources even where a compiled module sits beside them (`buddylb._pure`),
 which is how the uncompiled fallback is tested.  `make` rebuilds when a listed source
-changes (Makefile: COMPILED).  To compile another module, add its path to COMPILED here
-and in the Makefile; the module must run unchanged as plain Python.
+changes (the Makefile reads its COMPILED list from the two lists here).  To compile another
+module, add its path here; the module must run unchanged as plain Python.
 """
 from __future__ import annotations
 
