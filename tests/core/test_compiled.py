@@ -40,7 +40,8 @@ def test_built_modules_are_the_ones_imported():
     r = _child(["-c", WHERE], pure=False, timeout=60)
     assert r.returncode == 0, r.stderr
     for loaded in r.stdout.split():
-        stem = Path(loaded.split(".", 1)[0])
+        path = Path(loaded)  # the module's name ends at the first dot of the file name, not of the path
+        stem = path.with_name(path.name.split(".", 1)[0])
         built = [p for p in stem.parent.glob(stem.name + ".*.so")]
         current = bool(built) and all(p.stat().st_mtime >= stem.with_suffix(".py").stat().st_mtime for p in built)
         assert loaded.endswith(".so") == current, (loaded, built)
