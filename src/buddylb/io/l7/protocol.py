@@ -77,7 +77,14 @@ class L7Client(asyncio.Protocol):
         flow_mod.client_closed(self.balancer, self, self.vip_key, self.wheel)
         for task in self.tasks:
             task.cancel()
-        self.ex.lost()
+        ex = self.ex
+        ex.lost()
+        # Cut the one reference cycle of a connection (we hold the machine, the machine its
+        # port; uvloop's transport keeps our cached data_received, the machine's method):
+        # without it every connection's ~20 objects waited for the cyclic GC, measured at
+        # ~10 µs per connection under `Connection: close` load.  Nothing calls the machine
+        # after this: the wheel, the tasks and the server connection let go of it above.
+        ex.port = None
 
     def abort(self) -> None:
         """fail-action purge / drain deadline (called through Balancer.flows)."""
