@@ -6,16 +6,14 @@ Owns one h2 client connection (ALPN): the `h2` library's state machine, the stre
 and what each owes the client, the defences.  No socket, no loop: actions go to `port`
 (protocol.H2Client, or a fake in tests), time is `port.now()`.
 
-A stream is one request of the L7 exchange machine: its fields are checked and become
-an HTTP/1.1 head (`fields.check_request`) fed to the `Exchange` `port.open_exchange`
-gives (DATA chunked when there is no content-length); the HTTP/1.1 response it writes
-is parsed again and sent as HEADERS / DATA / trailers.  So a stream is decided, stuck,
-buddied, pooled, logged and counted exactly like an HTTP/1.1 request.
+A stream is one request of the L7 exchange machine: its checked fields become an HTTP/1.1
+head (`fields.check_request`) for the `Exchange` of `port.open_exchange` (DATA chunked
+without content-length); its HTTP/1.1 response is parsed again and sent as HEADERS /
+DATA / trailers: decided, stuck, pooled, logged and counted like an HTTP/1.1 request.
 
 Flow control.  Toward the client: DATA never exceeds the client's windows; what waits
-for a window is held per stream, and past `STREAM_BUFFER` bytes the exchange is told
-the client is not reading (it pauses the server connection, and `timeout client`
-runs), as when the whole connection's transport is full.  From the client: each
+for a window is held per stream; past `STREAM_BUFFER` bytes the exchange is told the client
+is not reading (it pauses the server connection; `timeout client` runs).  From the client: each
 stream's window is handed back only while its exchange reads (an exchange that
 pauses, e.g. while connecting, holds the window shut: at most `INITIAL_WINDOW` bytes
 wait per stream); the connection window is large so a slow stream never blocks others.
