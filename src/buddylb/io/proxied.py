@@ -28,6 +28,9 @@ one applies) is told the header as the connection's first bytes, so the origin, 
 stickiness key, X-Forwarded-For and the access log come out exactly as on a plain VIP.
 An unlisted peer goes straight to the handshake (a header from it fails the handshake).
 
+Both ways of waiting for a header (the ProxyGate on a transport, the TLS VIP's reader on
+the raw socket) are one `HeaderWait`: one deadline, one parse, one count of refusals.
+
 `preface` is the header a `send-proxy` farm's server connection opens with: the client
 (the origin's source, else the real peer) and the destination (the origin's, else the
 VIP), so a chain of proxies passes on what it was told (proxy-protocol.txt §3).
@@ -87,31 +90,82 @@ def note_refused(balancer: "Balancer", vip: Vip, peer: tuple, kind: str, reason:
               logging.WARNING, f"connections closed for their PROXY header ({kind})")
 
 
-class ProxyGate(asyncio.Protocol):
-    """The protocol of a connection to an accept-proxy VIP until the relay takes over."""
+class HeaderWait:
+    """A peer's wait for its PROXY header, the same on a plain VIP (ProxyGate, fed by its
+    transport) and a TLS VIP (_HeaderReader, reading the raw socket before the handshake):
+    the deadline in the timer wheel, the parse that refuses a malformed header, the
+    refusal (counted, logged) whatever its reason.  Each subclass resets its own kind of
+    connection in `_abort()`: a transport, or a socket no transport has yet."""
 
-    __slots__ = ("balancer", "vip", "make", "transport", "peer", "buf", "listed", "real", "slot", "wheel", "done")
+    __slots__ = ("balancer", "vip", "peer", "buf", "slot", "wheel", "done")
 
-    def __init__(self, balancer: "Balancer", vip: Vip, make: Callable[[Origin | None], asyncio.Protocol]) -> None:
+    def __init__(self, balancer: "Balancer", vip: Vip, peer: tuple) -> None:
         self.balancer = balancer
         self.vip = vip
+        self.peer = peer
+        self.buf = bytearray()  # the header's bytes so far
+        self.slot: int | None = None  # our bucket in the timer wheel while we wait
+        self.wheel: Any = None
+        self.done = False  # the header came (handed over) or the connection was refused
+
+    def _wait(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Start the clock: the whole header must be in within `header_limit`."""
+        self.wheel = shared_wheel(self.balancer, loop)
+        self.wheel.arm(self, loop.time() + header_limit(self.balancer, self.vip))
+
+    def _settle(self) -> None:
+        """The wait is over (header complete, refused or the connection gone): stop the clock."""
+        self.done = True
+        if self.wheel is not None:
+            self.wheel.disarm(self)
+
+    def _parse(self, data: bytes | bytearray) -> proxyproto.ProxyHeader | None:
+        """The header if `data` holds all of it; None while incomplete, or refused as
+        malformed (then `done` is set)."""
+        try:
+            return proxyproto.parse(data)
+        except proxyproto.BadProxyHeader as exc:
+            self._refuse("malformed", exc.reason)
+            return None
+
+    def _peer_closed(self) -> bool:
+        """The peer closed before the header was complete: proxy-protocol.txt §2.2 rejects
+        a partial header (True: refused); a peer that sent nothing (a connect check) is
+        not counted, and the caller closes the connection as it would any."""
+        if self.buf:
+            self._refuse("truncated", "the peer closed within the PROXY header")
+            return True
+        self._settle()
+        return False
+
+    def fire(self) -> None:  # the wheel: the header did not arrive in time
+        if not self.done:
+            self._refuse("timeout", "no complete PROXY header in time")
+
+    def _refuse(self, kind: str, reason: str) -> None:
+        self._settle()
+        note_refused(self.balancer, self.vip, self.peer, kind, reason)
+        self._abort()
+
+
+class ProxyGate(HeaderWait, asyncio.Protocol):
+    """The protocol of a connection to an accept-proxy VIP until the relay takes over."""
+
+    __slots__ = ("make", "transport", "listed", "real")
+
+    def __init__(self, balancer: "Balancer", vip: Vip, make: Callable[[Origin | None], asyncio.Protocol]) -> None:
+        super().__init__(balancer, vip, ("", 0))
         self.make = make  # the relay, given the origin the header named (None: the real peer)
         self.transport: Any = None
-        self.peer: tuple = ("", 0)
-        self.buf = bytearray()
         self.listed = False
         self.real: asyncio.Protocol | None = None  # an unlisted peer's relay, while we watch its first bytes
-        self.slot: int | None = None  # our bucket in the timer wheel (listed peers)
-        self.wheel: Any = None
-        self.done = False  # handed over or refused
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:  # type: ignore[override]
         self.transport = transport
         self.peer = transport.get_extra_info("peername") or ("0.0.0.0", 0)
         self.listed = is_listed(self.vip, self.peer)
         if self.listed:
-            self.wheel = shared_wheel(self.balancer, asyncio.get_running_loop())
-            self.wheel.arm(self, self.wheel.loop.time() + header_limit(self.balancer, self.vip))
+            self._wait(asyncio.get_running_loop())
             return
         real = self.real = self.make(None)
         real.connection_made(transport)  # serve at once; we keep the events until the first bytes tell
@@ -123,15 +177,10 @@ class ProxyGate(asyncio.Protocol):
         if not self.listed:
             self._watch()
             return
-        try:
-            header = proxyproto.parse(self.buf)
-        except proxyproto.BadProxyHeader as exc:
-            self._refuse("malformed", exc.reason)
-            return
+        header = self._parse(self.buf)
         if header is None:
             return
-        self.done = True
-        self.wheel.disarm(self)
+        self._settle()
         origin = None if header.local else (*header.source, *header.destination)  # type: ignore[misc]
         rest = bytes(self.buf[header.length:])
         self.buf = bytearray()
@@ -152,7 +201,7 @@ class ProxyGate(asyncio.Protocol):
         self._hand_over()
 
     def _hand_over(self) -> None:
-        self.done = True
+        self._settle()
         real, data = self.real, bytes(self.buf)
         self.buf = bytearray()
         assert real is not None
@@ -160,15 +209,7 @@ class ProxyGate(asyncio.Protocol):
         if data:
             real.data_received(data)
 
-    def fire(self) -> None:  # the wheel: the header did not arrive in time
-        if not self.done:
-            self._refuse("timeout", "no complete PROXY header in time")
-
-    def _refuse(self, kind: str, reason: str) -> None:
-        self.done = True
-        if self.wheel is not None:
-            self.wheel.disarm(self)
-        note_refused(self.balancer, self.vip, self.peer, kind, reason)
+    def _abort(self) -> None:
         self.transport.abort()
 
     def eof_received(self) -> bool | None:
@@ -177,16 +218,13 @@ class ProxyGate(asyncio.Protocol):
         if self.real is not None:  # an unlisted peer half-closed before its bytes told: they are data
             self._hand_over()
             return self.real.eof_received()
-        if self.buf:  # proxy-protocol.txt §2.2: partial headers are rejected
-            self._refuse("truncated", "the peer closed within the PROXY header")
-        return False
+        self._peer_closed()
+        return False  # asyncio closes the transport
 
     def connection_lost(self, exc: Exception | None) -> None:
-        if self.wheel is not None:
-            self.wheel.disarm(self)
+        self._settle()
         if self.real is not None:
             self.real.connection_lost(exc)  # the unlisted peer's relay gives its lease back
-        self.done = True
 
     def pause_writing(self) -> None:
         if self.real is not None:
@@ -259,24 +297,20 @@ class TlsAcceptor:
             log.debug("VIP %s:%d: TLS handshake failed: %s", *self.key, exc)
 
 
-class _HeaderReader:
+class _HeaderReader(HeaderWait):
     """A listed peer's PROXY header, read off the raw socket before TLS: peek, then take
     exactly the bytes that belong to the header, so the ClientHello stays in the kernel."""
 
-    __slots__ = ("acceptor", "vip", "conn", "peer", "proto", "buf", "slot", "wheel", "fd")
+    __slots__ = ("acceptor", "conn", "proto", "fd")
 
     def __init__(self, acceptor: TlsAcceptor, vip: Vip, conn: socket.socket, peer: tuple,
                  proto: asyncio.Protocol) -> None:
+        super().__init__(acceptor.balancer, vip, peer)
         self.acceptor = acceptor
-        self.vip = vip
         self.conn = conn
-        self.peer = peer
         self.proto = proto
-        self.buf = bytearray()
-        self.slot: int | None = None
         self.fd = conn.fileno()
-        self.wheel = shared_wheel(acceptor.balancer, acceptor.loop)
-        self.wheel.arm(self, acceptor.loop.time() + header_limit(acceptor.balancer, vip))
+        self._wait(acceptor.loop)
         acceptor.loop.add_reader(self.fd, self._readable)
 
     def _readable(self) -> None:
@@ -285,41 +319,31 @@ class _HeaderReader:
         except (BlockingIOError, InterruptedError):
             return
         except OSError:
-            self._end()
+            self._settle()
+            self._close()
             return
-        if not data:  # proxy-protocol.txt §2.2: partial headers are rejected
-            if self.buf:
-                self._refuse("truncated", "the peer closed within the PROXY header")
-            else:
-                self._end()
+        if not data:
+            if not self._peer_closed():
+                self._close()
             return
-        try:
-            header = proxyproto.parse(self.buf + data)
-        except proxyproto.BadProxyHeader as exc:
-            self._refuse("malformed", exc.reason)
+        header = self._parse(self.buf + data)
+        if self.done:  # refused as malformed
             return
         # an incomplete header: every byte peeked is the header's; a complete one: its rest
         self.buf += self.conn.recv(len(data) if header is None else header.length - len(self.buf))
         if header is None:
             return
-        self._stop()
+        self._settle()
+        self.acceptor.loop.remove_reader(self.fd)
         self.acceptor.handshake(self.conn, self.proto, bytes(self.buf))
 
-    def fire(self) -> None:  # the wheel: the header did not arrive in time
-        self._refuse("timeout", "no complete PROXY header in time")
+    def _abort(self) -> None:
+        self.conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))  # close with RST
+        self._close()
 
-    def _stop(self) -> None:
-        self.wheel.disarm(self)
+    def _close(self) -> None:
         self.acceptor.loop.remove_reader(self.fd)
-
-    def _end(self) -> None:
-        self._stop()
         self.conn.close()  # the protocol made at accept never saw a transport: nothing to give back
-
-    def _refuse(self, kind: str, reason: str) -> None:
-        note_refused(self.acceptor.balancer, self.vip, self.peer, kind, reason)
-        self.conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))  # abort: RST
-        self._end()
 
 
 class _Told(asyncio.Protocol):
