@@ -9,7 +9,8 @@ from buddylb.errors import ProtocolError
 from buddylb.http.request import BodyChunk, RequestHead, RequestParser, serialize_request_head
 from buddylb.http.response import ResponseParser
 
-from tests.http.test_smuggling_corpus import CORPUS, assert_same_verdict
+from tests.http.reparse import assert_same_verdict
+from tests.http.test_smuggling_corpus import CORPUS
 
 VALID = [
     b"GET / HTTP/1.1\r\nHost: a\r\n\r\n",

@@ -9,7 +9,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from buddylb.errors import ProtocolError
-from buddylb.http.request import BodyChunk, EndOfMessage, RequestHead, RequestParser
+from buddylb.http.request import EndOfMessage, RequestHead, RequestParser
+
+from tests.http.reparse import assert_same_verdict, complete, messages, run
 
 
 class Case(NamedTuple):
@@ -163,45 +165,6 @@ CORPUS: list[Case] = [
     Case("headers-101", get(b"".join(b"X-%d: a\r\n" % i for i in range(100)) + H), 431,
          "SPEC §5: more than 100 fields -> 431"),
 ]
-
-
-def run(parser: RequestParser, pieces: list[bytes]) -> tuple[list, int | None]:
-    events: list = []
-    for piece in pieces:
-        try:
-            events += parser.feed(piece)
-        except ProtocolError as exc:
-            return events, exc.status
-    return events, parser.error.status if parser.error else None
-
-
-def messages(events: list) -> list[tuple]:
-    """Events grouped per message with bodies joined, so splits compare equal:
-    (head, body, trailers or None when the message did not end)."""
-    out: list[list] = []
-    for event in events:
-        if isinstance(event, RequestHead):
-            out.append([event, b"", None])
-        elif isinstance(event, BodyChunk):
-            out[-1][1] += event.data
-        else:
-            assert isinstance(event, EndOfMessage)
-            out[-1][2] = event.trailers
-    return [tuple(m) for m in out]
-
-
-def complete(events: list) -> list[tuple]:
-    return [m for m in messages(events) if m[2] is not None]
-
-
-def assert_same_verdict(raw: bytes, pieces: list[bytes]) -> None:
-    whole_events, whole_status = run(RequestParser(), [raw])
-    split_events, split_status = run(RequestParser(), pieces)
-    assert split_status == whole_status
-    if whole_status is None:
-        assert messages(split_events) == messages(whole_events)
-    else:  # forwarded-so-far may differ; finished messages may not
-        assert complete(split_events) == complete(whole_events)
 
 
 def test_corpus_is_large_and_well_formed() -> None:
