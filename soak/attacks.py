@@ -176,49 +176,27 @@ def descriptor_flood(workdir: Path, clients: int = 2500, nofile: int = 2000) -> 
 
 
 def haproxy_descriptor_flood(workdir: Path, clients: int, nofile: int) -> str:
-    if shutil.which("haproxy") is None:
+    from soak import haproxy
+
+    if not haproxy.installed():
         return "not run (haproxy not installed)"
     from tests.support.backends import Backends
     from tests.support.net import free_port
 
-    workdir.mkdir(parents=True, exist_ok=True)
     vip, a = "127.0.0.101", free_port("127.0.1.11")
     port = free_port(vip)
-    cfg = workdir / "haproxy.cfg"
-    cfg.write_text(f"global\n    ulimit-n {nofile}\ndefaults\n    mode http\n    timeout connect 3s\n"
-                   "    timeout client 30s\n    timeout server 30s\n    timeout http-request 10s\n"
-                   f"frontend f\n    bind {vip}:{port}\n    default_backend b\n"
-                   f"backend b\n    server s1 127.0.1.11:{a} check inter 2s\n")
+    config = (f"global\n    ulimit-n {nofile}\ndefaults\n    mode http\n    timeout connect 3s\n"
+              "    timeout client 30s\n    timeout server 30s\n    timeout http-request 10s\n"
+              f"frontend f\n    bind {vip}:{port}\n    default_backend b\n"
+              f"backend b\n    server s1 127.0.1.11:{a} check inter 2s\n")
     with Backends() as bk:
         bk.http("lnx1", "127.0.1.11", a)
-
-        def limit() -> None:
-            import resource
-
-            resource.setrlimit(resource.RLIMIT_NOFILE, (nofile, nofile))
-
-        proc = subprocess.Popen(["haproxy", "-db", "-f", str(cfg)], stdout=subprocess.DEVNULL,
-                                stderr=subprocess.PIPE, preexec_fn=limit)
-        try:
-            t0 = time.monotonic()
-            while time.monotonic() - t0 < 10:
-                try:
-                    socket.create_connection((vip, port), timeout=1).close()
-                    break
-                except OSError:
-                    time.sleep(0.1)
+        with haproxy.running(workdir, config, (vip, port), nofile=nofile):
             flood = _idle_flood(vip, port, clients)
             time.sleep(3.0)
             for s in flood:
                 s.close()
             first_s, failures = _first_request_after(vip, port)
-        finally:
-            proc.terminate()
-            try:
-                proc.wait(10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(5)
     return f"first request after it: 200 in {first_s * 1000:.0f} ms, {failures} failures"
 
 

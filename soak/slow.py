@@ -13,9 +13,7 @@ its failures (anything but a complete 200) are the figure that must be 0.
 """
 from __future__ import annotations
 
-import shutil
 import socket
-import subprocess
 import threading
 import time
 from dataclasses import dataclass, field
@@ -44,34 +42,34 @@ class SlowRun:
                 f"{self.readers_cut}/{self.readers}")
 
 
+def _open(port: int, source: str, request: bytes, rcvbuf: int | None = None) -> socket.socket | None:
+    """A non-blocking attacker connection from `source` that has sent `request`; None when
+    the proxy would not take it (refused, reset, or no answer to the connect in 2 s)."""
+    s = socket.socket()
+    if rcvbuf is not None:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
+    try:
+        s.bind((source, 0))
+        s.settimeout(2)
+        s.connect((VIP, port))
+        s.sendall(request)
+        s.setblocking(False)
+    except OSError:
+        s.close()
+        return None
+    return s
+
+
 def _attack(port: int, loris: int, readers: int, seconds: float, run: SlowRun, stop: threading.Event) -> None:
-    def open_loris(i: int) -> socket.socket | None:
-        s = socket.socket()
-        try:
-            s.bind((f"127.0.7.{1 + i % 250}", 0))
-            s.settimeout(2)
-            s.connect((VIP, port))
-            s.sendall(f"GET /loris HTTP/1.1\r\nHost: {VIP}\r\n".encode())
-            s.setblocking(False)
-        except OSError:
-            s.close()
-            return None
-        run.loris_opened += 1
+    def open_loris(i: int) -> socket.socket | None:  # a head that never ends
+        s = _open(port, f"127.0.7.{1 + i % 250}", f"GET /loris HTTP/1.1\r\nHost: {VIP}\r\n".encode())
+        if s is not None:
+            run.loris_opened += 1
         return s
 
-    def open_reader(i: int) -> socket.socket | None:
-        s = socket.socket()
-        s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
-        try:
-            s.bind((f"127.0.8.{1 + i % 250}", 0))
-            s.settimeout(2)
-            s.connect((VIP, port))
-            s.sendall(f"GET /big/1000000 HTTP/1.1\r\nHost: {VIP}\r\n\r\n".encode())
-            s.setblocking(False)
-        except OSError:
-            s.close()
-            return None
-        return s
+    def open_reader(i: int) -> socket.socket | None:  # a 1 MB answer into a 4 KiB receive buffer
+        return _open(port, f"127.0.8.{1 + i % 250}", f"GET /big/1000000 HTTP/1.1\r\nHost: {VIP}\r\n\r\n".encode(),
+                     rcvbuf=4096)
 
     slow = [open_loris(i) for i in range(loris)]
     reading = [open_reader(i) for i in range(readers)]
@@ -180,35 +178,19 @@ def buddylb_slow(workdir: Path, loris: int, readers: int, seconds: float) -> Slo
 
 
 def haproxy_slow(workdir: Path, loris: int, readers: int, seconds: float) -> SlowRun | None:
-    if shutil.which("haproxy") is None:
+    from soak import haproxy
+
+    if not haproxy.installed():
         return None
     from tests.support.backends import Backends
     from tests.support.net import free_port
 
-    workdir.mkdir(parents=True, exist_ok=True)
     a, port = free_port("127.0.1.11"), free_port(VIP)
-    cfg = workdir / "haproxy.cfg"
-    cfg.write_text(f"defaults\n    mode http\n    timeout connect 3s\n    timeout client {TIMEOUT_S}s\n"
-                   f"    timeout server 30s\n    timeout http-request {TIMEOUT_S}s\n"
-                   f"frontend f\n    bind {VIP}:{port}\n    default_backend b\n"
-                   f"backend b\n    server s1 127.0.1.11:{a}\n")
+    config = (f"defaults\n    mode http\n    timeout connect 3s\n    timeout client {TIMEOUT_S}s\n"
+              f"    timeout server 30s\n    timeout http-request {TIMEOUT_S}s\n"
+              f"frontend f\n    bind {VIP}:{port}\n    default_backend b\n"
+              f"backend b\n    server s1 127.0.1.11:{a}\n")
     with Backends() as bk:
         bk.http("lnx1", "127.0.1.11", a)
-        proc = subprocess.Popen(["haproxy", "-db", "-f", str(cfg)], stdout=subprocess.DEVNULL,
-                                stderr=subprocess.DEVNULL)
-        try:
-            t0 = time.monotonic()
-            while time.monotonic() - t0 < 10:
-                try:
-                    socket.create_connection((VIP, port), timeout=1).close()
-                    break
-                except OSError:
-                    time.sleep(0.1)
+        with haproxy.running(workdir, config, (VIP, port)):
             return drive(port, loris, readers, seconds)
-        finally:
-            proc.terminate()
-            try:
-                proc.wait(10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(5)
