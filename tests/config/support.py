@@ -24,6 +24,18 @@ def warnings(diagnostics: list[Diagnostic]) -> list[Diagnostic]:
     return [d for d in diagnostics if d.severity == "warning"]
 
 
+def assert_one_error(text: str, line: int, expected: str) -> None:
+    """SPEC §2.3 for one invalid file: exactly one error, on `line` of t.cfg, whose
+    message names what is wrong (`expected`) and says how to fix it (after a ';')."""
+    _, diagnostics = diagnose(text)
+    found = errors(diagnostics)
+    assert len(found) == 1, "\n".join(str(d) for d in diagnostics)
+    (error,) = found
+    assert (error.file, error.line) == ("t.cfg", line), str(error)
+    assert expected in error.message, str(error)
+    assert ";" in error.message  # ... that says how to fix it
+
+
 def write_cert_pair(
     folder: Path, cert_name: str = "shop.crt", key_name: str = "shop.key", password: bytes | None = None
 ) -> tuple[Path, Path]:

@@ -11,7 +11,7 @@ import pytest
 
 from buddylb.config.parser import load_config
 from buddylb.errors import ConfigError
-from tests.config.support import EXAMPLES, diagnose, errors, warnings, write_cert_pair
+from tests.config.support import EXAMPLES, assert_one_error, diagnose, errors, warnings, write_cert_pair
 
 # A small valid configuration (9 lines) that the cases extend.
 BASE = """\
@@ -535,13 +535,7 @@ def test_same_member_in_other_farms_and_contexts_is_no_duplicate() -> None:
 
 @pytest.mark.parametrize(("text", "line", "expected"), [c[1:] for c in CASES], ids=[c[0] for c in CASES])
 def test_one_error_on_the_right_line(text: str, line: int, expected: str) -> None:
-    _, diagnostics = diagnose(text)
-    found = errors(diagnostics)
-    assert len(found) == 1, "\n".join(str(d) for d in diagnostics)
-    (error,) = found
-    assert (error.file, error.line) == ("t.cfg", line), str(error)
-    assert expected in error.message, str(error)
-    assert ";" in error.message  # ... that says how to fix it
+    assert_one_error(text, line, expected)
 
 
 def test_there_are_enough_cases() -> None:

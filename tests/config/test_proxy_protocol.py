@@ -12,7 +12,7 @@ from click.testing import CliRunner
 
 from buddylb.cli import main
 from buddylb.core.compile import compile_config
-from tests.config.support import diagnose, errors
+from tests.config.support import assert_one_error, diagnose, errors
 
 FARM = """\
 rserver host lnx1
@@ -80,13 +80,7 @@ CASES = [
 
 @pytest.mark.parametrize(("text", "line", "expected"), [c[1:] for c in CASES], ids=[c[0] for c in CASES])
 def test_one_error_on_the_right_line(text: str, line: int, expected: str) -> None:
-    _, diagnostics = diagnose(text)
-    found = errors(diagnostics)
-    assert len(found) == 1, "\n".join(str(d) for d in diagnostics)
-    (error,) = found
-    assert (error.file, error.line) == ("t.cfg", line), str(error)
-    assert expected in error.message, str(error)
-    assert ";" in error.message  # ... that says how to fix it
+    assert_one_error(text, line, expected)
 
 
 def test_accept_proxy_on_a_tls_vip(tmp_path: Path) -> None:
