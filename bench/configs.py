@@ -21,8 +21,6 @@ The nginx backends serve a small static body and a 1 MiB file.
 """
 from __future__ import annotations
 
-import datetime
-import ipaddress
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -126,31 +124,13 @@ backend http
 
 
 def make_cert(folder: Path, stem: str = "shop") -> tuple[Path, Path, Path]:
-    """A throwaway self-signed P-256 certificate: (cert, key, cert+key PEM for HAProxy)."""
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import NameOID
+    """A throwaway self-signed certificate (buddylb.demo.certs, the one maker) for the VIP:
+    (cert, key, cert+key PEM for HAProxy)."""
+    from buddylb.demo.certs import make_cert as _make_cert
 
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "bench.buddylb.test")])
-    now = datetime.datetime.now(datetime.timezone.utc)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name).issuer_name(name).public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=5))
-        .not_valid_after(now + datetime.timedelta(days=1))
-        .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address(VIP))]), critical=False)
-        .sign(key, hashes.SHA256())
-    )
-    cert_pem = cert.public_bytes(serialization.Encoding.PEM)
-    key_pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                serialization.NoEncryption())
-    crt, pem_key, both = folder / f"{stem}.crt", folder / f"{stem}.key", folder / f"{stem}.pem"
-    crt.write_bytes(cert_pem)
-    pem_key.write_bytes(key_pem)
-    both.write_bytes(cert_pem + key_pem)
-    for p in (pem_key, both):
-        p.chmod(0o600)
+    crt, pem_key = _make_cert(folder, stem, VIP, common_name="bench.buddylb.test")
+    both = folder / f"{stem}.pem"
+    both.touch(mode=0o600)
+    both.chmod(0o600)  # a file left from an earlier run keeps its mode otherwise
+    both.write_bytes(crt.read_bytes() + pem_key.read_bytes())
     return crt, pem_key, both

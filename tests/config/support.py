@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import datetime
 from pathlib import Path
 
 from buddylb.config.model import Config, Diagnostic
 from buddylb.config.parser import check_text
+from tests.support.certs import make_cert
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 
@@ -36,32 +36,15 @@ def assert_one_error(text: str, line: int, expected: str) -> None:
     assert ";" in error.message  # ... that says how to fix it
 
 
-def write_cert_pair(
-    folder: Path, cert_name: str = "shop.crt", key_name: str = "shop.key", password: bytes | None = None
-) -> tuple[Path, Path]:
-    """A throwaway self-signed EC certificate and its key, PEM, into `folder`."""
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import NameOID
+def write_cert_pair(folder: Path, stem: str = "shop", password: bytes | None = None) -> tuple[Path, Path]:
+    """A throwaway self-signed certificate and its key, `stem`.crt and `stem`.key in
+    `folder` (tests/support/certs.py, the one certificate maker); with `password` the key
+    is written encrypted, which buddylb must refuse (it never prompts)."""
+    cert_path, key_path = make_cert(folder, stem)
+    if password is not None:
+        from cryptography.hazmat.primitives import serialization
 
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "shop.test")])
-    now = datetime.datetime.now(datetime.timezone.utc)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(days=1))
-        .not_valid_after(now + datetime.timedelta(days=30))
-        .sign(key, hashes.SHA256())
-    )
-    encryption = serialization.BestAvailableEncryption(password) if password else serialization.NoEncryption()
-    cert_path, key_path = folder / cert_name, folder / key_name
-    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_path.write_bytes(
-        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, encryption)
-    )
+        key = serialization.load_pem_private_key(key_path.read_bytes(), None)
+        key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                               serialization.BestAvailableEncryption(password)))
     return cert_path, key_path

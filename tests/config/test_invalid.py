@@ -590,9 +590,9 @@ def test_inactive_multi_match_claims_no_vip() -> None:
 
 
 def test_tls_problems(tmp_path: Path) -> None:
-    write_cert_pair(tmp_path, "a.crt", "a.key")
-    write_cert_pair(tmp_path, "b.crt", "b.key")
-    write_cert_pair(tmp_path, "enc.crt", "enc.key", password=b"secret")
+    write_cert_pair(tmp_path, "a")
+    write_cert_pair(tmp_path, "b")
+    write_cert_pair(tmp_path, "enc", password=b"secret")
     (tmp_path / "junk.crt").write_text("not a certificate\n")
     text = (
         "ssl-proxy service mismatch\n  cert a.crt\n  key b.key\n"  # 1-3
