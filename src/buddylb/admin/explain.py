@@ -14,8 +14,9 @@ for http-header scopes; a session id in hex for ssl-session scopes.
 from __future__ import annotations
 
 import re
-from typing import Any, Hashable, Mapping
+from typing import Any, Hashable
 
+from buddylb.admin.views import Tables, select_contexts
 from buddylb.core import cookie as sticky_cookie
 from buddylb.core.decide import available_members, resolve_class
 from buddylb.core.impact import VIEWS, backup_chain, farm_impact, scopes_of_farm
@@ -23,20 +24,10 @@ from buddylb.core.keys import addr_int, format_key, ip_key
 from buddylb.core.predictors import peek
 from buddylb.core.snapshot import Context, Scope, Snapshot
 from buddylb.core.state import RuntimeState
-from buddylb.core.sticky import StickyTable
 from buddylb.errors import CommandError
 
-Tables = Mapping[str, StickyTable]
 _CLIENT_ID = re.compile(r"[0-9a-f]{24}")  # core.cookie: 12 random bytes, hex
 _HEX = re.compile(r"(?:[0-9a-fA-F]{2})+")
-
-
-def _contexts(snap: Snapshot, context: str | None) -> list[Context]:
-    if context is None:
-        return list(snap.contexts.values())
-    if context not in snap.contexts:
-        raise CommandError(f'context "{context}" does not exist; known: {", ".join(snap.contexts)}', 2)
-    return [snap.contexts[context]]
 
 
 def _is_address(text: str) -> bool:
@@ -81,7 +72,7 @@ def show_sticky_client(snap: Snapshot, state: RuntimeState, tables: Tables, now:
     are listed for it only when they hold an entry under that value."""
     is_ip = _is_address(client)
     out = []
-    for ctx in _contexts(snap, context):
+    for ctx in select_contexts(snap, context):
         table = tables.get(ctx.name)
         for scope in ctx.scopes.values():
             key = client_key(snap, ctx, scope, client, secret, wall)
@@ -94,7 +85,7 @@ def show_sticky_client(snap: Snapshot, state: RuntimeState, tables: Tables, now:
                 continue
             addrs = (client if is_ip else "0.0.0.0", _scope_destination(snap, ctx, scope))
             out.append(_explained(ctx, state, scope, key, e, st, now, addrs))
-    if not out and not is_ip and not any(s.kind != "ip-netmask" for c in _contexts(snap, context)
+    if not out and not is_ip and not any(s.kind != "ip-netmask" for c in select_contexts(snap, context)
                                          for s in c.scopes.values()):
         raise CommandError(f'"{client}" is not an IP address, and no cookie, header or ssl-session sticky '
                            "scope exists to take it as a value", 2)
@@ -146,7 +137,7 @@ def show_impact(snap: Snapshot, state: RuntimeState, tables: Tables, now: float,
     "outofservice") or draining ("drain"), and where new clients would go."""
     if action not in VIEWS:
         raise CommandError(f'impact action "{action}" is not one of: {", ".join(VIEWS)}', 2)
-    contexts = [c for c in _contexts(snap, context) if rserver in c.rservers]
+    contexts = [c for c in select_contexts(snap, context) if rserver in c.rservers]
     if not contexts:
         raise CommandError(f'rserver "{rserver}" does not exist', 2)
     rows = []

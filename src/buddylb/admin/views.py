@@ -23,7 +23,9 @@ from buddylb.errors import CommandError
 Tables = Mapping[str, StickyTable]
 
 
-def _contexts(snap: Snapshot, context: str | None) -> list[Context]:
+def select_contexts(snap: Snapshot, context: str | None) -> list[Context]:
+    """The contexts a `context C` filter names (all without one); an unknown name is a
+    usage error naming the known ones.  The explain views (admin.explain) filter by it too."""
     if context is None:
         return list(snap.contexts.values())
     if context not in snap.contexts:
@@ -111,7 +113,7 @@ def _farm_view(f: Farm, state: RuntimeState) -> dict[str, Any]:
 # -- show serverfarm / rserver / buddy-group -----------------------------------------
 def show_serverfarm(snap: Snapshot, state: RuntimeState, name: str | None = None, context: str | None = None) -> list[dict]:
     rows = []
-    for ctx in _contexts(snap, context):
+    for ctx in select_contexts(snap, context):
         for f in ctx.farms.values():
             if name is None or f.name == name:
                 rows.append({"context": ctx.name, "serverfarm": f.name, **_farm_view(f, state)})
@@ -124,7 +126,7 @@ def show_rserver(snap: Snapshot, state: RuntimeState, name: str | None = None, c
     """Each rserver host: its admin state (config and operator) and its operational state,
     summed up over its farms and per farm (with the farm's own weight)."""
     rows = []
-    for ctx in _contexts(snap, context):
+    for ctx in select_contexts(snap, context):
         for rs, (address, weight, inservice) in ctx.rservers.items():
             if name is not None and rs != name:
                 continue
@@ -162,7 +164,7 @@ def _summary(farms: list[dict]) -> str:
 
 def show_buddy_group(snap: Snapshot, name: str | None = None, context: str | None = None) -> dict[str, list]:
     real, sticky = [], []
-    for ctx in _contexts(snap, context):
+    for ctx in select_contexts(snap, context):
         for g, farms in ctx.buddy_real_groups.items():
             if name is None or g == name:
                 real.append({"context": ctx.name, "name": g, "serverfarms": {f: list(r) for f, r in farms.items()},
@@ -241,7 +243,7 @@ def show_sticky_database(snap: Snapshot, tables: Tables, now: float, *, buddy: b
     prefix = _client_prefix(client) if client is not None else None
     limit = _limit(limit)
     start_ctx, start_slot = _parse_cursor(cursor)
-    contexts = _contexts(snap, context)
+    contexts = select_contexts(snap, context)
     if group is not None:
         having = [c for c in contexts if c.has_sticky_group(group)]
         if not having:
@@ -320,7 +322,7 @@ def _round(v: float | None) -> float | None:
 
 def show_stats_sticky(snap: Snapshot, tables: Tables, context: str | None = None, store: dict | None = None) -> list[dict]:
     rows = []
-    for ctx in _contexts(snap, context):
+    for ctx in select_contexts(snap, context):
         t = tables.get(ctx.name)
         if t is None:
             continue
