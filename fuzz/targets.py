@@ -23,6 +23,14 @@ def config_target(data: bytes) -> None:
         assert d.line >= 0 and d.file == "fuzz.cfg" and d.message, d
 
 
+def _whole_and_split(data: bytes) -> tuple[list[bytes], list[bytes]]:
+    """The input after its first byte, as one read and as reads of 1-7 bytes (the first
+    byte picks the size), so the fuzzer explores the splits as it explores the bytes."""
+    step = data[0] % 7 + 1
+    body = data[1:]
+    return [body], [body[i:i + step] for i in range(0, len(body), step)]
+
+
 def _verdict(chunks: list[bytes]) -> tuple:
     p = RequestParser()
     events = []
@@ -38,10 +46,7 @@ def _verdict(chunks: list[bytes]) -> tuple:
 def http_target(data: bytes) -> None:
     if not data:
         return
-    step = data[0] % 7 + 1
-    body = data[1:]
-    whole = _verdict([body])
-    pieces = _verdict([body[i:i + step] for i in range(0, len(body), step)])
+    whole, pieces = (_verdict(reads) for reads in _whole_and_split(data))
     # the verdict (refused with which status, or accepted) must not depend on the splits
     assert whole[1] == pieces[1], (whole, pieces)
 
@@ -64,9 +69,6 @@ def _proxy_verdict(chunks: list[bytes]) -> object:
 def proxy_target(data: bytes) -> None:
     if not data:
         return
-    step = data[0] % 7 + 1
-    body = data[1:]
-    whole = _proxy_verdict([body])
-    pieces = _proxy_verdict([body[i:i + step] for i in range(0, len(body), step)])
+    whole, pieces = (_proxy_verdict(reads) for reads in _whole_and_split(data))
     # a header found in pieces is the one found whole (it may complete earlier, never differ)
     assert whole == pieces, (whole, pieces)
