@@ -17,6 +17,8 @@ import struct
 import time
 import urllib.request
 from collections import Counter
+from pathlib import Path
+from typing import Callable
 
 import pytest
 
@@ -188,6 +190,19 @@ def _xff(servers) -> list[bytes]:
 
 
 def test_haproxy_in_front_passes_the_client_through(web, tmp_path) -> None:
+    def get(s: socket.socket) -> tuple[int, bytes]:
+        s.sendall(b"GET / HTTP/1.1\r\nHost: vip\r\nConnection: close\r\n\r\n")
+        status, _, body = parse_response(read_all(s))
+        s.close()
+        return status, body
+
+    assert_clients_pass_through(web, tmp_path, get)
+
+
+def assert_clients_pass_through(web, tmp_path: Path, get: Callable[[socket.socket], tuple[int, bytes]]) -> None:
+    """Six clients (127.0.0.41-46) open three connections each through HAProxy's
+    send-proxy-v2 (`get`: one request on a connection, its status and body): buddylb sees
+    each real client, not HAProxy, in stickiness, X-Forwarded-For and its access log."""
     lb, p, servers = web
     front_port = free_port(FRONT)
     hap = Haproxy(tmp_path / "haproxy", FRONT, front_port, f"{VIP}:{p['vip']} send-proxy-v2", source=FRONT)
@@ -197,20 +212,11 @@ def test_haproxy_in_front_passes_the_client_through(web, tmp_path) -> None:
         for n in range(6):
             client = f"127.0.0.{41 + n}"
             for _ in range(3):  # a new connection through HAProxy each time
-                s = connect_from(client, FRONT, front_port)
-                s.sendall(b"GET / HTTP/1.1\r\nHost: vip\r\nConnection: close\r\n\r\n")
-                status, headers, body = parse_response(read_all(s))
-                s.close()
+                status, body = get(connect_from(client, FRONT, front_port))
                 assert status == 200, body
                 landed.setdefault(client, set()).add(body)
     finally:
         hap.stop()
-    assert_clients_passed_through(lb, servers, landed)
-
-
-def assert_clients_passed_through(lb, servers, landed: dict[str, set]) -> None:
-    """Six clients (127.0.0.41-46), three connections each through HAProxy's send-proxy-v2:
-    buddylb saw each real client, not HAProxy, in stickiness, X-Forwarded-For and its log."""
     assert all(len(v) == 1 for v in landed.values()), landed  # each client stuck to one rserver
     assert set().union(*landed.values()) == {b"lnx1", b"lnx2"}  # keyed per client, not per HAProxy
     assert Counter(_xff(servers)) == {f"127.0.0.{41 + n}".encode(): 3 for n in range(6)}
