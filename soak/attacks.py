@@ -93,16 +93,12 @@ def hostile_admin(workdir: Path) -> Row:
 
 def admin_idle_flood(workdir: Path, clients: int = 1000, nofile: int = 512) -> Row:
     from tests.admin.support import running_shop
+    from tests.support.net import idle_connections
 
     with running_shop(workdir, nofile=nofile) as shop:
         host, port = shop.lb.admin.rsplit(":", 1)
-        flood = []
+        flood = idle_connections(host, int(port), clients)
         try:
-            for _ in range(clients):
-                s = socket.socket()
-                s.setblocking(False)
-                s.connect_ex((host, int(port)))
-                flood.append(s)
             time.sleep(1.0)
             served = sum(1 for i in range(100) if shop.get(f"127.0.2.{1 + i}", "http"))
             t0 = time.monotonic()
@@ -119,14 +115,10 @@ def admin_idle_flood(workdir: Path, clients: int = 1000, nofile: int = 512) -> R
 
 
 def _idle_flood(vip: str, port: int, clients: int) -> list[socket.socket]:
-    flood = []
-    for i in range(clients):
-        s = socket.socket()
-        s.setblocking(False)
-        s.bind((f"127.0.{6 + i // 250}.{1 + i % 250}", 0))
-        s.connect_ex((vip, port))
-        flood.append(s)
-    return flood
+    """Idle clients of a VIP, 250 per 127.0.N.0/24 from 127.0.6.1 on."""
+    from tests.support.net import idle_connections
+
+    return idle_connections(vip, port, clients, lambda i: f"127.0.{6 + i // 250}.{1 + i % 250}")
 
 
 def _first_request_after(vip: str, port: int, limit_s: float = 10.0) -> tuple[float, int]:

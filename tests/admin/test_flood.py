@@ -3,12 +3,11 @@ runs with a soft descriptor limit of 256, so the flood is four times what it may
 Before the connection cap the flood took every descriptor and the VIPs with them."""
 from __future__ import annotations
 
-import socket
 import time
 from pathlib import Path
 
 from tests.admin.support import running_shop
-from tests.support.net import http_get
+from tests.support.net import http_get, idle_connections
 
 FLOOD = 1000
 NOFILE = 256
@@ -17,13 +16,8 @@ NOFILE = 256
 def test_idle_admin_flood_leaves_vips_and_admin_serving(tmp_path: Path) -> None:
     with running_shop(tmp_path, nofile=NOFILE) as shop:
         host, port = shop.lb.admin.rsplit(":", 1)
-        flood: list[socket.socket] = []
+        flood = idle_connections(host, int(port), FLOOD)
         try:
-            for _ in range(FLOOD):
-                s = socket.socket()
-                s.setblocking(False)
-                s.connect_ex((host, int(port)))
-                flood.append(s)
             time.sleep(0.5)  # let buddylb accept the lot
             served = [shop.get(f"127.0.2.{i}", "http") for i in range(1, 21)]
             assert set(served) <= {"lnx1-http", "lnx2-http"} and len(served) == 20

@@ -18,18 +18,12 @@ from pathlib import Path
 
 from tests.admin.support import VIP, running_shop
 from tests.e2e.test_descriptors import metric
-from tests.support.net import http_get, wait_for
+from tests.support.net import http_get, idle_connections, wait_for
 
 
 def flood(port: int, n: int, first: int = 1) -> list[socket.socket]:
-    out = []
-    for i in range(n):
-        s = socket.socket()
-        s.setblocking(False)
-        s.bind((f"127.0.4.{first + i % 200}", 0))
-        s.connect_ex((VIP, port))
-        out.append(s)
-    return out
+    """Idle clients of the VIP from 127.0.4.`first`.. (200 sources)."""
+    return idle_connections(VIP, port, n, lambda i: f"127.0.4.{first + i % 200}")
 
 
 def closed_by_peer(socks: list[socket.socket]) -> int:

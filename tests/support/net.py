@@ -6,6 +6,26 @@ import socket
 import time
 
 
+def idle_connections(host: str, port: int, n: int, source=None) -> list[socket.socket]:
+    """An idle flood: `n` non-blocking connections to host:port that never send a byte
+    (the connect is started, not awaited), the i-th bound to `source(i)` when given.
+    The caller closes them; if opening one fails, those opened so far are closed."""
+    out: list[socket.socket] = []
+    try:
+        for i in range(n):
+            s = socket.socket()
+            out.append(s)
+            s.setblocking(False)
+            if source is not None:
+                s.bind((source(i), 0))
+            s.connect_ex((host, port))
+    except BaseException:
+        for s in out:
+            s.close()
+        raise
+    return out
+
+
 def free_port(host: str = "127.0.0.1") -> int:
     """A port free on `host` now (bound then released; the kernel won't hand it out again soon)."""
     with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as s:
