@@ -36,6 +36,7 @@ COMPILED = [
     "src/buddylb/io/l4.py",
     "src/buddylb/io/wheel.py",
     "src/buddylb/io/record.py",
+    "src/buddylb/io/tally.py",  # the decision counts (tally.pxd): one C call per decision
 ]
 # The HTTP head layer (issue 10 item 5; bench/http_parse.py measures the gain). Built with
 # annotation typing: `head._scan_native` declares its C types as annotations.

@@ -91,8 +91,7 @@ class Server:
         self.listeners = ListenerSet(self.balancer, protocol_factory(self.balancer), opts.reuse_port,
                                      prebound=dict(opts.prebound))
         self.prober = Prober(self.balancer)
-        self.rate = DecisionRate()  # decisions/s in this node's heartbeat
-        self.balancer.observers.append(self.rate.observe)
+        self.rate = DecisionRate(self.balancer.tally)  # decisions/s in this node's heartbeat
         self.checksums: dict[int, str] = {}
         self.udp = UdpListeners(self.balancer, opts.reuse_port)
         self.stopping: asyncio.Event | None = None

@@ -3,9 +3,9 @@
 Two kinds, both in one CollectorRegistry per Balancer (never the global one, so tests
 and several balancers in one process never share numbers):
 
-- Event counters, fed as things happen: the decision observer counts
-  `buddylb_decisions_total{context,farm,outcome}` exactly once per `Balancer.decide()`
-  with the SPEC §3 outcome names; the access-log tap counts finished L4 connections,
+- Event counters, fed as things happen: `buddylb_decisions_total{context,farm,outcome}`
+  is the balancer's decision tally (io/tally.py: counted once per reported
+  `Balancer.decide()` with the SPEC §3 outcome names, read here at scrape time); the access-log tap counts finished L4 connections,
   L7 requests, their bytes and HTTP status classes.  They are plain dicts of ints,
   exported at scrape time: the data path and the admin API share one event loop, so no
   lock is needed (prometheus-client's Counter takes one per inc, measured at ~5% of an
@@ -27,7 +27,6 @@ from buddylb.io.lograte import RATE
 from buddylb.io.record import L4_MODES
 
 if TYPE_CHECKING:
-    from buddylb.core.decide import Decision
     from buddylb.io.record import FlowRecord
     from buddylb.io.runtime import Balancer
 
@@ -200,22 +199,15 @@ class Metrics:
     def __init__(self, balancer: "Balancer", admin_refusals: dict[int, int] | None = None) -> None:
         self.registry = CollectorRegistry()
         self.admin_refusals = admin_refusals if admin_refusals is not None else {}  # status -> count
-        self.decisions: dict[tuple[str, str, str], int] = {}
+        self.decisions: dict[tuple[str, str, str], int] = balancer.tally.decisions  # read, never written here
         self.routes: dict[tuple[bool, str, str, str], list[int]] = {}  # -> [count, bytes in, bytes out]
         self.responses: dict[tuple[str, int], int] = {}
         self.registry.register(_EventCollector(self))  # type: ignore[arg-type]
         self.registry.register(_StateCollector(balancer))  # type: ignore[arg-type]
-        balancer.observers.append(self.observe)
         self._access_log: Callable[["FlowRecord"], None] = balancer.access_log
         balancer.access_log = self.log
 
     # -- taps on the data path ---------------------------------------------------------------
-    def observe(self, event: str, d: "Decision") -> None:
-        if event != "decision":
-            return
-        key = (d.vip.context, d.farm.name if d.farm is not None else "", d.outcome)
-        self.decisions[key] = self.decisions.get(key, 0) + 1
-
     def log(self, record: "FlowRecord") -> None:
         """Count one flow record (a finished connection or request), then log it."""
         vip = record.vip

@@ -87,7 +87,8 @@ def test_session_value_is_bound_to_the_token() -> None:
 
 def _decision(outcome: str, farm: str = "web", group: str | None = "blue", context: str = "tiers"):
     member = SimpleNamespace(farm=farm, buddy_group=group)
-    return SimpleNamespace(outcome=outcome, member=member, vip=SimpleNamespace(context=context))
+    return SimpleNamespace(outcome=outcome, member=member, vip=SimpleNamespace(context=context),
+                           farm=SimpleNamespace(name=farm))
 
 
 def _probe(up: bool):

@@ -228,7 +228,7 @@ class AdminServer:
         self.gate = Gate(self.limits, Screen(host, bound), self.dispatch)
         self.counters = Metrics(self.server.balancer, admin_refusals=self.gate.refused)
         self.metrics = self.counters.render
-        self.server.balancer.observers.append(self.history.observe)
+        self.history.follow(self.server.balancer.tally)  # its counts, read at each sample
         logging.getLogger("buddylb").addHandler(self._log_handler)
         self._sampler = loop.create_task(self._sample_forever())
         log.info("admin API and dashboard on http://%s/", self.addr)

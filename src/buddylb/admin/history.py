@@ -3,9 +3,9 @@
 Owns what the admin API cannot read from the live objects at one instant: rates over
 time and things that happened.  `History.sample(now, ...)` is called every few seconds
 by the admin server with the cumulative counters of that moment; rates are differences
-between samples, so nothing on the data path changes except one cheap observer
-(`observe`) that counts buddy hits per buddy real group (the buddy map's links) and
-re-sticks per context (bursts become events).
+between samples, so nothing on the data path changes: the buddy hits per buddy real
+group (the buddy map's links) and the re-sticks per context (bursts become events) are
+counted by the balancer's decision tally (io/tally.py), whose dicts `follow` shares.
 
 Events: probe transitions and reloads are found by comparing one sample with the last
 (probe verdicts, configuration generation); a refused reload is reported by the admin
@@ -18,6 +18,8 @@ import logging
 from collections import deque
 from typing import Any, Iterable
 
+from buddylb.io.tally import Tally
+
 SAMPLE_EVERY_S = 5.0
 SAMPLES = 180  # 15 minutes at 5 s
 EVENTS = 200
@@ -28,22 +30,25 @@ class History:
     def __init__(self) -> None:
         self.samples: deque[dict[str, Any]] = deque(maxlen=SAMPLES)
         self.events: deque[dict[str, Any]] = deque(maxlen=EVENTS)
-        self.buddy_hits: dict[tuple[str, str, str], int] = {}  # (context, farm, buddy group) -> count
-        self.resticks: dict[str, int] = {}  # context -> count
         self._probes: dict[tuple[str, str, str, str], bool] = {}
         self._generation: int | None = None
         self._last_resticks: dict[str, int] = {}
+        self.follow(Tally())
 
-    # -- the data-path tap ------------------------------------------------------------
+    # -- the data-path counts -----------------------------------------------------------
+    def follow(self, tally: Tally) -> None:
+        """Read buddy hits and re-sticks from `tally` (the balancer's, io/tally.py) from now
+        on: the same dicts, so the data path pays nothing for the dashboard.  Re-sticks
+        counted before this call are no burst of the first sample."""
+        self.tally = tally
+        self.buddy_hits: dict[tuple[str, str, str], int] = tally.buddy_hits  # (context, farm, buddy group) -> n
+        self.resticks: dict[str, int] = tally.resticks  # context -> count
+        self._last_resticks = dict(tally.resticks)
+
     def observe(self, event: str, d: Any) -> None:
-        """Decision observer (Balancer.observers): two dict updates for the outcomes it counts."""
-        outcome = d.outcome
-        if outcome == "buddy_hit" and d.member is not None and d.member.buddy_group:
-            key = (d.vip.context, d.member.farm, d.member.buddy_group)
-            self.buddy_hits[key] = self.buddy_hits.get(key, 0) + 1
-        elif outcome == "restick":
-            ctx = d.vip.context
-            self.resticks[ctx] = self.resticks.get(ctx, 0) + 1
+        """Count one decision into the followed tally (a History used on its own, e.g. in tests)."""
+        if event == "decision":
+            self.tally.count(d)
 
     # -- sampling ---------------------------------------------------------------------
     def sample(self, now: float, wall: float, decisions: dict, routes: dict, vip_context: dict[str, str],

@@ -31,6 +31,7 @@ from buddylb.io.descriptors import AcceptState
 from buddylb.io.pool import Pool
 from buddylb.io.record import FlowRecord
 from buddylb.io.retire import Retirer, share_cpu
+from buddylb.io.tally import Tally
 
 log = logging.getLogger("buddylb")
 
@@ -77,7 +78,9 @@ class Balancer:
         }
         self.probe_targets: list[ProbeTarget] = []
         self.access_log: Callable[[FlowRecord], None] = lambda record: None  # app/metrics install theirs
-        self.observers: list[Callable[[str, Decision], None]] = []
+        # decision counts for the metrics, the dashboard and the cluster rate, read lazily (io/tally.py)
+        self.tally = Tally()
+        self.observers: list[Callable[[str, Decision], None]] = []  # extra observers (none in the product)
         self.store: StickyStore = MemoryStore()
         self.reloads = 0
         # open flows of farms with `fail-action purge`, by member key, closed on probe failure
@@ -108,8 +111,10 @@ class Balancer:
         flow.wall = time.time()
         d = decide(snap or self.snapshot, self.state, self.tables, vip, flow, self.clock(), self.secret, requeue)
         if not (requeue and d.member is None):
-            for observe in self.observers:
-                observe("decision", d)
+            self.tally.count(d)
+            if self.observers:
+                for observe in self.observers:
+                    observe("decision", d)
         return d
 
     def decide_now(self, vip: Vip, flow: Flow, snap: Snapshot | None = None) -> tuple[Decision | None, bool]:

@@ -57,26 +57,24 @@ def nodes_key(prefix: str) -> str:
 
 
 class DecisionRate:
-    """Decisions per second between two heartbeats, fed by a Balancer observer."""
+    """Decisions per second between two heartbeats, read from the balancer's decision tally
+    (`tally.total`, io/tally.py: the data path pays nothing for it)."""
 
-    __slots__ = ("count", "_last_count", "_last_at", "_per_s")
+    __slots__ = ("tally", "_last_count", "_last_at", "_per_s")
 
-    def __init__(self) -> None:
-        self.count = 0
-        self._last_count = 0
+    def __init__(self, tally: Any) -> None:
+        self.tally = tally
+        self._last_count = tally.total
         self._last_at = time.monotonic()
         self._per_s = 0.0
-
-    def observe(self, event: str, d: object) -> None:
-        if event == "decision":
-            self.count += 1
 
     def rate(self) -> float:
         """The rate over the last window of at least one second (asking often changes nothing)."""
         now = time.monotonic()
         if now - self._last_at >= 1.0:
-            self._per_s = round((self.count - self._last_count) / (now - self._last_at), 1)
-            self._last_count, self._last_at = self.count, now
+            count = self.tally.total
+            self._per_s = round((count - self._last_count) / (now - self._last_at), 1)
+            self._last_count, self._last_at = count, now
         return self._per_s
 
 

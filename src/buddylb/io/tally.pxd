@@ -1,0 +1,9 @@
+# Cython declarations for tally.py (pure-Python mode); unused without Cython.  The counts
+# live in C fields, so the decision path's one call (`count`) is a C call from Cython callers.
+cimport cython
+
+cdef class Tally:
+    cdef public dict decisions, buddy_hits, resticks
+    cdef public Py_ssize_t total
+
+    cpdef count(self, object d)
