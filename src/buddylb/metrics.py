@@ -3,10 +3,11 @@
 Two kinds, both in one CollectorRegistry per Balancer (never the global one, so tests
 and several balancers in one process never share numbers):
 
-- Event counters, fed as things happen: `buddylb_decisions_total{context,farm,outcome}`
-  is the balancer's decision tally (io/tally.py: counted once per reported
-  `Balancer.decide()` with the SPEC §3 outcome names, read here at scrape time); the access-log tap counts finished L4 connections,
-  L7 requests, their bytes and HTTP status classes.  They are plain dicts of ints,
+- Event counters, fed as things happen, kept by the balancer's tally (io/tally.py) and
+  read here at scrape time: `buddylb_decisions_total{context,farm,outcome}` counts once
+  per reported `Balancer.decide()` with the SPEC §3 outcome names; the access-log tap
+  (`Tally.tap`) counts finished L4 connections, L7 requests, their bytes and HTTP status
+  classes.  They are plain dicts of ints,
   exported at scrape time: the data path and the admin API share one event loop, so no
   lock is needed (prometheus-client's Counter takes one per inc, measured at ~5% of an
   L7 request in bench/).
@@ -14,20 +15,19 @@ and several balancers in one process never share numbers):
   RuntimeState, store status): nothing on the data path keeps them up to date.
 
 `Metrics(balancer)` installs its taps: construct it once per Balancer.  It must never
-change what the data path does: the original access log still receives every record.
+change what the data path does: the original access log still receives every record
+(unless it is off: then it is not called at all).
 """
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Callable, Iterator
+from typing import TYPE_CHECKING, Iterator
 
 from prometheus_client import CollectorRegistry, disable_created_metrics, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
 from buddylb.io.lograte import RATE
-from buddylb.io.record import L4_MODES
 
 if TYPE_CHECKING:
-    from buddylb.io.record import FlowRecord
     from buddylb.io.runtime import Balancer
 
 ROUTE = ("vip", "farm", "rserver")
@@ -200,30 +200,12 @@ class Metrics:
         self.registry = CollectorRegistry()
         self.admin_refusals = admin_refusals if admin_refusals is not None else {}  # status -> count
         self.decisions: dict[tuple[str, str, str], int] = balancer.tally.decisions  # read, never written here
-        self.routes: dict[tuple[bool, str, str, str], list[int]] = {}  # -> [count, bytes in, bytes out]
-        self.responses: dict[tuple[str, int], int] = {}
+        tally = balancer.tally
+        self.routes: dict[tuple[bool, str, str, str], list[int]] = tally.routes  # -> [count, bytes in, bytes out]
+        self.responses: dict[tuple[str, int], int] = tally.responses
         self.registry.register(_EventCollector(self))  # type: ignore[arg-type]
         self.registry.register(_StateCollector(balancer))  # type: ignore[arg-type]
-        self._access_log: Callable[["FlowRecord"], None] = balancer.access_log
-        balancer.access_log = self.log
-
-    # -- taps on the data path ---------------------------------------------------------------
-    def log(self, record: "FlowRecord") -> None:
-        """Count one flow record (a finished connection or request), then log it."""
-        vip = record.vip
-        is_l4 = record.mode in L4_MODES
-        key = (is_l4, vip, record.farm or "", record.rserver or "")
-        cell = self.routes.get(key)
-        if cell is None:
-            cell = self.routes[key] = [0, 0, 0]
-        cell[0] += 1
-        cell[1] += record.bytes_in
-        cell[2] += record.bytes_out
-        status = record.status
-        if not is_l4 and status.__class__ is int and 100 <= status < 600:
-            rkey = (vip, status // 100)
-            self.responses[rkey] = self.responses.get(rkey, 0) + 1
-        self._access_log(record)
+        balancer.access_log = tally.tap(balancer.access_log)  # count each record, then log it
 
     def render(self) -> bytes:
         """The Prometheus text exposition format."""

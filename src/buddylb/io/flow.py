@@ -29,9 +29,10 @@ import asyncio
 import logging
 from typing import TYPE_CHECKING, Any, Awaitable, Callable, Coroutine
 
-from buddylb.core.decide import Decision, Flow, reroute
+from buddylb.core.decide import Decision, Flow, connection_closed, reroute
 from buddylb.core.snapshot import Snapshot, Vip
 from buddylb.io.lograte import note_connect_failure
+from buddylb.io.tally import counted_decide
 from buddylb.io.wheel import shared_wheel
 
 if TYPE_CHECKING:
@@ -63,10 +64,14 @@ class Lease:
             return
         self.released = True
         d = self.decision
+        b = self.balancer
         if self.holder is not None:
-            self.balancer.untrack(d, self.holder)
+            b.untrack(d, self.holder)
             self.holder = None
-        self.balancer.closed(d)
+        if b.queued or b.store.shared:
+            b.closed(d)
+        else:  # Balancer.closed with nothing queued and the memory store: no Python call
+            connection_closed(b.state, d, b.clock())
 
     def _given_back(self) -> None:
         """`reroute` found no other rserver and already gave the slot and entry back."""
@@ -102,7 +107,7 @@ def decide_now(b: "Balancer", vip: Vip, flow: Flow, snap: Snapshot) -> tuple[Dec
     """(decision, final).  `final` False: finish with `await settle(...)` in a task
     (the shared store must load or publish, or the rule-6 queue must be waited in)."""
     if not b.store.shared:
-        d = b.decide(vip, flow, snap)
+        d = counted_decide(b, vip, flow, snap)
         return d, not d.queue
     d, must_publish = b.decide_now(vip, flow, snap)
     if d is None or must_publish:
@@ -154,7 +159,7 @@ async def queue(b: "Balancer", vip: Vip, flow: Flow, snap: Snapshot, d: Decision
             return d
         finally:
             b.unwait(context, waiter)
-        d = b.decide(vip, flow, snap, requeue=True)
+        d = counted_decide(b, vip, flow, snap, True)
     return d
 
 

@@ -47,7 +47,8 @@ class FlowRecord:
         member = d.member
         if member is not None:
             self.rserver = member.rserver
-            self.port = member.target_port(d.vip.port)
+            port = member.port  # Member.target_port, inlined: a Python call per request otherwise
+            self.port = port if port is not None else d.vip.port
 
     def end(self, wall: float) -> None:
         self.duration_s = round(wall - self.ts, 4)

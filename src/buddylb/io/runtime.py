@@ -20,7 +20,7 @@ from buddylb.config.parser import load_config
 from buddylb.core.acl import AclCounters
 from buddylb.core.inband import InbandTracker
 from buddylb.core.compile import compile_config
-from buddylb.core.decide import Decision, Flow, connection_closed, decide
+from buddylb.core.decide import Decision, Flow, connection_closed
 from buddylb.core.health import ProbeTarget
 from buddylb.core.snapshot import Snapshot, Vip
 from buddylb.core.state import RuntimeState
@@ -31,7 +31,7 @@ from buddylb.io.descriptors import AcceptState
 from buddylb.io.pool import Pool
 from buddylb.io.record import FlowRecord
 from buddylb.io.retire import Retirer, share_cpu
-from buddylb.io.tally import Tally
+from buddylb.io.tally import Tally, counted_decide
 
 log = logging.getLogger("buddylb")
 
@@ -106,16 +106,11 @@ class Balancer:
 
     # -- the decision adapter ---------------------------------------------------------
     def decide(self, vip: Vip, flow: Flow, snap: Snapshot | None = None, requeue: bool = False) -> Decision:
-        """`requeue`: a queued client asks again; only a decision that found a server is
-        reported then, so one waiting client is one `no_server`, not one per poll."""
-        flow.wall = time.time()
-        d = decide(snap or self.snapshot, self.state, self.tables, vip, flow, self.clock(), self.secret, requeue)
-        if not (requeue and d.member is None):
-            self.tally.count(d)
-            if self.observers:
-                for observe in self.observers:
-                    observe("decision", d)
-        return d
+        """Decide, count in `tally`, tell `observers` (io.tally.counted_decide, which the
+        data paths call directly).  `requeue`: a queued client asks again; only a
+        decision that found a server is reported then, so one waiting client is one
+        `no_server`, not one per poll."""
+        return counted_decide(self, vip, flow, snap or self.snapshot, requeue)
 
     def decide_now(self, vip: Vip, flow: Flow, snap: Snapshot | None = None) -> tuple[Decision | None, bool]:
         """With a shared store, decide without awaiting when the local copy is current.

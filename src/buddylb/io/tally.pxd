@@ -3,7 +3,12 @@
 cimport cython
 
 cdef class Tally:
-    cdef public dict decisions, buddy_hits, resticks
+    cdef public dict decisions, buddy_hits, resticks, routes, responses
     cdef public Py_ssize_t total
+    cdef public object sink
 
     cpdef count(self, object d)
+    cpdef record(self, object rec)
+
+@cython.locals(tally=Tally)
+cpdef counted_decide(object b, object vip, object flow, object snap, bint requeue=*)

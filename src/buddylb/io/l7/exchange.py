@@ -67,7 +67,7 @@ class Exchange(Upstream):
                  "deadline", "armed", "last_client", "last_server", "paused", "client_blocked",
                  "server_blocked", "eof_seen", "requests", "headers", "cookies", "flow", "forwarded",
                  "peer_port", "head", "lease", "conn", "rparser", "rec", "pending", "request_done",
-                 "response_started", "chunked_out", "close_after", "retried", "dispatched")
+                 "response_started", "chunked_out", "close_after", "retried", "dispatched", "vip_name")
 
     def __init__(self, port: Port, balancer: Any, vip_key: tuple[str, int], tls: bool) -> None:
         self.port = port
@@ -79,6 +79,7 @@ class Exchange(Upstream):
         self.tls = tls
         self.snap = balancer.snapshot
         self.vip = self.snap.vips.get(vip_key)
+        self.vip_name = self.vip.name if self.vip is not None else ""  # Vip.name formats it on each call
         self.parser = RequestParser()
         self.queue: deque = deque()  # events of pipelined requests, waiting for their turn
         self.phase = HEAD
@@ -271,7 +272,7 @@ class Exchange(Upstream):
         if not self._follow_reload():
             return False
         assert self.vip is not None
-        rec.vip = self.vip.name
+        rec.vip = self.vip_name
         flow = self.flow
         flow.url = head.path.decode("latin-1")
         self.headers.head = self.cookies.head = head
@@ -308,7 +309,7 @@ class Exchange(Upstream):
         if not vip.policy.http:
             self.close_after = True  # it became an L4 VIP: this last request, then a close
             return True
-        self.snap, self.vip = snap, vip
+        self.snap, self.vip, self.vip_name = snap, vip, vip.name
         self.flow.destination = vip.address
         return True
 
@@ -420,7 +421,7 @@ class Exchange(Upstream):
             RATE.note(f"http_{status}", f"client {self.peer}: {status} {reason}", logging.INFO,
                       f"requests got {status}")  # one line per cause and window, not per client
             rec = FlowRecord(self.peer, "https" if self.tls else "http", time.time())
-            rec.vip, rec.status, rec.error = self.vip.name if self.vip else "", status, reason
+            rec.vip, rec.status, rec.error = self.vip_name, status, reason
             self.port.record(rec)
         self.port.write(error_response(status))
         self.port.write_eof()

@@ -18,6 +18,7 @@ from buddylb.core.decide import Decision, Flow
 from buddylb.io import flow as flow_mod
 from buddylb.io.l7.exchange import Exchange
 from buddylb.io.proxied import Origin, preface
+from buddylb.io.tally import counted_decide
 from buddylb.io.wheel import shared_wheel
 
 if TYPE_CHECKING:
@@ -95,7 +96,7 @@ class L7Client(asyncio.Protocol):
         ex = self.ex
         b = self.balancer
         if not b.store.shared:  # the memory store: io.flow.decide_now's first case, one call less
-            d = b.decide(ex.vip, flow, ex.snap)
+            d = counted_decide(b, ex.vip, flow, ex.snap)  # Balancer.decide without its frame
             if not d.queue:
                 return d
             self._spawn(self._settle(d))

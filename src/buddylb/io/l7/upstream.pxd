@@ -8,7 +8,7 @@ cimport cython
 cdef class Upstream:
     cdef public object port, balancer, vip_key, snap, vip, parser, queue, phase, head, lease, conn
     cdef public object rparser, rec, headers, cookies, flow
-    cdef public str peer
+    cdef public str peer, vip_name
     cdef public list pending
     cdef public tuple forwarded
     cdef public bint tls, paused, client_blocked, server_blocked, eof_seen, request_done
