@@ -12,6 +12,27 @@ import threading
 from dataclasses import dataclass, field
 
 
+def split_request(buf: bytes) -> tuple[bytes, dict[bytes, bytes], bytes] | None:
+    """The first request head in `buf`: (request line, fields by lower-case name, the bytes
+    after the head), or None while the head is incomplete.  The one way the test servers
+    (here and tests/support/faulty.py) read what the balancer sent them."""
+    head, sep, rest = buf.partition(b"\r\n\r\n")
+    if not sep:
+        return None
+    lines = head.split(b"\r\n")
+    fields = {}
+    for ln in lines[1:]:
+        k, _, v = ln.partition(b":")
+        fields[k.strip().lower()] = v.strip()
+    return lines[0], fields, rest
+
+
+def target(request_line: bytes) -> bytes:
+    """The request target of a request line ("/" when it has none)."""
+    parts = request_line.split(b" ")
+    return parts[1] if len(parts) > 1 else b"/"
+
+
 @dataclass
 class Backend:
     name: str
@@ -39,13 +60,8 @@ class _Http(asyncio.Protocol):
 
     def data_received(self, data: bytes) -> None:
         self.buf += data
-        while b"\r\n\r\n" in self.buf:
-            head, _, rest = self.buf.partition(b"\r\n\r\n")
-            lines = head.split(b"\r\n")
-            hdrs = {}
-            for ln in lines[1:]:
-                k, _, v = ln.partition(b":")
-                hdrs[k.strip().lower()] = v.strip()
+        while (got := split_request(self.buf)) is not None:
+            line, hdrs, rest = got
             n = int(hdrs.get(b"content-length", b"0") or 0)
             if b"chunked" in hdrs.get(b"transfer-encoding", b""):
                 end = rest.find(b"0\r\n\r\n")
@@ -57,8 +73,8 @@ class _Http(asyncio.Protocol):
                     return
                 body, rest = rest[:n], rest[n:]
             self.buf = rest
-            self.b.requests.append((lines[0], hdrs, body))
-            path = lines[0].split(b" ")[1] if len(lines[0].split(b" ")) > 1 else b"/"
+            self.b.requests.append((line, hdrs, body))
+            path = target(line)
             payload = self.b.name.encode()
             extra = b""
             if path.startswith(b"/setcookie/"):

@@ -26,6 +26,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Iterator
 
+from tests.support.backends import split_request, target
 from tests.support.net import http_get
 
 
@@ -84,20 +85,14 @@ class _Proto(asyncio.Protocol):
 
     def data_received(self, data: bytes) -> None:
         self.buf += data
-        while not self.busy and b"\r\n\r\n" in self.buf:
-            head, _, rest = self.buf.partition(b"\r\n\r\n")
-            lines = head.split(b"\r\n")
-            hdrs = {}
-            for ln in lines[1:]:
-                k, _, v = ln.partition(b":")
-                hdrs[k.strip().lower()] = v.strip()
+        while not self.busy and (got := split_request(self.buf)) is not None:
+            line, hdrs, rest = got
             n = int(hdrs.get(b"content-length", b"0") or 0)
             if len(rest) < n:
                 return
             body, self.buf = rest[:n], rest[n:]
-            self.b.requests.append(Seen(time.monotonic(), self.n, self.b.mode, lines[0], hdrs, body))
-            parts = lines[0].split(b" ")
-            self._answer(parts[1] if len(parts) > 1 else b"/", hdrs)
+            self.b.requests.append(Seen(time.monotonic(), self.n, self.b.mode, line, hdrs, body))
+            self._answer(target(line), hdrs)
 
     def _send(self, payload: bytes, close: bool = False) -> None:
         assert self.t is not None
