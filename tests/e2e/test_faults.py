@@ -140,19 +140,27 @@ def _hold(ports, source: str, seconds: float, out: list) -> threading.Thread:
     return t
 
 
-def test_conn_limit_queues_the_third_request_until_a_slot_frees(ports, faulty, balancer):
-    lnx1 = faulty.start("lnx1", "127.0.1.11", ports["a"])
-    balancer(_conn_limit(ports, "3"))
+def _third_while_two_hold(ports, lnx1, hold_s: float, first: int) -> tuple[list, int, bytes, float]:
+    """Clients 127.0.0.`first` and `first`+1 hold lnx1's two slots (conn-limit max 2) for
+    `hold_s`; meanwhile client `first`+2 asks: (the holders' statuses, the third's status,
+    its body, the seconds it waited)."""
     held: list = []
-    threads = [_hold(ports, f"127.0.0.{30 + n}", 1.5, held) for n in range(2)]
+    threads = [_hold(ports, f"127.0.0.{first + n}", hold_s, held) for n in range(2)]
     try:
         assert wait_for(lambda: len(lnx1.requests) == 2, 5)
         start = time.monotonic()
-        status, _, body = http_get("127.0.0.32", VIP, ports["vip"], timeout=10)
+        status, _, body = http_get(f"127.0.0.{first + 2}", VIP, ports["vip"], timeout=10)
         waited = time.monotonic() - start
     finally:
         for t in threads:
             t.join(15)
+    return held, status, body, waited
+
+
+def test_conn_limit_queues_the_third_request_until_a_slot_frees(ports, faulty, balancer):
+    lnx1 = faulty.start("lnx1", "127.0.1.11", ports["a"])
+    balancer(_conn_limit(ports, "3"))
+    held, status, body, waited = _third_while_two_hold(ports, lnx1, 1.5, 30)
     assert held == [200, 200]
     assert (status, body) == (200, b"lnx1")
     assert 0.8 <= waited <= 2.5, waited  # it waited for a slot (~1.3 s), then was served
@@ -163,16 +171,7 @@ def test_conn_limit_queues_the_third_request_until_a_slot_frees(ports, faulty, b
 def test_conn_limit_queue_deadline_gives_503(ports, faulty, balancer):
     lnx1 = faulty.start("lnx1", "127.0.1.11", ports["a"])
     balancer(_conn_limit(ports, "1"))
-    held: list = []
-    threads = [_hold(ports, f"127.0.0.{33 + n}", 3, held) for n in range(2)]
-    try:
-        assert wait_for(lambda: len(lnx1.requests) == 2, 5)
-        start = time.monotonic()
-        status, _, _ = http_get("127.0.0.35", VIP, ports["vip"], timeout=10)
-        waited = time.monotonic() - start
-    finally:
-        for t in threads:
-            t.join(15)
+    held, status, _, waited = _third_while_two_hold(ports, lnx1, 3, 33)
     assert status == 503 and 0.8 <= waited <= 2.0, (status, waited)
     assert held == [200, 200]
     assert lnx1.first(b"GET / ") is None  # the queued request never reached the server
