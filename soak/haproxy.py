@@ -12,6 +12,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 
+from tests.support.procs import stop
+
 READY_S = 10.0  # how long HAProxy has to listen before the attack starts anyway (as it always did)
 
 
@@ -45,9 +47,4 @@ def running(workdir: Path, config: str, listen: tuple[str, int], nofile: int | N
                 time.sleep(0.1)
         yield
     finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(5)
+        stop(proc)

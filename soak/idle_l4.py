@@ -31,6 +31,7 @@ from pathlib import Path
 from tests.e2e.configs import farm, hosts, service, vip_policy
 from tests.support.balancer import BalancerProcess
 from tests.support.net import free_port, wait_for
+from tests.support.procs import stop
 
 VIP = "127.0.0.100"
 BACKEND = "127.0.1.11"
@@ -176,12 +177,7 @@ def idle_connections(n: int, workdir: Path | None = None) -> IdleRun:
                 s.close()
             lb.stop()
     finally:
-        backend.terminate()
-        try:
-            backend.wait(10)
-        except subprocess.TimeoutExpired:
-            backend.kill()
-            backend.wait(5)
+        stop(backend)
         if tmp is not None:
             tmp.cleanup()
 

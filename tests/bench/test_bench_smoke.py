@@ -8,6 +8,7 @@ import threading
 import pytest
 
 from bench import engine, memory, profile, report, store, tools, wrk
+from tests.support.procs import stop
 
 N = 2_000
 
@@ -188,15 +189,6 @@ def _start_relay(mode: str, port: int, servers: str, tmp_path):
     return proc
 
 
-def _stop(proc) -> None:
-    proc.terminate()
-    try:
-        proc.wait(10)
-    except Exception:
-        proc.kill()
-        proc.wait(5)
-
-
 def test_ceiling_relay_l7_forwards_sticks_and_keeps_alive(tmp_path):
     """The L7 ceiling relays real HTTP: hop-by-hop dropped, XFF added, one backend per
     source address, the keep-alive client connection reused."""
@@ -222,7 +214,7 @@ def test_ceiling_relay_l7_forwards_sticks_and_keeps_alive(tmp_path):
             assert status == 200 and hdrs.get("connection") == "close"
             s.close()
         finally:
-            _stop(proc)
+            stop(proc)
         reqs = b1.requests + b2.requests
         assert len(reqs) == 4 and (not b1.requests or not b2.requests)  # stuck to one server
         assert all(h[b"x-forwarded-for"] == b"127.0.0.10" and b"keep-alive" not in h for _, h, _ in reqs)
@@ -246,7 +238,7 @@ def test_ceiling_relay_l4_relays_bytes(tmp_path):
             assert got == b"ping"
             s.close()
         finally:
-            _stop(proc)
+            stop(proc)
 
 
 def test_ceiling_relay_l4_closes_both_sockets_after_a_lingering_close(tmp_path):
@@ -302,7 +294,7 @@ def test_ceiling_relay_l4_closes_both_sockets_after_a_lingering_close(tmp_path):
             time.sleep(0.05)
         assert len(os.listdir(fds)) <= before  # every relayed connection's two sockets closed
     finally:
-        _stop(proc)
+        stop(proc)
         backend.close()
 
 

@@ -11,6 +11,7 @@ import urllib.request
 from pathlib import Path
 
 from tests.support.net import free_port, free_port_run, wait_for
+from tests.support.procs import stop
 
 
 class BalancerProcess:
@@ -69,16 +70,7 @@ class BalancerProcess:
             return json.loads(r.read())
 
     def stop(self) -> int | None:
-        if self.proc is None:
-            return None
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
-        return self.proc.returncode
+        return stop(self.proc) if self.proc is not None else None
 
     def __enter__(self) -> "BalancerProcess":
         return self.start()

@@ -8,13 +8,13 @@ reason (CI installs both: .ci/run).
 from __future__ import annotations
 
 import shutil
-import signal
 import subprocess
 from pathlib import Path
 
 import pytest
 
 from tests.support.net import wait_for
+from tests.support.procs import stop
 
 NGINX = shutil.which("nginx") or ("/usr/sbin/nginx" if Path("/usr/sbin/nginx").exists() else None)
 HAPROXY = shutil.which("haproxy") or ("/usr/sbin/haproxy" if Path("/usr/sbin/haproxy").exists() else None)
@@ -46,14 +46,8 @@ class _Process:
             raise RuntimeError(f"{cmd[0]} exited {self.proc.returncode}:\n{self.stderr_path.read_text()}")
 
     def stop(self) -> None:
-        if self.proc is None or self.proc.poll() is not None:
-            return
-        self.proc.send_signal(signal.SIGTERM)
-        try:
-            self.proc.wait(10)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait(5)
+        if self.proc is not None:
+            stop(self.proc)
 
 
 class Nginx(_Process):

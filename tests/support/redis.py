@@ -9,6 +9,7 @@ import time
 import redis
 
 from tests.support.net import free_port
+from tests.support.procs import stop
 
 
 class RedisServer:
@@ -46,13 +47,8 @@ class RedisServer:
         raise RuntimeError("redis-server did not start")
 
     def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(5)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
+        if self.proc is not None:
+            stop(self.proc, grace_s=5)
         self.proc = None
 
     def kill(self) -> None:
