@@ -182,3 +182,26 @@ def test_a_remembered_response_wire_is_used_only_without_extras() -> None:
     closing = serialize_response_head(head, framing=Framing.CLOSE)
     assert b"content-length" not in closing
     assert serialize_response_head(head) is plain
+
+
+def test_a_response_to_connection_close_is_remembered_apart_and_only_for_that_lone_extra() -> None:
+    """Every response to a `Connection: close` client carries `connection: close` alone:
+    its head is remembered beside the plain one, byte for byte what it would be rebuilt as."""
+    from buddylb.http import response
+    from buddylb.http.response import Framing, serialize_response_head
+    close = (b"connection", b"close")
+    head, _ = ResponseParser(b"GET").whole(OK)
+    first = serialize_response_head(head, [close])
+    assert first == b"HTTP/1.1 200 OK\r\nServer: x\r\nconnection: close\r\ncontent-length: 5\r\n\r\n"
+    assert serialize_response_head(head, [close]) is first  # remembered
+    fresh = ResponseParser(b"GET").feed(OK)[0]  # a head not remembered: rebuilt from its lines
+    assert isinstance(fresh, ResponseHead) and fresh is not head
+    assert serialize_response_head(fresh, [close]) == first
+    plain = serialize_response_head(head)
+    assert plain != first and serialize_response_head(head) is plain  # each memo keeps its own form
+    assert serialize_response_head(head, [close]) is first
+    both = serialize_response_head(head, [(b"set-cookie", b"a=1"), close])  # not the lone extra: rebuilt
+    assert b"set-cookie: a=1\r\nconnection: close\r\n" in both and both is not serialize_response_head(head, [close])
+    assert b"content-length" not in serialize_response_head(head, [close], framing=Framing.CLOSE)
+    assert serialize_response_head(head, [close]) is first
+    assert response.serialize_response_head(head, [(b"connection", b"keep-alive")]) != first

@@ -43,6 +43,7 @@ __all__ = [
 # second SP is tolerated when missing (reason-phrase is optional and often dropped).
 _STATUS_LINE = re.compile(rb"HTTP/([0-9])\.([0-9]) ([0-9]{3})(?: ([\t\x20-\x7e\x80-\xff]*))?")
 _BAD = 502
+_CONNECTION_CLOSE = (b"connection", b"close")
 
 
 @dataclass(slots=True, init=False)
@@ -64,6 +65,7 @@ class ResponseHead:
     _may_drop: bool = field(default=True, repr=False, compare=False)
     _connection: frozenset[bytes] = field(default=frozenset(), repr=False, compare=False)
     _wire: bytes | None = field(default=None, repr=False, compare=False)  # serialised, no extras
+    _wire_close: bytes | None = field(default=None, repr=False, compare=False)  # ... with `connection: close` alone
 
     def __init__(self, status: int, reason: bytes, version: tuple[int, int], headers: Fields,
                  framing: Framing, content_length: int | None, keep_alive: bool,
@@ -81,6 +83,7 @@ class ResponseHead:
         self._may_drop = _may_drop
         self._connection = _connection
         self._wire = None
+        self._wire_close = None
 
     @property
     def informational(self) -> bool:
@@ -392,10 +395,17 @@ def serialize_response_head(head: ResponseHead, extra_headers: Iterable[tuple[by
     (Set-Cookie, Connection...), then framing. `framing` overrides the parsed one, e.g.
     CLOSE to relay a chunked body to an HTTP/1.0 client. HEAD and 304 keep the server's
     Content-Length. Lines are kept as received (rebuilt from validated parts).  Without
-    extras or overrides, the result is remembered on the head (a head remembered by
-    `ResponseParser.whole` comes back)."""
-    plain = not extra_headers and drop_hop_by_hop and (framing is None or framing is head.framing)
-    if plain and head._wire is not None:
+    extras or overrides, or with `connection: close` as the only extra (every response of a
+    client that sent `Connection: close`), the result is remembered on the head (a head
+    remembered by `ResponseParser.whole` comes back)."""
+    plain = drop_hop_by_hop and (framing is None or framing is head.framing)
+    close = False
+    if plain and extra_headers:
+        close = extra_headers.__class__ is list and len(extra_headers) == 1 and extra_headers[0] == _CONNECTION_CLOSE
+        plain = close
+        if close and head._wire_close is not None:
+            return head._wire_close
+    elif plain and head._wire is not None:
         return head._wire
     parts: list[bytes] = []
     render_extra(parts, extra_headers)
@@ -421,7 +431,9 @@ def serialize_response_head(head: ResponseHead, extra_headers: Iterable[tuple[by
     else:
         tail = b""
     out = b"HTTP/1.1 %d %s\r\n%s%s%s\r\n" % (head.status, head.reason, fields, extra, tail)
-    if plain:
+    if close:
+        head._wire_close = out
+    elif plain:
         head._wire = out
     return out
 
