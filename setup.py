@@ -31,13 +31,14 @@ COMPILED = [
     # (issue 10 item 5: its per-request steps read C fields and call each other in C)
     "src/buddylb/io/l7/upstream.py",
     "src/buddylb/io/l7/exchange.py",
+    "src/buddylb/io/l7/protocol.py",  # the L7 client protocol: its per-connection set-up and close
     # the per-connection path (issue 10: a new connection per request, L4 and the L7 set-up)
     "src/buddylb/io/flow.py",
     "src/buddylb/io/l4.py",
     "src/buddylb/io/wheel.py",
     "src/buddylb/io/record.py",
     "src/buddylb/io/tally.py",  # the decision counts (tally.pxd): one C call per decision
-    "src/buddylb/io/pool.py",  # the server connection's data_received, write, take, give_back: per request
+    "src/buddylb/io/pool.py",  # the server connection's data_received, write, take, give_back: per request (pool.pxd)
 ]
 # The HTTP head layer (issue 10 item 5; bench/http_parse.py measures the gain). Built with
 # annotation typing: `head._scan_native` declares its C types as annotations.

@@ -30,6 +30,7 @@ import logging
 import resource
 import socket
 from dataclasses import dataclass
+from functools import partial
 from typing import TYPE_CHECKING, Callable
 
 from buddylb.core.snapshot import Snapshot, Vip
@@ -157,9 +158,10 @@ class ListenerSet:
         return n
 
     def _accepted(self, key: tuple[str, int], is_tls: bool) -> asyncio.Protocol:
-        """The protocol factory every Server calls at accept: checks the budget first."""
+        """The protocol factory every Server calls at accept: checks the budget first
+        (below half of maxconn, `open_connections` is the open flows alone: no call)."""
         budget = self.budget
-        if budget is not None:
+        if budget is not None and len(self.balancer.flows) * 2 >= budget.maxconn:
             n = self.open_connections()
             if n >= budget.maxconn:
                 self.pause(n)
@@ -264,7 +266,7 @@ class ListenerSet:
                                  lambda k=key: self._admit(k))
         else:
             server = await asyncio.get_running_loop().create_server(
-                lambda k=key, t=lst.ssl is not None: self._accepted(k, t),
+                partial(self._accepted, key, lst.ssl is not None),  # no frame of ours per accept
                 sock=lst.sock.dup(),
                 backlog=BACKLOG,
                 ssl=lst.ssl,  # type: ignore[arg-type]

@@ -15,6 +15,10 @@ header then names the port of the first).
 Flow control: the owner pauses a connection's reading through `pause()` / `resume()`
 (never on the transport directly), so the pool knows the state and never hands out a
 connection whose reading is still paused by its previous owner.
+
+Compiled (setup.py), ServerConn and Pool are extension types (pool.pxd): every L7 request
+takes a connection, writes to it, reads its response and gives it back, and these steps
+then run as C.  A field either gains goes into pool.pxd too.
 """
 from __future__ import annotations
 
@@ -34,7 +38,10 @@ class Owner(TypingProtocol):
     def server_write_resumed(self) -> None: ...
 
 
-class ServerConn(asyncio.Protocol):
+class ServerConn:  # an asyncio protocol (duck-typed): compiled, an extension type (pool.pxd)
+    """One keep-alive connection to a server (not an asyncio.Protocol subclass: an
+    extension type cannot derive from a Python class)."""
+
     __slots__ = ("pool", "target", "transport", "owner", "idle_since", "alive", "reused", "paused", "preface")
 
     def __init__(self, pool: "Pool", target: tuple, preface: bytes = b"") -> None:
@@ -72,6 +79,9 @@ class ServerConn(asyncio.Protocol):
         if self.owner is not None:
             owner, self.owner = self.owner, None
             owner.server_lost(exc)
+        # uvloop keeps our data_received after the close: without this the transport and
+        # this connection would be a cycle left to the cyclic GC
+        self.transport = None
 
     def pause_writing(self) -> None:
         if self.owner is not None:
@@ -82,8 +92,9 @@ class ServerConn(asyncio.Protocol):
             self.owner.server_write_resumed()
 
     def write(self, data: bytes) -> None:
-        assert self.transport is not None
-        self.transport.write(data)
+        t = self.transport
+        if t is not None:  # None once lost: dropped, as a closed transport's write drops it
+            t.write(data)
 
     def write_eof(self) -> None:
         """Half-close towards the server (an upgraded connection's client sent EOF)."""
@@ -117,6 +128,8 @@ class ServerConn(asyncio.Protocol):
 
 
 class Pool:
+    __slots__ = ("idle", "reaper")
+
     def __init__(self) -> None:
         self.idle: dict[tuple, list[ServerConn]] = {}
         self.reaper: asyncio.TimerHandle | None = None

@@ -27,6 +27,16 @@ def shared_wheel(owner: Any, loop: asyncio.AbstractEventLoop) -> "Wheel":
     return wheel
 
 
+def running_wheel(owner: Any) -> "Wheel":
+    """The wheel of the running loop, found without asking asyncio which loop runs
+    (`get_running_loop` makes a getpid system call, one per accepted connection): the
+    wheel already kept on `owner` serves while its loop runs (one loop per process)."""
+    wheel = owner.wheel
+    if wheel is not None and wheel.loop.is_running():
+        return wheel
+    return shared_wheel(owner, asyncio.get_running_loop())
+
+
 class Wheel:
     __slots__ = ("loop", "slots", "handle", "cursor")
 

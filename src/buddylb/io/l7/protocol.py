@@ -7,6 +7,11 @@ back the `Port` methods below.  Tasks exist only for what must await: a shared-s
 round trip or the rule-6 queue (`io.flow.settle`) and uvloop's own connect coroutine
 (`io.flow.Connector`); a request with an idle pooled connection and a local decision
 runs start to end inside `data_received` (the fast path, no task).
+
+Compiled (setup.py), L7Client is a cdef class whose fields are declared in protocol.pxd: a
+new field goes there too.  `io.h2.protocol.StreamPort` derives from it in Python and
+replaces some of its Port methods: inside this class, call Port methods through `self`
+only as Python attributes (never cpdef), so those replacements hold.
 """
 from __future__ import annotations
 
@@ -19,14 +24,18 @@ from buddylb.io import flow as flow_mod
 from buddylb.io.l7.exchange import Exchange
 from buddylb.io.proxied import Origin, preface
 from buddylb.io.tally import counted_decide
-from buddylb.io.wheel import shared_wheel
+from buddylb.io.wheel import running_wheel
 
 if TYPE_CHECKING:
     from buddylb.io.runtime import Balancer
 
 
-class L7Client(asyncio.Protocol):
-    """One client connection of an L7 VIP; also the exchange's `Port`."""
+class L7Client:  # an asyncio protocol (duck-typed): compiled, an extension type (protocol.pxd)
+    """One client connection of an L7 VIP; also the exchange's `Port`.
+
+    Not an asyncio.Protocol subclass: an extension type cannot derive from a Python class,
+    and its C fields and C-level method bodies save the interpreter's frames on every
+    accept, open, timer arm and close (one object per connection)."""
 
     __slots__ = ("balancer", "vip_key", "tls", "loop", "now", "transport", "ex", "write",
                  "slot", "wheel", "tasks", "closed", "take", "origin", "give_back", "record", "pause_reading", "resume_reading", "data_received")
@@ -37,7 +46,8 @@ class L7Client(asyncio.Protocol):
         self.origin = origin  # what an accept-proxy header said (io.proxied); None: the real peer
         self.vip_key = vip_key
         self.tls = tls_terminated
-        self.loop = asyncio.get_running_loop()
+        wheel = self.wheel = running_wheel(balancer)
+        self.loop = wheel.loop
         # Port actions that are one call elsewhere, bound once (no frame of ours per request)
         self.now = self.loop.time
         self.take = balancer.pool.take
@@ -48,7 +58,6 @@ class L7Client(asyncio.Protocol):
         # uvloop caches protocol.data_received before connection_made: bind it here
         self.data_received = self.ex.client_data  # type: ignore[method-assign]
         self.slot: int | None = None  # our bucket in the wheel, while armed
-        self.wheel = shared_wheel(balancer, self.loop)
         self.tasks: set = set()  # tasks and Connectors: cancelled when the connection is lost
         self.closed = False
 
