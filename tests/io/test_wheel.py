@@ -86,3 +86,31 @@ def test_a_connection_re_arming_inside_an_early_tick_is_not_lost():
     cb()
     loop.run_until(101.0)
     assert len(c.fired) == 2
+
+
+def test_the_running_wheel_is_the_kept_one_while_its_loop_runs_and_a_new_one_on_another_loop() -> None:
+    """L7Client finds its loop through the wheel (asyncio.get_running_loop costs a getpid
+    system call per accept): the kept wheel serves only while its own loop runs."""
+    import asyncio
+
+    import uvloop
+
+    from buddylb.io.wheel import running_wheel
+
+    class Owner:
+        wheel = None
+
+    owner = Owner()
+
+    async def which() -> tuple:
+        return running_wheel(owner), asyncio.get_running_loop()
+
+    first, loop1 = uvloop.run(which())
+    assert first.loop is loop1 and owner.wheel is first
+    second, loop2 = uvloop.run(which())  # the first loop no longer runs: a wheel of the new one
+    assert second is not first and second.loop is loop2 and owner.wheel is second
+
+    async def twice() -> bool:
+        return running_wheel(owner) is running_wheel(owner) is owner.wheel
+
+    assert uvloop.run(twice())
