@@ -35,6 +35,7 @@ COMPILED = [
     # the per-connection path (issue 10: a new connection per request, L4 and the L7 set-up)
     "src/buddylb/io/flow.py",
     "src/buddylb/io/l4.py",
+    "src/buddylb/io/tcp.py",  # the L4 relay's own transports (one epoll below uvloop)
     "src/buddylb/io/wheel.py",
     "src/buddylb/io/record.py",
     "src/buddylb/io/tally.py",  # the decision counts (tally.pxd): one C call per decision

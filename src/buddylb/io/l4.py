@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 from buddylb.core.decide import Decision, Flow, learn
 from buddylb.core.snapshot import Snapshot, Vip
 from buddylb.io import flow as flow_mod
+from buddylb.io import tcp
 from buddylb.io.proxied import Origin, preface
 from buddylb.io.record import FlowRecord
 from buddylb.io.wheel import shared_wheel
@@ -216,7 +217,8 @@ class L4Client:  # an asyncio protocol (duck-typed): compiled, an extension type
         self._connected(proto)
 
     def _open(self, address: str, port: int):
-        return self.loop.create_connection(lambda: ServerSide(self), address, port)
+        """The server connection on our own transport (io/tcp.py), whatever the client's is."""
+        return tcp.connect(tcp.shared_poller(self.loop), lambda: ServerSide(self), address, port)
 
     def abort(self) -> None:
         """Close both sides at once (fail-action purge, drain deadline)."""

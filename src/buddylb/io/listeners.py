@@ -35,7 +35,7 @@ from typing import TYPE_CHECKING, Callable
 
 from buddylb.core.snapshot import Snapshot, Vip
 from buddylb.errors import LbError
-from buddylb.io import descriptors, tls
+from buddylb.io import descriptors, tcp, tls
 from buddylb.io.proxied import TlsAcceptor
 from buddylb.io.lograte import RATE
 
@@ -57,6 +57,7 @@ class Listener:
     ssl: object = None  # the SSLContext served, kept to resume accept after a pause
     handshake_s: float | None = None
     proxied: bool = False  # TLS with accept-proxy: io.proxied.TlsAcceptor reads the header before TLS
+    raw: bool = False  # a plain (not TLS) L4 VIP: served by io.tcp, below uvloop's transports
 
 
 def bind_vip(vip: Vip, source: str, reuse_port: bool = False) -> socket.socket:
@@ -264,6 +265,9 @@ class ListenerSet:
         if lst.proxied:
             server = TlsAcceptor(self.balancer, key, lst.sock.dup(), lst.ssl, lst.handshake_s,  # type: ignore[arg-type]
                                  lambda k=key: self._admit(k))
+        elif lst.raw:
+            server = tcp.Server(tcp.shared_poller(asyncio.get_running_loop()), lst.sock.dup(),
+                                lambda k=key: self._accepted(k, False))
         else:
             server = await asyncio.get_running_loop().create_server(
                 partial(self._accepted, key, lst.ssl is not None),  # no frame of ours per accept
@@ -312,14 +316,16 @@ class ListenerSet:
                 del self.listeners[key]
                 log.info("VIP %s:%d removed; listener closed", *key)
                 continue
-            # L4 <-> L7: ALPN; accept-proxy on or off: another accept loop
-            tid = (tls.identity(vip.tls), vip.policy.http, bool(vip.accept_proxy)) if vip.tls is not None else None
+            # L4 <-> L7: ALPN (TLS) or another transport (plain); accept-proxy on or off: another accept loop
+            tid = (tls.identity(vip.tls), vip.policy.http, bool(vip.accept_proxy)) if vip.tls is not None \
+                else vip.policy.http
             if lst.server is None or tid != lst.tls_id:
                 is_tls = vip.tls is not None
                 lst.ssl = contexts.get(key)
                 lst.handshake_s = snap.timeouts["tls-handshake"] if is_tls else None
                 lst.tls_id = tid
                 lst.proxied = is_tls and bool(vip.accept_proxy)
+                lst.raw = not is_tls and not vip.policy.http
                 if not self.accept.paused and key not in self.vip_paused:  # paused: resumed later
                     await self._serve(key, lst)
                     log.info("VIP %s listening%s", vip.name, " (TLS)" if is_tls else "")

@@ -1,0 +1,465 @@
+"""TCP transports of our own for the L4 relay: one epoll for every L4 socket, below uvloop.
+
+Why (issue 10, L4 new connection per request): `perf` under `wrk -H "Connection: close"`
+puts a bare uvloop relay (bench/relay.py) at ~60 us of CPU per connection against
+HAProxy's ~35, with the same syscalls: the difference is uvloop's per-transport machinery
+(a libuv handle, a transport object, sockaddr conversions, a context copy, a
+WeakValueDictionary entry, Handles for every callback, futures for create_connection).
+A relay on one epoll of its own measured ~47 us per connection.  Over 400 lines: one
+compiled module (tcp.pxd), so the poller's dispatch calls the transport's steps in C.
+
+Theory of operation
+- `Poller`: one per event loop.  Its epoll descriptor is registered once with the loop
+  (`add_reader`); when it is ready `_events` takes the ready events (epoll_wait, no
+  timeout) and hands them to the transports by descriptor.  Sockets are registered
+  edge-triggered for reading and writing once, when made: no epoll_ctl when a direction
+  pauses or resumes (pausing is a flag; a read edge that comes while paused is
+  remembered, and resuming reads then).  A read shorter than READ_SIZE drained the socket
+  (TCP); a full one is followed by another on the next pass (fairness).
+- `Transport`: the part of asyncio.Transport the L4 relay and its gates use (write with
+  a buffer and pause_writing/resume_writing at HIGH/LOW, write_eof, close after the
+  buffer drains, abort, pause/resume_reading, get_extra_info, set_protocol).  As in
+  asyncio, `connection_lost` is never called from inside the call that caused it: it
+  runs after the current batch of events (or on the next loop pass).
+- `Server`: accepts from a VIP's listening socket, registered once with the loop, in
+  batches until EAGAIN (at most ACCEPT_BATCH per pass); the protocol comes from the
+  ListenerSet's factory, so maxconn, conn-limit, accept-proxy and ACL gates apply as
+  on an asyncio Server.
+- `connect`: a coroutine with `loop.create_connection`'s contract (an OSError when the
+  connect fails; cancelling it closes the socket), which io.flow.Connector steps.
+
+It must never parse a protocol: it only moves bytes between a socket and a protocol.
+TLS-terminated VIPs keep uvloop's SSL transports for the client side (io/listeners.py).
+"""
+from __future__ import annotations
+
+import asyncio
+import errno
+import logging
+import os
+import select
+import socket
+from _socket import socket as _Socket  # the C type: socket.socket's Python __init__/close cost a frame each
+from typing import Any, Callable
+
+log = logging.getLogger("buddylb.tcp")
+
+READ_SIZE = 256 * 1024  # one recv per readable edge (uvloop reads 256000)
+HIGH = 64 * 1024  # write buffer above this: protocol.pause_writing() (asyncio's default)
+LOW = 16 * 1024  # ... at or below this again: protocol.resume_writing()
+ACCEPT_BATCH = 128  # accepts per loop pass on one VIP (the rest wait for the next pass)
+EVENTS = 256  # events taken per epoll_wait
+_IN = select.EPOLLIN | select.EPOLLRDHUP | select.EPOLLHUP | select.EPOLLERR
+_OUT = select.EPOLLOUT | select.EPOLLHUP | select.EPOLLERR
+_HUP = select.EPOLLRDHUP | select.EPOLLHUP | select.EPOLLERR  # the peer's FIN (or an error) is queued
+_MASK = select.EPOLLIN | select.EPOLLOUT | select.EPOLLRDHUP | select.EPOLLET
+_AGAIN = (BlockingIOError, InterruptedError)
+_current: list = [None]  # the Poller of the running loop
+
+
+def shared_poller(loop: asyncio.AbstractEventLoop) -> "Poller":
+    """The Poller of `loop` (one per process and loop; a new loop replaces it)."""
+    poller = _current[0]
+    if poller is None or poller.loop is not loop:
+        if poller is not None:
+            poller.retire()
+        poller = _current[0] = Poller(loop)
+    return poller
+
+
+class Poller:
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.loop = loop
+        self.ep = select.epoll()
+        self.poll = self.ep.poll
+        self.fds: dict[int, Transport] = {}
+        self.soon: list[Transport] = []  # transports with a read to do on this pass
+        self.dead: list = []  # (transport, exc): connection_lost still to call
+        self.batch = False  # inside _events: `soon` and `dead` are run at its end
+        self.scheduled = False  # a call_soon of `_run` is pending
+        loop.add_reader(self.ep.fileno(), self._events)
+
+    def retire(self) -> None:
+        """Its loop is gone (tests run one loop after another): free the descriptor."""
+        try:
+            self.loop.remove_reader(self.ep.fileno())
+        except Exception:  # the loop is closed: nothing is registered any more
+            pass
+        self.ep.close()
+
+    def add(self, t: "Transport") -> None:
+        self.fds[t.fd] = t
+        self.ep.register(t.fd, _MASK)
+
+    def later(self) -> None:
+        """Make sure `soon` and `dead` are run: at the end of this batch, or on the next pass."""
+        if not self.batch and not self.scheduled:
+            self.scheduled = True
+            self.loop.call_soon(self._run)
+
+    def _run(self) -> None:
+        self.scheduled = False
+        self.batch = True
+        try:
+            self._settle()
+        finally:
+            self.batch = False
+
+    def _events(self) -> None:
+        fds = self.fds
+        self.batch = True
+        try:
+            for fd, ev in self.poll(0, EVENTS):
+                t = fds.get(fd)
+                if t is None:
+                    continue
+                try:
+                    if t.waiter is not None:
+                        t._connected(ev)
+                    elif ev & _OUT and t.out is not None:
+                        t._flush()
+                    if ev & _IN and not t.closing:
+                        if ev & _HUP:
+                            t.hup = True
+                        if t.reading:
+                            t._read()
+                        else:
+                            t.ready = True
+                except Exception as exc:  # a bug in a protocol: report it, drop the connection
+                    t._failed(exc)
+            self._settle()
+        finally:
+            self.batch = False
+
+    def _settle(self) -> None:
+        """Reads due on this pass (after a full read, a resumed reader), then the lost
+        connections.  A read that fills READ_SIZE again waits for the next pass, so one
+        fast sender cannot hold the loop."""
+        soon, self.soon = self.soon, []
+        for t in soon:
+            if t.reading and t.ready and not t.closing:
+                try:
+                    t._read()
+                except Exception as exc:
+                    t._failed(exc)
+        while self.dead:
+            dead, self.dead = self.dead, []
+            for t, exc in dead:
+                try:
+                    t.protocol.connection_lost(exc)
+                except Exception as err:
+                    self.loop.call_exception_handler({"message": "connection_lost failed", "exception": err,
+                                                      "transport": t, "protocol": t.protocol})
+                t.protocol = None
+        if self.soon and not self.scheduled:
+            self.scheduled = True
+            self.loop.call_soon(self._run)
+
+
+class Transport:
+    """One TCP socket of an L4 connection (client or server side); see the module doc."""
+
+    def __init__(self, poller: Poller, sock: socket.socket, protocol: Any, peername: Any) -> None:
+        self.poller = poller
+        self.sock = sock
+        self.fd = sock.fileno()
+        self.protocol = protocol
+        self.peername = peername
+        self.out: list | None = None  # bytes the socket did not take yet
+        self.out_size = 0
+        self.reading = False
+        self.ready = False  # a read edge came while not reading
+        self.closing = False  # close() or abort() was called (or the socket failed)
+        self.closed = False  # the socket is closed
+        self.eof = 0  # 1: write_eof() asked (after the buffer), 2: done
+        self.ended = False  # we read the peer's EOF: nothing more to read
+        self.hup = False  # epoll said the peer's EOF is queued: read until we see it
+        self.paused = False  # we told the protocol to pause writing
+        self.waiter: asyncio.Future | None = None  # connect(): set while the connect is under way
+
+    # -- the asyncio.Transport interface ---------------------------------------------------
+    def get_extra_info(self, name: str, default: Any = None) -> Any:
+        try:
+            if name == "peername":
+                if self.peername is None:
+                    self.peername = self.sock.getpeername()
+                return self.peername
+            if name == "sockname":
+                return self.sock.getsockname()
+        except OSError:
+            return default
+        if name == "socket":
+            return self.sock
+        return default
+
+    def set_protocol(self, protocol: Any) -> None:
+        self.protocol = protocol
+
+    def get_protocol(self) -> Any:
+        return self.protocol
+
+    def is_closing(self) -> bool:
+        return self.closing
+
+    def is_reading(self) -> bool:
+        return self.reading
+
+    def pause_reading(self) -> None:
+        self.reading = False
+
+    def resume_reading(self) -> None:
+        if self.reading or self.closing or self.ended:
+            return
+        self.reading = True
+        if self.ready:
+            self.poller.soon.append(self)
+            self.poller.later()
+
+    def get_write_buffer_size(self) -> int:
+        return self.out_size
+
+    def can_write_eof(self) -> bool:
+        return True
+
+    def write(self, data: Any) -> None:
+        if self.closing:
+            return  # as asyncio: writes after close() are dropped
+        if self.eof:
+            raise RuntimeError("write() after write_eof()")
+        if not data:
+            return
+        if self.out is None:
+            try:
+                n = self.sock.send(data)
+            except _AGAIN:
+                n = 0
+            except OSError as exc:
+                self._fatal(exc)
+                return
+            if n == len(data):
+                return
+            rest = bytes(data[n:])
+            self.out = [rest]
+            self.out_size = len(rest)
+        else:
+            self.out.append(bytes(data))
+            self.out_size += len(data)
+        if self.out_size > HIGH and not self.paused:
+            self.paused = True
+            self.protocol.pause_writing()
+
+    def writelines(self, chunks: Any) -> None:
+        self.write(b"".join(chunks))
+
+    def write_eof(self) -> None:
+        if self.closing or self.eof:
+            return
+        self.eof = 1
+        if self.out is None:
+            self._shutdown()
+
+    def close(self) -> None:
+        """Stop reading; close once the buffer is sent; then connection_lost(None)."""
+        if self.closing:
+            return
+        self.closing = True
+        self.reading = False
+        if self.out is None:
+            self._finish(None)
+
+    def abort(self) -> None:
+        """Close now, dropping what the buffer holds; then connection_lost(None)."""
+        self.closing = True
+        self.reading = False
+        self.out = None
+        self._finish(None)
+
+    # -- the poller's side -------------------------------------------------------------------
+    def _read(self) -> None:
+        """One read per edge: a short read drained the socket, unless the peer's EOF came
+        with the bytes (`hup`): no edge will come for it, so it is read at once."""
+        self.ready = False
+        while True:
+            try:
+                data = self.sock.recv(READ_SIZE)
+            except _AGAIN:
+                return
+            except OSError as exc:  # reset by the peer, ...
+                self._fatal(exc)
+                return
+            if not data:
+                break
+            if len(data) == READ_SIZE:  # maybe more: read again on this pass, after the others
+                self.ready = True
+                self.poller.soon.append(self)
+                self.protocol.data_received(data)
+                return
+            self.protocol.data_received(data)
+            if not self.hup:
+                return
+            if not self.reading or self.closing:  # paused by data_received: the EOF waits for resume
+                self.ready = True
+                return
+        self.reading = False  # EOF: nothing more will come
+        self.ended = True
+        if not self.protocol.eof_received():
+            self.close()
+
+    def _flush(self) -> None:
+        out = self.out
+        assert out is not None
+        self.out = None
+        size = self.out_size
+        data = out[0] if len(out) == 1 else b"".join(out)
+        try:
+            n = self.sock.send(data)
+        except _AGAIN:
+            n = 0
+        except OSError as exc:
+            self._fatal(exc)
+            return
+        size -= n
+        self.out_size = size
+        if size:
+            self.out = [data[n:]]
+            return
+        if self.paused and size <= LOW:
+            self.paused = False
+            self.protocol.resume_writing()
+            if self.out is not None:  # it wrote again at once
+                return
+        if self.closing:
+            self._finish(None)
+        elif self.eof == 1:
+            self._shutdown()
+
+    def _shutdown(self) -> None:
+        self.eof = 2
+        try:
+            self.sock.shutdown(socket.SHUT_WR)
+        except OSError as exc:
+            self._fatal(exc)
+
+    def _fatal(self, exc: BaseException) -> None:
+        self.closing = True
+        self.reading = False
+        self.out = None
+        self._finish(exc)
+
+    def _failed(self, exc: BaseException) -> None:
+        self.poller.loop.call_exception_handler({"message": "L4 transport callback failed", "exception": exc,
+                                                 "transport": self, "protocol": self.protocol})
+        self.abort()
+
+    def _finish(self, exc: BaseException | None) -> None:
+        if self.closed:
+            return
+        self.closed = True
+        poller = self.poller
+        if poller.fds.get(self.fd) is self:
+            del poller.fds[self.fd]
+        self.sock.close()  # also takes it out of the epoll set
+        if self.protocol is not None and self.waiter is None:
+            poller.dead.append((self, exc))
+            poller.later()
+
+    def _connected(self, ev: int) -> None:
+        """The first event of a connect(): it succeeded or failed (SO_ERROR says)."""
+        waiter, self.waiter = self.waiter, None
+        assert waiter is not None
+        if ev & _IN:
+            self.ready = True  # the server may have spoken already: read once a protocol is there
+        if waiter.done():  # cancelled meanwhile
+            return
+        err = self.sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+        if err:  # OSError(errno, ...) is the matching subclass (ConnectionRefusedError, ...)
+            waiter.set_exception(OSError(err, f"connect to {self.peername[0]}:{self.peername[1]}: {os.strerror(err)}"))
+        else:
+            waiter.set_result(None)
+
+    def _start(self) -> None:
+        """A protocol is attached (connect() finished): start reading."""
+        self.reading = True
+        if self.ready:
+            self.poller.soon.append(self)
+            self.poller.later()
+
+
+async def connect(poller: Poller, factory: Callable[[], Any], address: str, port: int) -> tuple[Transport, Any]:
+    """loop.create_connection for an L4 server connection (numeric address, TCP_NODELAY)."""
+    sock = _Socket(socket.AF_INET6 if ":" in address else socket.AF_INET, socket.SOCK_STREAM | socket.SOCK_NONBLOCK)
+    t = None
+    try:
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        err = sock.connect_ex((address, port))
+        if err and err != errno.EINPROGRESS:
+            raise OSError(err, f"connect to {address}:{port}: {os.strerror(err)}")
+        t = Transport(poller, sock, None, (address, port))
+        t.waiter = poller.loop.create_future()
+        poller.add(t)
+        await t.waiter
+    except BaseException:  # refused, timed out or cancelled (the client left): nothing stays open
+        if t is not None:
+            t.waiter = None
+            t._fatal(ConnectionAbortedError())
+        else:
+            sock.close()
+        raise
+    if t.closed:  # aborted while the connect finished (not expected: nothing else holds it)
+        raise ConnectionAbortedError(errno.ECONNABORTED, "connection closed while connecting")
+    protocol = t.protocol = factory()
+    protocol.connection_made(t)
+    if not t.closing:
+        t._start()
+    return t, protocol
+
+
+class Server:
+    """Accepts on `sock` (a dup of a VIP's listening socket, closed by `close()`)."""
+
+    def __init__(self, poller: Poller, sock: socket.socket, accepted: Callable[[], Any]) -> None:
+        self.poller = poller
+        self.sock = sock
+        self.fd = sock.fileno()
+        self.accepted = accepted  # the protocol factory (ListenerSet._accepted for this VIP)
+        self.family = sock.family
+        self.closed = False
+        sock.setblocking(False)
+        poller.loop.add_reader(self.fd, self._accept)
+
+    def _accept(self) -> None:
+        accept, poller, family = self.sock._accept, self.poller, self.family  # type: ignore[attr-defined]
+        for _ in range(ACCEPT_BATCH):
+            if self.closed:  # a protocol factory paused accept (maxconn)
+                return
+            try:
+                fd, addr = accept()
+            except _AGAIN:
+                return
+            except OSError as exc:  # EMFILE etc.: the ListenerSet's watch pauses accept (descriptors.py)
+                if exc.errno in (errno.ECONNABORTED, errno.EPROTO):
+                    continue
+                log.debug("accept on %s failed: %s", self.sock.getsockname(), exc)
+                return
+            sock = _Socket(family, socket.SOCK_STREAM, 0, fd)
+            try:
+                sock.setblocking(False)
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            except OSError:  # reset before we got to it
+                sock.close()
+                continue
+            protocol = self.accepted()
+            t = Transport(poller, sock, protocol, addr)
+            poller.add(t)
+            t.reading = True
+            try:
+                protocol.connection_made(t)
+            except Exception as exc:
+                t._failed(exc)
+
+    def close(self) -> None:
+        if self.closed:
+            return
+        self.closed = True
+        self.poller.loop.remove_reader(self.fd)
+        self.sock.close()
