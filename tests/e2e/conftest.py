@@ -6,6 +6,7 @@ import pytest
 from tests.support.backends import Backends
 from tests.support.balancer import BalancerProcess
 from tests.support.certs import make_cert
+from tests.support.faulty import FaultyBackends
 from tests.support.net import free_port
 
 VIP = "127.0.0.100"
@@ -29,6 +30,13 @@ def ports() -> Ports:
 def backends():
     with Backends() as bk:
         yield bk
+
+
+@pytest.fixture
+def faulty():
+    """Misbehaving HTTP servers (tests/support/faulty.py), stopped at teardown."""
+    with FaultyBackends() as fb:
+        yield fb
 
 
 @pytest.fixture

@@ -10,8 +10,8 @@ import pytest
 
 from tests.e2e.configs import farm, hosts, service, sticky_ip, vip_policy
 from tests.e2e.conftest import VIP
-from tests.e2e.test_timeouts import read_response, read_until_close
-from tests.support.faulty import FaultyBackends, Steady, close_wait
+from tests.e2e.test_timeouts import l7_config, read_response, read_until_close
+from tests.support.faulty import Steady, close_wait
 from tests.support.net import connect_from, free_port, http_get, wait_for
 
 TIMEOUTS = "timeout server 5\ntimeout connect 1\ntimeout client 5\n"
@@ -21,20 +21,13 @@ PROBE_FLAP = ("probe http FLAP\n  interval 1\n  faildetect 1\n  passdetect inter
               "  passdetect count 1\n  open 1\n  request method get url /probe\n")
 
 
-@pytest.fixture
-def faulty():
-    with FaultyBackends() as fb:
-        yield fb
-
-
 def two_servers(ports, faulty):
     return (faulty.start("lnx1", "127.0.1.11", ports["a"]), faulty.start("lnx2", "127.0.1.12", ports["b"]))
 
 
 def l7(ports, members, head: str = TIMEOUTS, farm_extra: str = "", host_extra: dict | None = None) -> str:
-    text = head + hosts(*[n for n, _ in members], extra=host_extra)
-    text += farm("web", [(n, p, None) for n, p in members], extra=farm_extra)
-    return text + service(vip_policy("v", ports["vip"], "web", http=True, sticky=False))
+    """test_timeouts' one-farm L7 VIP with this module's timeouts (and probes) in `head`."""
+    return l7_config(ports, members, timeouts=head, farm_extra=farm_extra, host_extra=host_extra)
 
 
 def post(source: str, path: str, body: bytes, port: int, conn: socket.socket | None = None) -> bytes:

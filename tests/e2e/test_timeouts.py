@@ -14,23 +14,19 @@ import pytest
 
 from tests.e2e.configs import farm, hosts, service, vip_policy
 from tests.e2e.conftest import VIP
-from tests.support.faulty import FaultyBackends, Steady, blackhole
+from tests.support.faulty import Steady, blackhole
 from tests.support.net import connect_from, wait_for
 
 TIMEOUTS = ("timeout http-request 1\ntimeout keep-alive 1\ntimeout client 1\ntimeout server 1\n"
             "timeout connect 1\ntimeout tls-handshake 1\n")
 
 
-@pytest.fixture
-def faulty():
-    with FaultyBackends() as fb:
-        yield fb
-
-
 def l7_config(ports, members: list[tuple[str, int]], timeouts: str = TIMEOUTS, l4: bool = False,
-              tls: bool = False) -> str:
-    text = timeouts + hosts(*[n for n, _ in members])
-    text += farm("web", [(n, p, None) for n, p in members])
+              tls: bool = False, farm_extra: str = "", host_extra: dict | None = None) -> str:
+    """One VIP on one farm `web` of `members` (name, port), not sticky: L7 (L4 with `l4`,
+    TLS-terminated with `tls`), after the global lines in `timeouts`."""
+    text = timeouts + hosts(*[n for n, _ in members], extra=host_extra)
+    text += farm("web", [(n, p, None) for n, p in members], extra=farm_extra)
     text += service(vip_policy("v", ports["vip"], "web", http=not l4, sticky=False,
                                ssl_proxy="SHOP-TLS" if tls else None))
     if tls:

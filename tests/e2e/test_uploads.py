@@ -8,22 +8,13 @@ from __future__ import annotations
 import socket
 import time
 
-import pytest
-
 from tests.e2e.conftest import VIP
 from tests.e2e.test_timeouts import TIMEOUTS, l7_config, read_response
 from tests.e2e.configs import farm, hosts, service, vip_policy
-from tests.support.faulty import FaultyBackends
 from tests.support.net import connect_from, wait_for
 
 BODY = 6 * 1024 * 1024
 PIECE = 64 * 1024
-
-
-@pytest.fixture
-def faulty():
-    with FaultyBackends() as fb:
-        yield fb
 
 
 def test_upload_slower_than_timeout_server_gets_the_servers_answer(ports, faulty, balancer):
