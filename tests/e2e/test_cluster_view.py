@@ -10,7 +10,7 @@ import subprocess
 import sys
 import urllib.request
 
-from tests.e2e.test_redis_nodes import _backends, node_config, redis_server  # noqa: F401 (fixture)
+from tests.e2e.test_redis_nodes import _backends, node_config
 from tests.support.net import wait_for
 
 

@@ -4,22 +4,12 @@ from __future__ import annotations
 import threading
 import time
 
-import pytest
 import redis
 
 from tests.e2e.configs import farm, hosts, service, sticky_ip, vip_policy
 from tests.e2e.conftest import VIP
 from tests.support.net import http_get, wait_for
-from tests.support.redis import RedisServer, entry_key
-
-
-@pytest.fixture
-def redis_server():
-    srv = RedisServer().start()
-    try:
-        yield srv
-    finally:
-        srv.cleanup()
+from tests.support.redis import entry_key
 
 
 def node_config(ports, node: str, redis_url: str, prefix: str = "shop:") -> str:

@@ -15,7 +15,7 @@ import redis
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.e2e.conftest import VIP
-from tests.e2e.test_redis_nodes import _backends, node_config, redis_server  # noqa: F401 (fixture)
+from tests.e2e.test_redis_nodes import _backends, node_config
 from tests.support.net import http_get, wait_for
 from tests.support.redis import entry_key
 

@@ -9,25 +9,14 @@ from __future__ import annotations
 import asyncio
 import time
 
-import pytest
 import redis
 
 from tests.core.configs import HTTP, HTTPS, ONE_TO_ONE
 from tests.store.test_stores import Node, entry_key, rs
-from tests.support.redis import RedisServer
 from buddylb.store import antientropy, record
 from buddylb.store.redis import RedisStore
 
 CLIENTS = [f"127.0.0.{n}" for n in range(30, 50)]
-
-
-@pytest.fixture
-def redis_server():
-    srv = RedisServer().start()
-    try:
-        yield srv
-    finally:
-        srv.cleanup()
 
 
 class Clock:

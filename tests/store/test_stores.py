@@ -24,6 +24,8 @@ CLIENTS = [f"127.0.0.{n}" for n in range(10, 22)]
 
 @pytest.fixture(scope="module")
 def redis_server():
+    """One redis-server for the module (each test uses its own key prefix): shadows the
+    per-test fixture of tests/conftest.py, to start it once."""
     srv = RedisServer().start()
     try:
         yield srv
