@@ -129,7 +129,7 @@ class Plan:
     held when it was made: another one there (a reload, another engine) makes a new plan."""
 
     __slots__ = ("seen", "ctx", "context", "table", "st", "scope", "scope_name", "farms", "farm0", "fi0",
-                 "cls_name", "ipmode", "mask4", "statics", "buddy")
+                 "cls_name", "ipmode", "mask4", "statics", "buddy", "hit0")
 
     def __init__(self, ctx: Context, cls: PolicyClass, seen: StickyTable | None) -> None:
         sg = cls.sticky_group
@@ -146,6 +146,7 @@ class Plan:
         self.fi0 = self.ipmode = -1
         self.mask4 = _ALL4
         self.buddy = False
+        self.hit0: list = []  # member byte of the primary farm -> its Member (rule 3 in C; see decide)
         st = seen.scopes.get(self.scope_name) if sg is not None and seen is not None else None
         # entries are indexed by the table's own scope; a flow still on an older
         # configuration whose scope changed since is balanced without stickiness
@@ -157,22 +158,43 @@ class Plan:
         self.buddy = scope.is_buddy
         if self.farm0 is not None:
             self.fi0 = scope.farm_index.get(self.farm0.name, -1)
+        if self.fi0 >= 0:
+            # what resolve() reads for rule 3: the entry's rserver name, then the farm's member
+            by_rserver = self.farm0.by_rserver
+            self.hit0 = [by_rserver.get(name) if name is not None else None for name in st.names[self.fi0]]
         if scope.kind == "ip-netmask" and scope.address in ("source", "destination", "both"):
             self.ipmode = ("source", "destination", "both").index(scope.address)
             self.mask4 = _ALL4 ^ (_ALL4 >> scope.prefix4)
+
+
+def _available(state: RuntimeState, m: Member) -> bool:
+    """`state.available(m)`; compiled, a C call when `state` is a RuntimeState (anything
+    else that answers `available`, such as core.impact's views, is called as Python)."""
+    if type(state) is RuntimeState:
+        rs = state
+        return rs.available(m)
+    return state.available(m)
+
+
+def _opened(state: RuntimeState, m: Member) -> None:
+    """`state.opened(m)`, a C call on a RuntimeState when compiled (see _available)."""
+    if type(state) is RuntimeState:
+        rs = state
+        rs.opened(m)
+    else:
+        state.opened(m)
 
 
 def available_members(farm: Farm, state: RuntimeState) -> tuple[Member, ...]:
     """What the predictor may pick from: available members but draining ones; backup
     members only when no primary may be picked (SPEC §2.1; a farm of draining primaries
     sends its new clients to the backups, as HAProxy does with weight-0 servers)."""
-    avail = state.available
-    primaries = tuple(m for m in farm.primaries if avail(m))
+    primaries = tuple([m for m in farm.primaries if _available(state, m)])
     if state.draining:
         primaries = _undrained(primaries, state.draining)
     if primaries or not farm.backups:
         return primaries
-    backups = tuple(m for m in farm.backups if avail(m))
+    backups = tuple([m for m in farm.backups if _available(state, m)])
     return _undrained(backups, state.draining) if state.draining else backups
 
 
@@ -192,8 +214,8 @@ def resolve(ctx: Context, state: RuntimeState, scope: Scope | None, farm: Farm, 
     last_rs = entry.rserver(last)
     if last == fi:
         m = farm.by_rserver.get(last_rs)
-        if m is not None and state.available(m):
-            return Resolution(STICKY_HIT, m, (), "3: last farm and rserver available")
+        if m is not None and _available(state, m):
+            return Resolution(STICKY_HIT, m, (), RULE3)
     group = ctx.buddy_of.get((scope.farms[last], last_rs))
     remembered = last_rs if last == fi else entry.rserver(fi)
     if group is not None:
@@ -207,12 +229,13 @@ def resolve(ctx: Context, state: RuntimeState, scope: Scope | None, farm: Farm, 
             return Resolution(BUDDY_HIT, None, tuple(buddies), _rule4(group, False))
     if remembered is not None:
         m = farm.by_rserver.get(remembered)
-        if m is not None and state.available(m):
+        if m is not None and _available(state, m):
             return Resolution(STICKY_HIT, m, (), "5: remembered rserver for this farm")
     why = "no buddy group" if group is None else f"no available member of buddy group {group}"
     return Resolution(RESTICK, None, available_members(farm, state), f"5: {why}, predictor")
 
 
+RULE3 = "3: last farm and rserver available"
 _RULE4: dict[tuple[str, bool], str] = {}
 
 
@@ -231,8 +254,8 @@ def _buddies(ctx: Context, state: RuntimeState, group: str, farm: Farm) -> list[
     """Rule 4's candidates: available members of `group` in `farm`, backups only when no
     primary of the farm is available.  (A function of its own: the compiled `resolve`
     may hold no generator.)"""
-    buddies = [m for m in ctx.buddy_members.get((group, farm.name), ()) if state.available(m)]
-    if any(m.backup for m in buddies) and any(state.available(m) for m in farm.primaries):
+    buddies = [m for m in ctx.buddy_members.get((group, farm.name), ()) if _available(state, m)]
+    if any(m.backup for m in buddies) and any(_available(state, m) for m in farm.primaries):
         buddies = [m for m in buddies if not m.backup]
     return buddies
 
@@ -313,7 +336,7 @@ def decide(
     if p.statics:  # ACE `static cookie-value`: before any entry
         hit = static_member(cls.sticky_group, farms, state, flow.cookies)
         if hit is not None:
-            state.opened(hit[1])
+            _opened(state, hit[1])
             return Decision(STICKY_HIT, vip, p.cls_name, hit[0], hit[1], rule="static cookie-value")
 
     scope = p.scope
@@ -343,6 +366,23 @@ def decide(
             key = info.key
             if key is not None:
                 entry = table.lookup(p.scope_name, key, now)
+    if entry is not None and entry.table is table and p.fi0 >= 0 and entry.last_farm() == p.fi0:
+        # SPEC §3 rule 3 in the primary farm, the common case, read in C: exactly what
+        # resolve_class() finds there first (the entry's rserver for that farm, if available),
+        # without its Resolution and name lookups; anything else goes through resolve_class
+        mi = entry.member_index(p.fi0)
+        member = p.hit0[mi] if mi < len(p.hit0) else None
+        if member is not None and _available(state, member):
+            d = _decision(STICKY_HIT, vip, p.cls_name, p.farm0, member, scope, key, table, info, RULE3)
+            table.touch(entry, p.fi0, mi, now)
+            table.opened(entry)
+            d.entry = entry
+            c = table.counters
+            c.hits += 1
+            if p.buddy:
+                c.buddy_connections += 1
+            _opened(state, member)
+            return d
     use_scope = scope if key is not None else None
 
     farm, res = resolve_class(p.ctx, state, use_scope, farms, entry)
@@ -350,19 +390,14 @@ def decide(
         member = res.member
         if member is None:
             member = choose(farm, res.candidates, state, (flow.source, flow.destination))
-        if info is _NO_KEY:
-            d = Decision(res.outcome, vip, p.cls_name, farm, member, scope, key, None, table, None, None, False,
-                         rule=res.rule)
-        else:
-            d = Decision(res.outcome, vip, p.cls_name, farm, member, scope, key, None, table,
-                         info.set_cookie, info.learn_cookie, info.learn_session, rule=res.rule)
+        d = _decision(res.outcome, vip, p.cls_name, farm, member, scope, key, table, info, res.rule)
         if use_scope is not None and table is not None:
             fi = p.fi0 if farm is p.farm0 else use_scope.farm_index[farm.name]
             _remember(d, table, use_scope, key, entry, fi, member, now)
             _count(table, d.outcome)
             if p.buddy:
                 table.counters.buddy_connections += 1  # any connection decided in a buddy sticky group
-        state.opened(member)
+        _opened(state, member)
         return d
 
     queue = _only_limited(state, farms)
@@ -374,6 +409,33 @@ def decide(
 
 
 _NO_KEY = KeyInfo(None)
+
+
+def _decision(outcome: str, vip: Vip, class_name: str, farm: Farm, member: Member, scope: Scope | None,
+              key: Hashable, table: StickyTable | None, info: KeyInfo, rule: str) -> Decision:
+    """decide()'s Decision, its fields written one by one: compiled, this skips the
+    argument parsing of a 15-parameter constructor call (issue 11's decision rate)."""
+    d = Decision.__new__(Decision)
+    d.outcome = outcome
+    d.vip = vip
+    d.class_name = class_name
+    d.farm = farm
+    d.member = member
+    d.scope = scope
+    d.key = key
+    d.entry = None
+    d.table = table
+    if info is _NO_KEY:
+        d.set_cookie = d.learn_cookie = None
+        d.learn_session = False
+    else:
+        d.set_cookie = info.set_cookie
+        d.learn_cookie = info.learn_cookie
+        d.learn_session = info.learn_session
+    d.queue = False
+    d.tried = ()
+    d.rule = rule
+    return d
 
 
 def _only_limited(state: RuntimeState, farms: Sequence[Farm]) -> bool:
@@ -436,7 +498,7 @@ def reroute(state: RuntimeState, d: Decision, now: float, flow: Flow) -> Decisio
             d.table.closed(d.scope.name, d.key, d.entry, now)
         d.entry = None
         return None
-    state.opened(member)
+    _opened(state, member)
     nd = Decision(RESTICK if d.entry is not None else d.outcome, d.vip, d.class_name, d.farm, member,
                   d.scope, d.key, d.entry, d.table, d.set_cookie, d.learn_cookie, d.learn_session,
                   tried=tried, rule="retry after connect failure")

@@ -24,6 +24,8 @@ cdef class Entry:
     cpdef object rserver(self, Py_ssize_t fi)
     @cython.locals(t=StickyTable)
     cpdef Py_ssize_t last_farm(self)
+    @cython.locals(t=StickyTable, s=Slots)
+    cpdef Py_ssize_t member_index(self, Py_ssize_t fi)
 
 cdef class StickyTable:
     cdef public str context
@@ -57,8 +59,10 @@ cdef class StickyTable:
     cpdef object lookup_fixed(self, ScopeTable st, unsigned long long lo, unsigned int form, double now)
     @cython.locals(st=ScopeTable, slot=Py_ssize_t, member=Py_ssize_t)
     cpdef object insert(self, str scope, object key, Py_ssize_t farm_idx, object rserver, double now, bint known_absent=*)
-    @cython.locals(st=ScopeTable, slot=Py_ssize_t, s=Slots, member=Py_ssize_t)
+    @cython.locals(st=ScopeTable, member=Py_ssize_t)
     cpdef record(self, str scope, object key, Entry e, Py_ssize_t farm_idx, object rserver, double now)
+    @cython.locals(st=ScopeTable, slot=Py_ssize_t, s=Slots)
+    cpdef touch(self, Entry e, Py_ssize_t farm_idx, Py_ssize_t member, double now)
     cpdef opened(self, Entry e)
     @cython.locals(st=ScopeTable, slot=Py_ssize_t, s=Slots)
     cpdef closed(self, str scope, object key, Entry e, double now)

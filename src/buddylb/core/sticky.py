@@ -110,6 +110,15 @@ class Entry:
         t = self.table
         return t.s.last[self.slot] if t.retired is None and t.s.gen[self.slot] == self.gen else 0
 
+    def member_index(self, fi: int) -> int:
+        """The member byte stored for farm number `fi` (index + 1 into the farm's members,
+        0: never used there or a stale handle): decide()'s rule 3 reads it in C."""
+        t = self.table
+        if t.retired is not None or t.s.gen[self.slot] != self.gen:
+            return 0
+        s = t.s
+        return s.farms[self.slot * s.stride + fi]
+
     @property
     def open(self) -> int:
         return self.table.s.open[self.slot] if self.alive else 0
@@ -310,10 +319,18 @@ class StickyTable:
                 if ne is not None:
                     nt.record(scope, key, ne, farm_idx, rserver, now)
             return
-        st, slot, s = e.st, e.slot, self.s
+        st = e.st
         member = st.index_of[farm_idx].get(rserver, 0)
-        if member == 0:
+        if member != 0:
+            self.touch(e, farm_idx, member, now)
+
+    def touch(self, e: Entry, farm_idx: int, member: int, now: float) -> None:
+        """`record` with the rserver as its member byte (decide()'s rule 3 has it): farm
+        `farm_idx` becomes the last, `member` its rserver. A handle not of this live
+        table is ignored (`record` forwards those by key)."""
+        if not self._mine(e) or member == 0:
             return
+        st, slot, s = e.st, e.slot, self.s
         s.farms[slot * s.stride + farm_idx] = member
         s.last[slot] = farm_idx
         s.stamp[slot] = self.stamp(now)
