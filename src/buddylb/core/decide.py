@@ -17,11 +17,10 @@ rate); the rules' helpers that are not on that path live in sibling modules.
 """
 from __future__ import annotations
 
-from typing import Hashable, Mapping, NamedTuple, Sequence
+from typing import Hashable, Mapping, Sequence
 
-from buddylb.core import cookie as sticky_cookie
 from buddylb.core.classify import classify
-from buddylb.core.keys import BOTH_V4_TAG, effective_client, ip_key, v4_value
+from buddylb.core.keys import BOTH_V4_TAG, KeyInfo, ip_key, sticky_key, v4_value  # noqa: F401 (re-exported)
 from buddylb.core.predictors import choose
 from buddylb.core.slots import FORM_BOTH4, FORM_RAW
 from buddylb.core.snapshot import Context, Farm, Member, PolicyClass, Scope, Snapshot, Vip
@@ -277,39 +276,6 @@ def resolve_class(ctx: Context, state: RuntimeState, scope: Scope | None, farms:
         if res.member is not None or res.candidates:
             return farm, res
     return None, NO_AVAILABLE
-
-
-class KeyInfo(NamedTuple):
-    key: Hashable  # None: this flow has no key in the scope (balanced without an entry)
-    set_cookie: str | None = None  # a token to send back (cookie insert)
-    learn_cookie: str | None = None  # cookie name to learn from the response
-    learn_session: bool = False  # learn the TLS session id from the ServerHello
-    minted: bool = False  # the key is a client id made just now: no entry can exist
-
-
-def sticky_key(snap: Snapshot, scope: Scope, flow: Flow, secret: bytes) -> KeyInfo:
-    """The key that identifies this flow's client in `scope` (SPEC §3, `core.keys`)."""
-    kind = scope.kind
-    if kind == "ip-netmask":
-        source = effective_client(flow.source, flow.xff, snap.trusted_proxies) if flow.xff else flow.source
-        return KeyInfo(ip_key(scope, source, flow.destination))
-    if kind == "http-header":
-        return KeyInfo((flow.headers or {}).get(scope.header_name or ""))
-    if kind == "ssl-session":
-        return KeyInfo(flow.ssl_session or None, learn_session=True)
-    # http-cookie
-    value = (flow.cookies or {}).get(scope.cookie_name or "")
-    if not scope.cookie_insert:
-        return KeyInfo(value, learn_cookie=scope.cookie_name if value is None else None)
-    verified = sticky_cookie.verify(secret, scope.name, value, flow.wall, scope.timeout_s) if value else None
-    if verified is None:
-        token, cid = sticky_cookie.issue(secret, scope.name, flow.wall)
-        return KeyInfo(cid, set_cookie=token, minted=True)
-    cid, age = verified
-    refresh = None
-    if age > scope.timeout_s / 2:  # keep an active client's token from ageing out
-        refresh, _ = sticky_cookie.issue(secret, scope.name, flow.wall, bytes.fromhex(cid))
-    return KeyInfo(cid, set_cookie=refresh)
 
 
 def decide(

@@ -16,9 +16,10 @@ from __future__ import annotations
 import ipaddress
 import socket
 from functools import lru_cache
-from typing import Hashable, Sequence
+from typing import Any, Hashable, NamedTuple, Sequence
 
-from buddylb.core.snapshot import Scope
+from buddylb.core import cookie as sticky_cookie
+from buddylb.core.snapshot import Scope, Snapshot
 
 V6_TAG = 1 << 130
 _ALL4 = 0xFFFFFFFF
@@ -204,3 +205,37 @@ def _is_trusted(address: str, trusted: tuple) -> bool:
     except ValueError:
         return False
     return any(ip in net for net in trusted)
+
+
+class KeyInfo(NamedTuple):
+    key: Hashable  # None: this flow has no key in the scope (balanced without an entry)
+    set_cookie: str | None = None  # a token to send back (cookie insert)
+    learn_cookie: str | None = None  # cookie name to learn from the response
+    learn_session: bool = False  # learn the TLS session id from the ServerHello
+    minted: bool = False  # the key is a client id made just now: no entry can exist
+
+
+def sticky_key(snap: Snapshot, scope: Scope, flow: Any, secret: bytes) -> KeyInfo:
+    """The key that identifies this flow's client in `scope` (SPEC §3); `flow` is a
+    `core.decide.Flow`.  Here with the key rules it applies; `core.decide` calls it."""
+    kind = scope.kind
+    if kind == "ip-netmask":
+        source = effective_client(flow.source, flow.xff, snap.trusted_proxies) if flow.xff else flow.source
+        return KeyInfo(ip_key(scope, source, flow.destination))
+    if kind == "http-header":
+        return KeyInfo((flow.headers or {}).get(scope.header_name or ""))
+    if kind == "ssl-session":
+        return KeyInfo(flow.ssl_session or None, learn_session=True)
+    # http-cookie
+    value = (flow.cookies or {}).get(scope.cookie_name or "")
+    if not scope.cookie_insert:
+        return KeyInfo(value, learn_cookie=scope.cookie_name if value is None else None)
+    verified = sticky_cookie.verify(secret, scope.name, value, flow.wall, scope.timeout_s) if value else None
+    if verified is None:
+        token, cid = sticky_cookie.issue(secret, scope.name, flow.wall)
+        return KeyInfo(cid, set_cookie=token, minted=True)
+    cid, age = verified
+    refresh = None
+    if age > scope.timeout_s / 2:  # keep an active client's token from ageing out
+        refresh, _ = sticky_cookie.issue(secret, scope.name, flow.wall, bytes.fromhex(cid))
+    return KeyInfo(cid, set_cookie=refresh)

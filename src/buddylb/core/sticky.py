@@ -481,32 +481,11 @@ class StickyTable:
         Farm positions inside a scope may change; entries are remapped by farm name.
         Open-connection counts move along, and this table forwards later closes (of
         flows decided before the reload) to the new one."""
+        from buddylb.core.carry import copy_entries  # here: compiled, carry cimports this module
+
         new = StickyTable(ctx.name, ctx.max_entries, ctx)
         new.counters = self.counters
-        s = self.s
-        for name, old_st in self.scopes.items():
-            new_st = new.scopes.get(name)
-            if new_st is None:
-                continue
-            new_index = new_st.scope.farm_index
-            old_farms = old_st.scope.farms
-            where = [new_index.get(f) for f in old_farms]
-            nxt = old_st.head
-            while nxt and new.size < new.max_entries:
-                slot = nxt - 1
-                nxt = s.nxt[slot]
-                members = [0] * new_st.nfarms
-                for i, j in enumerate(where):
-                    rs = old_st.names[i][s.farms[slot * s.stride + i]]
-                    if rs is not None and j is not None:
-                        members[j] = new_st.index_of[j].get(rs, 0)
-                last = where[s.last[slot]]
-                if last is None or members[last] == 0:
-                    continue  # its last rserver is gone: the entry goes
-                ns = new._new(new_st, self._key(old_st, slot), last, members[last], s.stamp[slot])
-                for j, m in enumerate(members):
-                    new.s.farms[ns * new.s.stride + j] = m
-                new.s.open[ns] = s.open[slot]
+        copy_entries(self, new)
         self.retired = new
         for st in self._by_sid:
             st.head = st.tail = st.count = 0
