@@ -1,4 +1,11 @@
-"""The SPEC §3 acceptance configurations, written for loopback."""
+"""The SPEC §3 acceptance configurations, written for loopback (built with the e2e
+configuration builders, tests/e2e/configs.py, so both suites write objects one way)."""
+from __future__ import annotations
+
+from tests.e2e.configs import farm as _farm
+from tests.e2e.configs import hosts as _hosts
+from tests.e2e.configs import service, vip_policy
+from tests.e2e.configs import sticky_ip as _sticky
 
 HTTP = ("127.0.0.100", 80)
 HTTPS = ("127.0.0.100", 443)
@@ -54,37 +61,13 @@ service-policy input int
 """
 
 
-def _hosts(*pairs: tuple[str, str]) -> str:
-    return "".join(f"rserver host {n}\n  ip address {a}\n  inservice\n" for n, a in pairs)
-
-
-def _farm(name: str, members: list[tuple[str, int, str]], predictor: str = "roundrobin", extra: str = "") -> str:
-    out = f"serverfarm host {name}\n  predictor {predictor}\n{extra}"
-    for rs, port, group in members:
-        out += f"  rserver {rs} {port}\n    buddy-group {group}\n    inservice\n"
-    return out
-
-
-def _sticky(name: str, farm: str, group: str, mask: str = "255.255.255.255", timeout: str = "30",
-            address: str = "source", extra: str = "") -> str:
-    return (f"sticky ip-netmask {mask} address {address} {name}\n  timeout {timeout}\n"
-            f"  serverfarm {farm}\n  buddy-group {group}\n{extra}")
-
-
 def _vips(*vips: tuple[str, int, str]) -> str:
-    """(class name, port, sticky group) on 127.0.0.100."""
-    out = ""
-    for name, port, sticky in vips:
-        out += f"class-map match-all {name}\n  2 match virtual-address 127.0.0.100 tcp eq {port}\n"
-        out += f"policy-map type loadbalance first-match {name}-lb\n  class class-default\n    sticky-serverfarm {sticky}\n"
-    out += "policy-map multi-match int\n"
-    for name, _, _ in vips:
-        out += f"  class {name}\n    loadbalance vip inservice\n    loadbalance policy {name}-lb\n"
-    return out + "service-policy input int\n"
+    """(class name, port, sticky group) on 127.0.0.100: L4 VIPs, each sticky to its group."""
+    return service(*(vip_policy(name, port, sticky) for name, port, sticky in vips))
 
 
 ASYMMETRIC = (
-    _hosts(("lnx1", "127.0.1.11"), ("lnx2", "127.0.1.12"))
+    _hosts("lnx1", "lnx2")
     + _farm("foo", [("lnx1", 8001, "blue")])
     + _farm("bar", [("lnx2", 8002, "red")])
     + _farm("foobar", [("lnx1", 8003, "blue"), ("lnx2", 8003, "red")])
@@ -93,8 +76,7 @@ ASYMMETRIC = (
 )
 
 TIERS = (
-    _hosts(("lnx1", "127.0.1.11"), ("lnx2", "127.0.1.12"), ("lnx3", "127.0.1.13"), ("lnx4", "127.0.1.14"),
-           ("db1", "127.0.1.21"), ("db2", "127.0.1.22"))
+    _hosts("lnx1", "lnx2", "lnx3", "lnx4", "db1", "db2")
     + _farm("web", [("lnx1", 8080, "blue"), ("lnx2", 8080, "blue"), ("lnx3", 8080, "red"), ("lnx4", 8080, "red")])
     + _farm("app", [("db1", 9000, "blue"), ("db2", 9000, "red")])
     + _sticky("s-web", "web", "tiers") + _sticky("s-app", "app", "tiers")
@@ -102,7 +84,7 @@ TIERS = (
 )
 
 MERGE = (
-    _hosts(("lnx1", "127.0.1.11"), ("lnx2", "127.0.1.12"))
+    _hosts("lnx1", "lnx2")
     + _farm("f1", [("lnx1", 8001, "blue"), ("lnx2", 8001, "red")])
     + _farm("f2", [("lnx1", 8002, "blue"), ("lnx2", 8002, "red")])
     + _sticky("SG1", "f1", "merged", mask="255.255.255.255", timeout="100")

@@ -87,7 +87,7 @@ def test_buddy_pick_follows_the_group_when_every_buddy_drains():
 
 
 BACKUP = (
-    _hosts(("lnx1", "127.0.1.11"), ("lnx9", "127.0.1.19"))
+    _hosts("lnx1", "lnx9")
     + _farm("web", [("lnx1", 8080, "blue")])
     + "  rserver lnx9 8080\n    buddy-group green\n    backup\n    inservice\n"
     + _sticky("s-web", "web", "solo")

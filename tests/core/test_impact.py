@@ -72,7 +72,7 @@ def _key(e: Engine, client: str):
 
 
 THREE = (
-    _hosts(("lnx1", "127.0.1.11"), ("lnx2", "127.0.1.12"), ("lnx3", "127.0.1.13"))
+    _hosts("lnx1", "lnx2", "lnx3")
     + _farm("web", [("lnx1", 8080, "a"), ("lnx2", 8080, "b"), ("lnx3", 8080, "c")])
     + _sticky("s-web", "web", "solo-scope")
     + _vips(("v-web", 80, "s-web"))

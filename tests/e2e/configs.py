@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 HOSTS = {"lnx1": "127.0.1.11", "lnx2": "127.0.1.12", "lnx3": "127.0.1.13", "lnx4": "127.0.1.14",
-         "db1": "127.0.1.21", "db2": "127.0.1.22"}
+         "lnx9": "127.0.1.19", "db1": "127.0.1.21", "db2": "127.0.1.22"}
 
 
 def hosts(*names: str, extra: dict[str, str] | None = None) -> str:
