@@ -78,6 +78,10 @@ class RequestHead:
     # the last forwarded head made from this one: (extra fields, keep_underscores, bytes)
     _wire: tuple | None = field(default=None, repr=False, compare=False)
     upgrade: bytes = field(default=b"", compare=False)  # to forward (upgrade.py `offer`); b"": none
+    # per-request figures the exchange derives from a head, kept with it (a remembered head
+    # comes back for every request with the same bytes): head_size(), and path as str
+    _size: int = field(default=-1, repr=False, compare=False)
+    _url: str | None = field(default=None, repr=False, compare=False)
 
     def __init__(self, method: bytes, target: bytes, version: tuple[int, int], headers: Fields,
                  host: bytes, framing: Framing, content_length: int | None, keep_alive: bool,
@@ -104,6 +108,8 @@ class RequestHead:
         self._connection = _connection
         self._wire = None
         self.upgrade = upgrade
+        self._size = -1
+        self._url = None
 
     def header(self, name: bytes) -> bytes | None:
         """The field's combined value (lines joined by ", ", RFC 9110 §5.3), or None."""

@@ -1,6 +1,7 @@
 # Cython declarations for tally.py (pure-Python mode); unused without Cython.  The counts
 # live in C fields, so the decision path's one call (`count`) is a C call from Cython callers.
 cimport cython
+from buddylb.io.record cimport FlowRecord
 
 cdef class Tally:
     cdef public dict decisions, buddy_hits, resticks, routes, responses
@@ -8,7 +9,7 @@ cdef class Tally:
     cdef public object sink
 
     cpdef count(self, object d)
-    cpdef record(self, object rec)
+    cpdef record(self, FlowRecord rec)
 
 @cython.locals(tally=Tally)
 cpdef counted_decide(object b, object vip, object flow, object snap, bint requeue=*)

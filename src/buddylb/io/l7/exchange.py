@@ -268,13 +268,19 @@ class Exchange(Upstream):
         self.dispatched = False
         rec = self.rec = FlowRecord(self.peer, "https" if self.tls else "http", time.time())
         rec.method, rec.path = head.method, head.path
-        rec.bytes_in = head_size(head)  # byte counters include heads (issue 14)
+        size = head._size  # byte counters include heads (issue 14); a remembered head knows its size
+        if size < 0:
+            size = head._size = head_size(head)
+        rec.bytes_in = size
         if not self._follow_reload():
             return False
         assert self.vip is not None
         rec.vip = self.vip_name
         flow = self.flow
-        flow.url = head.path.decode("latin-1")
+        url = head._url
+        if url is None:
+            url = head._url = head.path.decode("latin-1")
+        flow.url = url
         self.headers.head = self.cookies.head = head
         if self.snap.trusted_proxies:
             xff = head.header(b"x-forwarded-for")

@@ -4,10 +4,14 @@
 # An attribute the machine gains must be declared here too (compiled, an undeclared
 # one raises AttributeError: `make test` runs compiled first and says so).
 cimport cython
+from buddylb.io.flow cimport Lease
+from buddylb.io.record cimport FlowRecord
 
 cdef class Upstream:
-    cdef public object port, balancer, vip_key, snap, vip, parser, queue, phase, head, lease, conn
-    cdef public object rparser, rec, headers, cookies, flow
+    cdef public object port, balancer, vip_key, snap, vip, parser, queue, phase, head, conn
+    cdef public object rparser, headers, cookies, flow
+    cdef public Lease lease  # typed: the request's steps read its fields and call it in C
+    cdef public FlowRecord rec
     cdef public str peer, vip_name
     cdef public list pending
     cdef public tuple forwarded
