@@ -27,7 +27,7 @@ $(STAMP): pyproject.toml Makefile
 	touch $(STAMP)
 
 # rebuilt whenever a compiled module's source or declarations change
-$(BUILT): $(STAMP) setup.py $(COMPILED) $(wildcard src/buddylb/core/*.pxd src/buddylb/io/*.pxd src/buddylb/io/l7/*.pxd)
+$(BUILT): $(STAMP) setup.py $(COMPILED) $(wildcard src/buddylb/core/*.pxd src/buddylb/io/*.pxd src/buddylb/io/l7/*.pxd src/buddylb/http/*.pxd)
 	$(BIN)/python setup.py -q build_ext --inplace 2>&1 | grep -v "performance hint" || true
 	touch $(BUILT)
 

@@ -28,18 +28,16 @@ from typing import Iterable, Union
 
 from buddylb.errors import ProtocolError
 from buddylb.http.framing import (
-    FRAMING_FIELDS, HOP_BY_HOP, LAST_CHUNK, TCHAR, BodyChunk, ChunkedDecoder, EndOfMessage,
-    Fields, Framing, HeadReader, check_transfer_encoding, connection_named, encode_chunk,
-    encode_last_chunk, field_values, connection_tokens, parse_content_length, render_extra,
-    render_fields,
+    F_CHUNKED, F_LENGTH, F_NONE, FRAMING_FIELDS, HOP_BY_HOP, LAST_CHUNK, TCHAR, BodyChunk, ChunkedDecoder, EndOfMessage,
+    Fields, Framing, HeadReader, check_transfer_encoding, connection_named, encode_chunk, encode_last_chunk,
+    field_values, connection_tokens, parse_content_length, render_extra, render_fields,
 )
 from buddylb.http.head import FieldIndex, forward_fields, head_size, index_fields, read_head
 from buddylb.http.upgrade import offer
 
 __all__ = [
-    "BodyChunk", "EndOfMessage", "Framing", "HOP_BY_HOP", "LAST_CHUNK", "PROXY_OWNED",
-    "RequestEvent", "RequestHead", "RequestParser", "encode_chunk", "encode_last_chunk", "head_size",
-    "parse_request_head", "serialize_request_head",
+    "BodyChunk", "EndOfMessage", "Framing", "HOP_BY_HOP", "LAST_CHUNK", "PROXY_OWNED", "RequestEvent", "RequestHead",
+    "RequestParser", "encode_chunk", "encode_last_chunk", "head_size", "parse_request_head", "serialize_request_head",
 ]
 
 # request-line = method SP request-target SP HTTP-version (RFC 9112 §3), single SPs.
@@ -78,16 +76,14 @@ class RequestHead:
     # the last forwarded head made from this one: (extra fields, keep_underscores, bytes)
     _wire: tuple | None = field(default=None, repr=False, compare=False)
     upgrade: bytes = field(default=b"", compare=False)  # to forward (upgrade.py `offer`); b"": none
-    # per-request figures the exchange derives from a head, kept with it (a remembered head
-    # comes back for every request with the same bytes): head_size(), and path as str
+    # what io/l7/exchange derives per request, kept with a remembered head: head_size(), path as str
     _size: int = field(default=-1, repr=False, compare=False)
     _url: str | None = field(default=None, repr=False, compare=False)
 
-    def __init__(self, method: bytes, target: bytes, version: tuple[int, int], headers: Fields,
-                 host: bytes, framing: Framing, content_length: int | None, keep_alive: bool,
-                 expect_continue: bool, path: bytes, _cookies: dict[bytes, bytes] | None = None,
-                 _lines: list[bytes] | None = None, _section: bytes = b"", _may_drop: bool = True,
-                 _underscore: bool = True, _host_field: bool = False,
+    def __init__(self, method: bytes, target: bytes, version: tuple[int, int], headers: Fields, host: bytes,
+                 framing: Framing, content_length: int | None, keep_alive: bool, expect_continue: bool, path: bytes,
+                 _cookies: dict[bytes, bytes] | None = None, _lines: list[bytes] | None = None, _section: bytes = b"",
+                 _may_drop: bool = True, _underscore: bool = True, _host_field: bool = False,
                  _connection: frozenset[bytes] = frozenset(), upgrade: bytes = b"") -> None:
         self.method = method
         self.target = target
@@ -106,10 +102,8 @@ class RequestHead:
         self._underscore = _underscore
         self._host_field = _host_field
         self._connection = _connection
-        self._wire = None
         self.upgrade = upgrade
-        self._size = -1
-        self._url = None
+        self._wire, self._size, self._url = None, -1, None
 
     def header(self, name: bytes) -> bytes | None:
         """The field's combined value (lines joined by ", ", RFC 9110 §5.3), or None."""
@@ -208,16 +202,16 @@ def _build_request_head(start: RequestLine, index: FieldIndex, lines: list[bytes
     host = authority if authority is not None else (hosts[0] if hosts else b"")
     tes = special.get(b"transfer-encoding")
     cls = special.get(b"content-length")
-    framing, length = Framing.NONE, None
+    framing, length = F_NONE, None
     if tes:
         if version == (1, 0):
             raise ProtocolError(400, "Transfer-Encoding in an HTTP/1.0 request")
         if cls:
             raise ProtocolError(400, "both Content-Length and Transfer-Encoding")
         check_transfer_encoding(tes, 400, 501)
-        framing = Framing.CHUNKED
+        framing = F_CHUNKED
     elif cls:
-        framing, length = Framing.LENGTH, parse_content_length(cls, 400)
+        framing, length = F_LENGTH, parse_content_length(cls, 400)
     connection = special.get(b"connection")
     upgrade = b""
     if connection is None:
@@ -227,7 +221,7 @@ def _build_request_head(start: RequestLine, index: FieldIndex, lines: list[bytes
         tokens = connection_tokens(connection, 400)
         keep_alive = b"close" not in tokens and (version == (1, 1) or b"keep-alive" in tokens)
         if b"upgrade" in tokens:
-            upgrade = offer(index.fields, version, framing is Framing.NONE or length == 0)
+            upgrade = offer(index.fields, version, framing is F_NONE or length == 0)
     expect = special.get(b"expect")
     expect_continue = (version == (1, 1) and expect is not None and len(expect) == 1
                        and expect[0].lower() == b"100-continue")
@@ -355,7 +349,7 @@ class RequestParser:
         if found is None:
             return None
         head, end = found
-        if end != len(data) or head.framing is not Framing.NONE or head.upgrade:
+        if end != len(data) or head.framing is not F_NONE or head.upgrade:
             return None  # an upgrade request: `feed` holds what follows it
         if data.__class__ is bytes and end <= _WHOLE_BYTES:
             if len(_WHOLE) >= _WHOLE_MAX:
@@ -405,7 +399,7 @@ class RequestParser:
                     head = _slow_head(reader)
                     self._reader = None
                 events.append(head)
-                if head.framing is Framing.CHUNKED:
+                if head.framing is F_CHUNKED:
                     self._chunked = ChunkedDecoder(400, 431)
                     self._state = _CHUNKED
                 elif head.content_length:
@@ -480,9 +474,9 @@ def serialize_request_head(head: RequestHead, extra_headers: Iterable[tuple[byte
     if restate_host and not host_in_extra and head.host:
         fields = b"host: %s\r\n%s" % (head.host, fields)
     framing = head.framing
-    if framing is Framing.LENGTH:
+    if framing is F_LENGTH:
         tail = b"content-length: %d\r\n" % head.content_length if head.content_length is not None else b""
-    elif framing is Framing.CHUNKED:
+    elif framing is F_CHUNKED:
         tail = b"transfer-encoding: chunked\r\n"
     else:
         tail = b""  # no dict lookup: an Enum's hash is a Python-level call per request

@@ -27,8 +27,8 @@ from typing import Iterable, Union
 from buddylb.errors import ProtocolError
 from buddylb.http import limits
 from buddylb.http.framing import (
-    FRAMING_FIELDS, HOP_BY_HOP, BodyChunk, ChunkedDecoder, EndOfMessage, Fields, Framing,
-    HeadReader, check_transfer_encoding, connection_named, field_values, connection_tokens,
+    F_CHUNKED, F_CLOSE, F_LENGTH, F_NONE, FRAMING_FIELDS, HOP_BY_HOP, BodyChunk, ChunkedDecoder, EndOfMessage,
+    Fields, Framing, HeadReader, check_transfer_encoding, connection_named, field_values, connection_tokens,
     parse_content_length, render_extra, render_fields,
 )
 from buddylb.http.head import FieldIndex, forward_fields, index_fields, read_head
@@ -138,14 +138,14 @@ def _build_response_head(start: StatusLine, index: FieldIndex, method: bytes,
         raise ProtocolError(_BAD, "Transfer-Encoding with Content-Length or in HTTP/1.0")
     length = parse_content_length(cls, _BAD) if cls else None
     if status < 200 or status in (204, 304) or method == b"HEAD":  # §6.3 rule 1
-        framing = Framing.NONE
+        framing = F_NONE
     elif tes:
         check_transfer_encoding(tes, _BAD, _BAD)
-        framing = Framing.CHUNKED
+        framing = F_CHUNKED
     elif length is not None:
-        framing = Framing.LENGTH
+        framing = F_LENGTH
     else:  # §6.3 rule 8: read until the server closes
-        framing, keep_alive = Framing.CLOSE, False
+        framing, keep_alive = F_CLOSE, False
     return ResponseHead(status, reason, version, index.fields, framing, length, keep_alive,
                         lines, section, index.may_drop, tokens)
 
@@ -187,6 +187,10 @@ _HEAD, _LENGTH, _CHUNKED, _CLOSE, _DONE, _FAILED, _SWITCHED = range(7)
 # remembered; bounded (8 methods x 256 heads of at most 2 KiB, about 4 MiB at worst; a
 # method's table is cleared when full).
 _WHOLE: dict[bytes, dict[bytes, ResponseHead]] = {}
+# The last head remembered per method, (its bytes, the head): a server's responses start
+# with those bytes until its Date turns; checked with one startswith, before the search
+# for the head's end, a slice and a hash that the table needs
+_LAST: dict[bytes, tuple[bytes, ResponseHead]] = {}
 _WHOLE_MAX = 256
 _WHOLE_BYTES = 2048
 _WHOLE_METHODS = 8
@@ -250,19 +254,42 @@ class ResponseParser:
         verdict (an invalid head is left to `feed` to refuse)."""
         if self._state != _HEAD or self._buf or self._reader is not None:
             return None
+        last = _LAST.get(self._method)
+        if last is not None and data.__class__ is bytes and data.startswith(last[0]):
+            head = last[1]
+            end = len(last[0])
+        else:
+            head, end = self._judged(data)
+            if head is None:
+                return None
+        framing = head.framing
+        if framing is F_NONE:
+            if end != len(data) or head.status < 200:
+                return None
+        elif framing is not F_LENGTH or len(data) - end != head.content_length:
+            return None
+        if not head.keep_alive:
+            self.must_close = True
+        self._state, self.complete = _DONE, True
+        return head, data[end:]
+
+    def _judged(self, data: bytes) -> tuple[ResponseHead | None, int]:
+        """`whole`'s head: a remembered one for these exact bytes, else judged now and
+        remembered if valid; (None, 0) when it is not one clean head."""
         known = _WHOLE.get(self._method)
         cut = data.find(b"\r\n\r\n") + 4 if data.__class__ is bytes else 3
         key = data[:cut] if 3 < cut <= _WHOLE_BYTES else None
         head = known.get(key) if known is not None and key is not None else None
         if head is not None:
+            _LAST[self._method] = (key, head)
             end = cut
         else:
             try:
                 found = _fast_head(data, 0, self._method, self._offered)
             except ProtocolError:
-                return None
+                return None, 0
             if found is None:
-                return None
+                return None, 0
             head, end = found
             if key is not None and end == cut:
                 if known is None and len(_WHOLE) < _WHOLE_METHODS:  # methods are the client's
@@ -271,16 +298,8 @@ class ResponseParser:
                     known.clear()
                 if known is not None:
                     known[key] = head
-        framing = head.framing
-        if framing is Framing.NONE:
-            if end != len(data) or head.status < 200:
-                return None
-        elif framing is not Framing.LENGTH or len(data) - end != head.content_length:
-            return None
-        if not head.keep_alive:
-            self.must_close = True
-        self._state, self.complete = _DONE, True
-        return head, data[end:]
+                    _LAST[self._method] = (key, head)
+        return head, end
 
     def feed_eof(self) -> list[ResponseEvent]:
         """The server closed: ends a close-delimited body; anything unfinished is a 502
@@ -357,12 +376,12 @@ class ResponseParser:
             return
         if not head.keep_alive:
             self.must_close = True
-        if head.framing is Framing.CHUNKED:
+        if head.framing is F_CHUNKED:
             self._chunked = ChunkedDecoder(_BAD, _BAD)
             self._state = _CHUNKED
-        elif head.framing is Framing.CLOSE:
+        elif head.framing is F_CLOSE:
             self._state = _CLOSE
-        elif head.framing is Framing.LENGTH and head.content_length:
+        elif head.framing is F_LENGTH and head.content_length:
             self._remaining = head.content_length
             self._state = _LENGTH
         else:
@@ -423,10 +442,10 @@ def serialize_response_head(head: ResponseHead, extra_headers: Iterable[tuple[by
         drop = _drop_set(head._connection) if drop_hop_by_hop else FRAMING_FIELDS
         fields = forward_fields(lines, head.headers, drop, True)
     framing = framing or head.framing
-    if framing is Framing.CHUNKED:
+    if framing is F_CHUNKED:
         tail = b"transfer-encoding: chunked\r\n"
-    elif head.content_length is not None and (framing is Framing.LENGTH or (
-            framing is Framing.NONE and head.status >= 200 and head.status != 204)):
+    elif head.content_length is not None and (framing is F_LENGTH or (
+            framing is F_NONE and head.status >= 200 and head.status != 204)):
         tail = b"content-length: %d\r\n" % head.content_length
     else:
         tail = b""

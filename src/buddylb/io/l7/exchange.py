@@ -45,9 +45,9 @@ from buddylb.core.decide import Decision, Flow
 from buddylb.core.inserts import insert_fields
 from buddylb.core.keys import _is_trusted
 from buddylb.errors import ProtocolError
+from buddylb.http.framing import F_CHUNKED, F_NONE
 from buddylb.http.request import (
-    BodyChunk, Framing, RequestHead, RequestParser, encode_chunk, encode_last_chunk, head_size,
-    serialize_request_head,
+    BodyChunk, RequestHead, RequestParser, encode_chunk, encode_last_chunk, head_size, serialize_request_head,
 )
 from buddylb.http.response import ResponseParser, error_response
 from buddylb.io.flow import Lease
@@ -230,10 +230,10 @@ class Exchange(Upstream):
         assert head is not None and self.rec is not None
         if ev.__class__ is BodyChunk:
             self.rec.bytes_in += len(ev.data)
-            self._to_server(encode_chunk(ev.data) if head.framing is Framing.CHUNKED else ev.data)
+            self._to_server(encode_chunk(ev.data) if head.framing is F_CHUNKED else ev.data)
         else:  # EndOfMessage
             self.request_done = True
-            if head.framing is Framing.CHUNKED:
+            if head.framing is F_CHUNKED:
                 self._to_server(encode_last_chunk(ev.trailers))
             if self.conn is not None:
                 self.last_server = self.port.now()  # the server has it all: its silence counts now
@@ -261,26 +261,24 @@ class Exchange(Upstream):
         self.requests += 1
         now = self.port.now()
         self.head = head
-        self.request_done = head.framing is Framing.NONE
+        self.request_done = head.framing is F_NONE
         self.response_started = self.chunked_out = self.retried = False
         self.close_after = not head.keep_alive
         self.rparser = ResponseParser(head.method, head.upgrade)
         self.dispatched = False
         rec = self.rec = FlowRecord(self.peer, "https" if self.tls else "http", time.time())
         rec.method, rec.path = head.method, head.path
-        size = head._size  # byte counters include heads (issue 14); a remembered head knows its size
-        if size < 0:
-            size = head._size = head_size(head)
-        rec.bytes_in = size
+        if head._size < 0:  # byte counters include heads (issue 14); a remembered head keeps its size
+            head._size = head_size(head)
+        rec.bytes_in = head._size
         if not self._follow_reload():
             return False
         assert self.vip is not None
         rec.vip = self.vip_name
         flow = self.flow
-        url = head._url
-        if url is None:
-            url = head._url = head.path.decode("latin-1")
-        flow.url = url
+        if head._url is None:  # the path as str, kept with a remembered head too
+            head._url = head.path.decode("latin-1")
+        flow.url = head._url
         self.headers.head = self.cookies.head = head
         if self.snap.trusted_proxies:
             xff = head.header(b"x-forwarded-for")

@@ -14,7 +14,8 @@ import logging
 
 from buddylb.core.decide import Decision, learn
 from buddylb.errors import ProtocolError
-from buddylb.http.request import BodyChunk, Framing, RequestHead, encode_chunk, encode_last_chunk
+from buddylb.http.framing import F_CHUNKED, F_CLOSE, F_NONE
+from buddylb.http.request import BodyChunk, RequestHead, encode_chunk, encode_last_chunk
 from buddylb.http.response import ResponseHead, ResponseParser, serialize_response_head
 from buddylb.io.l7.timers import CLOSED, HEAD, IDLE
 from buddylb.io.l7.tunnel import switch
@@ -126,14 +127,14 @@ class Upstream:
             if d.learn_cookie:
                 self._learn_cookie(d, head)
         framing = head.framing
-        if framing is Framing.CHUNKED and req.version < (1, 1):
-            framing = Framing.CLOSE  # an HTTP/1.0 client gets the body de-chunked, then a close
-        if framing is Framing.CLOSE:
+        if framing is F_CHUNKED and req.version < (1, 1):
+            framing = F_CLOSE  # an HTTP/1.0 client gets the body de-chunked, then a close
+        if framing is F_CLOSE:
             self.close_after = True
         if self.close_after or self.parser.error is not None:
             extra.append(_CLOSE)
             self.close_after = True
-        self.chunked_out = framing is Framing.CHUNKED
+        self.chunked_out = framing is F_CHUNKED
         self.rec.status = head.status
         self.response_started = True
         return serialize_response_head(head, extra, framing=framing)
@@ -194,7 +195,7 @@ class Upstream:
             self.port.close()  # truncated: what was relayed, then a close (SPEC §5)
             return
         assert self.head is not None
-        if was_pooled and self.head.framing is Framing.NONE and not self.retried and self.lease is not None:
+        if was_pooled and self.head.framing is F_NONE and not self.retried and self.lease is not None:
             # a reused keep-alive connection closed under us before any byte: safe to retry
             self.retried = True
             self.rparser = ResponseParser(self.head.method, self.head.upgrade)
