@@ -187,7 +187,9 @@ class Connector:
                  owner: set | None = None) -> None:
         self.b, self.lease, self.flow, self.timeout = b, lease, flow, timeout
         self.open_conn, self.done = open_conn, done
-        self.wheel = shared_wheel(b, asyncio.get_running_loop())
+        wheel = b.wheel  # not get_running_loop() per connect: it costs a getpid() syscall
+        self.wheel = wheel if wheel is not None and not wheel.loop.is_closed() else \
+            shared_wheel(b, asyncio.get_running_loop())
         self.coro: Coroutine[Any, Any, Any] | None = None  # the connect in progress
         self.fut: Any = None  # the future it waits on
         self.slot: int | None = None  # our bucket in the wheel, while armed

@@ -111,7 +111,10 @@ class L4Client:  # an asyncio protocol (duck-typed): compiled, an extension type
         self.balancer = balancer
         self.origin = origin  # what an accept-proxy header said (io.proxied); None: the real peer
         self.vip_key = vip_key
-        wheel = self.wheel = shared_wheel(balancer, asyncio.get_running_loop())
+        wheel = balancer.wheel  # not get_running_loop() per connection: it costs a getpid() syscall
+        if wheel is None or wheel.loop.is_closed():
+            wheel = shared_wheel(balancer, asyncio.get_running_loop())
+        self.wheel = wheel
         self.loop = wheel.loop
         self.transport: asyncio.Transport = None  # type: ignore[assignment]
         self.server: ServerSide | None = None
@@ -144,7 +147,6 @@ class L4Client:  # an asyncio protocol (duck-typed): compiled, an extension type
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
         flow_mod.client_opened(self.balancer, self, self.vip_key)
-        self.quiet_since = self.loop.time()
         snap = self.snap = self.balancer.snapshot
         vip = self.vip = snap.vips.get(self.vip_key)
         if vip is None or not vip.inservice:
@@ -155,6 +157,7 @@ class L4Client:  # an asyncio protocol (duck-typed): compiled, an extension type
         self.flow = Flow(src, vip.address)
         if not self.tls and _wants_session(self.balancer, snap, vip):
             self.hello = bytearray()  # wait for the ClientHello before deciding
+            self.quiet_since = self.loop.time()
             self._arm_timer()  # ... but not for ever
             return
         self._start()

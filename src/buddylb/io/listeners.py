@@ -26,6 +26,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import errno
+import functools
 import logging
 import resource
 import socket
@@ -270,7 +271,7 @@ class ListenerSet:
                                  lambda k=key: self._admit(k))
         elif lst.raw:
             server = tcp.Server(tcp.shared_poller(asyncio.get_running_loop()), lst.sock.dup(),
-                                lambda k=key: self._accepted(k, False))
+                                functools.partial(self._accepted, key, False))
         else:
             server = await asyncio.get_running_loop().create_server(
                 partial(self._accepted, key, lst.ssl is not None),  # no frame of ours per accept
