@@ -41,15 +41,24 @@ _K1 = 0x9E3779B97F4A7C15
 _K2 = 0xFF51AFD7ED558CCD
 _T48 = 1 << 48
 _V6 = FORM_V6  # (compiled: a C constant)
+HUGE_MIN = 8 << 20  # below this a table's maps stay on small pages (a huge page is 2 MiB of RSS)
 FARMS_AT = 31  # byte offset of the per-farm member bytes in a slot's record
 
 
-def region(n: int, fmt: str) -> memoryview:
-    """`n` zeroed items of struct format `fmt`, mapped lazily (untouched pages cost no RSS)."""
+def region(n: int, fmt: str, huge: bool = False) -> memoryview:
+    """`n` zeroed items of struct format `fmt`, mapped lazily (untouched pages cost no RSS).
+
+    `huge`: ask for transparent huge pages (Linux `madvise`; elsewhere a no-op).  The
+    records and the key index are read at random, one or two cache lines per decision:
+    with 4 KiB pages each of those reads is also a TLB miss (issue 11)."""
     width = {"B": 1, "H": 2, "I": 4, "Q": 8}[fmt]
     # MAP_PRIVATE: a worker forked after the table was made gets its own copy on write,
     # never pages shared with its parent or siblings (`mmap(-1, n)` alone is MAP_SHARED)
-    return memoryview(mmap.mmap(-1, max(n, 1) * width, flags=mmap.MAP_PRIVATE)).cast(fmt)
+    m = mmap.mmap(-1, max(n, 1) * width, flags=mmap.MAP_PRIVATE)
+    advice = getattr(mmap, "MADV_HUGEPAGE", None)
+    if huge and advice is not None and n * width >= HUGE_MIN:
+        m.madvise(advice)
+    return memoryview(m).cast(fmt)
 
 
 def encode(key: object) -> tuple[int, int, int] | None:
@@ -87,7 +96,7 @@ class Slots:
         # one record per slot, so a decision's reads and writes of one entry share a cache
         # line or two (issue 11: a dozen separate arrays cost a dozen misses at 1M clients)
         self.stride = (FARMS_AT + self.width + 7) & ~7
-        record = region(capacity * self.stride, "B")
+        record = region(capacity * self.stride, "B", huge=True)
         q8, q4, q2 = self.stride // 8, self.stride // 4, self.stride // 2
         self.lo = record.cast("Q")[0::q8]
         self.stamp = record.cast("I")[2::q4]
@@ -103,7 +112,7 @@ class Slots:
         while size * 2 < capacity * 3:
             size *= 2
         self.mask = size - 1
-        self.index = region(size, "I")
+        self.index = region(size, "I", huge=True)
         self.high = 0  # slots ever handed out; slots below it are in use or on the free list
         self.free = 0  # first free slot + 1, chained through `nxt`
 
@@ -126,32 +135,43 @@ class Slots:
                 return s
             i = (i + 1) & mask
 
+    def _home_of(self, slot: int) -> int:
+        """`home` of the key in `slot`; `hi` is read for IPv6 keys only (for the others it
+        is 0, and its pages, never written, would each cost a TLB miss for nothing)."""
+        tag = self.tag[slot]
+        return self.home(self.lo[slot], self.hi[slot] if ((tag - 1) & 3) == _V6 else 0, tag)
+
     def place(self, slot: int) -> None:
         """Put `slot` (its key already written) into the key index."""
         index, mask = self.index, self.mask
-        i = self.home(self.lo[slot], self.hi[slot], self.tag[slot])
+        i = self._home_of(slot)
         while index[i] != 0:
             i = (i + 1) & mask
         index[i] = slot + 1
 
-    def unplace(self, slot: int) -> None:
-        """Take `slot` out of the key index; backward-shift the probe run behind it."""
+    def unplace(self, slot: int) -> int:
+        """Take `slot` out of the key index; backward-shift the probe run behind it.
+        Returns how many entries of that run were read (each reads a record: the work
+        a removal did beyond its own slot, which `StickyTable.sweep` counts)."""
         index, mask = self.index, self.mask
-        i = self.home(self.lo[slot], self.hi[slot], self.tag[slot])
+        i = self._home_of(slot)
         while index[i] != slot + 1:
             i = (i + 1) & mask
         j = i
+        run = 0
         while True:
             j = (j + 1) & mask
             s = index[j]
             if s == 0:
                 break
-            k = self.home(self.lo[s - 1], self.hi[s - 1], self.tag[s - 1])
+            run += 1
+            k = self._home_of(s - 1)
             # move s back to the hole at i unless its home lies cyclically in (i, j]
             if (i <= j and (k <= i or k > j)) or (i > j and k <= i and k > j):
                 index[i] = s
                 i = j
         index[i] = 0
+        return run
 
     # -- slot life --------------------------------------------------------------------------
     def take(self) -> int:
@@ -164,14 +184,14 @@ class Slots:
             self.high += 1
         self.gen[s] = (self.gen[s] + 1) & 0xFFFFFFFF
         self.open[s] = 0
-        if self.hi[s]:
-            self.hi[s] = 0
         base = s * self.stride
         for f in range(self.width):
             self.farms[base + f] = 0
         return s
 
     def release(self, slot: int) -> None:
+        if ((self.tag[slot] - 1) & 3) == _V6:
+            self.hi[slot] = 0  # only IPv6 keys write `hi`; a slot taken again finds it clear
         self.tag[slot] = 0
         self.gen[slot] = (self.gen[slot] + 1) & 0xFFFFFFFF
         self.nxt[slot] = self.free
