@@ -17,8 +17,10 @@ COMPILED = [
     "src/buddylb/core/slots.py",  # the sticky table's flat storage (issue 11)
     "src/buddylb/core/counters.py",
     "src/buddylb/core/sticky.py",
+    "src/buddylb/core/scope_table.py",
     "src/buddylb/core/sticky_scan.py",
     "src/buddylb/core/carry.py",  # a reload's entry copy (sticky.carry_over)
+    "src/buddylb/core/avail.py",
     "src/buddylb/core/decide.py",
     "src/buddylb/core/keys.py",  # the decision path's helpers (issue 11: decide() at 1M clients)
     "src/buddylb/core/state.py",

@@ -247,3 +247,30 @@ def test_a_stale_handle_writes_nothing():
     t.record("alpha", 1, old, 1, "lnx1", e.now)
     t.closed("alpha", 1, old, e.now)
     assert (new.open, new.farms, new.last) == (0, ("lnx2", None), 0)
+
+
+def test_sweep_work_is_bounded_by_the_probe_runs_its_removals_close():
+    """A sweep step ends at SWEEP_WORK x budget of work (entries visited plus key-index
+    entries read to close a removal's probe run), not only at `budget` entries: one
+    removal at the head of a long run of colliding keys is one step's work."""
+    from buddylb.core.slots import FORM_RAW
+    from buddylb.core.sticky import SWEEP_WORK
+
+    e = small(64)
+    t = e.table
+    st = t.scopes["alpha"]
+    tag = st.tag(FORM_RAW)
+    home = t.s.home(1, 0, tag)
+    colliding = [k for k in range(1, 200_000) if t.s.home(k, 0, tag) == home][:24]
+    assert len(colliding) == 24
+    for k in colliding:  # one probe run of 24 behind the first key's home
+        assert t.insert("alpha", k, 0, "lnx1", e.now, known_absent=True) is not None
+    e.now += TIMEOUT + 1
+    budget = 4
+    removed = t.sweep(e.now, budget)
+    # the first removal reads the 23 keys behind it: 1 + 23 >= SWEEP_WORK * budget
+    assert 1 + 23 >= SWEEP_WORK * budget and removed == 1
+    while (n := t.sweep(e.now, budget)):
+        removed += n
+    assert removed == 24 and t.size == 0
+    assert all(t.peek("alpha", k, e.now, live_only=False) is None for k in colliding)

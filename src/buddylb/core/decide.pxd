@@ -5,8 +5,9 @@
 cimport cython
 from buddylb.core.counters cimport Counters
 from buddylb.core.keys cimport v4_value
-from buddylb.core.state cimport RuntimeState
-from buddylb.core.sticky cimport Entry, ScopeTable, StickyTable
+from buddylb.core.avail cimport _available, _buddies, _opened
+from buddylb.core.scope_table cimport ScopeTable
+from buddylb.core.sticky cimport Entry, StickyTable
 
 cdef class Flow:
     cdef public object source, destination, url, headers, cookies, xff, ssl_session
@@ -29,20 +30,20 @@ cdef class Plan:
     cdef public bint statics, buddy
     cdef public list hit0
 
-@cython.locals(rs=RuntimeState)
-cdef bint _available(object state, object m) except -1
-@cython.locals(rs=RuntimeState)
-cdef _opened(object state, object m)
+@cython.locals(r=Resolution)
+cdef Resolution _res(object outcome, object member, tuple candidates, object rule)
+cpdef str _rule4(str group, bint remembered)
 @cython.locals(d=Decision)
 cpdef Decision _decision(str outcome, object vip, object class_name, object farm, object member, object scope,
                          object key, StickyTable table, object info, str rule)
 
-@cython.locals(fi=Py_ssize_t, last=Py_ssize_t)
+@cython.locals(fi=Py_ssize_t, last=Py_ssize_t, buddies=list)
 cpdef Resolution resolve(object ctx, object state, object scope, object farm, Entry entry)
 @cython.locals(res=Resolution)
 cpdef tuple resolve_class(object ctx, object state, object scope, object farms, Entry entry)
 @cython.locals(table=StickyTable, entry=Entry, p=Plan, res=Resolution, d=Decision, src="long long",
-               dst="long long", lo="unsigned long long", fi=Py_ssize_t, mi=Py_ssize_t, c=Counters)
+               dst="long long", lo="unsigned long long", fi=Py_ssize_t, mi=Py_ssize_t, c=Counters, candidates=tuple,
+               form=cython.int)
 cpdef Decision decide(object snap, object state, object tables, object vip, Flow flow, double now,
                       object secret=*, bint requeue=*)
 cpdef _remember(Decision d, StickyTable table, object scope, object key, Entry entry, Py_ssize_t fi,

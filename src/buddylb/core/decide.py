@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from typing import Hashable, Mapping, Sequence
 
+from buddylb.core.avail import _available, _buddies, _opened, _undrained, available_members  # noqa: F401
 from buddylb.core.classify import classify
 from buddylb.core.keys import BOTH_V4_TAG, KeyInfo, ip_key, sticky_key, v4_value  # noqa: F401 (re-exported)
 from buddylb.core.predictors import choose
@@ -26,7 +27,8 @@ from buddylb.core.slots import FORM_BOTH4, FORM_RAW
 from buddylb.core.snapshot import Context, Farm, Member, PolicyClass, Scope, Snapshot, Vip
 from buddylb.core.state import RuntimeState
 from buddylb.core.statics import static_member
-from buddylb.core.sticky import Entry, ScopeTable, StickyTable
+from buddylb.core.scope_table import ScopeTable
+from buddylb.core.sticky import Entry, StickyTable
 
 NO_STICKY = "no_sticky"
 NEW = "new"
@@ -119,6 +121,16 @@ class Resolution:
         return f"Resolution({self.outcome!r}, {self.member!r}, {self.candidates!r}, {self.rule!r})"
 
 
+def _res(outcome: str, member: Member | None, candidates: tuple, rule: str) -> Resolution:
+    """resolve()'s Resolution, fields written one by one (compiled: no argument parsing)."""
+    r = Resolution.__new__(Resolution)
+    r.outcome = outcome
+    r.member = member
+    r.candidates = candidates
+    r.rule = rule
+    return r
+
+
 class Plan:
     """What every decision in one policy class reads, resolved once per (class, sticky
     table) and cached on the class (`PolicyClass.plan`): the context, the sticky table and
@@ -166,55 +178,19 @@ class Plan:
             self.mask4 = _ALL4 ^ (_ALL4 >> scope.prefix4)
 
 
-def _available(state: RuntimeState, m: Member) -> bool:
-    """`state.available(m)`; compiled, a C call when `state` is a RuntimeState (anything
-    else that answers `available`, such as core.impact's views, is called as Python)."""
-    if type(state) is RuntimeState:
-        rs = state
-        return rs.available(m)
-    return state.available(m)
-
-
-def _opened(state: RuntimeState, m: Member) -> None:
-    """`state.opened(m)`, a C call on a RuntimeState when compiled (see _available)."""
-    if type(state) is RuntimeState:
-        rs = state
-        rs.opened(m)
-    else:
-        state.opened(m)
-
-
-def available_members(farm: Farm, state: RuntimeState) -> tuple[Member, ...]:
-    """What the predictor may pick from: available members but draining ones; backup
-    members only when no primary may be picked (SPEC §2.1; a farm of draining primaries
-    sends its new clients to the backups, as HAProxy does with weight-0 servers)."""
-    primaries = tuple([m for m in farm.primaries if _available(state, m)])
-    if state.draining:
-        primaries = _undrained(primaries, state.draining)
-    if primaries or not farm.backups:
-        return primaries
-    backups = tuple([m for m in farm.backups if _available(state, m)])
-    return _undrained(backups, state.draining) if state.draining else backups
-
-
-def _undrained(members: Sequence[Member], draining: set) -> tuple[Member, ...]:
-    """`members` without those whose host drains (core.state: they take no new client)."""
-    return tuple([m for m in members if m.host_key not in draining])
-
-
 def resolve(ctx: Context, state: RuntimeState, scope: Scope | None, farm: Farm, entry: Entry | None) -> Resolution:
     """SPEC §3 rules 1–5 for one farm; rule 6 (backup farm, queue) is the caller's."""
     if scope is None:
-        return Resolution(NO_STICKY, None, available_members(farm, state), "1: no sticky group, predictor")
+        return _res(NO_STICKY, None, available_members(farm, state), "1: no sticky group, predictor")
     if entry is None:
-        return Resolution(NEW, None, available_members(farm, state), "2: no entry, predictor")
+        return _res(NEW, None, available_members(farm, state), "2: no entry, predictor")
     fi = scope.farm_index[farm.name]
     last = entry.last_farm()
     last_rs = entry.rserver(last)
     if last == fi:
         m = farm.by_rserver.get(last_rs)
         if m is not None and _available(state, m):
-            return Resolution(STICKY_HIT, m, (), RULE3)
+            return _res(STICKY_HIT, m, (), RULE3)
     group = ctx.buddy_of.get((scope.farms[last], last_rs))
     remembered = last_rs if last == fi else entry.rserver(fi)
     if group is not None:
@@ -222,41 +198,33 @@ def resolve(ctx: Context, state: RuntimeState, scope: Scope | None, farm: Farm, 
         if buddies:
             for m in buddies:
                 if m.rserver == remembered:
-                    return Resolution(BUDDY_HIT, m, (), _rule4(group, True))
+                    return _res(BUDDY_HIT, m, (), _rule4(group, True))
             if state.draining:  # prefer buddies taking new clients; all draining: the client follows its group
                 buddies = list(_undrained(buddies, state.draining)) or buddies
-            return Resolution(BUDDY_HIT, None, tuple(buddies), _rule4(group, False))
+            return _res(BUDDY_HIT, None, tuple(buddies), _rule4(group, False))
     if remembered is not None:
         m = farm.by_rserver.get(remembered)
         if m is not None and _available(state, m):
-            return Resolution(STICKY_HIT, m, (), "5: remembered rserver for this farm")
+            return _res(STICKY_HIT, m, (), "5: remembered rserver for this farm")
     why = "no buddy group" if group is None else f"no available member of buddy group {group}"
-    return Resolution(RESTICK, None, available_members(farm, state), f"5: {why}, predictor")
+    return _res(RESTICK, None, available_members(farm, state), f"5: {why}, predictor")
 
 
 RULE3 = "3: last farm and rserver available"
-_RULE4: dict[tuple[str, bool], str] = {}
+_RULE4_KEPT: dict[str, str] = {}
+_RULE4_PICK: dict[str, str] = {}
 
 
 def _rule4(group: str, remembered: bool) -> str:
     """Rule 4's text, made once per buddy group (a format per decision was measurable)."""
-    text = _RULE4.get((group, remembered))
+    texts = _RULE4_KEPT if remembered else _RULE4_PICK
+    text = texts.get(group)
     if text is None:
-        if len(_RULE4) > 1024:  # groups come from configurations: reloads may rename them
-            _RULE4.clear()
-        text = _RULE4[(group, remembered)] = (f"4: remembered rserver in buddy group {group}" if remembered
-                                             else f"4: predictor among buddy group {group}")
+        if len(texts) > 1024:  # groups come from configurations: reloads may rename them
+            texts.clear()
+        text = texts[group] = (f"4: remembered rserver in buddy group {group}" if remembered
+                               else f"4: predictor among buddy group {group}")
     return text
-
-
-def _buddies(ctx: Context, state: RuntimeState, group: str, farm: Farm) -> list[Member]:
-    """Rule 4's candidates: available members of `group` in `farm`, backups only when no
-    primary of the farm is available.  (A function of its own: the compiled `resolve`
-    may hold no generator.)"""
-    buddies = [m for m in ctx.buddy_members.get((group, farm.name), ()) if _available(state, m)]
-    if any(m.backup for m in buddies) and any(_available(state, m) for m in farm.primaries):
-        buddies = [m for m in buddies if not m.backup]
-    return buddies
 
 
 NO_AVAILABLE = Resolution(NO_SERVER, None, (), "6: no available rserver")
@@ -309,6 +277,8 @@ def decide(
     table = p.table
     key = entry = None
     info = _NO_KEY
+    form = -1  # the key's fixed-width form when parsed in C below (lo: its value)
+    lo = 0
     if table is not None:
         if p.ipmode >= 0 and not flow.xff:
             # IPv4 keys in C, straight to the fixed-width form the table stores; anything
@@ -319,11 +289,12 @@ def decide(
                 if p.ipmode == 2:
                     lo = ((src & p.mask4) << 32) | (dst & p.mask4)
                     key = BOTH_V4_TAG | lo
-                    entry = table.lookup_fixed(p.st, lo, FORM_BOTH4, now)
+                    form = FORM_BOTH4
                 else:
                     lo = (src | dst) & p.mask4
                     key = lo
-                    entry = table.lookup_fixed(p.st, lo, FORM_RAW, now)
+                    form = FORM_RAW
+                entry = table.lookup_fixed(p.st, lo, form, now)
             else:
                 key = ip_key(scope, flow.source, flow.destination)
                 entry = table.lookup(p.scope_name, key, now)
@@ -355,11 +326,20 @@ def decide(
     if farm is not None:
         member = res.member
         if member is None:
-            member = choose(farm, res.candidates, state, (flow.source, flow.destination))
+            candidates = res.candidates
+            # choose() takes a lone candidate as is; skip its call and arguments then
+            member = candidates[0] if len(candidates) == 1 else choose(farm, candidates, state,
+                                                                       (flow.source, flow.destination))
         d = _decision(res.outcome, vip, p.cls_name, farm, member, scope, key, table, info, res.rule)
         if use_scope is not None and table is not None:
             fi = p.fi0 if farm is p.farm0 else use_scope.farm_index[farm.name]
-            _remember(d, table, use_scope, key, entry, fi, member, now)
+            if entry is None and form >= 0:  # a new IPv4 client: stored in its fixed-width form
+                entry = table.insert_fixed(p.st, lo, form, fi, p.st.index_of[fi].get(member.rserver, 0), now)
+                if entry is not None:
+                    table.opened(entry)
+                    d.entry = entry
+            else:
+                _remember(d, table, use_scope, key, entry, fi, member, now)
             _count(table, d.outcome)
             if p.buddy:
                 table.counters.buddy_connections += 1  # any connection decided in a buddy sticky group
@@ -424,18 +404,20 @@ def _remember(d: Decision, table: StickyTable, scope: Scope, key: Hashable, entr
 
 
 def _count(table: StickyTable | None, outcome: str) -> None:
+    """Count one decision; `outcome` is one of this module's constants, so they are told
+    apart by identity (compiled, a string comparison each cost a measurable memcmp)."""
     if table is None:
         return
     c = table.counters
-    if outcome == STICKY_HIT:
+    if outcome is STICKY_HIT:
         c.hits += 1
-    elif outcome == NEW:
+    elif outcome is NEW:
         c.misses += 1
-    elif outcome == BUDDY_HIT:
+    elif outcome is BUDDY_HIT:
         c.buddy_hits += 1
-    elif outcome == RESTICK:
+    elif outcome is RESTICK:
         c.resticks += 1
-    elif outcome == NO_SERVER:
+    elif outcome is NO_SERVER:
         c.no_server += 1
 
 

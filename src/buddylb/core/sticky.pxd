@@ -3,17 +3,9 @@
 cimport cython
 from buddylb.core.slots cimport Slots
 from buddylb.core.counters cimport Counters
+from buddylb.core.scope_table cimport ScopeTable
 
 cdef class StickyTable
-
-cdef class ScopeTable:
-    cdef public object scope
-    cdef public Py_ssize_t sid, nfarms, head, tail, count
-    cdef public double timeout, ticks
-    cdef public bint activeconns
-    cdef public list names, index_of
-    cdef public dict other, other_keys
-    cpdef unsigned int tag(self, unsigned int form)
 
 cdef class Entry:
     cdef public StickyTable table
@@ -43,8 +35,18 @@ cdef class StickyTable:
     cpdef object _key(self, ScopeTable st, Py_ssize_t slot)
     @cython.locals(s=Slots, slot=Py_ssize_t)
     cpdef Py_ssize_t _new(self, ScopeTable st, object key, Py_ssize_t fi, Py_ssize_t member, long stamp) except -1
+    @cython.locals(s=Slots, slot=Py_ssize_t)
+    cpdef Py_ssize_t _new_fixed(self, ScopeTable st, unsigned long long lo, unsigned long long hi, unsigned int form,
+                                Py_ssize_t fi, Py_ssize_t member, long stamp) except -1
     @cython.locals(s=Slots)
-    cpdef _remove(self, ScopeTable st, Py_ssize_t slot)
+    cdef Py_ssize_t _link_new(self, ScopeTable st, Py_ssize_t slot, Py_ssize_t fi, Py_ssize_t member,
+                              long stamp) except -1
+    @cython.locals(e=Entry)
+    cdef Entry _handle(self, ScopeTable st, Py_ssize_t slot)
+    cpdef object insert_fixed(self, ScopeTable st, unsigned long long lo, unsigned int form, Py_ssize_t farm_idx,
+                              Py_ssize_t member, double now)
+    @cython.locals(s=Slots, run=Py_ssize_t)
+    cpdef Py_ssize_t _remove(self, ScopeTable st, Py_ssize_t slot) except -1
     @cython.locals(s=Slots)
     cpdef _link_tail(self, ScopeTable st, Py_ssize_t slot)
     @cython.locals(s=Slots, p=Py_ssize_t, n=Py_ssize_t)
@@ -63,6 +65,9 @@ cdef class StickyTable:
     cpdef record(self, str scope, object key, Entry e, Py_ssize_t farm_idx, object rserver, double now)
     @cython.locals(st=ScopeTable, slot=Py_ssize_t, s=Slots)
     cpdef touch(self, Entry e, Py_ssize_t farm_idx, Py_ssize_t member, double now)
+    @cython.locals(st=ScopeTable, s=Slots, slot=Py_ssize_t, steps=Py_ssize_t, work=Py_ssize_t, limit=Py_ssize_t,
+                   removed=Py_ssize_t, scopes=list)
+    cpdef Py_ssize_t sweep(self, double now, Py_ssize_t budget=*) except -1
     cpdef opened(self, Entry e)
     @cython.locals(st=ScopeTable, slot=Py_ssize_t, s=Slots)
     cpdef closed(self, str scope, object key, Entry e, double now)

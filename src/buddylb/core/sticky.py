@@ -3,9 +3,8 @@
 Entries are keyed by (scope, key) and remember the *last* farm the client used in the
 scope and the rserver it used in *each* farm of the scope.  Verbs (STYLE): lookup /
 insert / record / opened / closed / sweep / evict / clear; for stores peek / adopt /
-forget; whole-table reads are `core.sticky_scan`.  This module is over 400 lines: the
-table's rules (expiry, LRU, eviction, reload carry-over, store adoption) share one set
-of slot operations that are compiled together (sticky.pxd) and must not leak out.
+forget; whole-table reads are `core.sticky_scan`.  Over 400 lines: expiry, LRU, eviction
+and store adoption share slot operations compiled together (sticky.pxd), kept private.
 
 Theory of operation
 - Storage is `core.slots`: one fixed-size record per slot, sized for the context's
@@ -20,61 +19,28 @@ Theory of operation
   scope says `timeout activeconns`); the sweep rotates it to the tail and moves on.
 - Capacity is per context.  When full, the least recently used entry *without open
   connections* across the context's scopes is evicted; entries in use never are.  If
-  every entry is in use the client is balanced without an entry (`unstored`).
-- An expired entry is never returned: `lookup` checks the deadline itself.
+  every entry is in use the client is balanced without an entry (`unstored`).  An
+  expired entry is never returned: `lookup` checks the deadline itself.
 - `Entry` is a handle (table, slot, generation) made when asked for; a handle whose
   slot was freed or reused since is *stale* and every write through it is ignored, as
   writes to a removed entry were before.  After a reload, `carry_over` moves entries to
   the new table and leaves a forwarder: a flow that started before it reports its
   close to the old table, which passes it on by key.
-- Stamps are ticks of 1/8 s, rounded up: expiry happens at most 125 ms late, never early.
-It never does I/O and never reads a clock: `now` is passed in (seconds, monotonic).
+- Stamps are ticks of 1/8 s, rounded up: expiry is at most 125 ms late, never early.  No
+  I/O, no clock read: `now` is passed in (seconds, monotonic).
 """
 from __future__ import annotations
 
-from typing import Any, Callable, Hashable, Iterator
+from typing import Callable, Hashable, Iterator
 
 from buddylb.core.counters import Counters
+from buddylb.core.scope_table import ScopeTable  # re-exported: the table's per-scope part
 from buddylb.core.slots import FORM_V6, TICKS, Slots, decode, encode
-from buddylb.core.snapshot import Context, Scope
+from buddylb.core.snapshot import Context
 
 ROTATE_LIMIT = 64  # entries with open connections skipped per eviction attempt
+SWEEP_WORK = 4  # a sweep's work bound, in entries visited or moved per unit of budget
 FORM_OTHER = 3  # the key has no fixed-width form: it lives in ScopeTable.other
-
-
-class ScopeTable:
-    """One scope: its rules, its member index maps, its LRU list ends, its odd keys."""
-
-    __slots__ = ("scope", "sid", "timeout", "ticks", "activeconns", "nfarms", "names", "index_of",
-                 "other", "other_keys", "head", "tail", "count")
-
-    def __init__(self, scope: Scope, sid: int, ctx: Context | None = None) -> None:
-        self.scope = scope
-        self.sid = sid
-        self.timeout = scope.timeout_s
-        self.ticks = scope.timeout_s * TICKS
-        self.activeconns = scope.activeconns
-        self.nfarms = len(scope.farms)
-        # per scope farm: member index + 1 -> rserver name, and back
-        self.names: list[list[str | None]] = []
-        self.index_of: list[dict[str, int]] = []
-        for f in scope.farms:
-            farm = ctx.farms.get(f) if ctx is not None else None
-            names = [None] + [m.rserver for m in farm.members] if farm is not None else [None]
-            self.names.append(names)
-            self.index_of.append({n: i for i, n in enumerate(names) if n is not None})
-        self.other: dict[Hashable, int] = {}
-        self.other_keys: dict[int, Hashable] = {}
-        self.head = 0  # slot + 1 of the least recently active entry; 0: empty
-        self.tail = 0
-        self.count = 0
-
-    def tag(self, form: int) -> int:
-        return ((self.sid << 2) | form) + 1
-
-    def expires_in(self, e: "Entry", now: float) -> float | None:
-        """Seconds until expiry, or None while open connections hold the entry."""
-        return e.table.expires_in(e, now)
 
 
 class Entry:
@@ -187,19 +153,28 @@ class StickyTable:
         return decode(s.lo[slot], s.hi[slot] if form == FORM_V6 else 0, form)
 
     def _new(self, st: ScopeTable, key: Hashable, fi: int, member: int, stamp: int) -> int:
+        enc = encode(key)
+        if enc is not None:
+            return self._new_fixed(st, enc[0], enc[1], enc[2], fi, member, stamp)
         s = self.s
         slot = s.take()
-        enc = encode(key)
-        if enc is None:
-            s.tag[slot] = st.tag(FORM_OTHER)
-            st.other[key] = slot
-            st.other_keys[slot] = key
-        else:
-            s.lo[slot] = enc[0]
-            if enc[1]:
-                s.hi[slot] = enc[1]
-            s.tag[slot] = st.tag(enc[2])
-            s.place(slot)
+        s.tag[slot] = st.tag(FORM_OTHER)
+        st.other[key] = slot
+        st.other_keys[slot] = key
+        return self._link_new(st, slot, fi, member, stamp)
+
+    def _new_fixed(self, st: ScopeTable, lo: int, hi: int, form: int, fi: int, member: int, stamp: int) -> int:
+        s = self.s
+        slot = s.take()
+        s.lo[slot] = lo
+        if hi:
+            s.hi[slot] = hi
+        s.tag[slot] = st.tag(form)
+        s.place(slot)
+        return self._link_new(st, slot, fi, member, stamp)
+
+    def _link_new(self, st: ScopeTable, slot: int, fi: int, member: int, stamp: int) -> int:
+        s = self.s
         s.last[slot] = fi
         s.farms[slot * s.stride + fi] = member
         s.stamp[slot] = stamp
@@ -208,16 +183,19 @@ class StickyTable:
         self.size += 1
         return slot
 
-    def _remove(self, st: ScopeTable, slot: int) -> None:
+    def _remove(self, st: ScopeTable, slot: int) -> int:
+        """Remove the entry in `slot`; returns the key-index entries it moved (`sweep` counts them)."""
         s = self.s
+        run = 0
         self._unlink(st, slot)
         if (s.tag[slot] - 1) & 3 == FORM_OTHER:
             del st.other[st.other_keys.pop(slot)]
         else:
-            s.unplace(slot)
+            run = s.unplace(slot)
         s.release(slot)
         st.count -= 1
         self.size -= 1
+        return run
 
     def _link_tail(self, st: ScopeTable, slot: int) -> None:
         s = self.s
@@ -250,6 +228,15 @@ class StickyTable:
         s = self.s
         return (s.open[slot] == 0 or st.activeconns) and now * TICKS >= s.stamp[slot] + st.ticks
 
+    def _handle(self, st: ScopeTable, slot: int) -> Entry:
+        """A handle on `slot` as it is now (compiled: made without a constructor call)."""
+        e = Entry.__new__(Entry)
+        e.table = self
+        e.st = st
+        e.slot = slot
+        e.gen = self.s.gen[slot]
+        return e
+
     def _mine(self, e: Entry) -> bool:
         return e.table is self and self.retired is None and self.s.gen[e.slot] == e.gen
 
@@ -273,7 +260,7 @@ class StickyTable:
             self._remove(st, slot)
             self.counters.expirations += 1
             return None
-        return Entry(self, st, slot, self.s.gen[slot])
+        return self._handle(st, slot)
 
     def lookup_fixed(self, st: ScopeTable, lo: int, form: int, now: float) -> Entry | None:
         """`lookup` of a key in fixed-width form (decide() parses IPv4 in C); table not retired."""
@@ -284,7 +271,7 @@ class StickyTable:
             self._remove(st, slot)
             self.counters.expirations += 1
             return None
-        return Entry(self, st, slot, self.s.gen[slot])
+        return self._handle(st, slot)
 
     def insert(self, scope: str, key: Hashable, farm_idx: int, rserver: str, now: float,
                known_absent: bool = False) -> Entry | None:
@@ -308,7 +295,18 @@ class StickyTable:
             self.counters.unstored += 1
             return None
         slot = self._new(st, key, farm_idx, member, self.stamp(now))
-        return Entry(self, st, slot, self.s.gen[slot])
+        return self._handle(st, slot)
+
+    def insert_fixed(self, st: ScopeTable, lo: int, form: int, farm_idx: int, member: int,
+                     now: float) -> Entry | None:
+        """`insert` of a key known absent, in fixed-width form, its rserver as a member
+        byte (decide() has both; this table is not retired).  None as `insert` says."""
+        if member == 0:
+            return None
+        if self.size >= self.max_entries and not self._make_room(now):
+            self.counters.unstored += 1
+            return None
+        return self._handle(st, self._new_fixed(st, lo, 0, form, farm_idx, member, self.stamp(now)))
 
     def record(self, scope: str, key: Hashable, e: Entry, farm_idx: int, rserver: str, now: float) -> None:
         """The client was sent to `rserver` in farm `farm_idx`: it becomes the last."""
@@ -325,9 +323,8 @@ class StickyTable:
             self.touch(e, farm_idx, member, now)
 
     def touch(self, e: Entry, farm_idx: int, member: int, now: float) -> None:
-        """`record` with the rserver as its member byte (decide()'s rule 3 has it): farm
-        `farm_idx` becomes the last, `member` its rserver. A handle not of this live
-        table is ignored (`record` forwards those by key)."""
+        """`record` with the rserver as its member byte (decide()'s rule 3 has it); a handle
+        not of this live table is ignored (`record` forwards those by key)."""
         if not self._mine(e) or member == 0:
             return
         st, slot, s = e.st, e.slot, self.s
@@ -368,7 +365,7 @@ class StickyTable:
         slot = self._find(st, key)
         if slot < 0 or (live_only and self._expired(st, slot, now)):
             return None
-        return Entry(self, st, slot, self.s.gen[slot])
+        return self._handle(st, slot)
 
     def adopt(self, scope: str, key: Hashable, farms: tuple, last: int, now: float) -> Entry | None:
         """Make the local entry what a shared store holds: the per-farm rservers `farms`
@@ -405,28 +402,35 @@ class StickyTable:
 
     # -- expiry and eviction --------------------------------------------------------------------
     def sweep(self, now: float, budget: int = 256) -> int:
-        """Remove up to `budget` expired entries, visiting scopes in turn. Bounded work."""
+        """Remove up to `budget` expired entries, visiting scopes in turn. Bounded work:
+        at most `budget` entries visited, and the call also ends once the work done —
+        entries visited plus key-index entries the removals read to close their probe
+        runs, each a cache miss — reaches SWEEP_WORK x `budget` (issue 11: no step over
+        1 ms at 4M entries, however the keys cluster)."""
         removed = 0
         scopes = self._by_sid
         if not scopes:
             return 0
         s = self.s
+        work = 0
+        limit = SWEEP_WORK * budget
         for _ in range(len(scopes)):
             self._sweep_pos = (self._sweep_pos + 1) % len(scopes)
             st = scopes[self._sweep_pos]
             steps = 0
-            while st.head and steps < budget:
+            while st.head and steps < budget and work < limit:
                 steps += 1
+                work += 1
                 slot = st.head - 1
                 if self._expired(st, slot, now):
-                    self._remove(st, slot)
+                    work += self._remove(st, slot)
                     removed += 1
                 elif s.open[slot] and not st.activeconns:
                     self._to_tail(st, slot)
                 else:
                     break
             budget -= steps
-            if budget <= 0:
+            if budget <= 0 or work >= limit:
                 break
         self.counters.expirations += removed
         return removed

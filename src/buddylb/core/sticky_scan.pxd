@@ -1,7 +1,8 @@
 # Cython declarations for sticky_scan.py (pure-Python mode); unused without Cython.
 cimport cython
 from buddylb.core.slots cimport Slots
-from buddylb.core.sticky cimport Entry, ScopeTable, StickyTable
+from buddylb.core.scope_table cimport ScopeTable
+from buddylb.core.sticky cimport Entry, StickyTable
 
 @cython.locals(s=Slots, stride=Py_ssize_t, slot=Py_ssize_t, end=Py_ssize_t, stop=Py_ssize_t, tag=Py_ssize_t,
                sid=Py_ssize_t, nsids=Py_ssize_t, fi=Py_ssize_t, m=Py_ssize_t, have=Py_ssize_t, ok=bint,

@@ -13,7 +13,8 @@ from __future__ import annotations
 
 from typing import Callable, Hashable
 
-from buddylb.core.sticky import Entry, ScopeTable, StickyTable
+from buddylb.core.scope_table import ScopeTable
+from buddylb.core.sticky import Entry, StickyTable
 
 
 def scan(table: StickyTable, cursor: int, limit: int, now: float, sids: list[bool] | None = None,
