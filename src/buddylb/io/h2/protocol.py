@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from buddylb.io.h2.session import Session, Stream
 from buddylb.io.l7.exchange import Exchange
-from buddylb.io.l7.protocol import L7Client
+from buddylb.io.l7.protocol import L7Client, TlsClient
 from buddylb.io.record import FlowRecord
 from buddylb.io.wheel import shared_wheel
 
@@ -44,7 +44,7 @@ class Alpn(asyncio.Protocol):
         if chosen == "h2":
             real = H2Client(self.balancer, self.vip_key, self.origin)
         else:
-            real = L7Client(self.balancer, self.vip_key, True, self.origin)
+            real = TlsClient(self.balancer, self.vip_key, True, self.origin)  # reads through a buffer
         transport.set_protocol(real)
         real.connection_made(transport)
 
