@@ -1,4 +1,4 @@
-"""TCP transports of our own for the L4 relay: one epoll for every L4 socket, below uvloop.
+"""TCP transports of our own for plain VIPs: one epoll for every socket, below uvloop.
 
 Why (issue 10, L4 new connection per request): `perf` under `wrk -H "Connection: close"`
 puts a bare uvloop relay (bench/relay.py) at ~60 us of CPU per connection against
@@ -29,6 +29,7 @@ Theory of operation
   connect fails; cancelling it closes the socket), which io.flow.Connector steps.
 
 It must never parse a protocol: it only moves bytes between a socket and a protocol.
+Plain VIPs, L4 and L7, are served here and every L4 server connection is made here;
 TLS-terminated VIPs keep uvloop's SSL transports for the client side (io/listeners.py).
 """
 from __future__ import annotations
