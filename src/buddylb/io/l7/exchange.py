@@ -360,7 +360,7 @@ class Exchange(Upstream):
             extra = (*extra, (b"connection", b"upgrade"), (b"upgrade", head.upgrade))
         if self.client_blocked:
             conn.pause()  # the client is not reading: don't read its response yet
-        out = serialize_request_head(head, extra, keep_underscores=self.snap.config.underscores_in_headers)
+        out = serialize_request_head(head, extra, True, self.snap.config.underscores_in_headers)  # positional
         if self.pending:
             out = b"".join([out, *self.pending])
             self.pending = []

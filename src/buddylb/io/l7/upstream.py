@@ -117,7 +117,7 @@ class Upstream:
         """The head to send the client (b"" for a 1xx an HTTP/1.0 client must not see)."""
         req = self.head
         assert req is not None and self.rec is not None
-        if head.informational:
+        if head.status < 200:  # ResponseHead.informational, without its property call
             return serialize_response_head(head) if req.version >= (1, 1) else b""
         extra: list[tuple[bytes, bytes]] = []
         d = self.lease.decision if self.lease is not None else None
@@ -137,7 +137,7 @@ class Upstream:
         self.chunked_out = framing is F_CHUNKED
         self.rec.status = head.status
         self.response_started = True
-        return serialize_response_head(head, extra, framing=framing)
+        return serialize_response_head(head, extra, True, framing)  # positional: no kwargs dict per call
 
     def _cookie(self, d: Decision) -> bytes:
         scope = d.scope
