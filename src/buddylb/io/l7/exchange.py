@@ -67,10 +67,10 @@ class Exchange(Upstream):
                  "deadline", "armed", "last_client", "last_server", "paused", "client_blocked",
                  "server_blocked", "eof_seen", "requests", "headers", "cookies", "flow", "forwarded",
                  "peer_port", "head", "lease", "conn", "rparser", "rec", "pending", "request_done",
-                 "response_started", "chunked_out", "close_after", "retried", "dispatched", "vip_name")
+                 "response_started", "chunked_out", "close_after", "retried", "dispatched", "vip_name", "now")
 
     def __init__(self, port: Port, balancer: Any, vip_key: tuple[str, int], tls: bool) -> None:
-        self.port = port
+        self.port, self.now = port, port.now  # the clock bound once: read several times per request
         self.balancer = balancer
         self.vip_key = vip_key
         self.peer = ""
@@ -119,7 +119,7 @@ class Exchange(Upstream):
     def client_data(self, data: bytes) -> None:
         if self.phase is LINGER or self.phase is CLOSED:
             return  # lingering close: discard
-        now = self.last_client = self.port.now()
+        now = self.last_client = self.now()
         if self.phase is IDLE:
             self._enter(HEAD, self.snap.timeouts["http-request"], now)
         if self.head is None and not self.queue:
@@ -156,13 +156,13 @@ class Exchange(Upstream):
     def client_write_paused(self) -> None:
         """The client's buffer is full: stop reading the server; `timeout client` runs."""
         self.client_blocked = True
-        self.last_client = self.port.now()
+        self.last_client = self.now()
         if self.conn is not None:
             self.conn.pause()
 
     def client_write_resumed(self) -> None:
         self.client_blocked = False
-        now = self.last_client = self.port.now()
+        now = self.last_client = self.now()
         if self.conn is not None:
             self.last_server = now
             self.conn.resume()
@@ -236,7 +236,7 @@ class Exchange(Upstream):
             if head.framing is F_CHUNKED:
                 self._to_server(encode_last_chunk(ev.trailers))
             if self.conn is not None:
-                self.last_server = self.port.now()  # the server has it all: its silence counts now
+                self.last_server = self.now()  # the server has it all: its silence counts now
 
     def _protocol_error(self, exc: ProtocolError) -> None:
         if self.head is not None and not self.request_done:
@@ -259,7 +259,7 @@ class Exchange(Upstream):
     def _begin(self, head: RequestHead) -> bool:
         """Set up the request in flight; False: it was answered already (reload)."""
         self.requests += 1
-        now = self.port.now()
+        now = self.now()
         self.head = head
         self.request_done = head.framing is F_NONE
         self.response_started = self.chunked_out = self.retried = False
@@ -365,7 +365,7 @@ class Exchange(Upstream):
             out = b"".join([out, *self.pending])
             self.pending = []
         conn.write(out)
-        self.last_server = self.port.now()
+        self.last_server = self.now()
         if self.paused and not self.queue and not head.upgrade:
             self._resume_client()
 
@@ -434,7 +434,7 @@ class Exchange(Upstream):
 
     def _enter(self, phase: str, seconds: float, now: float | None = None) -> None:
         self.phase = phase
-        due = self.deadline = (self.port.now() if now is None else now) + seconds
+        due = self.deadline = (self.now() if now is None else now) + seconds
         if due < self.armed:  # a later deadline needs no call: the earlier tick re-arms
             self.armed = due
             self.port.arm(due)
@@ -496,5 +496,5 @@ class Exchange(Upstream):
     def _resume_client(self) -> None:
         if self.paused:
             self.paused = False
-            self.last_client = self.port.now()  # its inactivity counts from now
+            self.last_client = self.now()  # its inactivity counts from now
             self.port.resume_reading()

@@ -9,7 +9,7 @@ from buddylb.io.record cimport FlowRecord
 
 cdef class Upstream:
     cdef public object port, balancer, vip_key, snap, vip, parser, queue, phase, head, conn
-    cdef public object rparser, headers, cookies, flow
+    cdef public object rparser, headers, cookies, flow, now
     cdef public Lease lease  # typed: the request's steps read its fields and call it in C
     cdef public FlowRecord rec
     cdef public str peer, vip_name

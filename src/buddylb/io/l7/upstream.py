@@ -37,7 +37,7 @@ class Upstream:
         rp = self.rparser
         if self.head is None or rp is None:
             return
-        self.last_server = self.port.now()
+        self.last_server = self.now()
         whole = rp.whole(data)  # the usual read: one whole response, out in one write
         if whole is not None:
             head = self._response_head(whole[0])
@@ -77,12 +77,12 @@ class Upstream:
 
     def server_write_paused(self) -> None:
         self.server_blocked = True
-        self.last_server = self.port.now()
+        self.last_server = self.now()
         self._pause_client()
 
     def server_write_resumed(self) -> None:
         self.server_blocked = False
-        self.last_server = self.port.now()
+        self.last_server = self.now()
         if not self.queue or self.queue[0].__class__ is not RequestHead:
             self._resume_client()
 
