@@ -178,3 +178,36 @@ def test_not_root_and_asked_to_switch_refuses_clearly(shared_dir):
     os.waitpid(pid, 0)
     assert message.startswith("cannot switch to user daemon: buddylb runs as uid 65534, not root"), message
     assert run_as(config).user == "daemon"  # as root the same configuration is accepted
+
+
+def test_the_drop_leaves_nothing_to_import_from_an_unreadable_installation(tmp_path):
+    """A checkout in a 0700 directory (mktemp's) is unreadable by nobody: a module first
+    imported after the drop (a reload's sticky carry-over) failed and the reload was lost.
+    A child drops to nobody and then imports every runtime module with the installation
+    unreadable to it (its search path is a 0700 directory) — all must already be loaded."""
+    code = (
+        "import importlib, pkgutil, sys\n"
+        "import buddylb\n"
+        "from buddylb.service.privileges import drop, resolve\n"
+        "runtime = [m.name for m in pkgutil.walk_packages(buddylb.__path__, 'buddylb.')\n"
+        "           if not m.name.startswith(('buddylb.demo', 'buddylb.cli', 'buddylb.__main__'))]\n"
+        "assert len(runtime) > 50, runtime\n"
+        "for name in runtime:  # the modules a balancer imports before it drops\n"
+        "    if name.startswith(('buddylb.core.carry', 'buddylb.tls.hello')):\n"
+        "        assert name not in sys.modules, name\n"
+        "drop(resolve('nobody', 'nogroup'))\n"
+        "missing = [name for name in runtime if name not in sys.modules]\n"
+        "for name in missing:\n"
+        "    try:\n"
+        "        importlib.import_module(name)\n"
+        "    except ImportError as exc:\n"
+        "        print('cannot import after the drop:', name, exc)\n"
+        "print('missing', len(missing))\n")
+    root = tmp_path / "install"  # 0700, root's
+    root.mkdir(mode=0o700)
+    shutil.copytree(Path(__file__).resolve().parents[2] / "src" / "buddylb", root / "buddylb",
+                    ignore=shutil.ignore_patterns("*.c", "__pycache__"))
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
+                         env={**os.environ, "PYTHONPATH": str(root)}, cwd=str(root))
+    assert out.returncode == 0, out.stderr
+    assert "cannot import after the drop" not in out.stdout and out.stdout.strip().endswith("missing 0"), out.stdout

@@ -81,11 +81,35 @@ def must_switch(who: Identity) -> bool:
     return True
 
 
+def preload() -> int:
+    """Import every module the running balancer may import later, while this process can
+    still read its installation.  A few imports are made only when first needed (a
+    reload's sticky carry-over, the ClientHello parser of an ssl-session VIP); after the
+    drop they failed with ModuleNotFoundError when the installation was not readable by
+    the new user (a checkout or venv in a 0700 directory such as one made by mktemp or
+    under /root), and the reload was lost.  Returns how many modules were imported."""
+    import importlib
+    import pkgutil
+
+    import buddylb
+
+    n = 0
+    for mod in pkgutil.walk_packages(buddylb.__path__, "buddylb."):
+        if not mod.name.startswith(_NOT_PRELOADED):
+            importlib.import_module(mod.name)
+            n += 1
+    return n
+
+
+_NOT_PRELOADED = ("buddylb.demo", "buddylb.cli", "buddylb.__main__")  # never run inside `run`
+
+
 def drop(who: Identity) -> bool:
     """Become `who`; True when CAP_NET_BIND_SERVICE was kept (or is not needed).
     Raises LbError when the switch cannot be made (then the caller must not serve)."""
     if not must_switch(who):
         return True
+    preload()
     import ctypes.util  # here: `buddylb check` looks names up and never drops
 
     libc = ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True)
