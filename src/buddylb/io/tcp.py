@@ -426,6 +426,9 @@ class Server:
         self.family = sock.family
         self.closed = False
         sock.setblocking(False)
+        # Linux copies TCP_NODELAY from the listening socket to every accepted one: set
+        # once here, it saves a setsockopt per accepted connection (issue 10)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         poller.loop.add_reader(self.fd, self._accept)
 
     def _accept(self) -> None:
@@ -444,8 +447,7 @@ class Server:
                 return
             sock = _Socket(family, socket.SOCK_STREAM, 0, fd)
             try:
-                sock.setblocking(False)
-                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+                sock.setblocking(False)  # TCP_NODELAY: inherited from the listener (__init__)
             except OSError:  # reset before we got to it
                 sock.close()
                 continue
