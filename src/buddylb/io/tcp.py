@@ -54,6 +54,8 @@ _IN = select.EPOLLIN | select.EPOLLRDHUP | select.EPOLLHUP | select.EPOLLERR
 _OUT = select.EPOLLOUT | select.EPOLLHUP | select.EPOLLERR
 _HUP = select.EPOLLRDHUP | select.EPOLLHUP | select.EPOLLERR  # the peer's FIN (or an error) is queued
 _MASK = select.EPOLLIN | select.EPOLLOUT | select.EPOLLRDHUP | select.EPOLLET
+_FAILED = select.EPOLLHUP | select.EPOLLERR  # on a connect's first event: read SO_ERROR
+_WRITABLE = select.EPOLLOUT
 _AGAIN = (BlockingIOError, InterruptedError)
 _current: list = [None]  # the Poller of the running loop
 
@@ -372,7 +374,9 @@ class Transport:
             self.ready = True  # the server may have spoken already: read once a protocol is there
         if waiter.done():  # cancelled meanwhile
             return
-        err = self.sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+        # writable with no error flag is a made connection: SO_ERROR is read (a syscall)
+        # only when epoll reports a failure, or no writability (issue 10)
+        err = self.sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR) if ev & _FAILED or not ev & _WRITABLE else 0
         if err:  # OSError(errno, ...) is the matching subclass (ConnectionRefusedError, ...)
             waiter.set_exception(OSError(err, f"connect to {self.peername[0]}:{self.peername[1]}: {os.strerror(err)}"))
         else:
