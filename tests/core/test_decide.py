@@ -249,3 +249,38 @@ def test_hash_predictor_is_stable_per_subnet():
                                            "serverfarm host plain\n  predictor hash address source 255.255.255.0\n"))
     assert len({rs(e.visit(f"10.1.2.{n}", HTTP)) for n in range(1, 40)}) == 1
     assert len({rs(e.visit(f"10.1.{n}.1", HTTP)) for n in range(1, 40)}) == 2
+
+
+def _explained(e: Engine, c: str, vip: tuple[str, int]):
+    """What resolve_class() (the explain view's function) says the next decision is."""
+    from buddylb.core.decide import ip_key, resolve_class
+
+    v = e.vip(*vip)
+    p = v.policy.classes[0].plan
+    entry = p.table.lookup(p.scope_name, ip_key(p.scope, c, v.address), e.now)
+    farm, res = resolve_class(p.ctx, e.state, p.scope, p.farms, entry)
+    return farm.name, res
+
+
+@pytest.mark.parametrize("drain", [None, "lnx1"])
+def test_rule4_decisions_match_resolve_class_rule_text_included(drain):
+    """decide() reads rule 4 from its per-class Plan; resolve_class() (explain) from the
+    snapshot: same outcome, farm, rserver and rule text, kept and picked, draining or not."""
+    e = Engine.from_text(TIERS)
+    web, app = ("127.0.0.100", 80), ("127.0.0.100", 9000)
+    e.visit(CLIENTS[0], web)  # makes both plans
+    e.visit(CLIENTS[0], app)
+    if drain:
+        e.state.set_admin_drain("Admin", drain)
+    seen = set()
+    for c in CLIENTS:
+        for vip in (app, web, app, web):
+            farm, res = _explained(e, c, vip)
+            d = e.visit(c, vip)
+            assert (d.outcome, d.farm.name, d.rule) == (res.outcome, farm, res.rule)
+            if res.member is not None:
+                assert d.member.rserver == res.member.rserver
+            else:
+                assert d.member.rserver in {m.rserver for m in res.candidates}
+            seen.add((d.outcome, d.rule[:20]))
+    assert ("buddy_hit", "4: remembered rserve") in seen and ("buddy_hit", "4: predictor among b") in seen

@@ -5,7 +5,7 @@
 cimport cython
 from buddylb.core.counters cimport Counters
 from buddylb.core.keys cimport v4_value
-from buddylb.core.avail cimport _available, _buddies, _opened
+from buddylb.core.avail cimport _available, _buddies, _buddies_in, _opened
 from buddylb.core.scope_table cimport ScopeTable
 from buddylb.core.sticky cimport Entry, StickyTable
 
@@ -21,6 +21,10 @@ cdef class Decision:
 cdef class Resolution:
     cdef public object outcome, member, candidates, rule
 
+cdef class Buddy4:
+    cdef public object group, kept, pick
+    cdef public tuple members
+
 cdef class Plan:
     cdef public object seen, ctx, context, scope, scope_name, farms, farm0, cls_name
     cdef public StickyTable table
@@ -28,7 +32,9 @@ cdef class Plan:
     cdef public Py_ssize_t fi0, ipmode
     cdef public unsigned long long mask4
     cdef public bint statics, buddy
-    cdef public list hit0
+    cdef public list hit0, names0
+    cdef public object b4
+    cdef public dict idx0
 
 @cython.locals(r=Resolution)
 cdef Resolution _res(object outcome, object member, tuple candidates, object rule)
@@ -43,7 +49,7 @@ cpdef Resolution resolve(object ctx, object state, object scope, object farm, En
 cpdef tuple resolve_class(object ctx, object state, object scope, object farms, Entry entry)
 @cython.locals(table=StickyTable, entry=Entry, p=Plan, res=Resolution, d=Decision, src="long long",
                dst="long long", lo="unsigned long long", fi=Py_ssize_t, mi=Py_ssize_t, c=Counters, candidates=tuple,
-               form=cython.int)
+               form=cython.int, last=Py_ssize_t, row=list, b=Buddy4, buddies=list)
 cpdef Decision decide(object snap, object state, object tables, object vip, Flow flow, double now,
                       object secret=*, bint requeue=*)
 cpdef _remember(Decision d, StickyTable table, object scope, object key, Entry entry, Py_ssize_t fi,

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from typing import Hashable, Mapping, Sequence
 
-from buddylb.core.avail import _available, _buddies, _opened, _undrained, available_members  # noqa: F401
+from buddylb.core.avail import _available, _buddies, _buddies_in, _opened, _undrained, available_members  # noqa: F401
 from buddylb.core.classify import classify
 from buddylb.core.keys import BOTH_V4_TAG, KeyInfo, ip_key, sticky_key, v4_value  # noqa: F401 (re-exported)
 from buddylb.core.predictors import choose
@@ -131,16 +131,31 @@ def _res(outcome: str, member: Member | None, candidates: tuple, rule: str) -> R
     return r
 
 
+class Buddy4:
+    """Rule 4 for one (last farm, member byte) of a Plan: the buddy group of that rserver,
+    its members in the plan's primary farm and rule 4's two texts (Plan.b4)."""
+
+    __slots__ = ("group", "members", "kept", "pick")
+
+    def __init__(self, group: str, members: tuple, kept: str, pick: str) -> None:
+        self.group = group
+        self.members = members
+        self.kept = kept
+        self.pick = pick
+
+
 class Plan:
     """What every decision in one policy class reads, resolved once per (class, sticky
     table) and cached on the class (`PolicyClass.plan`): the context, the sticky table and
     its scope table (None: balanced without stickiness), the IPv4 key rule, the primary
     farm's index in the scope.  Compiled, one typed object replaces ~20 attribute reads
     through frozen dataclasses per decision (issue 11).  `seen` is the table `tables`
-    held when it was made: another one there (a reload, another engine) makes a new plan."""
+    held when it was made: another one there (a reload, another engine) makes a new plan.
+    `b4` (None: no rserver of the scope is in a buddy group) holds rule 4 for the primary
+    farm by the entry's last farm and member byte, so a buddy decision is one lookup."""
 
     __slots__ = ("seen", "ctx", "context", "table", "st", "scope", "scope_name", "farms", "farm0", "fi0",
-                 "cls_name", "ipmode", "mask4", "statics", "buddy", "hit0")
+                 "cls_name", "ipmode", "mask4", "statics", "buddy", "hit0", "b4", "names0", "idx0")
 
     def __init__(self, ctx: Context, cls: PolicyClass, seen: StickyTable | None) -> None:
         sg = cls.sticky_group
@@ -158,6 +173,9 @@ class Plan:
         self.mask4 = _ALL4
         self.buddy = False
         self.hit0: list = []  # member byte of the primary farm -> its Member (rule 3 in C; see decide)
+        self.b4 = None
+        self.names0: list = []
+        self.idx0: dict = {}
         st = seen.scopes.get(self.scope_name) if sg is not None and seen is not None else None
         # entries are indexed by the table's own scope; a flow still on an older
         # configuration whose scope changed since is balanced without stickiness
@@ -173,9 +191,33 @@ class Plan:
             # what resolve() reads for rule 3: the entry's rserver name, then the farm's member
             by_rserver = self.farm0.by_rserver
             self.hit0 = [by_rserver.get(name) if name is not None else None for name in st.names[self.fi0]]
+            self.names0 = st.names[self.fi0]
+            self.idx0 = st.index_of[self.fi0]
+            self.b4 = _buddy_rows(ctx, scope, st.names, self.farm0, self.fi0)
         if scope.kind == "ip-netmask" and scope.address in ("source", "destination", "both"):
             self.ipmode = ("source", "destination", "both").index(scope.address)
             self.mask4 = _ALL4 ^ (_ALL4 >> scope.prefix4)
+
+
+def _buddy_rows(ctx: Context, scope: Scope, names: list, farm0: Farm, fi0: int) -> list | None:
+    """Plan.b4: for each farm of the scope but the primary one and each member byte there,
+    what resolve() reads for rule 4 in `farm0` (the group of that rserver, the group's
+    members in farm0, the texts); None where that rserver is in no group."""
+    rows: list = []
+    found = False
+    for fi, farm_name in enumerate(scope.farms):
+        row: list = []
+        if fi != fi0:
+            for name in names[fi]:
+                group = ctx.buddy_of.get((farm_name, name)) if name is not None else None
+                if group is not None:
+                    found = True
+                    row.append(Buddy4(group, tuple(ctx.buddy_members.get((group, farm0.name), ())),
+                                      _rule4(group, True), _rule4(group, False)))
+                else:
+                    row.append(None)
+        rows.append(row)
+    return rows if found else None
 
 
 def resolve(ctx: Context, state: RuntimeState, scope: Scope | None, farm: Farm, entry: Entry | None) -> Resolution:
@@ -320,6 +362,41 @@ def decide(
                 c.buddy_connections += 1
             _opened(state, member)
             return d
+    if entry is not None and entry.table is table and p.b4 is not None:
+        # SPEC §3 rule 4 in the primary farm, the client coming from another farm of its
+        # buddy sticky group: what resolve() does there when the group has an available
+        # member in the farm, read from the Plan (b4) instead of three keyed lookups
+        last = entry.last_farm()
+        row = p.b4[last]
+        mi = entry.member_index(last)
+        b = row[mi] if mi < len(row) else None
+        if b is not None:
+            buddies = _buddies_in(state, b.members, p.farm0)
+            if buddies:
+                remembered = p.names0[entry.member_index(p.fi0)]
+                member = None
+                for m in buddies:
+                    if m.rserver == remembered:
+                        member = m
+                        break
+                if member is not None:
+                    rule = b.kept
+                else:
+                    rule = b.pick
+                    if state.draining:  # as resolve(): prefer buddies taking new clients
+                        buddies = list(_undrained(buddies, state.draining)) or buddies
+                    member = buddies[0] if len(buddies) == 1 else choose(p.farm0, tuple(buddies), state,
+                                                                         (flow.source, flow.destination))
+                d = _decision(BUDDY_HIT, vip, p.cls_name, p.farm0, member, scope, key, table, info, rule)
+                table.touch(entry, p.fi0, p.idx0.get(member.rserver, 0), now)
+                table.opened(entry)
+                d.entry = entry
+                c = table.counters
+                c.buddy_hits += 1
+                if p.buddy:
+                    c.buddy_connections += 1
+                _opened(state, member)
+                return d
     use_scope = scope if key is not None else None
 
     farm, res = resolve_class(p.ctx, state, use_scope, farms, entry)
