@@ -10,3 +10,9 @@ cpdef _opened(object state, object m)
 cpdef list _buddies(object ctx, object state, object group, object farm)
 @cython.locals(buddies=list, backup=bint)
 cpdef list _buddies_in(object state, object members, object farm)
+
+cdef class Buddy4:
+    cdef public object group, kept, pick
+    cdef public tuple members
+
+cpdef str _rule4(str group, bint remembered)

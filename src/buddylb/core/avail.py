@@ -4,13 +4,14 @@
 A module of its own (compiled: avail.pxd, whose C functions `core.decide` cimports) so
 that decide() keeps to the rules; `core.decide` re-exports `available_members`.  A
 `state` is a `core.state.RuntimeState` (C calls when compiled) or anything answering
-`available` and `draining` (core.impact's what-if views, called as Python).
+`available` and `draining` (core.impact's what-if views, called as Python).  Rule 4 as decide()'s Plan
+holds it (`Buddy4`, `_buddy_rows`) is made here too.
 """
 from __future__ import annotations
 
 from typing import Sequence
 
-from buddylb.core.snapshot import Context, Farm, Member
+from buddylb.core.snapshot import Context, Farm, Member, Scope
 from buddylb.core.state import RuntimeState
 
 
@@ -72,3 +73,53 @@ def _buddies_in(state: RuntimeState, members: Sequence[Member], farm: Farm) -> l
                 buddies = [b for b in buddies if not b.backup]
                 break
     return buddies
+
+
+class Buddy4:
+    """Rule 4 for one (last farm, member byte) of a Plan: the buddy group of that rserver,
+    its members in the plan's primary farm and rule 4's two texts (Plan.b4)."""
+
+    __slots__ = ("group", "members", "kept", "pick")
+
+    def __init__(self, group: str, members: tuple, kept: str, pick: str) -> None:
+        self.group = group
+        self.members = members
+        self.kept = kept
+        self.pick = pick
+
+
+def _buddy_rows(ctx: Context, scope: Scope, names: list, farm0: Farm, fi0: int) -> list | None:
+    """Plan.b4: for each farm of the scope but the primary one and each member byte there,
+    what resolve() reads for rule 4 in `farm0` (the group of that rserver, the group's
+    members in farm0, the texts); None where that rserver is in no group."""
+    rows: list = []
+    found = False
+    for fi, farm_name in enumerate(scope.farms):
+        row: list = []
+        if fi != fi0:
+            for name in names[fi]:
+                group = ctx.buddy_of.get((farm_name, name)) if name is not None else None
+                if group is not None:
+                    found = True
+                    row.append(Buddy4(group, tuple(ctx.buddy_members.get((group, farm0.name), ())),
+                                      _rule4(group, True), _rule4(group, False)))
+                else:
+                    row.append(None)
+        rows.append(row)
+    return rows if found else None
+
+
+_RULE4_KEPT: dict[str, str] = {}
+_RULE4_PICK: dict[str, str] = {}
+
+
+def _rule4(group: str, remembered: bool) -> str:
+    """Rule 4's text, made once per buddy group (a format per decision was measurable)."""
+    texts = _RULE4_KEPT if remembered else _RULE4_PICK
+    text = texts.get(group)
+    if text is None:
+        if len(texts) > 1024:  # groups come from configurations: reloads may rename them
+            texts.clear()
+        text = texts[group] = (f"4: remembered rserver in buddy group {group}" if remembered
+                               else f"4: predictor among buddy group {group}")
+    return text

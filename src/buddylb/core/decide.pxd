@@ -5,7 +5,7 @@
 cimport cython
 from buddylb.core.counters cimport Counters
 from buddylb.core.keys cimport v4_value
-from buddylb.core.avail cimport _available, _buddies, _buddies_in, _opened
+from buddylb.core.avail cimport Buddy4, _available, _buddies, _buddies_in, _opened, _rule4
 from buddylb.core.scope_table cimport ScopeTable
 from buddylb.core.sticky cimport Entry, StickyTable
 
@@ -21,10 +21,6 @@ cdef class Decision:
 cdef class Resolution:
     cdef public object outcome, member, candidates, rule
 
-cdef class Buddy4:
-    cdef public object group, kept, pick
-    cdef public tuple members
-
 cdef class Plan:
     cdef public object seen, ctx, context, scope, scope_name, farms, farm0, cls_name
     cdef public StickyTable table
@@ -38,7 +34,6 @@ cdef class Plan:
 
 @cython.locals(r=Resolution)
 cdef Resolution _res(object outcome, object member, tuple candidates, object rule)
-cpdef str _rule4(str group, bint remembered)
 @cython.locals(d=Decision)
 cpdef Decision _decision(str outcome, object vip, object class_name, object farm, object member, object scope,
                          object key, StickyTable table, object info, str rule)

@@ -19,7 +19,8 @@ from __future__ import annotations
 
 from typing import Hashable, Mapping, Sequence
 
-from buddylb.core.avail import _available, _buddies, _buddies_in, _opened, _undrained, available_members  # noqa: F401
+from buddylb.core.avail import (_available, _buddies, _buddies_in, _buddy_rows, _opened, _rule4,  # noqa: F401
+                                _undrained, available_members)
 from buddylb.core.classify import classify
 from buddylb.core.keys import BOTH_V4_TAG, KeyInfo, ip_key, sticky_key, v4_value  # noqa: F401 (re-exported)
 from buddylb.core.predictors import choose
@@ -131,19 +132,6 @@ def _res(outcome: str, member: Member | None, candidates: tuple, rule: str) -> R
     return r
 
 
-class Buddy4:
-    """Rule 4 for one (last farm, member byte) of a Plan: the buddy group of that rserver,
-    its members in the plan's primary farm and rule 4's two texts (Plan.b4)."""
-
-    __slots__ = ("group", "members", "kept", "pick")
-
-    def __init__(self, group: str, members: tuple, kept: str, pick: str) -> None:
-        self.group = group
-        self.members = members
-        self.kept = kept
-        self.pick = pick
-
-
 class Plan:
     """What every decision in one policy class reads, resolved once per (class, sticky
     table) and cached on the class (`PolicyClass.plan`): the context, the sticky table and
@@ -199,27 +187,6 @@ class Plan:
             self.mask4 = _ALL4 ^ (_ALL4 >> scope.prefix4)
 
 
-def _buddy_rows(ctx: Context, scope: Scope, names: list, farm0: Farm, fi0: int) -> list | None:
-    """Plan.b4: for each farm of the scope but the primary one and each member byte there,
-    what resolve() reads for rule 4 in `farm0` (the group of that rserver, the group's
-    members in farm0, the texts); None where that rserver is in no group."""
-    rows: list = []
-    found = False
-    for fi, farm_name in enumerate(scope.farms):
-        row: list = []
-        if fi != fi0:
-            for name in names[fi]:
-                group = ctx.buddy_of.get((farm_name, name)) if name is not None else None
-                if group is not None:
-                    found = True
-                    row.append(Buddy4(group, tuple(ctx.buddy_members.get((group, farm0.name), ())),
-                                      _rule4(group, True), _rule4(group, False)))
-                else:
-                    row.append(None)
-        rows.append(row)
-    return rows if found else None
-
-
 def resolve(ctx: Context, state: RuntimeState, scope: Scope | None, farm: Farm, entry: Entry | None) -> Resolution:
     """SPEC §3 rules 1–5 for one farm; rule 6 (backup farm, queue) is the caller's."""
     if scope is None:
@@ -253,21 +220,6 @@ def resolve(ctx: Context, state: RuntimeState, scope: Scope | None, farm: Farm, 
 
 
 RULE3 = "3: last farm and rserver available"
-_RULE4_KEPT: dict[str, str] = {}
-_RULE4_PICK: dict[str, str] = {}
-
-
-def _rule4(group: str, remembered: bool) -> str:
-    """Rule 4's text, made once per buddy group (a format per decision was measurable)."""
-    texts = _RULE4_KEPT if remembered else _RULE4_PICK
-    text = texts.get(group)
-    if text is None:
-        if len(texts) > 1024:  # groups come from configurations: reloads may rename them
-            texts.clear()
-        text = texts[group] = (f"4: remembered rserver in buddy group {group}" if remembered
-                               else f"4: predictor among buddy group {group}")
-    return text
-
 
 NO_AVAILABLE = Resolution(NO_SERVER, None, (), "6: no available rserver")
 
