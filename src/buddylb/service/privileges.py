@@ -81,6 +81,16 @@ def must_switch(who: Identity) -> bool:
     return True
 
 
+def runtime_modules() -> list[str]:
+    """Every module `run` may import: all of buddylb but the demo and the command line."""
+    import pkgutil
+
+    import buddylb
+
+    return [m.name for m in pkgutil.walk_packages(buddylb.__path__, "buddylb.")
+            if not m.name.startswith(("buddylb.demo", "buddylb.cli", "buddylb.__main__"))]
+
+
 def preload() -> int:
     """Import every module the running balancer may import later, while this process can
     still read its installation.  A few imports are made only when first needed (a
@@ -89,19 +99,11 @@ def preload() -> int:
     the new user (a checkout or venv in a 0700 directory such as one made by mktemp or
     under /root), and the reload was lost.  Returns how many modules were imported."""
     import importlib
-    import pkgutil
 
-    import buddylb
-
-    n = 0
-    for mod in pkgutil.walk_packages(buddylb.__path__, "buddylb."):
-        if not mod.name.startswith(_NOT_PRELOADED):
-            importlib.import_module(mod.name)
-            n += 1
-    return n
-
-
-_NOT_PRELOADED = ("buddylb.demo", "buddylb.cli", "buddylb.__main__")  # never run inside `run`
+    names = runtime_modules()
+    for name in names:
+        importlib.import_module(name)
+    return len(names)
 
 
 def drop(who: Identity) -> bool:
