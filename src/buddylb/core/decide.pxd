@@ -47,6 +47,8 @@ cpdef tuple resolve_class(object ctx, object state, object scope, object farms, 
                form=cython.int, last=Py_ssize_t, row=list, b=Buddy4, buddies=list)
 cpdef Decision decide(object snap, object state, object tables, object vip, Flow flow, double now,
                       object secret=*, bint requeue=*)
+cdef Decision _stuck(Decision d, Plan p, object state, StickyTable table, Entry entry, object member,
+                    Py_ssize_t mi, double now)
 cpdef _remember(Decision d, StickyTable table, object scope, object key, Entry entry, Py_ssize_t fi,
                 object member, double now)
 @cython.locals(c=Counters)

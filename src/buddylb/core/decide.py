@@ -305,15 +305,8 @@ def decide(
         member = p.hit0[mi] if mi < len(p.hit0) else None
         if member is not None and _available(state, member):
             d = _decision(STICKY_HIT, vip, p.cls_name, p.farm0, member, scope, key, table, info, RULE3)
-            table.touch(entry, p.fi0, mi, now)
-            table.opened(entry)
-            d.entry = entry
-            c = table.counters
-            c.hits += 1
-            if p.buddy:
-                c.buddy_connections += 1
-            _opened(state, member)
-            return d
+            table.counters.hits += 1
+            return _stuck(d, p, state, table, entry, member, mi, now)
     if entry is not None and entry.table is table and p.b4 is not None:
         # SPEC §3 rule 4 in the primary farm, the client coming from another farm of its
         # buddy sticky group: what resolve() does there when the group has an available
@@ -340,15 +333,8 @@ def decide(
                     member = buddies[0] if len(buddies) == 1 else choose(p.farm0, tuple(buddies), state,
                                                                          (flow.source, flow.destination))
                 d = _decision(BUDDY_HIT, vip, p.cls_name, p.farm0, member, scope, key, table, info, rule)
-                table.touch(entry, p.fi0, p.idx0.get(member.rserver, 0), now)
-                table.opened(entry)
-                d.entry = entry
-                c = table.counters
-                c.buddy_hits += 1
-                if p.buddy:
-                    c.buddy_connections += 1
-                _opened(state, member)
-                return d
+                table.counters.buddy_hits += 1
+                return _stuck(d, p, state, table, entry, member, p.idx0.get(member.rserver, 0), now)
     use_scope = scope if key is not None else None
 
     farm, res = resolve_class(p.ctx, state, use_scope, farms, entry)
@@ -384,6 +370,20 @@ def decide(
 
 
 _NO_KEY = KeyInfo(None)
+
+
+def _stuck(d: Decision, p: Plan, state: object, table: StickyTable, entry: Entry, member: Member, mi: int,
+           now: float) -> Decision:
+    """The tail both Plan fast paths share (rules 3 and 4 in the primary farm): the entry
+    stamped with `member` (member byte `mi`) in the primary farm and holding one more open
+    connection, the buddy-connection count, and the member's open connection."""
+    table.touch(entry, p.fi0, mi, now)
+    table.opened(entry)
+    d.entry = entry
+    if p.buddy:
+        table.counters.buddy_connections += 1
+    _opened(state, member)
+    return d
 
 
 def _decision(outcome: str, vip: Vip, class_name: str, farm: Farm, member: Member, scope: Scope | None,
