@@ -16,6 +16,7 @@ cdef class Transport:
     cdef public Py_ssize_t out_size
     cdef public bint reading, ready, closing, closed, ended, hup, paused
     cpdef _read(self)
+    cdef Py_ssize_t _send(self, object data)
     cpdef _flush(self)
     cpdef _shutdown(self)
     cpdef _fatal(self, object exc)

@@ -232,12 +232,8 @@ class Transport:
         if not data:
             return
         if self.out is None:
-            try:
-                n = self.sock.send(data)
-            except _AGAIN:
-                n = 0
-            except OSError as exc:
-                self._fatal(exc)
+            n = self._send(data)
+            if n < 0:
                 return
             if n == len(data):
                 return
@@ -308,18 +304,25 @@ class Transport:
         if not self.protocol.eof_received():
             self.close()
 
+    def _send(self, data: Any) -> int:
+        """One send(): the bytes taken, 0 when the socket is full, -1 when it failed (the
+        transport is then failing: _fatal)."""
+        try:
+            return self.sock.send(data)
+        except _AGAIN:
+            return 0
+        except OSError as exc:
+            self._fatal(exc)
+            return -1
+
     def _flush(self) -> None:
         out = self.out
         assert out is not None
         self.out = None
         size = self.out_size
         data = out[0] if len(out) == 1 else b"".join(out)
-        try:
-            n = self.sock.send(data)
-        except _AGAIN:
-            n = 0
-        except OSError as exc:
-            self._fatal(exc)
+        n = self._send(data)
+        if n < 0:
             return
         size -= n
         self.out_size = size
