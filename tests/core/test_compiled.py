@@ -12,7 +12,9 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[2]
 SUITES = ["tests/core/test_sticky.py", "tests/core/test_decide.py", "tests/property/test_compact_table.py",
           "tests/property/test_sticky_machine.py", "tests/property/test_explain.py"]
-WHERE = "import buddylb.core.slots as a, buddylb.core.sticky as b, buddylb.core.decide as c; print(a.__file__, b.__file__, c.__file__)"
+# core.predictors is a package whose __init__ is compiled too (decide cimports its choose)
+WHERE = ("import buddylb.core.slots as a, buddylb.core.sticky as b, buddylb.core.decide as c, "
+         "buddylb.core.predictors as d; print(a.__file__, b.__file__, c.__file__, d.__file__)")
 
 
 def _child(code: list[str], pure: bool, timeout: float) -> subprocess.CompletedProcess:

@@ -5,7 +5,8 @@
 cimport cython
 from buddylb.core.counters cimport Counters
 from buddylb.core.keys cimport v4_value
-from buddylb.core.avail cimport Buddy4, _available, _buddies, _buddies_in, _opened, _rule4
+from buddylb.core.avail cimport Buddy4, _available, _buddies, _buddies_in, _opened, _rule4, available_members
+from buddylb.core.predictors cimport choose
 from buddylb.core.scope_table cimport ScopeTable
 from buddylb.core.sticky cimport Entry, StickyTable
 

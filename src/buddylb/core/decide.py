@@ -192,7 +192,7 @@ def resolve(ctx: Context, state: RuntimeState, scope: Scope | None, farm: Farm, 
     if scope is None:
         return _res(NO_STICKY, None, available_members(farm, state), "1: no sticky group, predictor")
     if entry is None:
-        return _res(NEW, None, available_members(farm, state), "2: no entry, predictor")
+        return _res(NEW, None, available_members(farm, state), RULE2)
     fi = scope.farm_index[farm.name]
     last = entry.last_farm()
     last_rs = entry.rserver(last)
@@ -219,6 +219,7 @@ def resolve(ctx: Context, state: RuntimeState, scope: Scope | None, farm: Farm, 
     return _res(RESTICK, None, available_members(farm, state), f"5: {why}, predictor")
 
 
+RULE2 = "2: no entry, predictor"
 RULE3 = "3: last farm and rserver available"
 
 NO_AVAILABLE = Resolution(NO_SERVER, None, (), "6: no available rserver")
@@ -336,16 +337,19 @@ def decide(
                 table.counters.buddy_hits += 1
                 return _stuck(d, p, state, table, entry, member, p.idx0.get(member.rserver, 0), now)
     use_scope = scope if key is not None else None
-
-    farm, res = resolve_class(p.ctx, state, use_scope, farms, entry)
+    candidates = available_members(p.farm0, state) if entry is None and form >= 0 and p.fi0 >= 0 else ()
+    if candidates:  # rule 2 in the primary farm for a new IPv4 client: what resolve_class() finds
+        farm, outcome, member, rule = p.farm0, NEW, None, RULE2  # there first, without its Resolution
+    else:
+        farm, res = resolve_class(p.ctx, state, use_scope, farms, entry)
+        if farm is not None:
+            outcome, member, candidates, rule = res.outcome, res.member, res.candidates, res.rule
     if farm is not None:
-        member = res.member
         if member is None:
-            candidates = res.candidates
             # choose() takes a lone candidate as is; skip its call and arguments then
             member = candidates[0] if len(candidates) == 1 else choose(farm, candidates, state,
                                                                        (flow.source, flow.destination))
-        d = _decision(res.outcome, vip, p.cls_name, farm, member, scope, key, table, info, res.rule)
+        d = _decision(outcome, vip, p.cls_name, farm, member, scope, key, table, info, rule)
         if use_scope is not None and table is not None:
             fi = p.fi0 if farm is p.farm0 else use_scope.farm_index[farm.name]
             if entry is None and form >= 0:  # a new IPv4 client: stored in its fixed-width form
@@ -355,7 +359,7 @@ def decide(
                     d.entry = entry
             else:
                 _remember(d, table, use_scope, key, entry, fi, member, now)
-            _count(table, d.outcome)
+            _count(table, outcome)
             if p.buddy:
                 table.counters.buddy_connections += 1  # any connection decided in a buddy sticky group
         _opened(state, member)

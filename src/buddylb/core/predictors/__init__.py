@@ -3,12 +3,17 @@
 One module per algorithm behind one small table (HAProxy's lb_* files): each exposes
 `choose(farm, candidates, state, flow_hint) -> Member`. Candidates are already filtered
 for availability by the caller; weights apply to every predictor.
+
+Compiled (__init__.pxd) `choose` is a C function that `core.decide` cimports, and it
+calls the roundrobin chooser, the default predictor, in C: every new client goes
+through here (issue 11's insert rate).
 """
 from __future__ import annotations
 
 from typing import Callable, Sequence
 
 from buddylb.core.predictors import hashing, leastconns, roundrobin
+from buddylb.core.predictors.roundrobin import choose as _roundrobin
 from buddylb.core.snapshot import Farm, Member
 from buddylb.core.state import RuntimeState
 
@@ -27,7 +32,10 @@ def choose(farm: Farm, candidates: Sequence[Member], state: RuntimeState, addrs:
         return None
     if len(candidates) == 1:
         return candidates[0]
-    return PREDICTORS[farm.predictor.kind](farm, candidates, state, addrs)
+    kind = farm.predictor.kind
+    if kind == "roundrobin":  # PREDICTORS' entry, called in C when compiled
+        return _roundrobin(farm, candidates, state, addrs)
+    return PREDICTORS[kind](farm, candidates, state, addrs)
 
 
 def peek(farm: Farm, candidates: Sequence[Member], state: RuntimeState, addrs: tuple[str, str]) -> Member | None:
