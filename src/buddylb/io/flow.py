@@ -16,7 +16,7 @@ Theory of operation (SPEC §3, §5)
   connect is retried once on another available rserver of the farm (`reroute`), then
   reports failure (L7 answers 502, L4 closes).  Callbacks, not a coroutine of ours:
   the new-connection path pays no Task (the Connector steps uvloop's connect coroutine
-  itself) and no asyncio.timeout.
+  itself, or is called back by io.tcp's connect) and no asyncio.timeout.
 - A `Lease` holds the decision in use.  `release()` gives the rserver slot and the
   sticky entry's open count back and wakes the queue; it runs at most once, whoever
   calls it first (the response end, the client leaving, a purge, a failed connect).
@@ -169,29 +169,37 @@ class Connector:
     once both tries failed (the lease is then released).  `cancel()` (the client left) stops it
     and calls nothing.
 
-    Why not a coroutine under `asyncio.timeout`, nor a Task: uvloop only offers a
-    coroutine for connecting (create_connection), and an asyncio Task around it cost,
-    per new connection, the Task itself, its registration in asyncio's WeakSet of all
-    tasks, a loop hop to start it and one to report its end.  The Connector drives the
-    coroutine itself (`send` until it returns, resumed by the done-callback of the future
-    it waits on, as a Task would): the connect starts at once, and the answer comes on the
-    callback that completes it.  Cancelling throws CancelledError into it, as Task.cancel
-    does, so uvloop closes its half-made transport.  The `timeout connect` deadline rides
-    the shared timer wheel (wheel.py: at most STEP late, never early)."""
+    `open_conn(address, port)` is a connect in one of two forms:
+    - `dial` false: it returns a coroutine (uvloop's create_connection, for L7's pool).
+      Why not a coroutine under `asyncio.timeout`, nor a Task: a Task cost, per new
+      connection, the Task itself, its registration in asyncio's WeakSet of all tasks, a
+      loop hop to start it and one to report its end.  The Connector drives the coroutine
+      itself (`send` until it returns, resumed by the done-callback of the future it
+      waits on, as a Task would); cancelling throws CancelledError into it, as Task.cancel
+      does, so uvloop closes its half-made transport.
+    - `dial` true: `open_conn(address, port, answer)` starts the connect and returns a
+      handle at once; `answer(made, None)` or `answer(None, exc)` comes later, and
+      `handle.abort()` cancels it (io.tcp.connect: no coroutine, no future, no loop hop;
+      issue 10, L4 new connection per request).
+    A refused or failed connect raises OSError (at once, or as `exc`): retried once.
+    The `timeout connect` deadline rides the shared timer wheel (wheel.py: at most STEP
+    late, never early)."""
 
     __slots__ = ("b", "lease", "flow", "timeout", "open_conn", "done", "wheel", "coro", "fut", "slot",
-                 "attempt", "owner")
+                 "attempt", "owner", "dial", "handle")
 
     def __init__(self, b: "Balancer", lease: Lease, flow: Flow, timeout: float,
-                 open_conn: Callable[[str, int], Coroutine[Any, Any, Any]], done: Callable[[Lease, Any], None],
-                 owner: set | None = None) -> None:
+                 open_conn: Callable[..., Any], done: Callable[[Lease, Any], None],
+                 owner: set | None = None, dial: bool = False) -> None:
         self.b, self.lease, self.flow, self.timeout = b, lease, flow, timeout
         self.open_conn, self.done = open_conn, done
         wheel = b.wheel  # not get_running_loop() per connect: it costs a getpid() syscall
         self.wheel = wheel if wheel is not None and not wheel.loop.is_closed() else \
             shared_wheel(b, asyncio.get_running_loop())
-        self.coro: Coroutine[Any, Any, Any] | None = None  # the connect in progress
+        self.coro: Coroutine[Any, Any, Any] | None = None  # the connect in progress (coroutine form)
         self.fut: Any = None  # the future it waits on
+        self.dial = dial
+        self.handle: Any = None  # the connect in progress (callback form): abort() cancels it
         self.slot: int | None = None  # our bucket in the wheel, while armed
         self.attempt = 0
         self.owner = owner  # the caller's set of things to cancel when its client leaves
@@ -201,9 +209,26 @@ class Connector:
 
     def _try(self) -> None:
         d = self.lease.decision
+        wheel = self.wheel
+        if self.dial:
+            try:
+                self.handle = self.open_conn(d.address, d.port, self._made)
+            except OSError as exc:  # nothing opened (no descriptor, unreachable): answer later, as a connect would
+                wheel.loop.call_soon(self._answer, None, exc)
+                return
+            wheel.arm(self, wheel.loop.time() + self.timeout)
+            return
         self.coro = self.open_conn(d.address, d.port)
-        self.wheel.arm(self, self.wheel.loop.time() + self.timeout)
+        wheel.arm(self, wheel.loop.time() + self.timeout)
         self._step(None, True)
+
+    def _made(self, made: Any, exc: BaseException | None) -> None:
+        """The callback connect's answer."""
+        if self.handle is None:  # cancelled or timed out meanwhile (not expected: abort() silences it)
+            return
+        self.handle = None
+        self.wheel.disarm(self)
+        self._answer(made, exc)
 
     def _step(self, _fut: Any = None, first: bool = False) -> None:
         """Run the connect coroutine to its next wait (a Task's step, without the Task)."""
@@ -239,8 +264,7 @@ class Connector:
             self._answer(made, exc)
 
     def fire(self) -> None:  # the wheel: `timeout connect` passed
-        coro = self._stop()
-        if coro is not None:
+        if self._stop() is not None:
             self._answer(None, TimeoutError())
 
     def cancel(self) -> None:
@@ -251,8 +275,15 @@ class Connector:
         self.wheel.disarm(self)
         self._stop()
 
-    def _stop(self) -> Coroutine[Any, Any, Any] | None:
-        """Cancel the connect in progress, as Task.cancel would: CancelledError at its wait."""
+    def _stop(self) -> Any:
+        """Cancel the connect in progress (None: none was): the callback form's handle is
+        aborted (its socket closed); a coroutine gets CancelledError at its wait, as
+        Task.cancel would give it."""
+        handle = self.handle
+        if handle is not None:
+            self.handle = None
+            handle.abort()
+            return handle
         coro, fut = self.coro, self.fut
         if coro is None:
             return None

@@ -201,27 +201,29 @@ class L4Client:  # an asyncio protocol (duck-typed): compiled, an extension type
     def _connect(self) -> None:
         assert self.snap is not None and self.flow is not None and self.lease is not None
         flow_mod.Connector(self.balancer, self.lease, self.flow, self.snap.timeouts["connect"],
-                           self._open, self._opened, self.tasks)
+                           self._open, self._opened, self.tasks, True)
+
+    def _open(self, address: str, port: int, answer: Any) -> tcp.Transport:
+        """The server connection on our own transport (io/tcp.py), whatever the client's
+        is: a callback connect (the Connector's `dial` form)."""
+        return tcp.connect(tcp.shared_poller(self.loop), address, port, answer)
 
     def _opened(self, lease: flow_mod.Lease, made: Any) -> None:
-        """The Connector's answer: (transport, ServerSide), or None once both tries failed."""
+        """The Connector's answer: the connected tcp.Transport, or None once both tries failed."""
         if made is None:
             if not self.closed:
                 self.status = "connect_failed"
                 self.transport.close()
             return
         assert self.lease is not None
-        proto = made[1]
         self.decision = self.lease.decision
         self.learn_session = self.decision.learn_session
-        if self.closed:
-            proto.transport.close()
+        if self.closed:  # not expected: the client's connection_lost cancelled the Connector
+            made.close()
             return
+        proto = ServerSide(self)
+        tcp.attach(made, proto)
         self._connected(proto)
-
-    def _open(self, address: str, port: int):
-        """The server connection on our own transport (io/tcp.py), whatever the client's is."""
-        return tcp.connect(tcp.shared_poller(self.loop), lambda: ServerSide(self), address, port)
 
     def abort(self) -> None:
         """Close both sides at once (fail-action purge, drain deadline)."""

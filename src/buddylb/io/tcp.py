@@ -25,8 +25,9 @@ Theory of operation
   batches until EAGAIN (at most ACCEPT_BATCH per pass); the protocol comes from the
   ListenerSet's factory, so maxconn, conn-limit, accept-proxy and ACL gates apply as
   on an asyncio Server.
-- `connect`: a coroutine with `loop.create_connection`'s contract (an OSError when the
-  connect fails; cancelling it closes the socket), which io.flow.Connector steps.
+- `connect`: starts a non-blocking connect and calls back when it is made or failed (no
+  coroutine, no future); io.flow.Connector bounds it and cancels it with `abort()`;
+  `attach` gives the made connection its protocol.
 
 It must never parse a protocol: it only moves bytes between a socket and a protocol.
 Plain VIPs, L4 and L7, are served here and every L4 server connection is made here;
@@ -178,7 +179,7 @@ class Transport:
         self.ended = False  # we read the peer's EOF: nothing more to read
         self.hup = False  # epoll said the peer's EOF is queued: read until we see it
         self.paused = False  # we told the protocol to pause writing
-        self.waiter: asyncio.Future | None = None  # connect(): set while the connect is under way
+        self.waiter: Callable[[Any, Any], None] | None = None  # connect()'s callback: set while connecting
 
     # -- the asyncio.Transport interface ---------------------------------------------------
     def get_extra_info(self, name: str, default: Any = None) -> Any:
@@ -370,20 +371,20 @@ class Transport:
             poller.later()
 
     def _connected(self, ev: int) -> None:
-        """The first event of a connect(): it succeeded or failed (SO_ERROR says)."""
-        waiter, self.waiter = self.waiter, None
-        assert waiter is not None
+        """The first event of a connect(): it succeeded or failed (SO_ERROR says); tell
+        the callback connect() was given."""
+        done, self.waiter = self.waiter, None
+        assert done is not None
         if ev & _IN:
             self.ready = True  # the server may have spoken already: read once a protocol is there
-        if waiter.done():  # cancelled meanwhile
-            return
         # writable with no error flag is a made connection: SO_ERROR is read (a syscall)
         # only when epoll reports a failure, or no writability (issue 10)
         err = self.sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR) if ev & _FAILED or not ev & _WRITABLE else 0
         if err:  # OSError(errno, ...) is the matching subclass (ConnectionRefusedError, ...)
-            waiter.set_exception(OSError(err, f"connect to {self.peername[0]}:{self.peername[1]}: {os.strerror(err)}"))
+            self._fatal(ConnectionAbortedError())  # closes the socket (no protocol: nothing to tell)
+            done(None, OSError(err, f"connect to {self.peername[0]}:{self.peername[1]}: {os.strerror(err)}"))
         else:
-            waiter.set_result(None)
+            done(self, None)
 
     def _start(self) -> None:
         """A protocol is attached (connect() finished): start reading."""
@@ -393,33 +394,37 @@ class Transport:
             self.poller.later()
 
 
-async def connect(poller: Poller, factory: Callable[[], Any], address: str, port: int) -> tuple[Transport, Any]:
-    """loop.create_connection for an L4 server connection (numeric address, TCP_NODELAY)."""
+def connect(poller: Poller, address: str, port: int, done: Callable[[Any, Any], None]) -> Transport:
+    """Start an L4 server connection (numeric address, TCP_NODELAY): a callback, not a
+    coroutine (issue 10: no coroutine, no future, no loop hop per new connection).
+
+    Returns the connecting Transport at once; its first epoll event calls `done(t, None)`
+    (connected: `t` has no protocol yet, `attach` gives it one) or `done(None, exc)` (an
+    OSError: refused, unreachable; the socket is closed), never from inside this call.
+    An OSError raised here (no descriptor, unreachable at once) means nothing was opened.
+    `t.abort()` before `done` is called cancels: the socket is closed and `done` is not
+    called."""
     sock = _Socket(socket.AF_INET6 if ":" in address else socket.AF_INET, socket.SOCK_STREAM | socket.SOCK_NONBLOCK)
-    t = None
     try:
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         err = sock.connect_ex((address, port))
         if err and err != errno.EINPROGRESS:
             raise OSError(err, f"connect to {address}:{port}: {os.strerror(err)}")
         t = Transport(poller, sock, None, (address, port))
-        t.waiter = poller.loop.create_future()
+        t.waiter = done
         poller.add(t)
-        await t.waiter
-    except BaseException:  # refused, timed out or cancelled (the client left): nothing stays open
-        if t is not None:
-            t.waiter = None
-            t._fatal(ConnectionAbortedError())
-        else:
-            sock.close()
+    except BaseException:
+        sock.close()
         raise
-    if t.closed:  # aborted while the connect finished (not expected: nothing else holds it)
-        raise ConnectionAbortedError(errno.ECONNABORTED, "connection closed while connecting")
-    protocol = t.protocol = factory()
+    return t
+
+
+def attach(t: Transport, protocol: Any) -> None:
+    """Give a connected Transport (connect()'s answer) its protocol and start reading."""
+    t.protocol = protocol
     protocol.connection_made(t)
     if not t.closing:
         t._start()
-    return t, protocol
 
 
 class Server:
