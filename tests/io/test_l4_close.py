@@ -6,11 +6,13 @@ both have ended both sockets are closed and the connection's bookkeeping is gone
 from __future__ import annotations
 
 import asyncio
+import gc
 import socket
 
 import uvloop
 
-from buddylb.io.l4 import L4Client
+from buddylb.io import tcp
+from buddylb.io.l4 import L4Client, ServerSide
 from buddylb.io.runtime import Balancer
 from tests.support.net import free_port
 
@@ -100,3 +102,24 @@ def test_both_eofs_close_both_sockets_and_free_everything(tmp_path):
     assert answers == [b"answer:ping"] * N  # the server's half-close reached the client as EOF
     assert eofs == N  # each client's EOF reached the server (it then closed)
     assert flows == 0 and open_conns == 0 and not armed
+
+
+def test_a_finished_connection_leaves_no_cycle_for_the_gc(tmp_path):
+    """Every object of a finished L4 connection is freed by reference counting: none
+    waits for the cyclic GC (the client and server protocols referred to each other,
+    which kept ~12 objects per connection for it: issue 10, L4 new connection)."""
+    async def collected() -> list[str]:
+        gc.collect()
+        gc.disable()
+        gc.set_debug(gc.DEBUG_SAVEALL)
+        try:
+            answers, flows, *_ = await scenario(tmp_path)
+            assert answers == [b"answer:ping"] * N and flows == 0
+            gc.collect()
+            return sorted({type(o).__name__ for o in gc.garbage if type(o) in (L4Client, ServerSide, tcp.Transport)})
+        finally:
+            gc.set_debug(0)
+            gc.garbage.clear()
+            gc.enable()
+
+    assert uvloop.run(collected()) == []

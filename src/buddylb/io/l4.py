@@ -15,6 +15,9 @@ reads no clock per read).  While we wait for a ClientHello the client gets `time
 client`; once relaying, a connection with no bytes either way for max(`timeout client`,
 `timeout server`) is aborted.  Connecting and queueing are
 bounded by `timeout connect` and `timeout queue`, not by inactivity.
+
+Over 400 lines: the two protocols of a connection are one compiled module (l4.pxd), so
+the relay's per-read and per-connection steps call each other in C.
 """
 from __future__ import annotations
 
@@ -90,6 +93,7 @@ class ServerSide:  # an asyncio protocol (duck-typed): compiled, an extension ty
         return True
 
     def connection_lost(self, exc: Exception | None) -> None:
+        self.transport = None  # closed: nothing to write, pause or close any more
         self.client.server_lost()
 
     def pause_writing(self) -> None:
@@ -204,8 +208,7 @@ class L4Client:  # an asyncio protocol (duck-typed): compiled, an extension type
                            self._open, self._opened, self.tasks, True)
 
     def _open(self, address: str, port: int, answer: Any) -> tcp.Transport:
-        """The server connection on our own transport (io/tcp.py), whatever the client's
-        is: a callback connect (the Connector's `dial` form)."""
+        """The server connection on io/tcp.py, whatever the client's transport (`dial` form)."""
         return tcp.connect(tcp.shared_poller(self.loop), address, port, answer)
 
     def _opened(self, lease: flow_mod.Lease, made: Any) -> None:
@@ -307,7 +310,9 @@ class L4Client:  # an asyncio protocol (duck-typed): compiled, an extension type
             self.server.transport.resume_reading()
 
     def server_lost(self) -> None:
-        if not self.closed:
+        if self.closed:  # both sides are gone: drop the ServerSide (its `client` would
+            self.server = None  # keep a cycle, and ~12 objects, for the cyclic GC)
+        else:
             self.transport.close()  # flushes what the server sent, then closes
 
     def connection_lost(self, exc: Exception | None) -> None:
@@ -315,8 +320,11 @@ class L4Client:  # an asyncio protocol (duck-typed): compiled, an extension type
             return
         self.closed = True
         flow_mod.client_closed(self.balancer, self, self.vip_key, self.wheel)
-        if self.server is not None and self.server.transport is not None:
-            self.server.transport.close()
+        server = self.server
+        if server is not None and server.transport is not None:
+            server.transport.close()  # its connection_lost (server_lost) drops it
+        elif server is not None:
+            self.server = None  # lost already: no cycle left for the cyclic GC
         if self.status == "open":
             self.status = "closed"
         self._finish()
