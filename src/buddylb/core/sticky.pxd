@@ -6,6 +6,7 @@ from buddylb.core.counters cimport Counters
 from buddylb.core.scope_table cimport ScopeTable
 
 cdef class StickyTable
+cdef double TICKS  # slots.TICKS, a C double here: stamps and deadlines in C arithmetic
 
 cdef class Entry:
     cdef public StickyTable table
@@ -28,6 +29,7 @@ cdef class StickyTable:
     cdef public list _by_sid
     cdef public Slots s
 
+    @cython.locals(whole="long long")
     cpdef long stamp(self, double now)
     @cython.locals(slot=Py_ssize_t)
     cpdef Py_ssize_t _find(self, ScopeTable st, object key) except -2

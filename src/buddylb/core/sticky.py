@@ -134,9 +134,9 @@ class StickyTable:
         return cls(ctx.name, ctx.max_entries, ctx)
 
     def stamp(self, now: float) -> int:
-        """`now` in ticks, rounded up (an entry expires at most one tick late)."""
-        t = -(-now * TICKS // 1)
-        return int(t) if t > 0 else 0
+        """`now` in ticks, rounded up (an entry expires at most one tick late); C arithmetic compiled."""
+        whole = int(now * TICKS) if now > 0 else 0
+        return whole + (whole < now * TICKS)
 
     # -- slot plumbing -------------------------------------------------------------------------
     def _find(self, st: ScopeTable, key: Hashable) -> int:
