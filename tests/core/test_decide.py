@@ -284,3 +284,61 @@ def test_rule4_decisions_match_resolve_class_rule_text_included(drain):
                 assert d.member.rserver in {m.rserver for m in res.candidates}
             seen.add((d.outcome, d.rule[:20]))
     assert ("buddy_hit", "4: remembered rserve") in seen and ("buddy_hit", "4: predictor among b") in seen
+
+
+TIERS_LIMITED = TIERS.replace("  rserver lnx1 8080\n", "  rserver lnx1 8080\n    conn-limit max 1\n").replace(
+    "  rserver db1 9000\n", "  rserver db1 9000\n    conn-limit max 1\n")
+
+
+@pytest.mark.parametrize("change", ["probe", "admin", "drain", "limit"])
+def test_plan_fast_paths_match_resolve_class_while_members_change(change):
+    """decide()'s rule-3 and rule-4 fast paths read availability from the Plan's Picks
+    (cached cells and member flags), resolve_class() from the snapshot through RuntimeState:
+    each decision agrees with it while rservers fail probes, are taken out of service,
+    drain, or reach their connection limit, and come back."""
+    e = Engine.from_text(TIERS_LIMITED)
+    web, app = ("127.0.0.100", 80), ("127.0.0.100", 9000)
+    for c in CLIENTS:
+        e.visit(c, web)
+        e.visit(c, app)
+    held = []
+
+    def disturb(rserver: str, on: bool) -> None:
+        farm = "app" if rserver.startswith("db") else "web"
+        if change == "probe":
+            (e.down if on else e.up)("Admin", farm, rserver)
+        elif change == "admin":
+            e.state.set_admin_inservice("Admin", rserver, not on)
+        elif change == "drain":
+            if on:
+                e.state.set_admin_drain("Admin", rserver)
+            else:
+                e.state.set_admin_inservice("Admin", rserver, True)
+        elif on:  # limit: hold one connection on it (conn-limit max 1 on lnx1 and db1)
+            for c in CLIENTS:
+                d = e.connect(c, web if farm == "web" else app)
+                if d.member.rserver == rserver:
+                    held.append(d)
+                    break
+                e.close(d)
+        else:
+            while held:
+                e.close(held.pop())
+
+    seen = set()
+    for rserver in ("lnx1", "db1", "lnx3", None):
+        if rserver is not None:
+            disturb(rserver, True)
+        for c in CLIENTS:
+            for vip in (app, web, web, app):
+                farm, res = _explained(e, c, vip)
+                d = e.visit(c, vip)
+                assert (d.outcome, d.farm.name, d.rule) == (res.outcome, farm, res.rule), (change, rserver, c)
+                if res.member is not None:
+                    assert d.member.rserver == res.member.rserver
+                else:
+                    assert d.member.rserver in {m.rserver for m in res.candidates}
+                seen.add(d.outcome)
+        if rserver is not None:
+            disturb(rserver, False)
+    assert {"sticky_hit", "buddy_hit"} <= seen

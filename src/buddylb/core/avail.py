@@ -5,14 +5,14 @@ A module of its own (compiled: avail.pxd, whose C functions `core.decide` cimpor
 that decide() keeps to the rules; `core.decide` re-exports `available_members`.  A
 `state` is a `core.state.RuntimeState` (C calls when compiled) or anything answering
 `available` and `draining` (core.impact's what-if views, called as Python).  Rule 4 as decide()'s Plan
-holds it (`Buddy4`, `_buddy_rows`) is made here too.
+holds it (`Buddy4`, `_buddy_rows`) is made here too, and the Plan's members (`Pick`).
 """
 from __future__ import annotations
 
 from typing import Sequence
 
 from buddylb.core.snapshot import Context, Farm, Member, Scope
-from buddylb.core.state import RuntimeState
+from buddylb.core.state import MemberCell, RuntimeState
 
 
 def _available(state: RuntimeState, m: Member) -> bool:
@@ -46,6 +46,11 @@ def available_members(farm: Farm, state: RuntimeState) -> tuple[Member, ...]:
     return _undrained(backups, state.draining) if state.draining else backups
 
 
+def only_limited(state: RuntimeState, farms: Sequence[Farm]) -> bool:
+    """Rule 6's queue: some member would be available but for its connection limit."""
+    return any(state.only_limited(m) for f in farms for m in f.members)
+
+
 def _undrained(members: Sequence[Member], draining: set) -> tuple[Member, ...]:
     """`members` without those whose host drains (core.state: they take no new client)."""
     return tuple([m for m in members if m.host_key not in draining])
@@ -75,9 +80,76 @@ def _buddies_in(state: RuntimeState, members: Sequence[Member], farm: Farm) -> l
     return buddies
 
 
+class Pick:
+    """One member of a decide() Plan's primary farm as its fast paths read it: the Member,
+    the two facts of its configuration that availability reads (fixed for a snapshot),
+    its member byte in the sticky table (`mi`, 0: not there) and its runtime cell once
+    bound.  Compiled, availability and the connection count are then C field reads, not
+    three attribute lookups on the frozen Member (issue 11)."""
+
+    __slots__ = ("member", "inservice", "limit", "mi", "cell")
+
+    def __init__(self, member: Member, mi: int) -> None:
+        self.member = member
+        self.inservice = member.inservice
+        self.limit = member.conn_max is not None
+        self.mi = mi
+        self.cell = None  # MemberCell of the RuntimeState last asked (see _pick_cell)
+
+
+def _pick_cell(rs: RuntimeState, pk: Pick) -> MemberCell:
+    """`rs.cell(pk.member)`, kept on the Pick while `rs` owns it (cells are never replaced)."""
+    c = pk.cell
+    if c is None or c.owner is not rs:
+        c = pk.cell = rs.cell(pk.member)
+    return c
+
+
+def _pick_available(state: RuntimeState, pk: Pick) -> bool:
+    """`_available(state, pk.member)`: RuntimeState.available's steps on the Pick's fields."""
+    if type(state) is not RuntimeState:
+        return state.available(pk.member)
+    rs = state
+    if not pk.inservice:
+        return False
+    c = _pick_cell(rs, pk)
+    if c.probe_down or c.host.admin_out:
+        return False
+    if not pk.limit:
+        return True
+    return not rs._at_limit(pk.member, c)
+
+
+def _pick_opened(state: RuntimeState, pk: Pick) -> None:
+    """`_opened(state, pk.member)`: RuntimeState.opened's count on the Pick's cell."""
+    if type(state) is RuntimeState:
+        c = _pick_cell(state, pk)
+        c.conns += 1
+        c.host.conns += 1
+    else:
+        state.opened(pk.member)
+
+
+def _picks_in(state: RuntimeState, picks: tuple, primaries: tuple) -> list:
+    """`_buddies_in` on Picks: the available ones, backups dropped when a primary of the
+    farm (`primaries`, its primary members' Picks) is available."""
+    out = []
+    backup = False
+    for pk in picks:
+        if _pick_available(state, pk):
+            out.append(pk)
+            backup = backup or pk.member.backup
+    if backup:
+        for pk in primaries:
+            if _pick_available(state, pk):
+                out = [b for b in out if not b.member.backup]
+                break
+    return out
+
+
 class Buddy4:
     """Rule 4 for one (last farm, member byte) of a Plan: the buddy group of that rserver,
-    its members in the plan's primary farm and rule 4's two texts (Plan.b4)."""
+    its members in the plan's primary farm (as Picks) and rule 4's two texts (Plan.b4)."""
 
     __slots__ = ("group", "members", "kept", "pick")
 
@@ -88,10 +160,11 @@ class Buddy4:
         self.pick = pick
 
 
-def _buddy_rows(ctx: Context, scope: Scope, names: list, farm0: Farm, fi0: int) -> list | None:
+def _buddy_rows(ctx: Context, scope: Scope, names: list, farm0: Farm, fi0: int, index: dict) -> list | None:
     """Plan.b4: for each farm of the scope but the primary one and each member byte there,
     what resolve() reads for rule 4 in `farm0` (the group of that rserver, the group's
-    members in farm0, the texts); None where that rserver is in no group."""
+    members in farm0 as Picks, `index` their member bytes, the texts); None where that
+    rserver is in no group."""
     rows: list = []
     found = False
     for fi, farm_name in enumerate(scope.farms):
@@ -101,7 +174,8 @@ def _buddy_rows(ctx: Context, scope: Scope, names: list, farm0: Farm, fi0: int) 
                 group = ctx.buddy_of.get((farm_name, name)) if name is not None else None
                 if group is not None:
                     found = True
-                    row.append(Buddy4(group, tuple(ctx.buddy_members.get((group, farm0.name), ())),
+                    members = ctx.buddy_members.get((group, farm0.name), ())
+                    row.append(Buddy4(group, tuple([Pick(m, index.get(m.rserver, 0)) for m in members]),
                                       _rule4(group, True), _rule4(group, False)))
                 else:
                     row.append(None)

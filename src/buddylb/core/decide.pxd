@@ -5,7 +5,8 @@
 cimport cython
 from buddylb.core.counters cimport Counters
 from buddylb.core.keys cimport v4_value
-from buddylb.core.avail cimport Buddy4, _available, _buddies, _buddies_in, _opened, _rule4, available_members
+from buddylb.core.avail cimport (Buddy4, Pick, _available, _buddies, _buddies_in, _opened, _pick_available,
+                                 _pick_opened, _picks_in, _rule4, available_members)
 from buddylb.core.predictors cimport choose
 from buddylb.core.scope_table cimport ScopeTable
 from buddylb.core.sticky cimport Entry, StickyTable
@@ -29,7 +30,8 @@ cdef class Plan:
     cdef public Py_ssize_t fi0, ipmode
     cdef public unsigned long long mask4
     cdef public bint statics, buddy
-    cdef public list hit0, names0
+    cdef public list hit0
+    cdef public tuple prim0
     cdef public object b4
     cdef public dict idx0
 
@@ -45,11 +47,12 @@ cpdef Resolution resolve(object ctx, object state, object scope, object farm, En
 cpdef tuple resolve_class(object ctx, object state, object scope, object farms, Entry entry)
 @cython.locals(table=StickyTable, entry=Entry, p=Plan, res=Resolution, d=Decision, src="long long",
                dst="long long", lo="unsigned long long", fi=Py_ssize_t, mi=Py_ssize_t, c=Counters, candidates=tuple,
-               form=cython.int, last=Py_ssize_t, row=list, b=Buddy4, buddies=list)
+               form=cython.int, last=Py_ssize_t, row=list, b=Buddy4, buddies=list, pk=Pick, q=Pick, picks=list,
+               remembered=Py_ssize_t)
 cpdef Decision decide(object snap, object state, object tables, object vip, Flow flow, double now,
                       object secret=*, bint requeue=*)
 cdef Decision _stuck(Decision d, Plan p, object state, StickyTable table, Entry entry, object member,
-                    Py_ssize_t mi, double now)
+                    Py_ssize_t mi, Pick pk, double now)
 cpdef _remember(Decision d, StickyTable table, object scope, object key, Entry entry, Py_ssize_t fi,
                 object member, double now)
 @cython.locals(c=Counters)

@@ -19,8 +19,9 @@ from __future__ import annotations
 
 from typing import Hashable, Mapping, Sequence
 
-from buddylb.core.avail import (_available, _buddies, _buddies_in, _buddy_rows, _opened, _rule4,  # noqa: F401
-                                _undrained, available_members)
+from buddylb.core.avail import (Pick, _available, _buddies, _buddies_in, _buddy_rows, _opened,  # noqa: F401
+                                _pick_available, _pick_opened, _picks_in, _rule4, _undrained, available_members,
+                                only_limited)
 from buddylb.core.classify import classify
 from buddylb.core.keys import BOTH_V4_TAG, KeyInfo, ip_key, sticky_key, v4_value  # noqa: F401 (re-exported)
 from buddylb.core.predictors import choose
@@ -140,10 +141,10 @@ class Plan:
     through frozen dataclasses per decision (issue 11).  `seen` is the table `tables`
     held when it was made: another one there (a reload, another engine) makes a new plan.
     `b4` (None: no rserver of the scope is in a buddy group) holds rule 4 for the primary
-    farm by the entry's last farm and member byte, so a buddy decision is one lookup."""
+    farm by the entry's last farm and member byte, so a buddy decision is one lookup (members: avail.Pick)."""
 
     __slots__ = ("seen", "ctx", "context", "table", "st", "scope", "scope_name", "farms", "farm0", "fi0",
-                 "cls_name", "ipmode", "mask4", "statics", "buddy", "hit0", "b4", "names0", "idx0")
+                 "cls_name", "ipmode", "mask4", "statics", "buddy", "hit0", "b4", "prim0", "idx0")
 
     def __init__(self, ctx: Context, cls: PolicyClass, seen: StickyTable | None) -> None:
         sg = cls.sticky_group
@@ -160,9 +161,9 @@ class Plan:
         self.fi0 = self.ipmode = -1
         self.mask4 = _ALL4
         self.buddy = False
-        self.hit0: list = []  # member byte of the primary farm -> its Member (rule 3 in C; see decide)
+        self.hit0: list = []  # member byte of the primary farm -> its Pick (rule 3 in C; see decide)
         self.b4 = None
-        self.names0: list = []
+        self.prim0: tuple = ()
         self.idx0: dict = {}
         st = seen.scopes.get(self.scope_name) if sg is not None and seen is not None else None
         # entries are indexed by the table's own scope; a flow still on an older
@@ -178,10 +179,11 @@ class Plan:
         if self.fi0 >= 0:
             # what resolve() reads for rule 3: the entry's rserver name, then the farm's member
             by_rserver = self.farm0.by_rserver
-            self.hit0 = [by_rserver.get(name) if name is not None else None for name in st.names[self.fi0]]
-            self.names0 = st.names[self.fi0]
-            self.idx0 = st.index_of[self.fi0]
-            self.b4 = _buddy_rows(ctx, scope, st.names, self.farm0, self.fi0)
+            idx0 = self.idx0 = st.index_of[self.fi0]
+            self.hit0 = [Pick(by_rserver[name], mi) if name is not None and name in by_rserver else None
+                         for mi, name in enumerate(st.names[self.fi0])]
+            self.prim0 = tuple([Pick(m, idx0.get(m.rserver, 0)) for m in self.farm0.primaries])
+            self.b4 = _buddy_rows(ctx, scope, st.names, self.farm0, self.fi0, idx0)
         if scope.kind == "ip-netmask" and scope.address in ("source", "destination", "both"):
             self.ipmode = ("source", "destination", "both").index(scope.address)
             self.mask4 = _ALL4 ^ (_ALL4 >> scope.prefix4)
@@ -303,11 +305,11 @@ def decide(
         # resolve_class() finds there first (the entry's rserver for that farm, if available),
         # without its Resolution and name lookups; anything else goes through resolve_class
         mi = entry.member_index(p.fi0)
-        member = p.hit0[mi] if mi < len(p.hit0) else None
-        if member is not None and _available(state, member):
-            d = _decision(STICKY_HIT, vip, p.cls_name, p.farm0, member, scope, key, table, info, RULE3)
+        pk = p.hit0[mi] if mi < len(p.hit0) else None
+        if pk is not None and _pick_available(state, pk):
+            d = _decision(STICKY_HIT, vip, p.cls_name, p.farm0, pk.member, scope, key, table, info, RULE3)
             table.counters.hits += 1
-            return _stuck(d, p, state, table, entry, member, mi, now)
+            return _stuck(d, p, state, table, entry, pk.member, mi, pk, now)
     if entry is not None and entry.table is table and p.b4 is not None:
         # SPEC §3 rule 4 in the primary farm, the client coming from another farm of its
         # buddy sticky group: what resolve() does there when the group has an available
@@ -317,25 +319,26 @@ def decide(
         mi = entry.member_index(last)
         b = row[mi] if mi < len(row) else None
         if b is not None:
-            buddies = _buddies_in(state, b.members, p.farm0)
-            if buddies:
-                remembered = p.names0[entry.member_index(p.fi0)]
-                member = None
-                for m in buddies:
-                    if m.rserver == remembered:
-                        member = m
-                        break
-                if member is not None:
-                    rule = b.kept
+            picks = _picks_in(state, b.members, p.prim0)
+            if picks:
+                remembered = entry.member_index(p.fi0)  # the primary farm's rserver, as a member byte
+                pk = None
+                for q in picks:
+                    if q.mi == remembered and remembered != 0 and pk is None:
+                        pk = q
+                if pk is not None:
+                    rule, member, mi = b.kept, pk.member, pk.mi
                 else:
                     rule = b.pick
+                    buddies = [q.member for q in picks]
                     if state.draining:  # as resolve(): prefer buddies taking new clients
                         buddies = list(_undrained(buddies, state.draining)) or buddies
                     member = buddies[0] if len(buddies) == 1 else choose(p.farm0, tuple(buddies), state,
                                                                          (flow.source, flow.destination))
+                    mi = p.idx0.get(member.rserver, 0)
                 d = _decision(BUDDY_HIT, vip, p.cls_name, p.farm0, member, scope, key, table, info, rule)
                 table.counters.buddy_hits += 1
-                return _stuck(d, p, state, table, entry, member, p.idx0.get(member.rserver, 0), now)
+                return _stuck(d, p, state, table, entry, member, mi, pk, now)
     use_scope = scope if key is not None else None
     candidates = available_members(p.farm0, state) if entry is None and form >= 0 and p.fi0 >= 0 else ()
     if candidates:  # rule 2 in the primary farm for a new IPv4 client: what resolve_class() finds
@@ -365,7 +368,7 @@ def decide(
         _opened(state, member)
         return d
 
-    queue = _only_limited(state, farms)
+    queue = only_limited(state, farms)
     d = Decision(NO_SERVER, vip, p.cls_name, farms[0] if farms else None, None, scope, key,
                  queue=queue, rule=res.rule)
     if not requeue:
@@ -377,16 +380,18 @@ _NO_KEY = KeyInfo(None)
 
 
 def _stuck(d: Decision, p: Plan, state: object, table: StickyTable, entry: Entry, member: Member, mi: int,
-           now: float) -> Decision:
-    """The tail both Plan fast paths share (rules 3 and 4 in the primary farm): the entry
-    stamped with `member` (member byte `mi`) in the primary farm and holding one more open
-    connection, the buddy-connection count, and the member's open connection."""
+           pk: Pick | None, now: float) -> Decision:
+    """The Plan fast paths' tail (rules 3 and 4 in the primary farm): the entry stamped with `member` (byte `mi`,
+    Pick `pk` or None) there and one more open connection, the buddy-connection count, the member's connection."""
     table.touch(entry, p.fi0, mi, now)
     table.opened(entry)
     d.entry = entry
     if p.buddy:
         table.counters.buddy_connections += 1
-    _opened(state, member)
+    if pk is not None:
+        _pick_opened(state, pk)
+    else:
+        _opened(state, member)
     return d
 
 
@@ -415,11 +420,6 @@ def _decision(outcome: str, vip: Vip, class_name: str, farm: Farm, member: Membe
     d.tried = ()
     d.rule = rule
     return d
-
-
-def _only_limited(state: RuntimeState, farms: Sequence[Farm]) -> bool:
-    """Rule 6's queue: some member would be available but for its connection limit."""
-    return any(state.only_limited(m) for f in farms for m in f.members)
 
 
 def _remember(d: Decision, table: StickyTable, scope: Scope, key: Hashable, entry: Entry | None,
