@@ -16,9 +16,11 @@ Theory of operation
   pauses or resumes (pausing is a flag; a read edge that comes while paused is
   remembered, and resuming reads then).  A read shorter than READ_SIZE drained the socket
   (TCP); a full one is followed by another on the next pass (fairness).
-- `Transport`: the part of asyncio.Transport the L4 relay and its gates use (write with
-  a buffer and pause_writing/resume_writing at HIGH/LOW, write_eof, close after the
-  buffer drains, abort, pause/resume_reading, get_extra_info, set_protocol).  As in
+- `Transport`: on a bare descriptor (its socket calls: tcp.pxd's `_c_*` C calls when
+  compiled, io.sockcalls otherwise), the part of asyncio.Transport the L4 relay and its
+  gates use (write with a buffer and pause_writing/resume_writing at HIGH/LOW,
+  write_eof, close after the buffer drains, abort, pause/resume_reading,
+  get_extra_info, set_protocol).  As in
   asyncio, `connection_lost` is never called from inside the call that caused it: it
   runs after the current batch of events (or on the next loop pass).
 - `Server`: accepts from a VIP's listening socket, registered once with the loop, in
@@ -43,6 +45,14 @@ import select
 import socket
 from _socket import socket as _Socket  # the C type: socket.socket's Python __init__/close cost a frame each
 from typing import Any, Callable
+
+from buddylb.io import sockcalls
+
+try:  # Cython's pure-Python mode: `cython.compiled` is True only in the compiled module
+    import cython
+except ImportError:  # running from source without Cython installed: io.sockcalls serves
+    from types import SimpleNamespace as _Namespace
+    cython = _Namespace(compiled=False)
 
 log = logging.getLogger("buddylb.tcp")
 
@@ -163,10 +173,9 @@ class Poller:
 class Transport:
     """One TCP socket of an L4 connection (client or server side); see the module doc."""
 
-    def __init__(self, poller: Poller, sock: socket.socket, protocol: Any, peername: Any) -> None:
+    def __init__(self, poller: Poller, fd: int, protocol: Any, peername: Any) -> None:
         self.poller = poller
-        self.sock = sock
-        self.fd = sock.fileno()
+        self.fd = fd  # the socket's descriptor, ours: closed by _finish (no socket object)
         self.protocol = protocol
         self.peername = peername
         self.out: list | None = None  # bytes the socket did not take yet
@@ -183,18 +192,21 @@ class Transport:
 
     # -- the asyncio.Transport interface ---------------------------------------------------
     def get_extra_info(self, name: str, default: Any = None) -> Any:
+        """peername, sockname, and "socket": a socket on a dup of the descriptor (options
+        set on it apply to the connection; closing it does not close the connection)."""
+        if name == "peername" and self.peername is not None:
+            return self.peername
+        if name not in ("peername", "sockname", "socket") or self.closed:
+            return default
         try:
-            if name == "peername":
-                if self.peername is None:
-                    self.peername = self.sock.getpeername()
-                return self.peername
+            if name == "socket":
+                return _Socket(fileno=os.dup(self.fd))
             if name == "sockname":
-                return self.sock.getsockname()
+                return sockcalls.call(self.fd, "getsockname")
+            self.peername = sockcalls.call(self.fd, "getpeername")
+            return self.peername
         except OSError:
             return default
-        if name == "socket":
-            return self.sock
-        return default
 
     def set_protocol(self, protocol: Any) -> None:
         self.protocol = protocol
@@ -281,7 +293,7 @@ class Transport:
         self.ready = False
         while True:
             try:
-                data = self.sock.recv(READ_SIZE)
+                data = _c_recv(self.fd, READ_SIZE) if cython.compiled else sockcalls.recv(self.fd, READ_SIZE)
             except _AGAIN:
                 return
             except OSError as exc:  # reset by the peer, ...
@@ -309,7 +321,10 @@ class Transport:
         """One send(): the bytes taken, 0 when the socket is full, -1 when it failed (the
         transport is then failing: _fatal)."""
         try:
-            return self.sock.send(data)
+            if cython.compiled:
+                n = _c_send(self.fd, data)
+                return n if n >= 0 else 0  # -1: EAGAIN, without an exception object
+            return sockcalls.send(self.fd, data)
         except _AGAIN:
             return 0
         except OSError as exc:
@@ -343,7 +358,7 @@ class Transport:
     def _shutdown(self) -> None:
         self.eof = 2
         try:
-            self.sock.shutdown(socket.SHUT_WR)
+            _c_shutdown_wr(self.fd) if cython.compiled else sockcalls.shutdown_wr(self.fd)
         except OSError as exc:
             self._fatal(exc)
 
@@ -365,7 +380,7 @@ class Transport:
         poller = self.poller
         if poller.fds.get(self.fd) is self:
             del poller.fds[self.fd]
-        self.sock.close()  # also takes it out of the epoll set
+        c_close(self.fd) if cython.compiled else sockcalls.close(self.fd)  # also leaves the epoll set
         if self.protocol is not None and self.waiter is None:
             poller.dead.append((self, exc))
             poller.later()
@@ -379,7 +394,9 @@ class Transport:
             self.ready = True  # the server may have spoken already: read once a protocol is there
         # writable with no error flag is a made connection: SO_ERROR is read (a syscall)
         # only when epoll reports a failure, or no writability (issue 10)
-        err = self.sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR) if ev & _FAILED or not ev & _WRITABLE else 0
+        err = 0
+        if ev & _FAILED or not ev & _WRITABLE:
+            err = _c_so_error(self.fd) if cython.compiled else sockcalls.so_error(self.fd)
         if err:  # OSError(errno, ...) is the matching subclass (ConnectionRefusedError, ...)
             self._fatal(ConnectionAbortedError())  # closes the socket (no protocol: nothing to tell)
             done(None, OSError(err, f"connect to {self.peername[0]}:{self.peername[1]}: {os.strerror(err)}"))
@@ -405,16 +422,18 @@ def connect(poller: Poller, address: str, port: int, done: Callable[[Any, Any], 
     `t.abort()` before `done` is called cancels: the socket is closed and `done` is not
     called."""
     sock = _Socket(socket.AF_INET6 if ":" in address else socket.AF_INET, socket.SOCK_STREAM | socket.SOCK_NONBLOCK)
+    fd = -1
     try:
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         err = sock.connect_ex((address, port))
         if err and err != errno.EINPROGRESS:
             raise OSError(err, f"connect to {address}:{port}: {os.strerror(err)}")
-        t = Transport(poller, sock, None, (address, port))
+        fd = sock.detach()  # the Transport owns the descriptor from here
+        t = Transport(poller, fd, None, (address, port))
         t.waiter = done
         poller.add(t)
     except BaseException:
-        sock.close()
+        sockcalls.close(fd) if fd >= 0 else sock.close()
         raise
     return t
 
@@ -435,7 +454,6 @@ class Server:
         self.sock = sock
         self.fd = sock.fileno()
         self.accepted = accepted  # the protocol factory (ListenerSet._accepted for this VIP)
-        self.family = sock.family
         self.closed = False
         sock.setblocking(False)
         # Linux copies TCP_NODELAY from the listening socket to every accepted one: set
@@ -444,12 +462,14 @@ class Server:
         poller.loop.add_reader(self.fd, self._accept)
 
     def _accept(self) -> None:
-        accept, poller, family = self.sock._accept, self.poller, self.family  # type: ignore[attr-defined]
+        """Accepted connections go straight into Transports on their descriptors (compiled:
+        accept4(SOCK_NONBLOCK) and the peer tuple in C; no getsockname, no ioctl)."""
+        poller, lfd = self.poller, self.fd
         for _ in range(ACCEPT_BATCH):
             if self.closed:  # a protocol factory paused accept (maxconn)
                 return
             try:
-                fd, addr = accept()
+                fd, addr = _c_accept(lfd) if cython.compiled else sockcalls.accept(self.sock)
             except _AGAIN:
                 return
             except OSError as exc:  # EMFILE etc.: the ListenerSet's watch pauses accept (descriptors.py)
@@ -457,14 +477,12 @@ class Server:
                     continue
                 log.debug("accept on %s failed: %s", self.sock.getsockname(), exc)
                 return
-            sock = _Socket(family, socket.SOCK_STREAM, 0, fd)
-            try:
-                sock.setblocking(False)  # TCP_NODELAY: inherited from the listener (__init__)
-            except OSError:  # reset before we got to it
-                sock.close()
-                continue
-            protocol = self.accepted()
-            t = Transport(poller, sock, protocol, addr)
+            try:  # TCP_NODELAY: inherited from the listener (__init__)
+                protocol = self.accepted()
+            except BaseException:
+                c_close(fd) if cython.compiled else sockcalls.close(fd)
+                raise
+            t = Transport(poller, fd, protocol, addr)
             poller.add(t)
             t.reading = True
             try:
@@ -478,3 +496,4 @@ class Server:
         self.closed = True
         self.poller.loop.remove_reader(self.fd)
         self.sock.close()
+
