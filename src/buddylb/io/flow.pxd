@@ -2,6 +2,7 @@
 # is made and released per L7 request: as an extension type its creation is one
 # allocation with C fields, and release() reads them without descriptor lookups.
 cimport cython
+from buddylb.io.wheel cimport Wheel
 
 cdef class Lease:
     cdef public object balancer, decision, holder
@@ -10,3 +11,13 @@ cdef class Lease:
     cpdef track(self, object holder)
     cpdef release(self)
     cpdef _given_back(self)
+
+# One Connector per new server connection (L4: every client connection): its fields are
+# C slots and the wheel it arms is typed, so arming, the answer and the retry run as C.
+cdef class Connector:
+    cdef public object b, flow, open_conn, done, coro, fut, slot, owner, handle
+    cdef public Lease lease
+    cdef public Wheel wheel
+    cdef public double timeout
+    cdef public Py_ssize_t attempt
+    cdef public bint dial

@@ -127,6 +127,7 @@ class L4Client:  # an asyncio protocol (duck-typed): compiled, an extension type
         self.tasks: set = set()  # tasks and Connectors: cancelled when the connection is lost
         self.snap: Snapshot | None = None
         self.vip: Vip | None = None
+        self.vip_name = ""  # Vip.name, which formats it on each call
         self.pending: list[bytes] | None = []  # client bytes until the server connection is up
         self.pending_bytes = 0
         self.held_back = False  # reading paused because `pending` grew past PENDING_LIMIT
@@ -159,7 +160,9 @@ class L4Client:  # an asyncio protocol (duck-typed): compiled, an extension type
             return
         src = peer_address(transport)[0] if self.origin is None else self.origin[0]
         self.flow = Flow(src, vip.address)
-        if not self.tls and _wants_session(self.balancer, snap, vip):
+        facts = _vip_facts(self.balancer, snap, vip, self.vip_key)
+        self.vip_name = facts[2]
+        if not self.tls and facts[3]:
             self.hello = bytearray()  # wait for the ClientHello before deciding
             self.quiet_since = self.loop.time()
             self._arm_timer()  # ... but not for ever
@@ -336,7 +339,7 @@ class L4Client:  # an asyncio protocol (duck-typed): compiled, an extension type
         for task in self.tasks:
             task.cancel()
         rec = FlowRecord(self.flow.source if self.flow else "", "tls" if self.tls else "l4", self.started)
-        rec.vip = self.vip.name if self.vip else ""
+        rec.vip = self.vip_name
         if d is not None:
             rec.decision(d)
         elif self.status == "no_server":
@@ -387,16 +390,16 @@ class L4Client:  # an asyncio protocol (duck-typed): compiled, an extension type
         self.wheel.arm(self, min(now + limit / IDLE_CHECKS, self.quiet_since + limit))
 
 
-def _wants_session(balancer: "Balancer", snap: Snapshot, vip: Vip) -> bool:
-    """Does this VIP key on the TLS session id (wait for the ClientHello)?  Asked per
-    connection, computed once per VIP object (a reload brings new ones)."""
-    key = (snap.generation, vip.address, vip.port)
-    known = balancer.session_vips.get(key)
-    if known is None:
+def _vip_facts(balancer: "Balancer", snap: Snapshot, vip: Vip, key: tuple[str, int]) -> tuple:
+    """(generation, vip, its name, keyed by the TLS session id: wait for the ClientHello?).
+    Asked per connection, computed once per VIP object and snapshot (a reload brings new
+    ones): Vip.name formats a string and the session question walks the policy."""
+    facts = balancer.session_vips.get(key)
+    if facts is None or facts[0] != snap.generation or facts[1] is not vip:
         if len(balancer.session_vips) > 4096:
             balancer.session_vips.clear()
-        known = balancer.session_vips[key] = _session_keyed(snap, vip)
-    return known
+        facts = balancer.session_vips[key] = (snap.generation, vip, vip.name, _session_keyed(snap, vip))
+    return facts
 
 
 def _session_keyed(snap: Snapshot, vip: Vip) -> bool:

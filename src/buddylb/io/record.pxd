@@ -9,3 +9,5 @@ cdef class FlowRecord:
     cdef public Py_ssize_t bytes_in, bytes_out
 
     cpdef decision(self, object d)
+    @cython.locals(tenths_ms=double)
+    cpdef end(self, double wall)

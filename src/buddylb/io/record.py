@@ -51,7 +51,10 @@ class FlowRecord:
             self.port = port if port is not None else d.vip.port
 
     def end(self, wall: float) -> None:
-        self.duration_s = round(wall - self.ts, 4)
+        """The duration to 0.1 ms, as round(d, 4) would give it, but in floating point
+        (round() with digits goes through a decimal string: ~0.5 us per record)."""
+        tenths_ms = (wall - self.ts) * 10000.0 + 0.5
+        self.duration_s = (tenths_ms // 1.0) / 10000.0
 
     @property
     def request(self) -> str | None:

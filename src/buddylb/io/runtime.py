@@ -88,7 +88,7 @@ class Balancer:
         self.flows: set = set()  # every open client connection, for drain and stop
         self.h2_clients: set = set()  # HTTP/2 connections: told to GOAWAY on reload and stop (io/h2)
         self.purgeable: dict[tuple[str, str, str], set] = {}
-        self.session_vips: dict = {}  # (generation, VIP address, port) -> keyed by TLS session id (io.l4)
+        self.session_vips: dict = {}  # VIP (address, port) -> io.l4's facts of the VIP in force (_vip_facts)
         self.wheel = None  # io.wheel.Wheel of the running loop: every client connection's deadline
         self.queued: dict[str, list] = {}  # context -> futures of flows in the rule-6 queue
         self.warnings = list(config.warnings)

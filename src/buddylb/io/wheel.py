@@ -48,7 +48,8 @@ class Wheel:
 
     def arm(self, conn: Any, deadline: float) -> None:
         """Make sure `conn.fire()` runs at or soon after `deadline` (conn.slot: its bucket)."""
-        key = -int(-deadline * RATE // 1)  # rounded up: never early
+        rate = RATE
+        key = -int(-deadline * rate // 1)  # rounded up: never early
         old = conn.slot
         if old is not None:
             if old <= key:
