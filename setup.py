@@ -39,6 +39,7 @@ COMPILED = [
     "src/buddylb/io/flow.py",
     "src/buddylb/io/l4.py",
     "src/buddylb/io/tcp.py",  # the L4 relay's own transports (one epoll below uvloop)
+    "src/buddylb/io/accept.py",  # ... and the plain VIPs' accept into them (accept.pxd)
     "src/buddylb/io/wheel.py",
     "src/buddylb/io/record.py",
     "src/buddylb/io/tally.py",  # the decision counts (tally.pxd): one C call per decision

@@ -7,12 +7,13 @@ from __future__ import annotations
 
 import asyncio
 import os
+import select
 import socket
 
 import pytest
 import uvloop
 
-from buddylb.io import tcp
+from buddylb.io import accept, tcp
 
 HOST = "127.0.0.1"
 
@@ -138,6 +139,7 @@ def test_an_aborted_connect_closes_its_socket_and_never_answers():
         before = open_fds()
         answers: list = []
         t = tcp.connect(poller, HOST, listener.getsockname()[1], lambda made, exc: answers.append((made, exc)))
+        await asyncio.sleep(0)  # the connect() syscall: at the end of the batch (here the next pass)
         assert len(poller.fds) == 1 and open_fds() == before + 1
         listener.close()
         t.abort()  # the client left before the connect was answered
@@ -146,6 +148,31 @@ def test_an_aborted_connect_closes_its_socket_and_never_answers():
 
     before, after, registered, answers = run(main())
     assert after == before and registered == 0 and answers == []
+
+
+def test_connects_are_made_at_the_end_of_the_batch_and_an_abort_before_makes_none():
+    """tcp.connect() opens the socket at once but makes the connect() syscall at the end
+    of the Poller's batch (with the others asked for in it, back to back); an abort()
+    before then closes the socket with no connection attempted and no answer."""
+    async def main():
+        poller = tcp.shared_poller(asyncio.get_running_loop())
+        listener = socket.socket()
+        listener.bind((HOST, 0))
+        listener.listen(4)
+        before = open_fds()
+        answers: list = []
+        t = tcp.connect(poller, HOST, listener.getsockname()[1], lambda made, exc: answers.append((made, exc)))
+        opened, pending = open_fds(), select.select([listener], [], [], 0)[0]
+        t.abort()
+        for _ in range(3):
+            await asyncio.sleep(0)  # the pass that would have made the connect
+        after, attempted = open_fds(), select.select([listener], [], [], 0.05)[0]
+        listener.close()
+        return before, opened, pending, after, attempted, answers, len(poller.fds)
+
+    before, opened, pending, after, attempted, answers, registered = run(main())
+    assert opened == before + 1 and pending == []
+    assert after == before and attempted == [] and answers == [] and registered == 0
 
 
 def test_flow_control_and_close_after_the_buffer_drains():
@@ -205,7 +232,7 @@ def test_abort_drops_the_buffer_and_connection_lost_comes_later():
 
 
 def test_server_accepts_in_batches_and_paused_reads_resume():
-    """tcp.Server: every client gets a protocol with its address; bytes that arrive
+    """accept.Server: every client gets a protocol with its address; bytes that arrive
     while reading is paused are delivered on resume (the edge is remembered)."""
     async def main():
         loop = asyncio.get_running_loop()
@@ -221,7 +248,7 @@ def test_server_accepts_in_batches_and_paused_reads_resume():
         listener.bind((HOST, 0))
         listener.listen(64)
         port = listener.getsockname()[1]
-        server = tcp.Server(poller, listener.dup(), factory)
+        server = accept.Server(poller, listener.dup(), factory)
         clients = []
         for _ in range(5):
             r, w = await asyncio.open_connection(HOST, port)

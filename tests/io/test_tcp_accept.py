@@ -1,6 +1,6 @@
-"""io/tcp.py's accept side and socket calls on bare descriptors, with real loopback
-sockets (IPv4 and IPv6): an accepted connection is a Transport on its descriptor (no
-socket object; compiled, accept4/recv/send/shutdown/close are C calls), so its peer
+"""io/accept.py (a plain VIP's accept) and io/tcp.py's socket calls on bare descriptors,
+with real loopback sockets (IPv4 and IPv6): an accepted connection is a Transport on its
+descriptor (no socket object; compiled, accept4/recv/send/shutdown/close are C calls), so its peer
 address, socket options, errors and descriptor bookkeeping are checked through the
 public interface here, on both the compiled and the pure-Python path (BUDDYLB_PURE=1)."""
 from __future__ import annotations
@@ -13,7 +13,7 @@ import struct
 import pytest
 import uvloop
 
-from buddylb.io import tcp
+from buddylb.io import accept, tcp
 
 
 class Echo:
@@ -64,11 +64,11 @@ def run(coro):
 
 
 async def serve(family: int, host: str, factory):
-    """A listening socket on `host` and a tcp.Server on a dup of it (as io/listeners does)."""
+    """A listening socket on `host` and an accept.Server on a dup of it (as io/listeners does)."""
     listener = socket.socket(family)
     listener.bind((host, 0))
     listener.listen(16)
-    server = tcp.Server(tcp.shared_poller(asyncio.get_running_loop()), listener.dup(), factory)
+    server = accept.Server(tcp.shared_poller(asyncio.get_running_loop()), listener.dup(), factory)
     return listener, server
 
 

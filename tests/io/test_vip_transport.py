@@ -9,7 +9,7 @@ import asyncio
 import uvloop
 
 from buddylb.app import protocol_factory
-from buddylb.io import tcp
+from buddylb.io import accept, tcp
 from buddylb.io.listeners import ListenerSet
 from buddylb.io.runtime import Balancer
 from tests.support.net import free_port
@@ -73,7 +73,7 @@ async def scenario(tmp_path) -> list:
             contexts = listeners.bind(snap)
             balancer.commit(snap, cfg)
             await listeners.apply(snap, contexts)
-            served_raw = isinstance(listeners.listeners[(VIP_ADDR, vip_port)].server, tcp.Server)
+            served_raw = isinstance(listeners.listeners[(VIP_ADDR, vip_port)].server, accept.Server)
             seen.append((http, served_raw, await ask(vip_port)))
         for _ in range(200):  # the last close is a few loop passes behind the client
             if not balancer.flows:

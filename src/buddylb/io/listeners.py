@@ -36,7 +36,7 @@ from typing import TYPE_CHECKING, Callable
 
 from buddylb.core.snapshot import Snapshot, Vip
 from buddylb.errors import LbError
-from buddylb.io import descriptors, tcp, tls
+from buddylb.io import accept, descriptors, tcp, tls
 from buddylb.io.proxied import TlsAcceptor
 from buddylb.io.lograte import RATE
 
@@ -270,7 +270,7 @@ class ListenerSet:
             server = TlsAcceptor(self.balancer, key, lst.sock.dup(), lst.ssl, lst.handshake_s,  # type: ignore[arg-type]
                                  lambda k=key: self._admit(k))
         elif lst.raw:
-            server = tcp.Server(tcp.shared_poller(asyncio.get_running_loop()), lst.sock.dup(),
+            server = accept.Server(tcp.shared_poller(asyncio.get_running_loop()), lst.sock.dup(),
                                 functools.partial(self._accepted, key, False))
         else:
             server = await asyncio.get_running_loop().create_server(

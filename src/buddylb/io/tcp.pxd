@@ -161,10 +161,11 @@ cdef inline int _c_so_error(int fd) except -1:
 cdef class Poller:
     cdef public object loop, ep, poll
     cdef public dict fds
-    cdef public list soon, dead
+    cdef public list soon, dead, dials
     cdef public bint batch, scheduled
     cpdef later(self)
     cpdef _settle(self)
+    cpdef _dial(self)
 
 cdef class Transport:
     cdef public Poller poller
@@ -181,9 +182,3 @@ cdef class Transport:
     cpdef _finish(self, object exc)
     cpdef _connected(self, int ev)
     cpdef _start(self)
-
-cdef class Server:
-    cdef public Poller poller
-    cdef public object sock, accepted
-    cdef public int fd
-    cdef public bint closed
