@@ -274,3 +274,32 @@ def test_sweep_work_is_bounded_by_the_probe_runs_its_removals_close():
         removed += n
     assert removed == 24 and t.size == 0
     assert all(t.peek("alpha", k, e.now, live_only=False) is None for k in colliding)
+
+
+def test_the_key_index_holds_a_fingerprint_beside_each_slot():
+    """An index entry is slot + 1 in its low bits and bits 32 and up of the key's hash in
+    the rest: a probe compares those first and reads only the records whose fingerprint
+    matches (issue 11: each record read of another key was a cache miss).  Shown by
+    giving a record the key of another one that shares its home: without the fingerprint
+    the probe would take that record for the key."""
+    from buddylb.core.slots import FORM_RAW, Slots
+
+    s = Slots(1000, 2)
+    assert s.slot_mask == 1023 and s.fp_mask == 0xFFFFFFFF ^ 1023
+    tag = FORM_RAW + 1
+    a = 7
+    home = s.home(a, 0, tag)
+    b = next(k for k in range(8, 1_000_000) if s.home(k, 0, tag) == home
+             and (s.hash_key(k, 0, tag) >> 32) & s.fp_mask != (s.hash_key(a, 0, tag) >> 32) & s.fp_mask)
+    slot = s.take()
+    s.lo[slot] = a
+    s.tag[slot] = tag
+    s.place(slot)
+    entry = s.index[home]
+    assert entry & s.slot_mask == slot + 1
+    assert entry & s.fp_mask == (s.hash_key(a, 0, tag) >> 32) & s.fp_mask
+    assert s.find(a, 0, tag) == slot and s.find(b, 0, tag) == -1
+    s.lo[slot] = b  # the record now says b, its index entry still carries a's fingerprint
+    assert s.find(b, 0, tag) == -1 and s.find(a, 0, tag) == -1
+    s.lo[slot] = a
+    assert s.unplace(slot) == 0 and s.index[home] == 0 and s.find(a, 0, tag) == -1
