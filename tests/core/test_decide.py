@@ -342,3 +342,57 @@ def test_plan_fast_paths_match_resolve_class_while_members_change(change):
         if rserver is not None:
             disturb(rserver, False)
     assert {"sticky_hit", "buddy_hit"} <= seen
+
+
+RULE2_TEXT = BACKUP_FARM.replace(
+    "serverfarm host http\n", "rserver host lnx3\n  ip address 127.0.1.13\n  inservice\nserverfarm host http\n").replace(
+    "    buddy-group red\n    inservice\nserverfarm host decrypted\n",
+    "    buddy-group red\n    inservice\n  rserver lnx3 8080\n    buddy-group red\n    backup\n    conn-limit max 1\n    inservice\n"
+    "serverfarm host decrypted\n")
+
+
+@pytest.mark.parametrize("change", ["probe", "admin", "drain"])
+def test_rule2_fast_path_matches_resolve_class_while_members_change(change):
+    """A new IPv4 client's decision (rule 2 read from the Plan's Picks, core.avail) is
+    what resolve_class() says, rule text included, while the primaries fail probes, are
+    taken out of service or drain, down to the backup member (conn-limit max 1: held,
+    the backup farm) — a draining rserver never gets a new client."""
+    from buddylb.core.decide import resolve_class
+
+    e = Engine.from_text(RULE2_TEXT)
+    web = ("127.0.0.100", 80)
+    clients = iter(f"127.0.{a}.{b}" for a in range(2, 9) for b in range(1, 250))
+
+    def disturb(rserver: str) -> None:
+        if change == "probe":
+            e.down("Admin", "http", rserver)
+        elif change == "admin":
+            e.state.set_admin_inservice("Admin", rserver, False)
+        else:
+            e.state.set_admin_drain("Admin", rserver)
+
+    e.visit(next(clients), web)  # the class's Plan is made by its first decision
+    seen = set()
+    held = []
+    for step in (None, "lnx1", "lnx2", "hold"):
+        if step == "hold":
+            held.append(e.connect(next(clients), web))  # lnx3 at its limit: the backup farm
+        elif step is not None:
+            disturb(step)
+        for _ in range(6):
+            c = next(clients)
+            p = e.vip(*web).policy.classes[0].plan
+            farm, res = resolve_class(p.ctx, e.state, p.scope, p.farms, None)  # a new client: no entry
+            d = e.visit(c, web)
+            if farm is None:  # hosts out of service or draining in both farms (admin, drain)
+                assert d.outcome == "no_server" and change != "probe"
+                seen.add(("none", None))
+                continue
+            assert (d.outcome, d.farm.name, d.rule) == (res.outcome, farm.name, res.rule), (change, step)
+            assert d.outcome == "new" and d.member.rserver in {m.rserver for m in res.candidates}
+            assert e.table.peek(d.scope.name, d.key, e.now).last_rserver == d.member.rserver
+            seen.add((farm.name, d.member.rserver))
+    assert {("http", "lnx1"), ("http", "lnx2"), ("http", "lnx3")} <= seen
+    assert ("decrypted" in {farm for farm, _ in seen}) == (change == "probe")
+    for d in held:
+        e.close(d)

@@ -25,6 +25,8 @@ cdef MemberCell _pick_cell(RuntimeState rs, Pick pk)
 cpdef bint _pick_available(object state, Pick pk) except -1
 @cython.locals(c=MemberCell)
 cpdef int _pick_opened(object state, Pick pk) except -1
+@cython.locals(rs=RuntimeState, out=list, pk=Pick)
+cpdef tuple _available_picks(object state, tuple primaries)
 @cython.locals(out=list, backup=bint, pk=Pick)
 cpdef list _picks_in(object state, tuple picks, tuple primaries)
 

@@ -130,6 +130,23 @@ def _pick_opened(state: RuntimeState, pk: Pick) -> None:
         state.opened(pk.member)
 
 
+def _available_picks(state: RuntimeState, primaries: tuple) -> tuple[Member, ...]:
+    """available_members() of a Plan's primary farm when a primary may be picked, read from
+    its primaries' Picks (`primaries`, in the farm's order): decide()'s rule 2 for a new
+    client (issue 11's insert rate).  () when none may: the caller then asks
+    available_members(), which knows the backups."""
+    out = []
+    for pk in primaries:
+        if _pick_available(state, pk):
+            out.append(pk.member)
+    if type(state) is RuntimeState:
+        rs = state
+        draining = rs.draining
+    else:
+        draining = state.draining
+    return _undrained(out, draining) if draining else tuple(out)
+
+
 def _picks_in(state: RuntimeState, picks: tuple, primaries: tuple) -> list:
     """`_buddies_in` on Picks: the available ones, backups dropped when a primary of the
     farm (`primaries`, its primary members' Picks) is available."""

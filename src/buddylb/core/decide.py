@@ -21,7 +21,7 @@ from typing import Hashable, Mapping, Sequence
 
 from buddylb.core.avail import (Pick, _available, _buddies, _buddies_in, _buddy_rows, _opened,  # noqa: F401
                                 _pick_available, _pick_opened, _picks_in, _rule4, _undrained, available_members,
-                                only_limited)
+                                only_limited, _available_picks)
 from buddylb.core.classify import classify
 from buddylb.core.keys import BOTH_V4_TAG, KeyInfo, ip_key, sticky_key, v4_value  # noqa: F401 (re-exported)
 from buddylb.core.predictors import choose
@@ -340,7 +340,7 @@ def decide(
                 table.counters.buddy_hits += 1
                 return _stuck(d, p, state, table, entry, member, mi, pk, now)
     use_scope = scope if key is not None else None
-    candidates = available_members(p.farm0, state) if entry is None and form >= 0 and p.fi0 >= 0 else ()
+    candidates = _available_picks(state, p.prim0) if entry is None and form >= 0 and p.fi0 >= 0 else ()
     if candidates:  # rule 2 in the primary farm for a new IPv4 client: what resolve_class() finds
         farm, outcome, member, rule = p.farm0, NEW, None, RULE2  # there first, without its Resolution
     else:
