@@ -43,6 +43,7 @@ COMPILED = [
     "src/buddylb/io/wheel.py",
     "src/buddylb/io/record.py",
     "src/buddylb/io/tally.py",  # the decision counts (tally.pxd): one C call per decision
+    "src/buddylb/io/admit.py",  # the VIPs' protocol factory: accept to protocol in C calls
     "src/buddylb/io/pool.py",  # the server connection's data_received, write, take, give_back: per request (pool.pxd)
 ]
 # The HTTP head layer (issue 10 item 5; bench/http_parse.py measures the gain). Built with

@@ -23,6 +23,7 @@ from pathlib import Path
 from buddylb import __version__
 from buddylb.errors import CommandError, ConfigError, LbError
 from buddylb.io.accesslog import AccessLog
+from buddylb.io.admit import Maker
 from buddylb.io.gate import AclGate
 from buddylb.io.listeners import ListenerSet
 from buddylb.io.proxied import ProxyGate
@@ -58,28 +59,23 @@ class RunOptions:
     group: str | None = None
 
 
-def protocol_factory(balancer: Balancer):
+def protocol_factory(balancer: Balancer) -> Maker:
+    """The VIPs' protocol factory (io.admit.Maker, compiled): the relays, and the gates of
+    a VIP with `accept-proxy` (SPEC §2.1: listed peers open with a PROXY header) or an
+    access-group (SPEC §2.4), which then hand the connection to the relay."""
     from buddylb.io.l4 import L4Client
     from buddylb.io.h2.protocol import Alpn
     from buddylb.io.l7.protocol import L7Client
 
-    def relay(key: tuple[str, int], tls: bool, http: bool, origin=None) -> asyncio.Protocol:
-        if http and tls:
-            return Alpn(balancer, key, origin)  # HTTP/2 or HTTP/1.1, as the client chose by ALPN (io/h2)
-        return L7Client(balancer, key, tls, origin) if http else L4Client(balancer, key, tls, origin)
-
-    def make(key: tuple[str, int], tls: bool) -> asyncio.Protocol:
-        vip = balancer.snapshot.vips.get(key)
-        http = vip is not None and vip.policy.http
-        if vip is not None and vip.accept_proxy:  # SPEC §2.1: listed peers open with a PROXY header
-            gated = vip
-            inner = lambda: ProxyGate(balancer, gated, lambda origin: relay(key, tls, http, origin))  # noqa: E731
+    def gated(vip, key: tuple[str, int], tls: bool) -> asyncio.Protocol:
+        http = vip.policy.http
+        if vip.accept_proxy:
+            inner = lambda: ProxyGate(balancer, vip, lambda origin: maker.relay(key, tls, http, origin))  # noqa: E731
             return AclGate(balancer, vip, inner) if vip.acl is not None else inner()
-        if vip is not None and vip.acl is not None:  # SPEC §2.4: an access-group applies
-            return AclGate(balancer, vip, lambda: relay(key, tls, http))
-        return relay(key, tls, http)
+        return AclGate(balancer, vip, lambda: maker.relay(key, tls, http, None))
 
-    return make
+    maker = Maker(balancer, L4Client, L7Client, Alpn, gated)
+    return maker
 
 
 class Server:

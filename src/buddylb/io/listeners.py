@@ -26,7 +26,6 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import errno
-import functools
 import logging
 import resource
 import socket
@@ -37,6 +36,7 @@ from typing import TYPE_CHECKING, Callable
 from buddylb.core.snapshot import Snapshot, Vip
 from buddylb.errors import LbError
 from buddylb.io import accept, descriptors, tcp, tls
+from buddylb.io.admit import Admit
 from buddylb.io.proxied import TlsAcceptor
 from buddylb.io.lograte import RATE
 
@@ -271,7 +271,7 @@ class ListenerSet:
                                  lambda k=key: self._admit(k))
         elif lst.raw:
             server = accept.Server(tcp.shared_poller(asyncio.get_running_loop()), lst.sock.dup(),
-                                functools.partial(self._accepted, key, False))
+                                   Admit(self, key, False))  # compiled: no Python frame per accept
         else:
             server = await asyncio.get_running_loop().create_server(
                 partial(self._accepted, key, lst.ssl is not None),  # no frame of ours per accept
