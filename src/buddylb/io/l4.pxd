@@ -12,7 +12,7 @@ from buddylb.io.wheel cimport Wheel
 cdef class ServerSide
 
 cdef class L4Client:
-    cdef public object balancer, origin, vip_key, loop, transport, tasks
+    cdef public object balancer, origin, vip_key, loop, transport, tasks, connector
     cdef public ServerSide server
     cdef public Decision decision
     cdef public Lease lease

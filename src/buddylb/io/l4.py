@@ -124,7 +124,8 @@ class L4Client:  # an asyncio protocol (duck-typed): compiled, an extension type
         self.server: ServerSide | None = None
         self.decision: Decision | None = None
         self.lease: flow_mod.Lease | None = None
-        self.tasks: set = set()  # tasks and Connectors: cancelled when the connection is lost
+        self.tasks: set | None = None  # tasks (store, queue): cancelled when the connection is lost
+        self.connector: flow_mod.Connector | None = None  # the server connect under way: cancelled likewise
         self.snap: Snapshot | None = None
         self.vip: Vip | None = None
         self.vip_name = ""  # Vip.name, which formats it on each call
@@ -183,6 +184,8 @@ class L4Client:  # an asyncio protocol (duck-typed): compiled, an extension type
 
     def _spawn(self, coro) -> None:
         task = self.loop.create_task(coro)
+        if self.tasks is None:
+            self.tasks = set()
         self.tasks.add(task)
         task.add_done_callback(self.tasks.discard)
 
@@ -207,8 +210,8 @@ class L4Client:  # an asyncio protocol (duck-typed): compiled, an extension type
 
     def _connect(self) -> None:
         assert self.snap is not None and self.flow is not None and self.lease is not None
-        flow_mod.Connector(self.balancer, self.lease, self.flow, self.snap.timeouts["connect"],
-                           self._open, self._opened, self.tasks, True)
+        self.connector = flow_mod.Connector(self.balancer, self.lease, self.flow, self.snap.timeouts["connect"],
+                                            self._open, self._opened, None, True)
 
     def _open(self, address: str, port: int, answer: Any) -> tcp.Transport:
         """The server connection on io/tcp.py, whatever the client's transport (`dial` form)."""
@@ -216,6 +219,7 @@ class L4Client:  # an asyncio protocol (duck-typed): compiled, an extension type
 
     def _opened(self, lease: flow_mod.Lease, made: Any) -> None:
         """The Connector's answer: the connected tcp.Transport, or None once both tries failed."""
+        self.connector = None  # done (it referred back to us: no cycle left)
         if made is None:
             if not self.closed:
                 self.status = "connect_failed"
@@ -336,8 +340,12 @@ class L4Client:  # an asyncio protocol (duck-typed): compiled, an extension type
         d = self.decision
         if self.lease is not None:
             self.lease.release()
-        for task in self.tasks:
-            task.cancel()
+        if self.connector is not None:
+            self.connector.cancel()
+            self.connector = None
+        if self.tasks:
+            for task in self.tasks:
+                task.cancel()
         rec = FlowRecord(self.flow.source if self.flow else "", "tls" if self.tls else "l4", self.started)
         rec.vip = self.vip_name
         if d is not None:
