@@ -18,10 +18,7 @@ the L4Client itself.  Compiled (setup.py, admit.pxd), accept to protocol is C ca
 """
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Callable
-
-if TYPE_CHECKING:
-    from buddylb.io.listeners import ListenerSet
+from typing import Any, Callable
 
 
 class Maker:
@@ -52,7 +49,7 @@ class Maker:
 class Admit:
     __slots__ = ("listeners", "key", "tls")
 
-    def __init__(self, listeners: "ListenerSet", key: tuple[str, int], tls: bool) -> None:
+    def __init__(self, listeners: Any, key: tuple[str, int], tls: bool) -> None:  # an io.listeners.ListenerSet
         self.listeners = listeners
         self.key = key
         self.tls = tls
