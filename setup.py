@@ -22,6 +22,7 @@ COMPILED = [
     "src/buddylb/core/carry.py",  # a reload's entry copy (sticky.carry_over)
     "src/buddylb/core/avail.py",
     "src/buddylb/core/decide.py",
+    "src/buddylb/core/prefetch.py",  # cache hints for decide()'s hit path
     "src/buddylb/core/keys.py",  # the decision path's helpers (issue 11: decide() at 1M clients)
     "src/buddylb/core/state.py",
     "src/buddylb/core/classify.py",

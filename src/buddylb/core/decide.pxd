@@ -8,6 +8,7 @@ from buddylb.core.keys cimport v4_value
 from buddylb.core.avail cimport (Buddy4, Pick, _available, _buddies, _buddies_in, _opened, _pick_available,
                                  _pick_opened, _picks_in, _rule4, available_members, _available_picks)
 from buddylb.core.predictors cimport choose
+from buddylb.core.prefetch cimport lru_neighbours
 from buddylb.core.scope_table cimport ScopeTable
 from buddylb.core.sticky cimport Entry, StickyTable
 

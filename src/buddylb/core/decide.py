@@ -25,6 +25,7 @@ from buddylb.core.avail import (Pick, _available, _buddies, _buddies_in, _buddy_
 from buddylb.core.classify import classify
 from buddylb.core.keys import BOTH_V4_TAG, KeyInfo, ip_key, sticky_key, v4_value  # noqa: F401 (re-exported)
 from buddylb.core.predictors import choose
+from buddylb.core.prefetch import lru_neighbours
 from buddylb.core.slots import FORM_BOTH4, FORM_RAW
 from buddylb.core.snapshot import Context, Farm, Member, PolicyClass, Scope, Snapshot, Vip
 from buddylb.core.state import RuntimeState
@@ -42,10 +43,8 @@ _ALL4 = 0xFFFFFFFF
 
 
 class Flow:
-    """What the engine needs to know about one connection or request.
-
-    A plain class with a written-out __init__ (compiled: an extension type with C
-    fields, decide.pxd): one Flow is made per connection or request (issue 11)."""
+    """What the engine needs to know about one connection or request.  A plain class (compiled:
+    an extension type with C fields, decide.pxd): one is made per connection or request."""
 
     __slots__ = ("source", "destination", "url", "headers", "cookies", "xff", "ssl_session", "wall")
 
@@ -292,6 +291,8 @@ def decide(
                     key = lo
                     form = FORM_RAW
                 entry = table.lookup_fixed(p.st, lo, form, now)
+                if entry is not None:  # a hit moves it to its list's tail: core.prefetch
+                    lru_neighbours(table.s, entry.slot)
             else:
                 key = ip_key(scope, flow.source, flow.destination)
                 entry = table.lookup(p.scope_name, key, now)
@@ -381,8 +382,7 @@ _NO_KEY = KeyInfo(None)
 
 def _stuck(d: Decision, p: Plan, state: object, table: StickyTable, entry: Entry, member: Member, mi: int,
            pk: Pick | None, now: float) -> Decision:
-    """The Plan fast paths' tail (rules 3 and 4 in the primary farm): the entry stamped with `member` (byte `mi`,
-    Pick `pk` or None) there and one more open connection, the buddy-connection count, the member's connection."""
+    """The Plan fast paths' tail (rules 3, 4): entry stamped with `member` (byte `mi`, Pick `pk`) and opened, counts."""
     table.touch(entry, p.fi0, mi, now)
     table.opened(entry)
     d.entry = entry
