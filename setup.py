@@ -21,6 +21,7 @@ COMPILED = [
     "src/buddylb/core/sticky_scan.py",
     "src/buddylb/core/carry.py",  # a reload's entry copy (sticky.carry_over)
     "src/buddylb/core/avail.py",
+    "src/buddylb/core/decision.py",  # Flow, Decision, Resolution: decide()'s values (decision.pxd)
     "src/buddylb/core/decide.py",
     "src/buddylb/core/prefetch.py",  # cache hints for decide()'s hit path
     "src/buddylb/core/keys.py",  # the decision path's helpers (issue 11: decide() at 1M clients)

@@ -23,6 +23,7 @@ from buddylb.core.avail import (Pick, _available, _buddies, _buddies_in, _buddy_
                                 _pick_available, _pick_opened, _picks_in, _rule4, _undrained, available_members,
                                 only_limited, _available_picks)
 from buddylb.core.classify import classify
+from buddylb.core.decision import _NO_KEY, Decision, Flow, Resolution, _decision, _res, fixed_key  # noqa: F401
 from buddylb.core.keys import BOTH_V4_TAG, KeyInfo, ip_key, sticky_key, v4_value  # noqa: F401 (re-exported)
 from buddylb.core.predictors import choose
 from buddylb.core.prefetch import lru_neighbours
@@ -40,96 +41,6 @@ BUDDY_HIT = "buddy_hit"
 RESTICK = "restick"
 NO_SERVER = "no_server"
 _ALL4 = 0xFFFFFFFF
-
-
-class Flow:
-    """What the engine needs to know about one connection or request.  A plain class (compiled:
-    an extension type with C fields, decide.pxd): one is made per connection or request."""
-
-    __slots__ = ("source", "destination", "url", "headers", "cookies", "xff", "ssl_session", "wall")
-
-    def __init__(self, source: str, destination: str, url: str | None = None,
-                 headers: Mapping[str, str] | None = None, cookies: Mapping[str, str] | None = None,
-                 xff: Sequence[str] | None = None, ssl_session: bytes | None = None, wall: float = 0.0) -> None:
-        self.source = source
-        self.destination = destination
-        self.url = url  # L7 only: the request target including the query
-        self.headers = headers  # lower-case names
-        self.cookies = cookies
-        self.xff = xff  # X-Forwarded-For values as received
-        self.ssl_session = ssl_session  # ClientHello session id on TLS passthrough
-        self.wall = wall  # wall-clock seconds, for cookie tokens
-
-    def __repr__(self) -> str:
-        return f"Flow(source={self.source!r}, destination={self.destination!r}, url={self.url!r})"
-
-
-class Decision:
-    """What decide() chose.  A plain class (compiled: an extension type, decide.pxd): one
-    is made per decision, and a 15-field dataclass cost as much as the table lookup."""
-
-    __slots__ = ("outcome", "vip", "class_name", "farm", "member", "scope", "key", "entry", "table",
-                 "set_cookie", "learn_cookie", "learn_session", "queue", "tried", "rule")
-
-    def __init__(self, outcome: str, vip: Vip, class_name: str | None = None, farm: Farm | None = None,
-                 member: Member | None = None, scope: Scope | None = None, key: Hashable = None,
-                 entry: Entry | None = None, table: StickyTable | None = None, set_cookie: str | None = None,
-                 learn_cookie: str | None = None, learn_session: bool = False, queue: bool = False,
-                 tried: tuple[str, ...] = (), rule: str = "") -> None:
-        self.outcome = outcome
-        self.vip = vip
-        self.class_name = class_name
-        self.farm = farm
-        self.member = member
-        self.scope = scope
-        self.key = key
-        self.entry = entry
-        self.table = table
-        self.set_cookie = set_cookie  # value of buddylb's cookie to send back (cookie insert)
-        self.learn_cookie = learn_cookie  # learned cookie name to watch for in the response
-        self.learn_session = learn_session  # ssl-session: learn the id from the ServerHello
-        self.queue = queue  # rule 6: every server is only at its connection limit
-        self.tried = tried
-        self.rule = rule
-
-    @property
-    def address(self) -> str:
-        return self.member.address if self.member else ""
-
-    @property
-    def port(self) -> int:
-        return self.member.target_port(self.vip.port) if self.member else 0
-
-    def __repr__(self) -> str:
-        who = f"{self.farm.name}/{self.member.rserver}" if self.farm is not None and self.member is not None else None
-        return f"Decision({self.outcome!r}, {who}, key={self.key!r}, rule={self.rule!r})"
-
-
-class Resolution:
-    """Which SPEC §3 rule applies: a fixed rserver, or candidates for the predictor.
-
-    A plain class (compiled: an extension type): one is made per decision."""
-
-    __slots__ = ("outcome", "member", "candidates", "rule")
-
-    def __init__(self, outcome: str, member: Member | None, candidates: tuple[Member, ...], rule: str) -> None:
-        self.outcome = outcome
-        self.member = member
-        self.candidates = candidates
-        self.rule = rule
-
-    def __repr__(self) -> str:
-        return f"Resolution({self.outcome!r}, {self.member!r}, {self.candidates!r}, {self.rule!r})"
-
-
-def _res(outcome: str, member: Member | None, candidates: tuple, rule: str) -> Resolution:
-    """resolve()'s Resolution, fields written one by one (compiled: no argument parsing)."""
-    r = Resolution.__new__(Resolution)
-    r.outcome = outcome
-    r.member = member
-    r.candidates = candidates
-    r.rule = rule
-    return r
 
 
 class Plan:
@@ -282,13 +193,11 @@ def decide(
             src = v4_value(flow.source) if p.ipmode != 1 else 0
             dst = v4_value(flow.destination) if p.ipmode != 0 else 0
             if src >= 0 and dst >= 0 and table.retired is None:
-                if p.ipmode == 2:
+                if p.ipmode == 2:  # the key stays C integers (lo, form): Decision.key makes the int if asked
                     lo = ((src & p.mask4) << 32) | (dst & p.mask4)
-                    key = BOTH_V4_TAG | lo
                     form = FORM_BOTH4
                 else:
                     lo = (src | dst) & p.mask4
-                    key = lo
                     form = FORM_RAW
                 entry = table.lookup_fixed(p.st, lo, form, now)
                 if entry is not None:  # a hit moves it to its list's tail: core.prefetch
@@ -308,7 +217,7 @@ def decide(
         mi = entry.member_index(p.fi0)
         pk = p.hit0[mi] if mi < len(p.hit0) else None
         if pk is not None and _pick_available(state, pk):
-            d = _decision(STICKY_HIT, vip, p.cls_name, p.farm0, pk.member, scope, key, table, info, RULE3)
+            d = _decision(STICKY_HIT, vip, p.cls_name, p.farm0, pk.member, scope, key, lo, form, table, info, RULE3)
             table.counters.hits += 1
             return _stuck(d, p, state, table, entry, pk.member, mi, pk, now)
     if entry is not None and entry.table is table and p.b4 is not None:
@@ -337,10 +246,10 @@ def decide(
                     member = buddies[0] if len(buddies) == 1 else choose(p.farm0, tuple(buddies), state,
                                                                          (flow.source, flow.destination))
                     mi = p.idx0.get(member.rserver, 0)
-                d = _decision(BUDDY_HIT, vip, p.cls_name, p.farm0, member, scope, key, table, info, rule)
+                d = _decision(BUDDY_HIT, vip, p.cls_name, p.farm0, member, scope, key, lo, form, table, info, rule)
                 table.counters.buddy_hits += 1
                 return _stuck(d, p, state, table, entry, member, mi, pk, now)
-    use_scope = scope if key is not None else None
+    use_scope = scope if key is not None or form >= 0 else None
     candidates = _available_picks(state, p.prim0) if entry is None and form >= 0 and p.fi0 >= 0 else ()
     if candidates:  # rule 2 in the primary farm for a new IPv4 client: what resolve_class() finds
         farm, outcome, member, rule = p.farm0, NEW, None, RULE2  # there first, without its Resolution
@@ -353,7 +262,7 @@ def decide(
             # choose() takes a lone candidate as is; skip its call and arguments then
             member = candidates[0] if len(candidates) == 1 else choose(farm, candidates, state,
                                                                        (flow.source, flow.destination))
-        d = _decision(outcome, vip, p.cls_name, farm, member, scope, key, table, info, rule)
+        d = _decision(outcome, vip, p.cls_name, farm, member, scope, key, lo, form, table, info, rule)
         if use_scope is not None and table is not None:
             fi = p.fi0 if farm is p.farm0 else use_scope.farm_index[farm.name]
             if entry is None and form >= 0:  # a new IPv4 client: stored in its fixed-width form
@@ -362,7 +271,7 @@ def decide(
                     table.opened(entry)
                     d.entry = entry
             else:
-                _remember(d, table, use_scope, key, entry, fi, member, now)
+                _remember(d, table, use_scope, d.key, entry, fi, member, now)
             _count(table, outcome)
             if p.buddy:
                 table.counters.buddy_connections += 1  # any connection decided in a buddy sticky group
@@ -370,14 +279,11 @@ def decide(
         return d
 
     queue = only_limited(state, farms)
-    d = Decision(NO_SERVER, vip, p.cls_name, farms[0] if farms else None, None, scope, key,
-                 queue=queue, rule=res.rule)
+    d = Decision(NO_SERVER, vip, p.cls_name, farms[0] if farms else None, None, scope,
+                 key if form < 0 else fixed_key(lo, form), queue=queue, rule=res.rule)
     if not requeue:
         _count(table, NO_SERVER)
     return d
-
-
-_NO_KEY = KeyInfo(None)
 
 
 def _stuck(d: Decision, p: Plan, state: object, table: StickyTable, entry: Entry, member: Member, mi: int,
@@ -392,33 +298,6 @@ def _stuck(d: Decision, p: Plan, state: object, table: StickyTable, entry: Entry
         _pick_opened(state, pk)
     else:
         _opened(state, member)
-    return d
-
-
-def _decision(outcome: str, vip: Vip, class_name: str, farm: Farm, member: Member, scope: Scope | None,
-              key: Hashable, table: StickyTable | None, info: KeyInfo, rule: str) -> Decision:
-    """decide()'s Decision, its fields written one by one: compiled, this skips the
-    argument parsing of a 15-parameter constructor call (issue 11's decision rate)."""
-    d = Decision.__new__(Decision)
-    d.outcome = outcome
-    d.vip = vip
-    d.class_name = class_name
-    d.farm = farm
-    d.member = member
-    d.scope = scope
-    d.key = key
-    d.entry = None
-    d.table = table
-    if info is _NO_KEY:
-        d.set_cookie = d.learn_cookie = None
-        d.learn_session = False
-    else:
-        d.set_cookie = info.set_cookie
-        d.learn_cookie = info.learn_cookie
-        d.learn_session = info.learn_session
-    d.queue = False
-    d.tried = ()
-    d.rule = rule
     return d
 
 
@@ -459,7 +338,8 @@ def connection_closed(state: RuntimeState, d: Decision, now: float) -> None:
     if d.member is not None:
         state.closed(d.member)
     if d.entry is not None and d.table is not None and d.scope is not None:
-        d.table.closed(d.scope.name, d.key, d.entry, now)
+        # the key serves a reloaded table only, which forwards the close by key (not made otherwise)
+        d.table.closed(d.scope.name, d.key if d.table.retired is not None else None, d.entry, now)
         d.entry = None
 
 

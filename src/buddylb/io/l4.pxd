@@ -4,7 +4,7 @@
 # The decision, its lease and the flow are typed (issue 10, L4 new connection): their
 # fields are read and their steps called in C from accept to close.
 cimport cython
-from buddylb.core.decide cimport Decision, Flow
+from buddylb.core.decision cimport Decision, Flow
 from buddylb.io.flow cimport Lease
 from buddylb.io.record cimport FlowRecord
 from buddylb.io.wheel cimport Wheel

@@ -25,7 +25,8 @@ import asyncio
 import time
 from typing import TYPE_CHECKING, Any
 
-from buddylb.core.decide import Decision, Flow, learn
+from buddylb.core.decide import learn
+from buddylb.core.decision import Decision, Flow  # the types l4.pxd cimports (core.decide re-exports them)
 from buddylb.core.snapshot import Snapshot, Vip
 from buddylb.io import flow as flow_mod
 from buddylb.io import tcp
