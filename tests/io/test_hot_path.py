@@ -14,6 +14,7 @@ from buddylb.io.l7.protocol import L7Client
 from buddylb.io.runtime import Balancer
 from tests.support.certs import make_cert
 from tests.support.net import free_port
+from tests.support.onevip import one_vip
 
 VIP_ADDR, SERVER_ADDR = "127.0.0.100", "127.0.1.11"
 REQUEST = b"GET /x HTTP/1.1\r\nHost: shop\r\n\r\n"
@@ -31,25 +32,7 @@ class Backend(asyncio.Protocol):
 
 
 def config(vip_port: int, server_port: int) -> str:
-    return f"""rserver host web1
-  ip address {SERVER_ADDR}
-  inservice
-serverfarm host web
-  rserver web1 {server_port}
-    inservice
-sticky ip-netmask 255.255.255.255 address source st
-  serverfarm web
-policy-map type loadbalance http first-match web-policy
-  class class-default
-    sticky-serverfarm st
-class-map match-all http-vip
-  2 match virtual-address {VIP_ADDR} tcp eq {vip_port}
-policy-map multi-match int
-  class http-vip
-    loadbalance vip inservice
-    loadbalance policy web-policy
-service-policy input int
-"""
+    return one_vip(VIP_ADDR, vip_port, [(SERVER_ADDR, server_port)], http=True, sticky=True)
 
 
 async def exchange(loop, sock: socket.socket) -> bytes:

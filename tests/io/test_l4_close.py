@@ -15,6 +15,7 @@ from buddylb.io import tcp
 from buddylb.io.l4 import L4Client, ServerSide
 from buddylb.io.runtime import Balancer
 from tests.support.net import free_port
+from tests.support.onevip import one_vip
 
 VIP_ADDR, SERVER_ADDR = "127.0.0.100", "127.0.1.11"
 N = 20
@@ -38,25 +39,7 @@ class Lingering(asyncio.Protocol):
 
 
 def config(vip_port: int, server_port: int) -> str:
-    return f"""rserver host web1
-  ip address {SERVER_ADDR}
-  inservice
-serverfarm host web
-  rserver web1 {server_port}
-    inservice
-sticky ip-netmask 255.255.255.255 address source st
-  serverfarm web
-policy-map type loadbalance first-match tcp-policy
-  class class-default
-    sticky-serverfarm st
-class-map match-all tcp-vip
-  2 match virtual-address {VIP_ADDR} tcp eq {vip_port}
-policy-map multi-match int
-  class tcp-vip
-    loadbalance vip inservice
-    loadbalance policy tcp-policy
-service-policy input int
-"""
+    return one_vip(VIP_ADDR, vip_port, [(SERVER_ADDR, server_port)], sticky=True)
 
 
 async def one(loop, vip_port: int) -> bytes:

@@ -17,6 +17,7 @@ from buddylb.io.l4 import L4Client
 from buddylb.io.runtime import Balancer
 from tests.support.faulty import blackhole
 from tests.support.net import free_port
+from tests.support.onevip import one_vip
 
 VIP_ADDR, WEB1, WEB2 = "127.0.0.100", "127.0.1.11", "127.0.1.12"
 CONNECT_S = 0.3
@@ -34,29 +35,7 @@ class Answer(asyncio.Protocol):
 
 
 def config(vip_port: int, port1: int, port2: int) -> str:
-    return f"""timeout connect 300ms
-rserver host web1
-  ip address {WEB1}
-  inservice
-rserver host web2
-  ip address {WEB2}
-  inservice
-serverfarm host web
-  rserver web1 {port1}
-    inservice
-  rserver web2 {port2}
-    inservice
-policy-map type loadbalance first-match tcp-policy
-  class class-default
-    serverfarm web
-class-map match-all tcp-vip
-  2 match virtual-address {VIP_ADDR} tcp eq {vip_port}
-policy-map multi-match int
-  class tcp-vip
-    loadbalance vip inservice
-    loadbalance policy tcp-policy
-service-policy input int
-"""
+    return one_vip(VIP_ADDR, vip_port, [(WEB1, port1), (WEB2, port2)], head="timeout connect 300ms\n")
 
 
 def open_fds() -> int:

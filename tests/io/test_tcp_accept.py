@@ -72,6 +72,19 @@ async def serve(family: int, host: str, factory):
     return listener, server
 
 
+async def serve_echo(family: int = socket.AF_INET, host: str = "127.0.0.1", shape=bytes):
+    """serve() with Echo protocols, the ones made listed in order; and one client connected."""
+    made: list[Echo] = []
+
+    def factory():
+        made.append(Echo(shape))
+        return made[-1]
+
+    listener, server = await serve(family, host, factory)
+    reader, writer = await asyncio.open_connection(host, listener.getsockname()[1], family=family)
+    return made, listener, server, reader, writer
+
+
 async def wait_for(cond, what: str) -> None:
     for _ in range(500):
         if cond():
@@ -86,14 +99,7 @@ def test_accepted_connection_knows_its_addresses_and_echoes_with_half_close(fami
     sockname the listener's; bytes go both ways; the client's FIN reaches eof_received and
     write_eof() sends ours after the echoed bytes."""
     async def main():
-        made: list[Echo] = []
-
-        def factory():
-            made.append(Echo())
-            return made[-1]
-
-        listener, server = await serve(family, host, factory)
-        reader, writer = await asyncio.open_connection(host, listener.getsockname()[1], family=family)
+        made, listener, server, reader, writer = await serve_echo(family, host)
         writer.write(b"ping")
         await writer.drain()
         echoed = await reader.readexactly(4)
@@ -124,14 +130,7 @@ def test_writes_of_other_buffer_types_arrive_whole(shape):
     payload = bytes(range(256)) * 1024  # 256 KiB: more than one send for a loopback socket, some of it buffered
 
     async def main():
-        made: list[Echo] = []
-
-        def factory():
-            made.append(Echo(shape))
-            return made[-1]
-
-        listener, server = await serve(socket.AF_INET, "127.0.0.1", factory)
-        reader, writer = await asyncio.open_connection("127.0.0.1", listener.getsockname()[1])
+        made, listener, server, reader, writer = await serve_echo(shape=shape)
         writer.write(payload)
         writer.write_eof()
         got = await reader.read()
@@ -150,14 +149,7 @@ def test_socket_extra_info_is_a_duplicate_with_the_connections_options():
     on the listener is there (Linux copies it to accepted sockets); closing it leaves the
     connection working; after close() the transport answers the default."""
     async def main():
-        made: list[Echo] = []
-
-        def factory():
-            made.append(Echo())
-            return made[-1]
-
-        listener, server = await serve(socket.AF_INET, "127.0.0.1", factory)
-        reader, writer = await asyncio.open_connection("127.0.0.1", listener.getsockname()[1])
+        made, listener, server, reader, writer = await serve_echo()
         await wait_for(lambda: made, "the accept")
         t = made[0].transport
         dup = t.get_extra_info("socket")
@@ -182,14 +174,7 @@ def test_a_client_reset_reaches_connection_lost_and_frees_the_descriptor():
     """A client that closes with SO_LINGER 0 (an RST): the read fails with
     ConnectionResetError, which connection_lost receives; no descriptor stays open."""
     async def main():
-        made: list[Echo] = []
-
-        def factory():
-            made.append(Echo())
-            return made[-1]
-
-        listener, server = await serve(socket.AF_INET, "127.0.0.1", factory)
-        reader, writer = await asyncio.open_connection("127.0.0.1", listener.getsockname()[1])
+        made, listener, server, reader, writer = await serve_echo()
         writer.write(b"x")
         assert await reader.readexactly(1) == b"x"
         ours = link_of(made[0].transport.fd)

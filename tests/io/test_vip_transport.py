@@ -13,31 +13,14 @@ from buddylb.io import accept, tcp
 from buddylb.io.listeners import ListenerSet
 from buddylb.io.runtime import Balancer
 from tests.support.net import free_port
+from tests.support.onevip import one_vip
 
 VIP_ADDR, SERVER_ADDR = "127.0.0.100", "127.0.1.11"
 ANSWER = b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\nconnection: close\r\n\r\nok"
 
 
 def config(vip_port: int, server_port: int, http: bool) -> str:
-    lb = "policy-map type loadbalance http first-match vip-policy" if http else \
-        "policy-map type loadbalance first-match vip-policy"
-    return f"""rserver host web1
-  ip address {SERVER_ADDR}
-  inservice
-serverfarm host web
-  rserver web1 {server_port}
-    inservice
-{lb}
-  class class-default
-    serverfarm web
-class-map match-all vip
-  2 match virtual-address {VIP_ADDR} tcp eq {vip_port}
-policy-map multi-match int
-  class vip
-    loadbalance vip inservice
-    loadbalance policy vip-policy
-service-policy input int
-"""
+    return one_vip(VIP_ADDR, vip_port, [(SERVER_ADDR, server_port)], http=http)
 
 
 async def backend(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
