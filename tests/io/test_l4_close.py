@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import gc
-import socket
 
 import uvloop
 
@@ -15,7 +14,7 @@ from buddylb.io import tcp
 from buddylb.io.l4 import L4Client, ServerSide
 from buddylb.io.runtime import Balancer
 from tests.support.net import free_port
-from tests.support.onevip import one_vip
+from tests.support.onevip import one_vip, ping
 
 VIP_ADDR, SERVER_ADDR = "127.0.0.100", "127.0.1.11"
 N = 20
@@ -43,18 +42,7 @@ def config(vip_port: int, server_port: int) -> str:
 
 
 async def one(loop, vip_port: int) -> bytes:
-    sock = socket.socket()
-    sock.setblocking(False)
-    try:
-        await loop.sock_connect(sock, (VIP_ADDR, vip_port))
-        await loop.sock_sendall(sock, b"ping")
-        data = b""
-        while chunk := await asyncio.wait_for(loop.sock_recv(sock, 4096), 5):
-            data += chunk
-        sock.shutdown(socket.SHUT_WR)  # our EOF after the server's
-        return data
-    finally:
-        sock.close()
+    return await ping(loop, VIP_ADDR, vip_port, eof_after=True)  # our EOF after the server's
 
 
 async def scenario(tmp_path) -> tuple[list[bytes], int, int, int, bool]:

@@ -17,7 +17,7 @@ from buddylb.io.l4 import L4Client
 from buddylb.io.runtime import Balancer
 from tests.support.faulty import blackhole
 from tests.support.net import free_port
-from tests.support.onevip import one_vip
+from tests.support.onevip import one_vip, ping
 
 VIP_ADDR, WEB1, WEB2 = "127.0.0.100", "127.0.1.11", "127.0.1.12"
 CONNECT_S = 0.3
@@ -44,18 +44,9 @@ def open_fds() -> int:
 
 async def exchange(loop, vip_port: int) -> tuple[bytes, float]:
     """One client: send, read until EOF; (what came back, seconds it took)."""
-    sock = socket.socket()
-    sock.setblocking(False)
     t0 = loop.time()
-    try:
-        await loop.sock_connect(sock, (VIP_ADDR, vip_port))
-        await loop.sock_sendall(sock, b"ping")
-        data = b""
-        while chunk := await asyncio.wait_for(loop.sock_recv(sock, 4096), 5):
-            data += chunk
-        return data, loop.time() - t0
-    finally:
-        sock.close()
+    data = await ping(loop, VIP_ADDR, vip_port)
+    return data, loop.time() - t0
 
 
 async def settle(balancer: Balancer) -> None:

@@ -9,7 +9,7 @@ import asyncio
 import uvloop
 
 from buddylb.app import protocol_factory
-from buddylb.io import accept, tcp
+from buddylb.io import accept
 from buddylb.io.listeners import ListenerSet
 from buddylb.io.runtime import Balancer
 from tests.support.net import free_port

@@ -1,4 +1,5 @@
-"""One VIP in front of one farm: the config text the io/ tests start a balancer with.
+"""One VIP in front of one farm: the config text the io/ tests start a balancer with, and
+one client of it.
 
 Why here: four io tests (L4 close, L4 connect, VIP transport, hot path) each wrote the
 same fifteen lines with a different policy type, sticky or not, one or two rservers;
@@ -30,3 +31,25 @@ policy-map multi-match int
     loadbalance policy vip-policy
 service-policy input int
 """
+
+
+async def ping(loop, vip_addr: str, vip_port: int, *, eof_after: bool = False) -> bytes:
+    """One client of the VIP: "ping", then every byte until the balancer's EOF (5 s per
+    read at most); `eof_after`: our own EOF once theirs came (a client that half-closes
+    last)."""
+    import asyncio
+    import socket
+
+    sock = socket.socket()
+    sock.setblocking(False)
+    try:
+        await loop.sock_connect(sock, (vip_addr, vip_port))
+        await loop.sock_sendall(sock, b"ping")
+        data = b""
+        while chunk := await asyncio.wait_for(loop.sock_recv(sock, 4096), 5):
+            data += chunk
+        if eof_after:
+            sock.shutdown(socket.SHUT_WR)
+        return data
+    finally:
+        sock.close()
