@@ -18,7 +18,7 @@ from typing import Any, Hashable
 
 from buddylb.admin.views import Tables, select_contexts
 from buddylb.core import cookie as sticky_cookie
-from buddylb.core.decide import available_members, resolve_class
+from buddylb.core.decide import available_members, only_limited, resolve_class
 from buddylb.core.impact import VIEWS, backup_chain, farm_impact, scopes_of_farm
 from buddylb.core.keys import addr_int, format_key, ip_key
 from buddylb.core.predictors import peek
@@ -125,7 +125,7 @@ def _explain_farm(ctx: Context, state: RuntimeState, scope: Scope, fname: str, e
         "candidates": [m.rserver for m in res.candidates] if res.member is None else [],
         "predictor": served.predictor.kind if res.member is None and served is not None else None,
         "available": [m.rserver for m in available_members(farm, state)],
-        "queue": served is None and any(state.only_limited(m) for f in chain for m in f.members),
+        "queue": served is None and only_limited(state, chain),
     }
 
 

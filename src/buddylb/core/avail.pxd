@@ -9,9 +9,8 @@ cpdef bint _available(object state, object m) except -1
 cpdef _opened(object state, object m)
 @cython.locals(primaries=tuple, backups=tuple)
 cpdef tuple available_members(object farm, object state)
-cpdef list _buddies(object ctx, object state, object group, object farm)
 @cython.locals(buddies=list, backup=bint)
-cpdef list _buddies_in(object state, object members, object farm)
+cpdef list _buddies(object ctx, object state, object group, object farm)
 
 cdef class Pick:
     cdef public object member

@@ -58,17 +58,12 @@ def _undrained(members: Sequence[Member], draining: set) -> tuple[Member, ...]:
 
 def _buddies(ctx: Context, state: RuntimeState, group: str, farm: Farm) -> list[Member]:
     """Rule 4's candidates: available members of `group` in `farm`, backups only when no
-    primary of the farm is available."""
-    return _buddies_in(state, ctx.buddy_members.get((group, farm.name), ()), farm)
-
-
-def _buddies_in(state: RuntimeState, members: Sequence[Member], farm: Farm) -> list[Member]:
-    """`_buddies` from the group's members in `farm` (core.decide's Plan holds them per
-    last farm and member byte, so a buddy decision skips the two keyed lookups).  (Loops,
-    not generators: compiled, this is a C function, which may hold no closure.)"""
+    primary of the farm is available (decide()'s Plan reads the same from its Picks:
+    `_picks_in`).  (Loops, not generators: compiled, this is a C function, which may hold
+    no closure.)"""
     buddies = []
     backup = False
-    for m in members:
+    for m in ctx.buddy_members.get((group, farm.name), ()):
         if _available(state, m):
             buddies.append(m)
             backup = backup or m.backup
@@ -148,7 +143,7 @@ def _available_picks(state: RuntimeState, primaries: tuple) -> tuple[Member, ...
 
 
 def _picks_in(state: RuntimeState, picks: tuple, primaries: tuple) -> list:
-    """`_buddies_in` on Picks: the available ones, backups dropped when a primary of the
+    """`_buddies` on Picks: the available ones, backups dropped when a primary of the
     farm (`primaries`, its primary members' Picks) is available."""
     out = []
     backup = False

@@ -7,7 +7,7 @@ from buddylb.core.counters cimport Counters
 # the value types under C names: decide.py imports (and re-exports) the Python names
 from buddylb.core.decision cimport Decision as CDecision, Flow as CFlow, Resolution as CResolution, _decision, _res
 from buddylb.core.keys cimport v4_value
-from buddylb.core.avail cimport (Buddy4, Pick, _available, _buddies, _buddies_in, _opened, _pick_available,
+from buddylb.core.avail cimport (Buddy4, Pick, _available, _buddies, _opened, _pick_available,
                                  _pick_opened, _picks_in, _rule4, available_members, _available_picks)
 from buddylb.core.predictors cimport choose
 from buddylb.core.prefetch cimport lru_neighbours

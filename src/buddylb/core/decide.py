@@ -19,12 +19,12 @@ from __future__ import annotations
 
 from typing import Hashable, Mapping, Sequence
 
-from buddylb.core.avail import (Pick, _available, _buddies, _buddies_in, _buddy_rows, _opened,  # noqa: F401
+from buddylb.core.avail import (Pick, _available, _buddies, _buddy_rows, _opened,  # noqa: F401
                                 _pick_available, _pick_opened, _picks_in, _rule4, _undrained, available_members,
                                 only_limited, _available_picks)
 from buddylb.core.classify import classify
 from buddylb.core.decision import _NO_KEY, Decision, Flow, Resolution, _decision, _res, fixed_key  # noqa: F401
-from buddylb.core.keys import BOTH_V4_TAG, KeyInfo, ip_key, sticky_key, v4_value  # noqa: F401 (re-exported)
+from buddylb.core.keys import ip_key, sticky_key, v4_value  # noqa: F401 (re-exported)
 from buddylb.core.predictors import choose
 from buddylb.core.prefetch import lru_neighbours
 from buddylb.core.slots import FORM_BOTH4, FORM_RAW
