@@ -46,22 +46,17 @@ class PureFinder:
         leaf = name.rpartition(".")[2]
         pure = os.environ.get("BUDDYLB_PURE") == "1"
         for directory in path:
-            source = os.path.join(directory, leaf + ".py")
-            package = os.path.join(directory, leaf)
-            if not os.path.isfile(source) and os.path.isfile(os.path.join(package, "__init__.py")):
+            stem, search = os.path.join(directory, leaf), None
+            if not os.path.isfile(stem + ".py") and os.path.isfile(os.path.join(stem, "__init__.py")):
                 # a package whose __init__ is compiled too (core.predictors): the same rules
-                init = os.path.join(package, "__init__.py")
-                if not any(os.path.isfile(os.path.join(package, "__init__" + suffix)) for suffix in _EXT):
-                    return None
-                if pure or _stale(package):
-                    return importlib.util.spec_from_file_location(name, init, submodule_search_locations=[package])
-                return None
-            if not os.path.isfile(source):
+                directory, search = stem, [stem]
+                stem = os.path.join(stem, "__init__")
+            elif not os.path.isfile(stem + ".py"):
                 continue
-            if not any(os.path.isfile(os.path.join(directory, leaf + suffix)) for suffix in _EXT):
+            if not any(os.path.isfile(stem + suffix) for suffix in _EXT):
                 return None  # the normal finders load the source
             if pure or _stale(directory):
-                return importlib.util.spec_from_file_location(name, source)
+                return importlib.util.spec_from_file_location(name, stem + ".py", submodule_search_locations=search)
             return None
         return None
 
