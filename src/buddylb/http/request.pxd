@@ -6,3 +6,5 @@ cimport cython
 cdef class RequestParser:
     cdef public Py_ssize_t _state, _mark
     cdef public object _buf, _reader, _remaining, _chunked, _error
+
+    cpdef object whole(self, bytes data)

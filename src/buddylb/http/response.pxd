@@ -7,3 +7,5 @@ cdef class ResponseParser:
     cdef public bint must_close, complete
     cdef public Py_ssize_t _state, _informational
     cdef public object _method, _buf, _reader, _remaining, _chunked, _offered
+
+    cpdef object whole(self, bytes data)

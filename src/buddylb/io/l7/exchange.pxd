@@ -3,21 +3,21 @@
 # are cpdef, so one step calls the next in C.
 cimport cython
 from buddylb.io.l7.upstream cimport Upstream
+from buddylb.core.decision cimport Decision as CDecision
 
 cdef class Exchange(Upstream):
     cpdef client_data(self, object data)
-    cpdef _run(self, list events)
-    cpdef _pump(self)
+    cpdef _run(self, list events, double now)
+    cpdef _pump(self, double now)
     cpdef _body_event(self, object ev)
-    cpdef bint _begin(self, object head)
-    cpdef _dispatch(self)
-    cpdef bint _follow_reload(self)
-    cpdef decided(self, object d)
-    cpdef connected(self, object conn)
+    cpdef bint _begin(self, object head, double now)
+    cpdef _dispatch(self, double now)
+    cpdef decided(self, CDecision d, double now=*)
+    cpdef connected(self, object conn, double now=*)
     cpdef _to_server(self, object data)
     cpdef _drop_conn(self)
     cpdef _finish(self, object status)
-    cpdef _enter(self, object phase, double seconds, object now=*)
+    cpdef _enter(self, object phase, double seconds, double now=*)
     cpdef _arm(self, double due)
     cpdef _pause_client(self)
     cpdef _resume_client(self)

@@ -67,7 +67,8 @@ class Exchange(Upstream):
                  "deadline", "armed", "last_client", "last_server", "paused", "client_blocked",
                  "server_blocked", "eof_seen", "requests", "headers", "cookies", "flow", "forwarded",
                  "peer_port", "head", "lease", "conn", "rparser", "rec", "pending", "request_done",
-                 "response_started", "chunked_out", "close_after", "retried", "dispatched", "vip_name", "now")
+                 "response_started", "chunked_out", "close_after", "retried", "dispatched", "vip_name", "now",
+                 "t_head", "t_idle", "t_exchange", "trusted", "inserts", "underscores")
 
     def __init__(self, port: Port, balancer: Any, vip_key: tuple[str, int], tls: bool) -> None:
         self.port, self.now = port, port.now  # the clock bound once: read several times per request
@@ -80,6 +81,7 @@ class Exchange(Upstream):
         self.snap = balancer.snapshot
         self.vip = self.snap.vips.get(vip_key)
         self.vip_name = self.vip.name if self.vip is not None else ""  # Vip.name formats it on each call
+        self._settings()
         self.parser = RequestParser()
         self.queue: deque = deque()  # events of pipelined requests, waiting for their turn
         self.phase = HEAD
@@ -114,19 +116,19 @@ class Exchange(Upstream):
         if self.vip is None or not self.vip.inservice:
             self._error(503, "VIP out of service")
             return
-        self._enter(HEAD, self.snap.timeouts["http-request"])
+        self._enter(HEAD, self.t_head)
 
     def client_data(self, data: bytes) -> None:
         if self.phase is LINGER or self.phase is CLOSED:
             return  # lingering close: discard
         now = self.last_client = self.now()
         if self.phase is IDLE:
-            self._enter(HEAD, self.snap.timeouts["http-request"], now)
+            self._enter(HEAD, self.t_head, now)
         if self.head is None and not self.queue:
             head = self.parser.whole(data)  # the usual read: one whole bodiless request
             if head is not None:
-                if self._begin(head):
-                    self._dispatch()
+                if self._begin(head, now):
+                    self._dispatch(now)
                 return
         try:
             events = self.parser.feed(data)
@@ -135,11 +137,11 @@ class Exchange(Upstream):
             return
         if self.queue or self.head is not None:
             self.queue.extend(events)
-            self._pump()
+            self._pump(now)
         else:
-            self._run(events)
-        if self.parser.error is not None and self.phase is not LINGER:
-            self._protocol_error(self.parser.error)
+            self._run(events, now)
+        if self.parser._error is not None and self.phase is not LINGER:
+            self._protocol_error(self.parser._error)
 
     def client_eof(self) -> bool:
         """True: keep the transport half-open to finish the exchange in flight."""
@@ -181,8 +183,8 @@ class Exchange(Upstream):
         self._drop_conn()
         self.port.abort_transport()
 
-    def _run(self, events: list) -> None:
-        """Events of one read; the usual case is one whole request.  A request is
+    def _run(self, events: list, now: float) -> None:
+        """Events of one read (at `now`); the usual case is one whole request.  A request is
         decided after the body bytes that came with its head, so head and body go to
         the server in one write."""
         undecided = False
@@ -192,38 +194,40 @@ class Exchange(Upstream):
             if ev.__class__ is RequestHead:
                 if undecided:
                     undecided = False
-                    self._dispatch()
+                    self._dispatch(now)
                 if self.head is not None:  # pipelined: wait until this response ends
                     self.queue.extend(events[i:])
                     self._pause_client()
                     return
-                undecided = self._begin(ev)
+                undecided = self._begin(ev, now)
             elif self.head is not None:
                 self._body_event(ev)
         if undecided:
-            self._dispatch()
+            self._dispatch(now)
 
-    def _pump(self) -> None:
+    def _pump(self, now: float) -> None:
+        """The queued events of pipelined requests, in turn (`now`: the clock of this event)."""
         undecided = False
         while self.queue and self.phase is not LINGER and self.phase is not CLOSED:
             ev = self.queue[0]
             if ev.__class__ is RequestHead:
                 if undecided:
                     undecided = False
-                    self._dispatch()
+                    self._dispatch(now)
                 if self.head is not None:
                     self._pause_client()
                     return
                 self.queue.popleft()
-                undecided = self._begin(ev)
+                undecided = self._begin(ev, now)
                 continue
             self.queue.popleft()
             if self.head is not None:
                 self._body_event(ev)
         if undecided:
-            self._dispatch()
-        if not self.queue and self.head is None and self.parser.error is not None and self.phase is not LINGER:
-            self._error(self.parser.error.status, self.parser.error.reason)
+            self._dispatch(now)
+        error = self.parser._error
+        if not self.queue and self.head is None and error is not None and self.phase is not LINGER:
+            self._error(error.status, error.reason)
 
     def _body_event(self, ev: Any) -> None:
         head = self.head
@@ -256,10 +260,10 @@ class Exchange(Upstream):
         # else: an earlier request is still being answered; the error follows it (_pump)
 
     # -- one request ----------------------------------------------------------------------
-    def _begin(self, head: RequestHead) -> bool:
-        """Set up the request in flight; False: it was answered already (reload)."""
+    def _begin(self, head: RequestHead, now: float) -> bool:
+        """Set up the request in flight (its head came at `now`); False: it was answered
+        already (reload)."""
         self.requests += 1
-        now = self.now()
         self.head = head
         self.request_done = head.framing is F_NONE
         self.response_started = self.chunked_out = self.retried = False
@@ -280,66 +284,54 @@ class Exchange(Upstream):
             head._url = head.path.decode("latin-1")
         flow.url = head._url
         self.headers.head = self.cookies.head = head
-        if self.snap.trusted_proxies:
+        if self.trusted:
             xff = head.header(b"x-forwarded-for")
             flow.xff = [xff.decode("latin-1")] if xff else None
         self.last_server = self.last_client = now
-        self._enter(EXCHANGE, min(self.snap.timeouts["server"], self.snap.timeouts["client"]), now)
+        self._enter(EXCHANGE, self.t_exchange, now)
         if head.upgrade:
             self._pause_client()  # until the server answers: tunnel bytes or the next request
         return True
 
-    def _dispatch(self) -> None:
+    def _dispatch(self, now: float) -> None:
         if self.head is None:
             return
         self.dispatched = True
         d = self.port.decide(self.flow)
         if d is not None:
-            self.decided(d)
+            self.decided(d, now)
         elif self.pending:
             self._pause_client()  # a task decides: bound what we hold meanwhile
 
-    def _follow_reload(self) -> bool:
-        """Each request is a flow: a keep-alive connection's next request is decided on the
-        configuration in service now (a reload that removed an rserver must not keep
-        feeding it)."""
-        snap = self.balancer.snapshot
-        if snap is self.snap:
-            return True
-        vip = snap.vips.get(self.vip_key)
-        if vip is None or not vip.inservice:
-            self._reply_error(503)  # the reload took this VIP out
-            return False
-        if not vip.policy.http:
-            self.close_after = True  # it became an L4 VIP: this last request, then a close
-            return True
-        self.snap, self.vip, self.vip_name = snap, vip, vip.name
-        self.flow.destination = vip.address
-        return True
-
-    def decided(self, d: Decision) -> None:
-        """The decision for the request in flight (from `decide`, or later from a task)."""
+    def decided(self, d: Decision, now: float = -1.0) -> None:
+        """The decision for the request in flight (from `decide`, or later from a task).
+        `now`: the clock of the event that decided at once; -1: read it when needed."""
         assert self.rec is not None
-        if d.member is None:
+        member = d.member
+        if member is None:
             self.rec.decision(d)
             self._reply_error(503)
             return
         lease = self.lease = Lease(self.balancer, d)
         farm = d.farm
+        port = member.port  # Decision.address and .port, inlined: two Python calls per request otherwise
+        if port is None:
+            port = d.vip.port
         if self.head.upgrade:  # an upgrade gets a connection of its own: never a pooled one (tunnel.py)
             conn = None
         elif farm is not None and farm.send_proxy:  # pooled per client address: io/pool.py
-            conn = self.port.take(d.address, d.port, self.peer)
+            conn = self.port.take(member.address, port, self.peer)
         else:
-            conn = self.port.take(d.address, d.port)
+            conn = self.port.take(member.address, port)
         if conn is None:
             if self.pending:
                 self._pause_client()  # bound what we hold while connecting
             self.port.connect(lease)
         else:
-            self.connected(conn)
+            self.connected(conn, now)
 
-    def connected(self, conn: Any) -> None:
+    def connected(self, conn: Any, now: float = -1.0) -> None:
+        """A server connection for the request in flight (`now` as in `decided`)."""
         lease = self.lease
         assert lease is not None and self.head is not None and self.rec is not None
         self.conn = conn
@@ -347,11 +339,11 @@ class Exchange(Upstream):
         lease.track(self)
         head = self.head
         extra = self.forwarded  # X-Forwarded-For / -Proto (SPEC §5), built once per connection
-        if self.snap.trusted_proxies and _is_trusted(self.peer, self.snap.trusted_proxies):
+        if self.trusted and _is_trusted(self.peer, self.trusted):
             prior = head.header(b"x-forwarded-for")
             if prior:
                 extra = ((b"x-forwarded-for", prior + b", " + extra[0][1]), extra[1])
-        inserts = self.vip.policy.inserts if self.vip is not None else None
+        inserts = self.inserts
         if inserts and lease.decision.class_name in inserts:  # ACE insert-http (SPEC §2.4)
             assert self.vip is not None
             extra = (*extra, *insert_fields(inserts[lease.decision.class_name], self.peer, self.peer_port,
@@ -360,12 +352,12 @@ class Exchange(Upstream):
             extra = (*extra, (b"connection", b"upgrade"), (b"upgrade", head.upgrade))
         if self.client_blocked:
             conn.pause()  # the client is not reading: don't read its response yet
-        out = serialize_request_head(head, extra, True, self.snap.config.underscores_in_headers)  # positional
+        out = serialize_request_head(head, extra, True, self.underscores)  # positional
         if self.pending:
             out = b"".join([out, *self.pending])
             self.pending = []
         conn.write(out)
-        self.last_server = self.now()
+        self.last_server = self.now() if now < 0.0 else now
         if self.paused and not self.queue and not head.upgrade:
             self._resume_client()
 
@@ -408,7 +400,7 @@ class Exchange(Upstream):
             if rec.outcome is None:
                 rec.outcome = "no_server"
             rec.status = status
-            rec.duration_s = round(time.time() - rec.ts, 4)
+            rec.end(time.time())  # round(duration, 4) without round()'s decimal string
             self.port.record(rec)
 
     def _reply_error(self, status: int) -> None:
@@ -432,9 +424,10 @@ class Exchange(Upstream):
         self._resume_client()
         self._enter(LINGER, LINGER_S)
 
-    def _enter(self, phase: str, seconds: float, now: float | None = None) -> None:
+    def _enter(self, phase: str, seconds: float, now: float = -1.0) -> None:
+        """Enter `phase`, due `seconds` after `now` (-1: read the clock)."""
         self.phase = phase
-        due = self.deadline = (self.now() if now is None else now) + seconds
+        due = self.deadline = (self.now() if now < 0.0 else now) + seconds
         if due < self.armed:  # a later deadline needs no call: the earlier tick re-arms
             self.armed = due
             self.port.arm(due)

@@ -6,10 +6,20 @@
 cimport cython
 from buddylb.io.flow cimport Lease
 from buddylb.io.record cimport FlowRecord
+# the parsers under C names (the .py files import the Python names): typed fields, so
+# `whole` and the checks of their state are C calls and C reads
+from buddylb.http.request cimport RequestParser as CRequestParser
+from buddylb.http.response cimport ResponseParser as CResponseParser
 
 cdef class Upstream:
-    cdef public object port, balancer, vip_key, snap, vip, parser, queue, phase, head, conn
-    cdef public object rparser, headers, cookies, flow, now
+    cdef public object port, balancer, vip_key, snap, vip, queue, phase, head, conn
+    cdef public object headers, cookies, flow, now
+    cdef public CRequestParser parser
+    cdef public CResponseParser rparser
+    # the snapshot's values each request reads (_settings)
+    cdef public double t_head, t_idle, t_exchange
+    cdef public object trusted, inserts
+    cdef public bint underscores
     cdef public Lease lease  # typed: the request's steps read its fields and call it in C
     cdef public FlowRecord rec
     cdef public str peer, vip_name
@@ -20,8 +30,10 @@ cdef class Upstream:
     cdef public double deadline, armed, last_client, last_server
     cdef public Py_ssize_t requests, peer_port
 
+    cpdef bint _follow_reload(self)
+    cpdef _settings(self)
     cpdef server_data(self, object data)
     cpdef server_eof(self)
-    cpdef _relay(self, list events)
+    cpdef _relay(self, list events, double now)
     cpdef bytes _response_head(self, object head)
-    cpdef _response_done(self)
+    cpdef _response_done(self, double now)

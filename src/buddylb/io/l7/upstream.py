@@ -1,4 +1,6 @@
-"""The server side of the L7 exchange machine: response relay, cookies, server faults.
+"""The server side of the L7 exchange machine: response relay, cookies, server faults;
+and the configuration each request runs on (a reload between requests, the snapshot's
+values a request reads, kept in C fields).
 
 A base class of `exchange.Exchange` (split out only to keep each file readable; it has
 no state of its own and no meaning apart): server events from the pooled connection
@@ -25,7 +27,7 @@ _CLOSE = (b"connection", b"close")
 
 
 class Upstream:
-    """Server-side events and the response relay of `Exchange` (its attributes)."""
+    """Server-side events, the response relay and the configuration of `Exchange` (its attributes)."""
 
     __slots__ = ()
 
@@ -33,25 +35,57 @@ class Upstream:
     # declared in upstream.pxd.  This half also calls Exchange's _finish, _drop_conn,
     # _reply_error, _enter, _pause_client, _resume_client, _pump and client_data.
 
+    # -- the configuration a request runs on ---------------------------------------------
+    def _follow_reload(self) -> bool:
+        """Each request is a flow: a keep-alive connection's next request is decided on the
+        configuration in service now (a reload that removed an rserver must not keep
+        feeding it)."""
+        snap = self.balancer.snapshot
+        if snap is self.snap:
+            return True
+        vip = snap.vips.get(self.vip_key)
+        if vip is None or not vip.inservice:
+            self._reply_error(503)  # the reload took this VIP out
+            return False
+        if not vip.policy.http:
+            self.close_after = True  # it became an L4 VIP: this last request, then a close
+            return True
+        self.snap, self.vip, self.vip_name = snap, vip, vip.name
+        self.flow.destination = vip.address
+        self._settings()
+        return True
+
+    def _settings(self) -> None:
+        """What each request reads of the snapshot and the VIP, kept in C fields: read
+        once per configuration, not through three attribute lookups per request."""
+        snap = self.snap
+        t = snap.timeouts
+        self.t_head, self.t_idle = t["http-request"], t["keep-alive"]
+        self.t_exchange = min(t["server"], t["client"])
+        self.trusted = snap.trusted_proxies
+        self.underscores = snap.config.underscores_in_headers
+        self.inserts = self.vip.policy.inserts if self.vip is not None else None
+
+    # -- the server side ----------------------------------------------------------------
     def server_data(self, data: bytes) -> None:
         rp = self.rparser
         if self.head is None or rp is None:
             return
-        self.last_server = self.now()
+        now = self.last_server = self.now()
         whole = rp.whole(data)  # the usual read: one whole response, out in one write
         if whole is not None:
             head = self._response_head(whole[0])
             body = whole[1]
             self.rec.bytes_out += len(head) + len(body)
             self.port.write(head + body if body else head)
-            self._response_done()
+            self._response_done(now)
             return
         try:
             events = rp.feed(data)
         except ProtocolError as exc:
             self._bad_response(exc)
             return
-        self._relay(events)
+        self._relay(events, now)
 
     def server_eof(self) -> None:
         if self.head is None or self.rparser is None:
@@ -61,7 +95,7 @@ class Upstream:
         except ProtocolError:
             self._server_gone()
             return
-        self._relay(events)
+        self._relay(events, self.now())
 
     def server_lost(self, exc: Exception | None) -> None:
         rp = self.rparser
@@ -73,7 +107,7 @@ class Upstream:
         except ProtocolError:
             self._server_gone(reused=conn is not None and conn.reused)
             return
-        self._relay(events)
+        self._relay(events, self.now())
 
     def server_write_paused(self) -> None:
         self.server_blocked = True
@@ -86,8 +120,8 @@ class Upstream:
         if not self.queue or self.queue[0].__class__ is not RequestHead:
             self._resume_client()
 
-    def _relay(self, events: list) -> None:
-        """What one server read produced goes out in ONE write (head and body together)."""
+    def _relay(self, events: list, now: float) -> None:
+        """What one server read (at `now`) produced goes out in ONE write (head and body together)."""
         out: list[bytes] = []
         rec = self.rec
         assert rec is not None
@@ -108,7 +142,7 @@ class Upstream:
                     out.append(encode_last_chunk(ev.trailers))
                 if out:
                     self.port.write(out[0] if len(out) == 1 else b"".join(out))
-                self._response_done()
+                self._response_done(now)
                 return
         if out:
             self.port.write(out[0] if len(out) == 1 else b"".join(out))
@@ -131,7 +165,7 @@ class Upstream:
             framing = F_CLOSE  # an HTTP/1.0 client gets the body de-chunked, then a close
         if framing is F_CLOSE:
             self.close_after = True
-        if self.close_after or self.parser.error is not None:
+        if self.close_after or self.parser._error is not None:
             extra.append(_CLOSE)
             self.close_after = True
         self.chunked_out = framing is F_CHUNKED
@@ -156,7 +190,8 @@ class Upstream:
                 learn(d, value[len(want):].split(b";", 1)[0].decode("latin-1"), self.balancer.clock())
                 return
 
-    def _response_done(self) -> None:
+    def _response_done(self, now: float) -> None:
+        """The response ended (at `now`): the server connection goes back, the next request may come."""
         upgrade = self.head is not None and self.head.upgrade
         if upgrade:
             self.parser.not_switched()  # no 101: what the client sent since is HTTP again
@@ -174,13 +209,13 @@ class Upstream:
             self.port.close()
             return
         if self.parser.idle:
-            self._enter(IDLE, self.snap.timeouts["keep-alive"])
+            self._enter(IDLE, self.t_idle, now)
         else:  # the next request's head has begun to arrive: it gets `timeout http-request`
-            self._enter(HEAD, self.snap.timeouts["http-request"])
+            self._enter(HEAD, self.t_head, now)
         if self.paused:
             self._resume_client()
         if self.queue:
-            self._pump()
+            self._pump(now)
         if upgrade and self.parser.buffered and self.head is None and self.phase is not CLOSED:
             self.client_data(b"")  # the bytes held since the upgrade request, parsed now
 
