@@ -1,45 +1,51 @@
-"""Proxy scenarios: buddylb and HAProxy side by side, same backends, same wrk settings.
+"""Proxy scenarios: buddylb, HAProxy and the ceiling side by side, same backends, same wrk settings.
 
 Owns the run of the data-path benchmark.  Two nginx backends (lnx1 on 127.0.1.11, lnx2
-on 127.0.1.12) start once; then each balancer runs in turn with its L7 configuration
-(HTTP VIP + TLS-terminated VIP) and its L4 configuration (`bench.configs` keeps them
-equivalent).  The balancer is pinned to core 1 (`taskset -c 1`); wrk and the nginx
-backends share core 0.  For every scenario: a 1 s warm-up, then one wrk run
-(`-t1 -c50 --latency`, `-H "Connection: close"` for a new connection per request);
-req/s, p50, p99, errors, and the CPU the balancer and the backends used over the run
-(utime+stime from /proc, as % of one core).  After its scenarios, each balancer is
-asked how many sticky entries it holds (buddylb: admin `GET /show/stats-sticky`;
-HAProxy: `show table http` on its stats socket) so we know persistence was on.
+on 127.0.1.12) start once; then, for the L7 configurations (HTTP VIP + TLS-terminated
+VIP) and again for the L4 ones (`bench.configs` keeps them equivalent), all three
+balancers start at once on distinct VIP ports, each pinned to core 1 (`taskset -c 1`);
+wrk and the nginx backends share core 0.  Every scenario is measured in rounds
+(`bench.rounds`): in each round each balancer has one run, in turn, and the order is
+reversed every other round, because this shared host drifts over minutes and a linear
+drift cancels out of the ratios only when every balancer's runs sit at the same mean
+time.  A run: a 1 s warm-up (every run: the other balancers ran in between), then one
+wrk run (`-t1 -c50 --latency`, `-H "Connection: close"` for a new connection per
+request) of `seconds / rounds` rounded up; req/s, p50, p99, errors, and the CPU the
+balancer and the backends used over the run (utime+stime from /proc).  A balancer's
+runs of a scenario add up to its figures there (`bench.rounds.aggregate`; each run is
+kept).  A balancer that dies is recorded and left out of the later turns; the others
+go on.  After the scenarios, each balancer is asked how many sticky entries it holds
+(buddylb: admin `GET /show/stats-sticky`; HAProxy: `show table http` on its stats
+socket) so we know persistence was on.
 
 wrk connects from 127.0.0.1 only: one client, one sticky entry, every request after the
-first takes the sticky hit path.  "Direct" runs point wrk at the lnx1 nginx (the
-ceiling of the backends).  Each scenario also runs through `bench.relay` (the "ceiling"
-balancer): a bare uvloop relay of the same traffic, the platform ceiling for a Python
-balancer.  CPU per request is the balancer's utime+stime over the run divided by the
-requests wrk completed.  Every process started here is stopped in a finally block.
+first takes the sticky hit path.  "Direct" runs (one run each, no rounds: no ratio is
+taken between them) point wrk at the lnx1 nginx (the ceiling of the backends).  The
+"ceiling" balancer is `bench.relay`, a bare uvloop relay of the same traffic, the
+platform ceiling for a Python balancer; it has no HTTP/2, so h2 scenarios alternate
+buddylb and HAProxy only.  CPU per request is the balancer's utime+stime over the run
+divided by the requests wrk completed.  Every process started here is stopped in a
+finally block.
 """
 from __future__ import annotations
 
-import http.client
-import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
-import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
-from bench import configs, h2load, profile, tools, wrk
+from bench import configs, h2load, profile, rounds, tools, wrk
 from bench.configs import BULK, HOSTS, SMALL, VIP, Ports
+from bench.balancers import BALANCER_CORE, BuddyLB, Ceiling, HAProxy, first_backend
 from bench.procs import Service, accepts
+from bench.rounds import round_seconds
 
 Log = Callable[[str], None]
-BALANCER_CORE = 1
 LOAD_CORE = 0
 CONNECTIONS = 50
 THREADS = 1
@@ -84,120 +90,16 @@ DIRECT = {
 }
 
 
-# -- the balancers ------------------------------------------------------------------------
-class BuddyLB:
-    name = "buddylb"
-
-    def __init__(self, workdir: Path, ports: Ports, l7: bool, cert: tuple[Path, Path, Path],
-                 label: str | None = None) -> None:
-        self.dir = workdir / (label or f"buddylb-{'l7' if l7 else 'l4'}")
-        self.dir.mkdir()
-        shutil.copy(cert[0], self.dir / "shop.crt")  # ssl-proxy service SHOP-TLS: cert shop.crt, key shop.key
-        shutil.copy(cert[1], self.dir / "shop.key")
-        self.config = self.dir / "buddylb.cfg"
-        self.config.write_text(configs.buddylb_config(ports, l7))
-        self.admin = f"127.0.0.1:{tools.free_port('127.0.0.1')}"
-        self.ready = self.dir / "ready"
-        self.ports = ports
-
-    def command(self, python: list[str] | None = None) -> list[str]:
-        return [*(python or [sys.executable]), "-m", "buddylb", "run", str(self.config), "--admin", self.admin,
-                "--access-log", "off", "--ready-file", str(self.ready)]
-
-    def service(self, python: list[str] | None = None) -> Service:
-        return Service(self.name, [*tools.pin(BALANCER_CORE), *self.command(python)], self.dir)
-
-    def is_ready(self) -> bool:
-        return self.ready.exists() and accepts(VIP, self.ports.vip_http)()
-
-    def sticky(self) -> dict[str, Any]:
-        with urllib.request.urlopen(f"http://{self.admin}/show/stats-sticky", timeout=5) as r:
-            body = json.loads(r.read())
-        rows = body.get("data", []) if isinstance(body, dict) else body  # {"ok": true, "data": [...]}
-        keep = ("entries", "hits", "misses", "buddy_hits", "resticks", "unstored", "no_server")
-        return {"entries": sum(r.get("entries", 0) for r in rows),
-                "detail": {k: sum(r.get(k, 0) for r in rows) for k in keep}}
-
-
-class HAProxy:
-    name = "haproxy"
-
-    def __init__(self, workdir: Path, ports: Ports, l7: bool, cert: tuple[Path, Path, Path], binary: str,
-                 label: str | None = None) -> None:
-        self.dir = workdir / (label or f"haproxy-{'l7' if l7 else 'l4'}")
-        self.dir.mkdir()
-        self.socket = self.dir / "stats.sock"
-        self.config = self.dir / "haproxy.cfg"
-        self.config.write_text(configs.haproxy_config(ports, l7, cert[2], self.socket))
-        self.binary = binary
-        self.ports = ports
-
-    def service(self) -> Service:
-        return Service(self.name, [*tools.pin(BALANCER_CORE), self.binary, "-db", "-f", str(self.config)], self.dir,
-                       stop_signal=signal.SIGUSR1)  # soft stop: exit 0 once connections are done
-
-    def is_ready(self) -> bool:
-        return accepts(VIP, self.ports.vip_http)()
-
-    def sticky(self) -> dict[str, Any]:
-        with socket.socket(socket.AF_UNIX) as s:
-            s.settimeout(5)
-            s.connect(str(self.socket))
-            s.sendall(b"show table http\n")
-            chunks = []
-            while chunk := s.recv(65536):
-                chunks.append(chunk)
-        text = b"".join(chunks).decode(errors="replace")
-        head = text.splitlines()[0] if text else ""
-        used = int(head.split("used:")[1].split()[0]) if "used:" in head else -1
-        return {"entries": used, "detail": {"table": head.lstrip("# ")}}
-
-
-class Ceiling:
-    """The platform ceiling: `bench.relay`, a bare uvloop relay (L7 or L4) of the same
-    traffic to the same backends, pinned like the balancers (issue 10 item 8)."""
-
-    name = "ceiling"
-
-    def __init__(self, workdir: Path, ports: Ports, l7: bool, cert: tuple[Path, Path, Path],
-                 label: str | None = None) -> None:
-        self.dir = workdir / (label or f"ceiling-{'l7' if l7 else 'l4'}")
-        self.dir.mkdir()
-        self.ports = ports
-        self.l7 = l7
-        self.cert = cert
-        self.ready = self.dir / "ready"
-        self.config = self.dir / "relay.args"
-        self.config.write_text(" ".join(self.command()) + "\n")
-
-    def command(self) -> list[str]:
-        plain = ",".join(f"{h}:{self.ports.http}" for h in HOSTS.values())
-        dec = ",".join(f"{h}:{self.ports.dec}" for h in HOSTS.values())
-        cmd = [sys.executable, "-m", "bench.relay", "--mode", "l7" if self.l7 else "l4", "--host", VIP,
-               "--http", str(self.ports.vip_http), "--https", str(self.ports.vip_https), "--servers", plain,
-               "--dec-servers", dec, "--ready", str(self.ready)]
-        if self.l7:
-            cmd += ["--cert", str(self.cert[0]), "--key", str(self.cert[1])]
-        return cmd
-
-    def service(self) -> Service:
-        env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[1]))
-        return Service(self.name, [*tools.pin(BALANCER_CORE), *self.command()], self.dir, env=env)
-
-    def is_ready(self) -> bool:
-        return self.ready.exists() and accepts(VIP, self.ports.vip_http)()
-
-    def sticky(self) -> dict[str, Any]:
-        return {"entries": None, "detail": {"table": "a source-address dict (not queried)"}}
-
-
 # -- one run ---------------------------------------------------------------------------
 class ProxyBench:
-    def __init__(self, workdir: Path, artifacts: Path, programs: dict[str, str | None], seconds: int, log: Log):
+    def __init__(self, workdir: Path, artifacts: Path, programs: dict[str, str | None], seconds: int, log: Log,
+                 rounds: int = rounds.ROUNDS):
         self.workdir = workdir
         self.artifacts = artifacts
         self.programs = programs
-        self.seconds = seconds
+        self.seconds = seconds  # a scenario's measured time per balancer (a direct run's, whole)
+        self.rounds = rounds
+        self.round_s = round_seconds(seconds, rounds)
         self.log = log
         self.backends: list[Service] = []
         both = tuple(HOSTS.values())
@@ -256,10 +158,14 @@ class ProxyBench:
         wall = time.monotonic() - t0
         out = r.as_dict()
         used = tools.cpu_seconds(balancer_pids) - cpu_b if balancer_pids else None
+        backend = tools.cpu_seconds(self.backend_pids()) - cpu_n
+        out["wall_s"] = wall  # the totals let runs add up (`bench.rounds.aggregate`)
+        out["balancer_cpu_s"] = used
+        out["backend_cpu_s"] = backend
         out["balancer_cpu_pct"] = 100 * used / wall if used is not None else None
         # CPU time of the balancer per request completed (utime+stime / requests), in µs
         out["balancer_cpu_us_per_request"] = 1e6 * used / r.requests if used is not None and r.requests else None
-        out["backend_cpu_pct"] = 100 * (tools.cpu_seconds(self.backend_pids()) - cpu_n) / wall
+        out["backend_cpu_pct"] = 100 * backend / wall
         out["core_busy_pct"] = tools.busy_pct(cores0, tools.core_busy())  # every process, per core
         out["loadavg_1m"] = round(os.getloadavg()[0], 2)
         out["wrk"] = " ".join(h2load.command(url, seconds, "LOG", pin) if h2 else
@@ -276,48 +182,83 @@ class ProxyBench:
             out[name]["title"] = title
         return out
 
-    def run_balancer(self, kind: str, l7: bool, names: list[str]) -> dict[str, Any]:
-        """Start one balancer with its L7 or L4 configuration, run `names`, stop it."""
+    def start_balancer(self, kind: str, l7: bool) -> tuple[BuddyLB | HAProxy | Ceiling, Service, dict[str, Any]]:
+        """One balancer with its L7 or L4 configuration on VIP ports of its own, started; a
+        failure to start is recorded in the returned info, not raised."""
         ports = self.ports()
+        lb: BuddyLB | HAProxy | Ceiling
         if kind == "buddylb":
-            lb: BuddyLB | HAProxy | Ceiling = BuddyLB(self.workdir, ports, l7, self.cert)
-            svc = lb.service()
+            lb = BuddyLB(self.workdir, ports, l7, self.cert)
         elif kind == "ceiling":
             lb = Ceiling(self.workdir, ports, l7, self.cert)
-            svc = lb.service()
         else:
             lb = HAProxy(self.workdir, ports, l7, self.cert, self.programs["haproxy"] or "haproxy")
-            svc = lb.service()
+        svc = lb.service()
         shutil.copy(lb.config, self.artifacts / f"{lb.dir.name}.cfg")
-        result: dict[str, Any] = {"scenarios": {}, "config": f"{lb.dir.name}.cfg"}
+        info: dict[str, Any] = {"config": f"{lb.dir.name}.cfg"}
         try:
             svc.start(lb.is_ready)
-            result["backend_seen"] = first_backend(ports)
-            pids = tools.process_tree(svc.pid)
+            info["backend_seen"] = first_backend(ports)
+        except Exception as exc:  # a failed balancer is a finding, not the end of the run
+            info["error"] = f"{type(exc).__name__}: {exc}"
+            self.log(f"proxy: {kind} {'L7' if l7 else 'L4'} failed: {info['error']}")
+        return lb, svc, info
+
+    def run_config(self, l7: bool, names: list[str]) -> tuple[dict[str, Any], dict[str, Any]]:
+        """All balancers up with their L7 or L4 configuration, `names` measured in rounds (the
+        turn order from `bench.rounds.order`), all stopped.  Returns each scenario's figures
+        by balancer (aggregated over its runs) and each balancer's own record."""
+        tag = "l7" if l7 else "l4"
+        started: dict[str, tuple[BuddyLB | HAProxy | Ceiling, Service, dict[str, Any]]] = {}
+        runs: dict[str, dict[str, list[dict[str, Any]]]] = {}
+        try:
+            for kind in BALANCERS:
+                started[kind] = self.start_balancer(kind, l7)
+            live = [k for k, (_, svc, _) in started.items() if svc.alive()]
+            pids = {k: tools.process_tree(started[k][1].pid) for k in live}
             for name in names:
                 sc = SCENARIOS[name]
-                if sc.h2 and kind == "ceiling":
-                    continue  # bench/relay.py speaks HTTP/1.1 only
-                scheme, port = ("https", ports.vip_https) if sc.tls else ("http", ports.vip_http)
-                self.log(f"proxy: {kind} {name}")
-                r = self.load(f"{scheme}://{VIP}:{port}{sc.path}", sc.close, self.seconds, pids, h2=sc.h2,
-                              varied=sc.varied)
-                r["alive_after"] = svc.alive()
-                result["scenarios"][name] = r
-                if not svc.alive():
-                    self.log(f"proxy: {kind} died during {name}")
-                    break
-            if svc.alive():
-                result["sticky"] = lb.sticky()
-                result["backend_seen_after"] = first_backend(ports)
-        except Exception as exc:  # a failed balancer is a finding, not the end of the run
-            result["error"] = f"{type(exc).__name__}: {exc}"
-            self.log(f"proxy: {kind} {'L7' if l7 else 'L4'} failed: {result['error']}")
+                kinds = [k for k in BALANCERS if not (sc.h2 and k == "ceiling")]  # bench/relay.py: HTTP/1.1 only
+                for i in range(self.rounds):
+                    for position, kind in enumerate(rounds.order(kinds, i), 1):
+                        if kind in live:
+                            self._turn(kind, started[kind], pids[kind], sc, i + 1, position, runs, live)
+            for kind in live:
+                lb, _, info = started[kind]
+                try:
+                    info["sticky"] = lb.sticky()
+                except Exception as exc:  # a finding about this balancer; the figures stand
+                    info["error"] = f"{type(exc).__name__}: {exc} (asking for its sticky entries)"
+                info["backend_seen_after"] = first_backend(lb.ports)
         finally:
-            result["returncode"] = svc.stop()
-            result["stderr"] = svc.stderr_tail(6000)
-            (self.artifacts / f"{lb.dir.name}.stderr").write_text(svc.stderr_tail(200_000))
-        return result
+            for kind, (lb, svc, info) in started.items():
+                info["returncode"] = svc.stop()
+                info["stderr"] = svc.stderr_tail(6000)
+                (self.artifacts / f"{lb.dir.name}.stderr").write_text(svc.stderr_tail(200_000))
+        scenarios = {name: {kind: rounds.aggregate(r) for kind, r in by.items()} for name, by in runs.items()}
+        return scenarios, {f"{kind}-{tag}": info for kind, (_, _, info) in started.items()}
+
+    def _turn(self, kind: str, balancer: tuple[Any, Service, dict[str, Any]], pids: list[int], sc: Scenario,
+              round_no: int, position: int, runs: dict[str, dict[str, list[dict[str, Any]]]],
+              live: list[str]) -> None:
+        """One balancer's run of one scenario in one round; a balancer that dies or fails is
+        recorded and taken out of `live`, so the other balancers' turns go on."""
+        lb, svc, info = balancer
+        scheme, port = ("https", lb.ports.vip_https) if sc.tls else ("http", lb.ports.vip_http)
+        self.log(f"proxy: {kind} {sc.name} round {round_no}/{self.rounds}")
+        try:
+            r = self.load(f"{scheme}://{VIP}:{port}{sc.path}", sc.close, self.round_s, pids, h2=sc.h2,
+                          varied=sc.varied)
+        except Exception as exc:
+            info["error"] = f"{type(exc).__name__}: {exc} (during {sc.name}, round {round_no})"
+            self.log(f"proxy: {kind} failed: {info['error']}")
+            live.remove(kind)
+            return
+        r.update(round=round_no, position=position, alive_after=svc.alive())
+        runs.setdefault(sc.name, {}).setdefault(kind, []).append(r)
+        if not r["alive_after"]:
+            self.log(f"proxy: {kind} died during {sc.name}, round {round_no}")
+            live.remove(kind)
 
     # profile
     def profile_buddylb(self, seconds: int) -> dict[str, Any]:
@@ -368,30 +309,22 @@ class ProxyBench:
                 "requests_per_s": load.requests_per_s, "cprofile": profile.cprofile_file_rows(out)}
 
 
-def first_backend(ports: Ports) -> str | None:
-    """Which backend answers one request through the HTTP VIP (nginx's X-Backend header)."""
-    try:
-        conn = http.client.HTTPConnection(VIP, ports.vip_http, timeout=5)
-        conn.request("GET", SMALL)
-        resp = conn.getresponse()
-        resp.read()
-        conn.close()
-        return f"{resp.status} {resp.getheader('X-Backend')}"
-    except (OSError, http.client.HTTPException) as exc:
-        return f"error: {exc}"
-
-
-def settings(seconds: int) -> dict[str, Any]:
-    return {"seconds": seconds, "warmup_s": WARMUP_S, "connections": CONNECTIONS, "threads": THREADS,
-            "balancer_pin": " ".join(tools.pin(BALANCER_CORE)) or "none",
-            "load_pin": " ".join(tools.pin(LOAD_CORE)) or "none"}
+def settings(seconds: int, rounds: int | None = None) -> dict[str, Any]:
+    """The load settings for the report; with `rounds`, how a scenario's seconds are split."""
+    out = {"seconds": seconds, "warmup_s": WARMUP_S, "connections": CONNECTIONS, "threads": THREADS,
+           "balancer_pin": " ".join(tools.pin(BALANCER_CORE)) or "none",
+           "load_pin": " ".join(tools.pin(LOAD_CORE)) or "none"}
+    if rounds:
+        out |= {"rounds": rounds, "round_seconds": round_seconds(seconds, rounds), "order": list(BALANCERS)}
+    return out
 
 
 def run_proxy(selected: list[str], workdir: Path, artifacts: Path, programs: dict[str, str | None], seconds: int,
-              profile_s: int | None, log: Log) -> dict[str, Any]:
-    """Everything selected, in a fixed order: direct, L7 pair, L4 pair, then the profile."""
-    bench = ProxyBench(workdir, artifacts, programs, seconds, log)
-    out: dict[str, Any] = {"settings": settings(seconds), "direct": {}, "scenarios": {}, "balancers": {}}
+              profile_s: int | None, log: Log, rounds: int = rounds.ROUNDS) -> dict[str, Any]:
+    """Everything selected, in a fixed order: direct, the L7 scenarios, the L4 scenarios (each
+    in `rounds` rounds of the balancers in turn), then the profile."""
+    bench = ProxyBench(workdir, artifacts, programs, seconds, log, rounds)
+    out: dict[str, Any] = {"settings": settings(seconds, rounds), "direct": {}, "scenarios": {}, "balancers": {}}
     try:
         bench.start_backends()
         out["direct"] = bench.run_direct([n for n in DIRECT if n in selected])
@@ -399,11 +332,9 @@ def run_proxy(selected: list[str], workdir: Path, artifacts: Path, programs: dic
             names = [n for n, s in SCENARIOS.items() if s.l7 == l7 and n in selected]
             if not names:
                 continue
-            for kind in BALANCERS:
-                res = bench.run_balancer(kind, l7, names)
-                for name, r in res.pop("scenarios").items():
-                    out["scenarios"].setdefault(name, {})[kind] = r
-                out["balancers"][f"{kind}-{'l7' if l7 else 'l4'}"] = res
+            scenarios, balancers = bench.run_config(l7, names)
+            out["scenarios"].update(scenarios)
+            out["balancers"].update(balancers)
         if profile_s:
             log("profile: buddylb under the L7 keep-alive load")
             try:

@@ -1,8 +1,9 @@
 """BENCHMARKS.md from the results of `bench.run`: markdown only, no measuring.
 
 Owns the layout: machine and versions, the proxy summary, one table per scenario
-(buddylb, HAProxy, the bare-relay ceiling, ratios, CPU µs per request), the stickiness check, the shared sticky store (Redis vs
-memory, through the proxy and in process), the engine table (ratios to the floor,
+(buddylb, HAProxy, the bare-relay ceiling, ratios, CPU µs per request: the aggregate of
+the scenario's rounds, then each round's own figures, so the spread shows), the
+stickiness check, the shared sticky store (Redis vs memory, through the proxy and in process), the engine table (ratios to the floor,
 targets), memory per entry, where the time goes, and what buddylb printed on
 stderr.  Every section missing from the results is left out; every figure says which
 run measured it when it comes from an earlier run than the header's.  It is over 400
@@ -13,7 +14,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Iterable
 
-from bench import websocket
+from bench import rounds, websocket
 from bench.proxy import BALANCER_CORE, DIRECT, LOAD_CORE, SCENARIOS
 
 NA = "–"
@@ -120,25 +121,53 @@ def _proxy(res: dict[str, Any]) -> list[str]:
                      _ratio(_throughput(b, sc.unit), _throughput(h, sc.unit)),
                      _ratio(_throughput(b, sc.unit), _throughput(c, sc.unit)),
                      " / ".join(_n(_cpu_us(r), 1) for r in (b, h, c)),
+                     _by_round_ratios(b, h, c, sc.unit),
                      _n(_throughput(d, sc.unit)) if d else NA])
     lines += ["### Summary", "",
               "\"ceiling\": `bench/relay.py`, a bare uvloop relay of the same traffic in the same run (L7: head "
               "split, hop-by-hop removal, a source-IP dict, a keep-alive pool, response framing; L4: a byte "
               "relay), the platform ceiling for a Python balancer. CPU µs/request: the balancer's utime+stime "
-              "over the run divided by the requests completed.", ""]
+              "over the run divided by the requests completed. Figures are over all rounds; \"by round\": "
+              "buddylb / HAProxy and buddylb / ceiling of each round alone (adjacent runs), so the spread shows.", ""]
     lines += _table(["scenario", "unit", "buddylb", "HAProxy", "ceiling", "buddylb / HAProxy", "buddylb / ceiling",
-                     "CPU µs/req (buddylb / HAProxy / ceiling)", "direct to nginx"], rows)
+                     "CPU µs/req (buddylb / HAProxy / ceiling)", "by round (÷ HAProxy; ÷ ceiling)",
+                     "direct to nginx"], rows)
     for n in names:
         lines += _scenario(n, secs, meta)
     return lines + _direct([secs[f"direct:{n}"] | {"name": n} for n in directs]) + _balancers(secs)
 
 
 def _proxy_intro(st: dict[str, Any]) -> list[str]:
+    if st.get("rounds"):
+        load = (f"same wrk settings: `wrk -t{st.get('threads', 1)} -c{st.get('connections', 50)} "
+                f"-d{st.get('round_seconds', '?')}s --latency` per run, each after a {st.get('warmup_s', 1)} s "
+                "warm-up; `-H \"Connection: close\"` for a new connection (or TLS handshake) per request.")
+        order = st.get("order") or ["buddylb", "haproxy", "ceiling"]
+        turns = [
+            f"- Rounds: the three balancers are up side by side (VIP ports of their own, all on core "
+            f"{BALANCER_CORE}, idle but for their own timers while another one is measured), and each scenario "
+            f"is measured in {st['rounds']} round(s) of one run per balancer, in turn, the order reversed every "
+            f"other round ({', '.join(order)}; then {', '.join(reversed(order))}; ...). Why: this VM is shared "
+            "and its speed drifts over minutes (in one run buddylb's L7 keep-alive took 28.1 µs of CPU per "
+            "request, quiet runs minutes later 21-23 µs); measured one balancer after the other, that drift "
+            "decided the ratios more than the code did. With an even number of rounds every balancer's runs "
+            "sit at the same mean time, so a drift linear in time cancels out of the ratios; faster drift shows "
+            "as the spread of the per-round figures (the \"by round\" rows).",
+            f"- A scenario's figures add up its runs (`bench/rounds.py`; {st['rounds']} x {st.get('round_seconds')} "
+            f"s per balancer for {st.get('seconds', '?')} s asked, whole seconds): req/s (MiB/s) is the total "
+            "requests (bytes) over the total measured seconds, CPU µs per request the total CPU over the total "
+            "requests, CPU % and core busy over the total wall time, errors summed; p50/p99 are the "
+            "request-weighted mean of the runs' own (percentiles of separate runs cannot be merged exactly). "
+            "Each run's figures are in `bench-out/results.json` (`rounds`)."]
+    else:  # results written before the rounds: one run per balancer and scenario
+        load = (f"same wrk settings: `wrk -t{st.get('threads', 1)} -c{st.get('connections', 50)} "
+                f"-d{st.get('seconds', '?')}s --latency` after a {st.get('warmup_s', 1)} s warm-up; "
+                "`-H \"Connection: close\"` for a new connection (or TLS handshake) per request.")
+        turns = []
     return ["## Proxy scenarios", "",
-            f"- Same run, same nginx backends (lnx1 127.0.1.11, lnx2 127.0.1.12; nginx `worker_processes 1`), "
-            f"same wrk settings: `wrk -t{st.get('threads', 1)} -c{st.get('connections', 50)} "
-            f"-d{st.get('seconds', '?')}s --latency` after a {st.get('warmup_s', 1)} s warm-up; "
-            "`-H \"Connection: close\"` for a new connection (or TLS handshake) per request.",
+            "- Same run, same nginx backends (lnx1 127.0.1.11, lnx2 127.0.1.12; nginx `worker_processes 1`), "
+            + load,
+            *turns,
             f"- The balancer runs pinned with `{st.get('balancer_pin', '?')}`; wrk and the backends with "
             f"`{st.get('load_pin', '?')}`. CPU is utime+stime from /proc over the run, in % of one core. "
             f"\"core busy\" counts every process on that core (/proc/stat): when it is well above the "
@@ -151,7 +180,8 @@ def _proxy_intro(st: dict[str, Any]) -> list[str]:
             "`policy-map type loadbalance http` / `mode http`; L4 scenarios plain policies / `mode tcp`.",
             "- `h2-keepalive`: h2load instead of wrk (`h2load -c 10 -m 10 -t 1 -D S --warm-up-time=1`: 10 "
             "HTTP/2 connections, 10 concurrent streams each; p50/p99 from its per-request log); HAProxy binds "
-            "with `alpn h2,http/1.1`; no ceiling (the bare relay speaks HTTP/1.1 only).",
+            "with `alpn h2,http/1.1`; no ceiling (the bare relay speaks HTTP/1.1 only), so its rounds "
+            "alternate buddylb and HAProxy.",
             "- wrk connects from 127.0.0.1 only: it is one client, so each balancer holds one sticky entry and "
             "every request after the first takes the sticky hit path (the engine section covers many clients).",
             "- Both balancers run with their defaults otherwise (HAProxy: 16 KiB buffers, no splicing; buddylb: "
@@ -180,6 +210,10 @@ def _scenario(name: str, secs: dict[str, Any], meta: dict[str, Any]) -> list[str
         return [label, fmt(vb), fmt(vh), fmt(vc), _ratio(vb, vh) if ratio else "", _ratio(vb, vc) if ratio else ""]
 
     rows = [row(sc.unit, lambda r: _throughput(r, sc.unit), lambda v: _n(v, digits))]
+    if any(r.get("rounds") for r in (b, h, c)):
+        rows += [_by_round_row(f"{sc.unit} by round", (b, h, c), lambda r: _throughput(r, sc.unit),
+                               lambda v: _n(v, digits)),
+                 _by_round_row("CPU µs/req by round", (b, h, c), _cpu_us, lambda v: _n(v, 1))]
     if sc.unit == "MiB/s":
         rows.append(row("req/s", lambda r: r.get("requests_per_s"), _n))
     rows += [row("p50 latency", lambda r: r.get("p50_ms"), _ms),
@@ -193,10 +227,27 @@ def _scenario(name: str, secs: dict[str, Any], meta: dict[str, Any]) -> list[str
               _core(c, LOAD_CORE), "", ""],
              row("requests completed", lambda r: r.get("requests"), _n, ratio=False),
              ["errors (wrk)", _errors(b or None), _errors(h or None), _errors(c or None), "", ""]]
-    if b and b.get("alive_after") is False:
-        rows.append(["balancer alive after the run", "**no**", "yes" if h.get("alive_after", True) else "no",
-                     "yes" if c.get("alive_after", True) else "no", "", ""])
+    if any(r.get("alive_after") is False for r in (b, h, c)):  # a balancer died: its figures stop there
+        rows.append(["balancer alive after the run", *(NA if not r else "yes" if r.get("alive_after", True)
+                                                       else "**no**" for r in (b, h, c)), "", ""])
     return lines + _table(["", "buddylb", "HAProxy", "ceiling", "buddylb / HAProxy", "buddylb / ceiling"], rows)
+
+
+def _by_round_row(label: str, runs: tuple[dict[str, Any], ...], value: Any, fmt: Any) -> list[str]:
+    """One row of each balancer's figure round by round ("35,188 · 33,950"), and the ratios of
+    each round's adjacent runs in the ratio columns."""
+    b, h, c = runs
+    cells = [" · ".join(fmt(v) for _, v in sorted(rounds.by_round(r, value).items())) or NA for r in runs]
+    ratios = [" · ".join(f"{x:.2f}×" for x in rounds.round_ratios(b, o, value)) or NA for o in (h, c)]
+    return [label, *cells, *ratios]
+
+
+def _by_round_ratios(b: dict[str, Any] | None, h: dict[str, Any] | None, c: dict[str, Any] | None,
+                     unit: str) -> str:
+    """The summary's "by round" cell: buddylb / HAProxy of each round; buddylb / ceiling of each."""
+    parts = [", ".join(f"{x:.2f}" for x in rounds.round_ratios(b, o, lambda r: _throughput(r, unit)))
+             for o in (h, c)]
+    return "; ".join(p or NA for p in parts) if any(parts) else NA
 
 
 def _one_line(text: str, limit: int = 300) -> str:

@@ -8,7 +8,10 @@ the one place BENCHMARKS.md is written.  Parts, in order:
   pauses          longest sweep / eviction step and first page of show sticky database at 4M entries
   engine-profile  cProfile of decide() on the hit and buddy paths (full run only)
   direct-*        wrk straight at nginx (the ceiling)
-  l7-*, l4-*, tls-*  buddylb, HAProxy and the bare-relay ceiling (`bench.relay`) side by side
+  l7-*, l4-*, tls-*  buddylb, HAProxy and the bare-relay ceiling (`bench.relay`) side by side,
+                  in rounds: each scenario's seconds split into `--rounds` runs per balancer,
+                  the balancers in turn, the order reversed every other round, so a drift of
+                  this shared host linear in time cancels out of the ratios (`bench.rounds`)
                   (l7-varied: a distinct target per request, `bench/varied.lua`)
   h2-keepalive    HTTP/2 on the TLS VIP by h2load (`bench.h2load`), buddylb and HAProxy
   websocket       WebSocket echo through the HTTP VIP: buddylb, HAProxy, the ceiling (`bench.websocket`)
@@ -16,9 +19,11 @@ the one place BENCHMARKS.md is written.  Parts, in order:
   redis-engine    the store bracket in process, every decision a new client: RedisStore vs MemoryStore
   profile         py-spy (or cProfile) of buddylb under the L7 keep-alive load (full run only)
 
-Defaults take about 7-9 minutes; `--quick` about 2 (200,000 clients, 3 s runs, no 4M
+Defaults take about 8-10 minutes; `--quick` about 3 (200,000 clients, 3 s runs, no 4M
 check, no profiles; the store parts with 5,000 distinct clients and one memory/Redis
-round instead of 20,000 and three).  `--only redis` runs both store parts.
+round instead of 20,000 and three).  A proxy scenario's seconds per balancer are split
+into 2 rounds, each run rounded up to whole seconds: 2 x 5 s (full), 2 x 2 s (quick),
+each run after its own 1 s warm-up.  `--only redis` runs both store parts.
 `--render-only` rewrites BENCHMARKS.md from the last results.  Raw results go to
 bench-out/results.json; with `--only`, the new sections replace the same sections of the
 previous results and BENCHMARKS.md is rendered from the merge (each section says when it
@@ -53,9 +58,9 @@ ALIASES = {
     "redis": STORE_PARTS,
 }
 FULL = {"pauses": 4_000_000, "clients": 1_000_000, "memory": [1_000_000, 4_000_000], "tracemalloc": True, "engine_profile": 100_000,
-        "seconds": 10, "profile_s": 10, "store_clients": 20_000, "store_rounds": 3}
+        "seconds": 10, "rounds": 2, "profile_s": 10, "store_clients": 20_000, "store_rounds": 3}
 QUICK = {"pauses": 200_000, "clients": 200_000, "memory": [200_000], "tracemalloc": False, "engine_profile": 0,
-         "seconds": 3, "profile_s": 0, "store_clients": 5_000, "store_rounds": 1}
+         "seconds": 3, "rounds": 2, "profile_s": 0, "store_clients": 5_000, "store_rounds": 1}
 
 
 def log(msg: str) -> None:
@@ -113,7 +118,8 @@ def run_proxy_parts(chosen: list[str], plan: dict[str, Any], programs: dict[str,
         return {"proxy-skipped": {"missing": missing}}
     profile_s = (plan["profile_s"] or 10) if "profile" in chosen else 0
     with tempfile.TemporaryDirectory(prefix="buddylb-bench-") as tmp:
-        out = proxy.run_proxy(wanted, Path(tmp), OUT_DIR, programs, plan["seconds"], profile_s, log)
+        out = proxy.run_proxy(wanted, Path(tmp), OUT_DIR, programs, plan["seconds"], profile_s, log,
+                              plan["rounds"])
     sections: dict[str, Any] = {"proxy-settings": out["settings"], "backends": out["backends"]}
     sections.update({f"direct:{k}": v for k, v in out["direct"].items()})
     sections.update({f"scenario:{k}": v for k, v in out["scenarios"].items()})
@@ -184,7 +190,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--only", action="append", metavar="SCENARIO",
                     help=f"run only these (repeatable, comma-separated): {', '.join(PARTS + list(ALIASES))}")
     ap.add_argument("--clients", type=int, help="engine clients (default 1,000,000; --quick 200,000)")
-    ap.add_argument("--seconds", type=int, help="seconds per wrk run (default 10; --quick 3)")
+    ap.add_argument("--seconds", type=int, help="seconds per wrk run, for a proxy scenario split into the rounds "
+                    "(default 10; --quick 3)")
+    ap.add_argument("--rounds", type=int, help="rounds per proxy scenario, the balancers in turn in each, the order "
+                    "reversed every other round; even, so a linear drift cancels (default 2)")
     ap.add_argument("--out", type=Path, default=REPO / "BENCHMARKS.md", help="the report to write")
     ap.add_argument("--render-only", action="store_true", help="measure nothing: rewrite the report from "
                     "bench-out/results.json")
@@ -200,6 +209,10 @@ def main(argv: list[str] | None = None) -> int:
         plan["memory"] = [args.clients] + [c for c in plan["memory"][1:] if c > args.clients]
     if args.seconds:
         plan["seconds"] = args.seconds
+    if args.rounds is not None:
+        if args.rounds < 1:
+            raise SystemExit("bench: --rounds must be at least 1")
+        plan["rounds"] = args.rounds
     chosen = selection(args.only, plan)
     OUT_DIR.mkdir(exist_ok=True)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # unwind through the finally blocks
