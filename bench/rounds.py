@@ -38,7 +38,11 @@ def round_seconds(seconds: int, rounds: int) -> int:
 
 
 def _seconds(run: dict[str, Any]) -> float:
-    """The run's measured time: the load tool's own (wrk's "requests in 5.00s"), else the wall time."""
+    """The run's measured time, as the load tool counted it: requests over its own rate (wrk's
+    rate is over its "requests in 5.00s"; h2load's over `-D` alone, while its "finished in"
+    includes the warm-up), else the duration it printed, else the wall time."""
+    if run.get("requests") and run.get("requests_per_s"):
+        return run["requests"] / run["requests_per_s"]
     return run.get("seconds") or run.get("wall_s") or 0.0
 
 

@@ -67,7 +67,7 @@ def test_a_scenario_in_rounds_adds_up_its_runs_and_survives_a_balancer_that_dies
         assert [r["round"] for r in each] == [1, 2] and [r["position"] for r in each] == positions
         assert all(r["requests"] > 0 and r["alive_after"] for r in each) and agg["alive_after"]
         assert agg["requests"] == sum(r["requests"] for r in each)
-        assert agg["seconds"] == pytest.approx(sum(r["seconds"] for r in each))
+        assert agg["seconds"] == pytest.approx(sum(r["seconds"] for r in each), rel=0.01)  # wrk's own durations
         assert agg["requests_per_s"] == pytest.approx(agg["requests"] / agg["seconds"])
         assert min(r["requests_per_s"] for r in each) * 0.99 <= agg["requests_per_s"]
         assert agg["requests_per_s"] <= max(r["requests_per_s"] for r in each) * 1.01  # wrk rounds its rate
