@@ -1,6 +1,8 @@
 """io.flow on a real Balancer and event loop, without sockets: the Lease is released
 once, the rule-6 queue is woken by a release (no polling), a refused connect is retried
-once on another rserver and then fails with the lease given back."""
+once on another rserver and then fails with the lease given back, a connect past `timeout
+connect` is cancelled (the Connector's callback form, answered by the test; the real
+sockets are in test_l4_connect and test_l7_connect)."""
 from __future__ import annotations
 
 import asyncio
@@ -108,18 +110,32 @@ def test_the_queue_gives_up_after_timeout_queue(balancer, tmp_path):
     uvloop.run(scenario())
 
 
+class Dial:
+    """A connect in the Connector's form (io.tcp.connect, io.pool.Pool.dial): started at
+    once, answered later by the test's loop, cancelled by `abort()`."""
+
+    def __init__(self, address: str, aborted: list[str]) -> None:
+        self.address = address
+        self.aborted = aborted
+
+    def abort(self) -> None:
+        self.aborted.append(self.address)
+
+
 def test_a_refused_connect_is_retried_once_on_another_rserver_then_fails(balancer):
     async def scenario() -> None:
+        loop = asyncio.get_running_loop()
         vip = balancer.snapshot.vips[VIP]
         f = Flow("127.0.0.9", vip.address)
         tried: list[str] = []
 
-        async def refuse(address: str, port: int):
+        def refuse(address: str, port: int, answer):
             tried.append(address)
-            raise ConnectionRefusedError(111, "refused")
+            loop.call_soon(answer, None, ConnectionRefusedError(111, "refused"))
+            return Dial(address, [])
 
         async def run(lease, open_conn):
-            answer = asyncio.get_running_loop().create_future()
+            answer = loop.create_future()
             flow.Connector(balancer, lease, f, 1.0, open_conn, lambda _lease, made: answer.set_result(made))
             return await answer
 
@@ -129,10 +145,12 @@ def test_a_refused_connect_is_retried_once_on_another_rserver_then_fails(balance
         assert sorted(tried) == ["127.0.1.11", "127.0.1.12"] and lease.released
         assert open_count(balancer) == 0
 
-        async def second_works(address: str, port: int):
+        def second_works(address: str, port: int, answer):
             if address == d.address:
-                raise ConnectionRefusedError(111, "refused")
-            return address
+                loop.call_soon(answer, None, ConnectionRefusedError(111, "refused"))
+            else:
+                loop.call_soon(answer, address, None)
+            return Dial(address, [])
 
         d, _ = decide(balancer)
         lease = flow.Lease(balancer, d)
@@ -140,6 +158,16 @@ def test_a_refused_connect_is_retried_once_on_another_rserver_then_fails(balance
         assert lease.decision.member.rserver != d.member.rserver and open_count(balancer) == 1
         lease.release()
         assert open_count(balancer) == 0
+
+        def no_descriptor(address: str, port: int, answer):  # raised at once: nothing opened
+            tried.append(address)
+            raise OSError(24, "too many open files")
+
+        tried.clear()
+        d, _ = decide(balancer)
+        lease = flow.Lease(balancer, d)
+        assert await run(lease, no_descriptor) is None
+        assert sorted(tried) == ["127.0.1.11", "127.0.1.12"] and lease.released
 
     uvloop.run(scenario())
 
@@ -153,12 +181,8 @@ def test_a_connect_past_its_deadline_is_cancelled_and_retried_then_fails(balance
         f = Flow("127.0.0.9", vip.address)
         cancelled: list[str] = []
 
-        async def hang(address: str, port: int):
-            try:
-                await asyncio.sleep(30)
-            except asyncio.CancelledError:
-                cancelled.append(address)
-                raise
+        def hang(address: str, port: int, answer):
+            return Dial(address, cancelled)
 
         d, _ = decide(balancer)
         lease = flow.Lease(balancer, d)
@@ -176,24 +200,26 @@ def test_a_connect_past_its_deadline_is_cancelled_and_retried_then_fails(balance
 def test_a_connector_cancelled_by_the_client_leaving_reports_nothing(balancer):
     async def scenario() -> None:
         vip = balancer.snapshot.vips[VIP]
-        started = asyncio.Event()
+        cancelled: list[str] = []
+        answers: list = []
+        late: list = []
 
-        async def hang(address: str, port: int):
-            started.set()
-            await asyncio.sleep(30)
+        def hang(address: str, port: int, answer):
+            late.append(answer)  # a connect that would answer after the cancel
+            return Dial(address, cancelled)
 
         d, _ = decide(balancer)
         lease = flow.Lease(balancer, d)
-        answers: list = []
         owner: set = set()
-        c = flow.Connector(balancer, lease, Flow("127.0.0.9", vip.address), 5.0, hang,
+        c = flow.Connector(balancer, lease, Flow("127.0.0.9", vip.address), 0.1, hang,
                            lambda _lease, made: answers.append(made), owner)
         assert owner == {c}
-        await started.wait()
         for item in owner:  # as connection_lost does: cancelling must not change the set
             item.cancel()
-        await asyncio.sleep(0.05)
-        assert answers == [] and not lease.released
+        assert cancelled == [d.address]
+        late[0]("made", None)  # answered anyway: ignored
+        await asyncio.sleep(0.3)  # past the deadline: nothing fires
+        assert answers == [] and not lease.released and cancelled == [d.address]
         lease.release()
         assert open_count(balancer) == 0
 

@@ -15,9 +15,8 @@ cdef class Lease:
 # One Connector per new server connection (L4: every client connection): its fields are
 # C slots and the wheel it arms is typed, so arming, the answer and the retry run as C.
 cdef class Connector:
-    cdef public object b, flow, open_conn, done, coro, fut, slot, owner, handle
+    cdef public object b, flow, open_conn, done, slot, owner, handle
     cdef public Lease lease
     cdef public Wheel wheel
     cdef public double timeout
     cdef public Py_ssize_t attempt
-    cdef public bint dial

@@ -14,9 +14,9 @@ Theory of operation (SPEC §3, §5)
   resolves; then it decides again.  No polling: an idle queue costs nothing.
 - `Connector` opens the server connection with `timeout connect`; a refused or timed-out
   connect is retried once on another available rserver of the farm (`reroute`), then
-  reports failure (L7 answers 502, L4 closes).  Callbacks, not a coroutine of ours:
-  the new-connection path pays no Task (the Connector steps uvloop's connect coroutine
-  itself, or is called back by io.tcp's connect) and no asyncio.timeout.
+  reports failure (L7 answers 502, L4 closes).  Callbacks, not a coroutine: the
+  new-connection path pays no Task, no future and no asyncio.timeout (io.tcp's connect
+  calls the Connector back, for L4 and for L7's pool alike).
 - A `Lease` holds the decision in use.  `release()` gives the rserver slot and the
   sticky entry's open count back and wakes the queue; it runs at most once, whoever
   calls it first (the response end, the client leaving, a purge, a failed connect).
@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import TYPE_CHECKING, Any, Awaitable, Callable, Coroutine
+from typing import TYPE_CHECKING, Any, Awaitable, Callable
 
 from buddylb.core.decide import Decision, Flow, connection_closed, reroute
 from buddylb.core.snapshot import Snapshot, Vip
@@ -169,37 +169,26 @@ class Connector:
     once both tries failed (the lease is then released).  `cancel()` (the client left) stops it
     and calls nothing.
 
-    `open_conn(address, port)` is a connect in one of two forms:
-    - `dial` false: it returns a coroutine (uvloop's create_connection, for L7's pool).
-      Why not a coroutine under `asyncio.timeout`, nor a Task: a Task cost, per new
-      connection, the Task itself, its registration in asyncio's WeakSet of all tasks, a
-      loop hop to start it and one to report its end.  The Connector drives the coroutine
-      itself (`send` until it returns, resumed by the done-callback of the future it
-      waits on, as a Task would); cancelling throws CancelledError into it, as Task.cancel
-      does, so uvloop closes its half-made transport.
-    - `dial` true: `open_conn(address, port, answer)` starts the connect and returns a
-      handle at once; `answer(made, None)` or `answer(None, exc)` comes later, and
-      `handle.abort()` cancels it (io.tcp.connect: no coroutine, no future, no loop hop;
-      issue 10, L4 new connection per request).
-    A refused or failed connect raises OSError (at once, or as `exc`): retried once.
-    The `timeout connect` deadline rides the shared timer wheel (wheel.py: at most STEP
-    late, never early)."""
+    `open_conn(address, port, answer)` starts the connect and returns a handle at once;
+    `answer(made, None)` or `answer(None, exc)` comes later (never from inside the
+    call), and `handle.abort()` cancels it, with no answer then: io.tcp.connect for L4,
+    io.pool.Pool.dial for L7 (no coroutine, no future, no loop hop; issue 10).  A
+    refused or failed connect is an OSError (raised at once when nothing was opened, or
+    as `exc`): retried once.  The `timeout connect` deadline rides the shared timer wheel
+    (wheel.py: at most STEP late, never early)."""
 
-    __slots__ = ("b", "lease", "flow", "timeout", "open_conn", "done", "wheel", "coro", "fut", "slot",
-                 "attempt", "owner", "dial", "handle")
+    __slots__ = ("b", "lease", "flow", "timeout", "open_conn", "done", "wheel", "slot",
+                 "attempt", "owner", "handle")
 
     def __init__(self, b: "Balancer", lease: Lease, flow: Flow, timeout: float,
                  open_conn: Callable[..., Any], done: Callable[[Lease, Any], None],
-                 owner: set | None = None, dial: bool = False) -> None:
+                 owner: set | None = None) -> None:
         self.b, self.lease, self.flow, self.timeout = b, lease, flow, timeout
         self.open_conn, self.done = open_conn, done
         wheel = b.wheel  # not get_running_loop() per connect: it costs a getpid() syscall
         self.wheel = wheel if wheel is not None and not wheel.loop.is_closed() else \
             shared_wheel(b, asyncio.get_running_loop())
-        self.coro: Coroutine[Any, Any, Any] | None = None  # the connect in progress (coroutine form)
-        self.fut: Any = None  # the future it waits on
-        self.dial = dial
-        self.handle: Any = None  # the connect in progress (callback form): abort() cancels it
+        self.handle: Any = None  # the connect in progress: abort() cancels it
         self.slot: int | None = None  # our bucket in the wheel, while armed
         self.attempt = 0
         self.owner = owner  # the caller's set of things to cancel when its client leaves
@@ -210,58 +199,20 @@ class Connector:
     def _try(self) -> None:
         d = self.lease.decision
         wheel = self.wheel
-        if self.dial:
-            try:
-                self.handle = self.open_conn(d.address, d.port, self._made)
-            except OSError as exc:  # nothing opened (no descriptor, unreachable): answer later, as a connect would
-                wheel.loop.call_soon(self._answer, None, exc)
-                return
-            wheel.arm(self, wheel.loop.time() + self.timeout)
+        try:
+            self.handle = self.open_conn(d.address, d.port, self._made)
+        except OSError as exc:  # nothing opened (no descriptor, unreachable): answer later, as a connect would
+            wheel.loop.call_soon(self._answer, None, exc)
             return
-        self.coro = self.open_conn(d.address, d.port)
         wheel.arm(self, wheel.loop.time() + self.timeout)
-        self._step(None, True)
 
     def _made(self, made: Any, exc: BaseException | None) -> None:
-        """The callback connect's answer."""
+        """The connect's answer."""
         if self.handle is None:  # cancelled or timed out meanwhile (not expected: abort() silences it)
             return
         self.handle = None
         self.wheel.disarm(self)
         self._answer(made, exc)
-
-    def _step(self, _fut: Any = None, first: bool = False) -> None:
-        """Run the connect coroutine to its next wait (a Task's step, without the Task)."""
-        coro = self.coro
-        if coro is None:  # cancelled, or timed out, meanwhile
-            return
-        self.fut = None
-        try:
-            fut = coro.send(None)
-        except StopIteration as stop:
-            self._ended(first, stop.value, None)
-        except OSError as exc:  # refused, unreachable, no descriptor: retry or fail
-            self._ended(first, None, exc)
-        except BaseException:
-            self.coro = None  # a bug, not a refused connect: the loop's handler logs it
-            self.wheel.disarm(self)
-            self._forget()
-            raise
-        else:
-            if fut is None:  # a bare `yield` (asyncio.sleep(0)): run again on the next loop pass
-                self.wheel.loop.call_soon(self._step)
-                return
-            fut._asyncio_future_blocking = False  # as Task.__step does with what it is handed
-            self.fut = fut
-            fut.add_done_callback(self._step)
-
-    def _ended(self, first: bool, made: Any, exc: BaseException | None) -> None:
-        self.coro = None
-        self.wheel.disarm(self)
-        if first:  # finished without waiting (e.g. EMFILE): answer later, as a connect would
-            self.wheel.loop.call_soon(self._answer, made, exc)
-        else:
-            self._answer(made, exc)
 
     def fire(self) -> None:  # the wheel: `timeout connect` passed
         if self._stop() is not None:
@@ -276,28 +227,13 @@ class Connector:
         self._stop()
 
     def _stop(self) -> Any:
-        """Cancel the connect in progress (None: none was): the callback form's handle is
-        aborted (its socket closed); a coroutine gets CancelledError at its wait, as
-        Task.cancel would give it."""
+        """Cancel the connect in progress (None: none was): its handle is aborted (its
+        socket closed, no answer)."""
         handle = self.handle
         if handle is not None:
             self.handle = None
             handle.abort()
-            return handle
-        coro, fut = self.coro, self.fut
-        if coro is None:
-            return None
-        self.coro = self.fut = None
-        if fut is not None:
-            fut.remove_done_callback(self._step)
-            fut.cancel()  # as Task.cancel: uvloop then leaves the connect's waiter alone
-        try:
-            coro.throw(asyncio.CancelledError())
-        except (asyncio.CancelledError, StopIteration, Exception):
-            pass  # the expected end; a connection it made anyway was closed by its own handler
-        else:
-            coro.close()  # it caught the cancellation and waits again: end it there
-        return coro
+        return handle
 
     def _forget(self) -> None:
         if self.owner is not None:

@@ -212,10 +212,10 @@ class L4Client:  # an asyncio protocol (duck-typed): compiled, an extension type
     def _connect(self) -> None:
         assert self.snap is not None and self.flow is not None and self.lease is not None
         self.connector = flow_mod.Connector(self.balancer, self.lease, self.flow, self.snap.timeouts["connect"],
-                                            self._open, self._opened, None, True)
+                                            self._open, self._opened)
 
     def _open(self, address: str, port: int, answer: Any) -> tcp.Transport:
-        """The server connection on io/tcp.py, whatever the client's transport (`dial` form)."""
+        """The server connection on io/tcp.py, whatever the client's transport (the Connector's `open_conn`)."""
         return tcp.connect(tcp.shared_poller(self.loop), address, port, answer)
 
     def _opened(self, lease: flow_mod.Lease, made: Any) -> None:

@@ -16,6 +16,14 @@ Flow control: the owner pauses a connection's reading through `pause()` / `resum
 (never on the transport directly), so the pool knows the state and never hands out a
 connection whose reading is still paused by its previous owner.
 
+Transport: io/tcp.py's (`Pool.dial`: `tcp.connect`, then `tcp.attach`), as for the
+client side of plain VIPs and both sides of L4; not uvloop's.  Why: under L7 keep-alive
+load `perf` put ~17% of the CPU in uvloop's UVStream write path and every server read went
+through uvloop's per-read callback machinery; io.tcp writes and reads with one C
+send()/recv() each.  Like asyncio's, its `connection_lost` is never called from inside
+the call that caused it (close, abort, a failed write), so the exchange and the tunnel
+see the same order of events as before.
+
 Compiled (setup.py), ServerConn and Pool are extension types (pool.pxd): every L7 request
 takes a connection, writes to it, reads its response and gives it back, and these steps
 then run as C.  A field either gains goes into pool.pxd too.
@@ -24,7 +32,10 @@ from __future__ import annotations
 
 import asyncio
 import time
-from typing import Any, Coroutine, Protocol as TypingProtocol
+from functools import partial
+from typing import Any, Callable, Protocol as TypingProtocol
+
+from buddylb.io import tcp
 
 IDLE_S = 15.0
 MAX_IDLE_PER_TARGET = 64
@@ -48,7 +59,7 @@ class ServerConn:  # an asyncio protocol (duck-typed): compiled, an extension ty
         self.pool = pool
         self.target = target  # (address, port), or (address, port, client address) for send-proxy
         self.preface = preface  # the PROXY header this connection opens with (send-proxy), or b""
-        self.transport: asyncio.Transport | None = None
+        self.transport: tcp.Transport | None = None
         self.owner: Owner | None = None
         self.idle_since = 0.0
         self.alive = True
@@ -56,7 +67,7 @@ class ServerConn:  # an asyncio protocol (duck-typed): compiled, an extension ty
         self.paused = False  # reading paused by the owner (its client's buffer is full)
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = transport  # type: ignore[assignment]  # uvloop sets TCP_NODELAY itself
+        self.transport = transport  # type: ignore[assignment]  # tcp.connect set TCP_NODELAY
         if self.preface:
             transport.write(self.preface)  # type: ignore[attr-defined]
 
@@ -79,8 +90,7 @@ class ServerConn:  # an asyncio protocol (duck-typed): compiled, an extension ty
         if self.owner is not None:
             owner, self.owner = self.owner, None
             owner.server_lost(exc)
-        # uvloop keeps our data_received after the close: without this the transport and
-        # this connection would be a cycle left to the cyclic GC
+        # None: the connection is gone (`take`, `give_back` and the writes test it)
         self.transport = None
 
     def pause_writing(self) -> None:
@@ -144,14 +154,25 @@ class Pool:
                 return c
         return None
 
-    def open(self, address: str, port: int, tag: str | None = None,
-             preface: bytes = b"") -> Coroutine[Any, Any, tuple[asyncio.BaseTransport, ServerConn]]:
-        """The loop's connect coroutine for a new connection to address:port, resolving to
-        (transport, ServerConn); io.flow.Connector runs it and bounds it by `timeout
-        connect`.  Not a coroutine of ours: no extra frame per new connection."""
+    def dial(self, address: str, port: int, answer: Callable[[Any, Any], None], tag: str | None = None,
+             preface: bytes = b"") -> tcp.Transport:
+        """Start a new connection to address:port (io.flow.Connector's callback form, which
+        bounds it by `timeout connect`): `answer(conn, None)` with the connected
+        ServerConn (its PREFACE, if any, already written), or `answer(None, exc)` with the
+        OSError of a refused or failed connect; never from inside this call.  Returns the
+        connecting tcp.Transport: its `abort()` cancels (no answer then).  `tag` and
+        `preface`: a send-proxy connection, pooled for that client address (SPEC §2.1)."""
         target = (address, port) if tag is None else (address, port, tag)
-        return asyncio.get_running_loop().create_connection(lambda: ServerConn(self, target, preface),
-                                                            address, port)  # type: ignore[return-value]
+        return tcp.connect(tcp.running_poller(), address, port, partial(self._made, target, preface, answer))
+
+    def _made(self, target: tuple, preface: bytes, answer: Callable[[Any, Any], None], t: Any,
+              exc: BaseException | None) -> None:
+        if t is None:
+            answer(None, exc)
+            return
+        conn = ServerConn(self, target, preface)
+        tcp.attach(t, conn)
+        answer(conn, None)
 
     def give_back(self, conn: ServerConn) -> None:
         conn.owner = None

@@ -74,6 +74,16 @@ def shared_poller(loop: asyncio.AbstractEventLoop) -> "Poller":
     return poller
 
 
+def running_poller() -> "Poller":
+    """The Poller of the running loop, found without asking asyncio which loop runs
+    (`get_running_loop` makes a getpid system call) while the last one made is still
+    running (one loop per process): L7's pool dials from inside the loop's callbacks."""
+    poller = _current[0]
+    if poller is not None and poller.loop.is_running():
+        return poller
+    return shared_poller(asyncio.get_running_loop())
+
+
 class Poller:
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         self.loop = loop

@@ -4,9 +4,10 @@ Owns the transport, its place in the timer wheel (wheel.py) and the set of tasks
 this connection (every task it starts is kept there and cancelled when the connection
 is lost, uvicorn's `ServerState.tasks`).  It decides nothing itself: `exchange.Exchange` does, and calls
 back the `Port` methods below.  Tasks exist only for what must await: a shared-store
-round trip or the rule-6 queue (`io.flow.settle`) and uvloop's own connect coroutine
-(`io.flow.Connector`); a request with an idle pooled connection and a local decision
-runs start to end inside `data_received` (the fast path, no task).
+round trip or the rule-6 queue (`io.flow.settle`); a new server connection is a callback
+(`io.flow.Connector` over `io.pool.Pool.dial`, on io/tcp.py), and a request with an idle
+pooled connection and a local decision runs start to end inside `data_received` (the
+fast path, no task).
 
 Compiled (setup.py), L7Client is a cdef class whose fields are declared in protocol.pxd: a
 new field goes there too.  `io.h2.protocol.StreamPort` derives from it in Python and
@@ -129,7 +130,7 @@ class L7Client:  # an asyncio protocol (duck-typed): compiled, an extension type
 
     def connect(self, lease: flow_mod.Lease) -> None:
         ex = self.ex
-        open_conn: Any = self.balancer.pool.open
+        open_conn: Any = self.balancer.pool.dial
         farm = lease.decision.farm
         if farm is not None and farm.send_proxy:  # SPEC §2.1: a connection private to this client address
             open_conn = partial(open_conn, tag=ex.peer, preface=preface(farm.send_proxy, self.origin, self.transport,
@@ -137,14 +138,13 @@ class L7Client:  # an asyncio protocol (duck-typed): compiled, an extension type
         flow_mod.Connector(self.balancer, lease, ex.flow, ex.snap.timeouts["connect"], open_conn,
                            self._opened, self.tasks)
 
-    def _opened(self, lease: flow_mod.Lease, made: Any) -> None:
-        """The Connector's answer: (transport, ServerConn), or None once both tries failed."""
+    def _opened(self, lease: flow_mod.Lease, conn: Any) -> None:
+        """The Connector's answer: the connected ServerConn, or None once both tries failed."""
         ex = self.ex
-        if made is None:
+        if conn is None:
             if not self.closed and ex.lease is lease:
                 ex.connect_failed()
             return
-        conn = made[1]
         if self.closed or ex.lease is not lease:
             self.balancer.pool.give_back(conn)
             return
