@@ -1,7 +1,7 @@
-"""The pooled server connection's close: it lets go of its transport (uvloop keeps the
-protocol's data_received after the close, so holding the transport made a reference cycle
-left to the cyclic GC), leaves the pool, tells its owner, and drops a late write as a
-closed transport would."""
+"""The pooled server connection's close: it lets go of its transport (a transport that
+still refers to its protocol when connection_lost runs, as io.tcp's does until it
+returns, would otherwise make a reference cycle left to the cyclic GC), leaves the pool,
+tells its owner, and drops a late write as a closed transport would."""
 from __future__ import annotations
 
 import gc
@@ -59,7 +59,7 @@ def test_a_lost_connection_leaves_the_pool_and_its_transport_and_tells_its_owner
 
 def test_a_closed_connection_and_its_transport_are_freed_without_the_cyclic_gc() -> None:
     class Loopish(Transport):
-        """Holds its protocol's data_received after the close, as uvloop's transport does."""
+        """Still refers to its protocol when connection_lost is called (io.tcp.Transport does)."""
 
         def __init__(self, proto: ServerConn) -> None:
             super().__init__()
