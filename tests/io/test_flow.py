@@ -1,7 +1,7 @@
 """io.flow on a real Balancer and event loop, without sockets: the Lease is released
 once, the rule-6 queue is woken by a release (no polling), a refused connect is retried
 once on another rserver and then fails with the lease given back, a connect past `timeout
-connect` is cancelled (the Connector's callback form, answered by the test; the real
+connect` is cancelled (the Connector's `open_conn` answered by the test; the real
 sockets are in test_l4_connect and test_l7_connect)."""
 from __future__ import annotations
 

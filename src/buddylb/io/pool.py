@@ -156,9 +156,9 @@ class Pool:
 
     def dial(self, address: str, port: int, answer: Callable[[Any, Any], None], tag: str | None = None,
              preface: bytes = b"") -> tcp.Transport:
-        """Start a new connection to address:port (io.flow.Connector's callback form, which
+        """Start a new connection to address:port (io.flow.Connector's `open_conn`, which
         bounds it by `timeout connect`): `answer(conn, None)` with the connected
-        ServerConn (its PREFACE, if any, already written), or `answer(None, exc)` with the
+        ServerConn (its preface, if any, already written), or `answer(None, exc)` with the
         OSError of a refused or failed connect; never from inside this call.  Returns the
         connecting tcp.Transport: its `abort()` cancels (no answer then).  `tag` and
         `preface`: a send-proxy connection, pooled for that client address (SPEC §2.1)."""
