@@ -49,12 +49,15 @@ def parse(text: str, log_lines: list[str] | None = None) -> WrkResult:
     return r
 
 
-def run(url: str, seconds: int, pin: list[str] | None = None, h2load: str = "h2load") -> WrkResult:
+def run(url: str, seconds: int, pin: list[str] | None = None, h2load: str = "h2load", warmup_s: int = 1) -> WrkResult:
+    """One run of `warmup_s` + `seconds`; the figures count the `seconds` only.  A caller that
+    measures the balancer's CPU around the run warms up in a run of its own and passes
+    `warmup_s=0` here, or the warm-up's CPU would be billed to the measured requests."""
     with tempfile.TemporaryDirectory(prefix="h2load-") as tmp:
         log_file = str(Path(tmp) / "requests.log")
-        cmd = command(url, seconds, log_file, pin, h2load)
+        cmd = command(url, seconds, log_file, pin, h2load, warmup_s)
         try:
-            proc = subprocess.run(cmd, capture_output=True, text=True, timeout=seconds + 1 + GRACE_S)
+            proc = subprocess.run(cmd, capture_output=True, text=True, timeout=seconds + warmup_s + GRACE_S)
         except subprocess.TimeoutExpired as exc:
             out = exc.stdout.decode() if isinstance(exc.stdout, bytes) else (exc.stdout or "")
             r = parse(out)

@@ -136,9 +136,10 @@ class ProxyBench:
     # load
     def load(self, url: str, close: bool, seconds: int, balancer_pids: list[int],
              after_warmup: Callable[[], Any] | None = None, h2: bool = False,
-             varied: bool = False) -> dict[str, Any]:
+             varied: bool = False, idle_pids: list[int] | None = None) -> dict[str, Any]:
         """Warm-up, then one measured wrk run (h2: h2load); `after_warmup` runs between the two
-        (its own counters start there, as the CPU figures do)."""
+        (its own counters start there, as the CPU figures do).  `idle_pids`: the balancers
+        waiting for their turn on the same core; their CPU over the run says how idle they were."""
         wrk_path = self.programs["wrk"] or "wrk"
         h2load_path = self.programs.get("h2load") or "h2load"
         pin = tools.pin(LOAD_CORE)
@@ -150,9 +151,10 @@ class ProxyBench:
         if after_warmup is not None:
             after_warmup()
         cores0 = tools.core_busy()
+        cpu_i = tools.cpu_seconds(idle_pids or [])
         cpu_b, cpu_n, t0 = tools.cpu_seconds(balancer_pids), tools.cpu_seconds(self.backend_pids()), time.monotonic()
         if h2:
-            r = h2load.run(url, seconds, pin, h2load_path)
+            r = h2load.run(url, seconds, pin, h2load_path, warmup_s=0)  # warmed up above: CPU counts only this
         else:
             r = wrk.run(url, seconds, CONNECTIONS, THREADS, close, pin, wrk_path, script)
         wall = time.monotonic() - t0
@@ -162,13 +164,15 @@ class ProxyBench:
         out["wall_s"] = wall  # the totals let runs add up (`bench.rounds.aggregate`)
         out["balancer_cpu_s"] = used
         out["backend_cpu_s"] = backend
+        if idle_pids is not None:
+            out["idle_balancers_cpu_s"] = tools.cpu_seconds(idle_pids) - cpu_i
         out["balancer_cpu_pct"] = 100 * used / wall if used is not None else None
         # CPU time of the balancer per request completed (utime+stime / requests), in µs
         out["balancer_cpu_us_per_request"] = 1e6 * used / r.requests if used is not None and r.requests else None
         out["backend_cpu_pct"] = 100 * backend / wall
         out["core_busy_pct"] = tools.busy_pct(cores0, tools.core_busy())  # every process, per core
         out["loadavg_1m"] = round(os.getloadavg()[0], 2)
-        out["wrk"] = " ".join(h2load.command(url, seconds, "LOG", pin) if h2 else
+        out["wrk"] = " ".join(h2load.command(url, seconds, "LOG", pin, warmup_s=0) if h2 else
                               wrk.command(url, seconds, CONNECTIONS, THREADS, close, pin, script))
         return out
 
@@ -222,7 +226,8 @@ class ProxyBench:
                 for i in range(self.rounds):
                     for position, kind in enumerate(rounds.order(kinds, i), 1):
                         if kind in live:
-                            self._turn(kind, started[kind], pids[kind], sc, i + 1, position, runs, live)
+                            idle = [p for k in live if k != kind for p in pids[k]]
+                            self._turn(kind, started[kind], pids[kind], idle, sc, i + 1, position, runs, live)
             for kind in live:
                 lb, _, info = started[kind]
                 try:
@@ -238,8 +243,8 @@ class ProxyBench:
         scenarios = {name: {kind: rounds.aggregate(r) for kind, r in by.items()} for name, by in runs.items()}
         return scenarios, {f"{kind}-{tag}": info for kind, (_, _, info) in started.items()}
 
-    def _turn(self, kind: str, balancer: tuple[Any, Service, dict[str, Any]], pids: list[int], sc: Scenario,
-              round_no: int, position: int, runs: dict[str, dict[str, list[dict[str, Any]]]],
+    def _turn(self, kind: str, balancer: tuple[Any, Service, dict[str, Any]], pids: list[int], idle: list[int],
+              sc: Scenario, round_no: int, position: int, runs: dict[str, dict[str, list[dict[str, Any]]]],
               live: list[str]) -> None:
         """One balancer's run of one scenario in one round; a balancer that dies or fails is
         recorded and taken out of `live`, so the other balancers' turns go on."""
@@ -248,7 +253,7 @@ class ProxyBench:
         self.log(f"proxy: {kind} {sc.name} round {round_no}/{self.rounds}")
         try:
             r = self.load(f"{scheme}://{VIP}:{port}{sc.path}", sc.close, self.round_s, pids, h2=sc.h2,
-                          varied=sc.varied)
+                          varied=sc.varied, idle_pids=idle)
         except Exception as exc:
             info["error"] = f"{type(exc).__name__}: {exc} (during {sc.name}, round {round_no})"
             self.log(f"proxy: {kind} failed: {info['error']}")

@@ -145,7 +145,8 @@ def _proxy_intro(st: dict[str, Any]) -> list[str]:
         order = st.get("order") or ["buddylb", "haproxy", "ceiling"]
         turns = [
             f"- Rounds: the three balancers are up side by side (VIP ports of their own, all on core "
-            f"{BALANCER_CORE}, idle but for their own timers while another one is measured), and each scenario "
+            f"{BALANCER_CORE}, idle but for their own timers while another one is measured: the row \"the other "
+            "balancers' CPU meanwhile\" says how idle), and each scenario "
             f"is measured in {st['rounds']} round(s) of one run per balancer, in turn, the order reversed every "
             f"other round ({', '.join(order)}; then {', '.join(reversed(order))}; ...). Why: this VM is shared "
             "and its speed drifts over minutes (in one run buddylb's L7 keep-alive took 28.1 µs of CPU per "
@@ -178,8 +179,10 @@ def _proxy_intro(st: dict[str, Any]) -> list[str]:
             "HAProxy with `stick-table type ip size 1m expire 30m` + `stick on src` in backend http and "
             "`stick on src table http` in backend decrypted, same server ids. L7 scenarios use "
             "`policy-map type loadbalance http` / `mode http`; L4 scenarios plain policies / `mode tcp`.",
-            "- `h2-keepalive`: h2load instead of wrk (`h2load -c 10 -m 10 -t 1 -D S --warm-up-time=1`: 10 "
-            "HTTP/2 connections, 10 concurrent streams each; p50/p99 from its per-request log); HAProxy binds "
+            "- `h2-keepalive`: h2load instead of wrk (`h2load -c 10 -m 10 -t 1 -D S`: 10 HTTP/2 connections, "
+            "10 concurrent streams each; p50/p99 from its per-request log; the warm-up is a run of its own, "
+            "`-D 1 --warm-up-time=1`, and the measured run has `--warm-up-time=0`, so the CPU counted around "
+            "it is the measured requests' alone); HAProxy binds "
             "with `alpn h2,http/1.1`; no ceiling (the bare relay speaks HTTP/1.1 only), so its rounds "
             "alternate buddylb and HAProxy.",
             "- wrk connects from 127.0.0.1 only: it is one client, so each balancer holds one sticky entry and "
@@ -221,6 +224,9 @@ def _scenario(name: str, secs: dict[str, Any], meta: dict[str, Any]) -> list[str
              row("balancer CPU (% of one core)", lambda r: r.get("balancer_cpu_pct"), _n),
              row("balancer CPU µs per request", _cpu_us, lambda v: _n(v, 1)),
              row("backend nginx CPU (%)", lambda r: r.get("backend_cpu_pct"), _n, ratio=False),
+             *([row("the other balancers' CPU meanwhile (%)", lambda r: r.get("idle_balancers_cpu_pct"),
+                    lambda v: _n(v, 1), ratio=False)] if any("idle_balancers_cpu_pct" in r for r in (b, h, c))
+               else []),
              [f"core {BALANCER_CORE} busy, every process (%)", _core(b, BALANCER_CORE), _core(h, BALANCER_CORE),
               _core(c, BALANCER_CORE), "", ""],
              [f"core {LOAD_CORE} busy (wrk + nginx + others, %)", _core(b, LOAD_CORE), _core(h, LOAD_CORE),

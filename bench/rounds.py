@@ -79,6 +79,7 @@ def aggregate(runs: Sequence[dict[str, Any]]) -> dict[str, Any]:
     requests = sum(r.get("requests") or 0 for r in runs)
     cpu = _total(runs, "balancer_cpu_s")
     backend = _total(runs, "backend_cpu_s")
+    idle = _total(runs, "idle_balancers_cpu_s")
     errors: dict[str, int] = {}
     for r in runs:
         for k, v in (r.get("errors") or {}).items():
@@ -97,6 +98,8 @@ def aggregate(runs: Sequence[dict[str, Any]]) -> dict[str, Any]:
         "balancer_cpu_us_per_request": 1e6 * cpu / requests if cpu is not None and requests else None,
         "backend_cpu_s": backend,
         "backend_cpu_pct": 100 * backend / wall if backend is not None and wall else None,
+        # the other balancers, up on the same core and waiting for their turn: how idle they were
+        "idle_balancers_cpu_pct": 100 * idle / wall if idle is not None and wall else None,
         "core_busy_pct": _core_busy(runs),
         "loadavg_1m": max((r["loadavg_1m"] for r in runs if r.get("loadavg_1m") is not None), default=None),
         "wrk": runs[0].get("wrk"),

@@ -74,6 +74,7 @@ def test_a_scenario_in_rounds_adds_up_its_runs_and_survives_a_balancer_that_dies
         cpu = sum(r["balancer_cpu_s"] for r in each)
         assert agg["balancer_cpu_us_per_request"] == pytest.approx(1e6 * cpu / agg["requests"])
         assert agg["balancer_cpu_pct"] == pytest.approx(100 * cpu / sum(r["wall_s"] for r in each))
+        assert all(r["idle_balancers_cpu_s"] >= 0 for r in each) and agg["idle_balancers_cpu_pct"] is not None
         assert out["balancers"][f"{kind}-l4"]["returncode"] is not None  # stopped
         assert out["balancers"][f"{kind}-l4"]["sticky"]["entries"] == 1  # asked after the runs: one client
     dead = runs["ceiling"]
@@ -93,3 +94,23 @@ def test_a_scenario_in_rounds_adds_up_its_runs_and_survives_a_balancer_that_dies
     assert f"| req/s by round | {b[0]['requests_per_s']:,.0f} · {b[1]['requests_per_s']:,.0f} |" in text
     assert per_round in text and "the order reversed every other round" in text
     assert "| balancer alive after the run | yes | yes | **no** |" in text
+
+
+@pytest.mark.skipif(not all(PROGRAMS.values()) or tools.find_program("h2load") is None,
+                    reason="haproxy, nginx, wrk and h2load are needed (make bench installs them)")
+def test_h2_rounds_alternate_buddylb_and_haproxy_and_count_only_the_measured_seconds(tmp_path):
+    """The ceiling has no HTTP/2: h2-keepalive's rounds are buddylb, HAProxy; HAProxy, buddylb.
+    The measured h2load run has no warm-up of its own, so the CPU counted around it is its
+    requests' alone: its measured seconds are the round's, not one more."""
+    with tempfile.TemporaryDirectory(prefix="buddylb-bench-") as tmp:
+        programs = PROGRAMS | {"h2load": tools.find_program("h2load")}
+        out = proxy.run_proxy(["h2-keepalive"], Path(tmp), tmp_path, programs, 2, None, lambda m: None, rounds=2)
+    runs = out["scenarios"]["h2-keepalive"]
+    assert set(runs) == {"buddylb", "haproxy"}
+    assert [(r["round"], r["position"]) for r in runs["buddylb"]["rounds"]] == [(1, 1), (2, 2)]
+    assert [(r["round"], r["position"]) for r in runs["haproxy"]["rounds"]] == [(1, 2), (2, 1)]
+    for agg in runs.values():
+        assert agg["requests"] > 0 and "--warm-up-time=0" in agg["wrk"]
+        for r in agg["rounds"]:
+            assert r["requests"] > 0 and r["seconds"] < 1.5 and r["wall_s"] < 1.9  # -D 1, no warm-up inside
+    assert out["balancers"]["ceiling-l7"]["returncode"] is not None  # up for the config, stopped with it
