@@ -8,6 +8,7 @@
 # accepted connection, so no getsockname() to validate its descriptor, no ioctl(FIONBIO)
 # after the accept, no method lookup per call).  They raise OSError as the socket module
 # does (errno and strerror, the matching subclass: BlockingIOError, ConnectionResetError).
+cimport cython
 from cpython.exc cimport PyErr_SetFromErrno
 from cpython.object cimport PyObject
 from cpython.ref cimport Py_DECREF
@@ -158,13 +159,23 @@ cdef inline int _c_so_error(int fd) except -1:
     return err
 
 
+cdef class Transport
+
+# The dispatch loops hold their transport as a Transport: its fields are C reads and its
+# steps C calls (an untyped local made each a Python attribute lookup and method call:
+# five lookups and a call per event, issue 10).
 cdef class Poller:
     cdef public object loop, ep, poll
     cdef public dict fds
     cdef public list soon, dead, dials
     cdef public bint batch, scheduled
+    cpdef add(self, Transport t)
     cpdef later(self)
+    @cython.locals(t=Transport, fd=int, ev=long)
+    cpdef _events(self)
+    @cython.locals(t=Transport)
     cpdef _settle(self)
+    @cython.locals(t=Transport)
     cpdef _dial(self)
 
 cdef class Transport:
@@ -182,3 +193,5 @@ cdef class Transport:
     cpdef _finish(self, object exc)
     cpdef _connected(self, int ev)
     cpdef _start(self)
+
+cpdef attach(Transport t, object protocol)
