@@ -258,3 +258,46 @@ def test_a_busy_client_still_sees_another_nodes_change_within_the_cache_validity
             await n.store.stop()
 
     run(go())
+
+
+def test_a_burst_of_first_decisions_shares_one_pipeline(redis_server):
+    """A cold node taking 100 new clients at once: its loads and inserts of one loop pass go
+    as one pipeline (store.batch), so the burst neither queues for the pool's 16 connections
+    nor opens them (one by one it opened 15 and, at load 4 with a 200 ms store timeout,
+    overran the timeout and turned degraded: tests/e2e/test_redis_nodes' race split)."""
+    async def go():
+        r = redis.Redis(port=redis_server.port)
+        node = Node(ONE_TO_ONE, await _started(RedisStore(redis_server.url, prefix="burst:", timeout_s=0.5)))
+        opened = r.info("stats")["total_connections_received"]
+        clients = [f"127.0.{n // 200}.{n % 200 + 1}" for n in range(100)]
+        ds = await asyncio.gather(*[node.connect(c, HTTP) for c in clients])
+        assert [d.outcome for d in ds] == ["new"] * 100
+        assert not node.store.degraded and node.store.errors == 0
+        assert node.store.ops.pipelines <= 4  # the loads in one, the inserts in one (or a few passes)
+        assert r.info("stats")["total_connections_received"] - opened <= 2
+        assert len(r.keys("burst:*")) == 100
+        # a second node sees every entry and follows it (the batched GETs read them back)
+        other = Node(ONE_TO_ONE, await _started(RedisStore(redis_server.url, prefix="burst:", timeout_s=0.5)))
+        again = await asyncio.gather(*[other.connect(c, HTTP) for c in clients])
+        assert [rs(d) for d in again] == [rs(d) for d in ds]
+        for n in (node, other):
+            await n.store.stop()
+
+    run(go())
+
+
+def test_a_batched_insert_survives_a_script_flush(redis_server):
+    """Redis lost the insert-or-get script (SCRIPT FLUSH, as after a restart): the batch gets
+    NOSCRIPT, loads the script and sends those inserts again; nothing degrades."""
+    async def go():
+        r = redis.Redis(port=redis_server.port)
+        node = Node(ONE_TO_ONE, await _started(RedisStore(redis_server.url, prefix="flush:", timeout_s=0.5)))
+        await node.connect("127.0.0.1", HTTP)
+        r.script_flush()
+        ds = await asyncio.gather(*[node.connect(f"127.0.0.{n}", HTTP) for n in range(2, 12)])
+        assert [d.outcome for d in ds] == ["new"] * 10
+        assert not node.store.degraded and node.store.errors == 0
+        assert len(r.keys("flush:*")) == 11
+        await node.store.stop()
+
+    run(go())

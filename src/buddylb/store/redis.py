@@ -13,6 +13,8 @@ re-decides on the winner's entry, so both connections end on one rserver.
 Latency: the local StickyTable is a cache.  An entry loaded or written less than
 `cache_s` ago is used without a round trip (using it does not extend that); a sticky hit
 that changes nothing writes nothing; TTL refreshes on close are batched every 100 ms.
+The loads and writes asked for in one event-loop pass go as one pipeline (`store.batch`):
+a burst of new clients costs one round trip, not one pooled connection each.
 
 Redis is the truth for what it holds, never for what it lacks: a local live entry that
 Redis does not have (Redis restarted empty, failed over to a replica that missed the
@@ -38,7 +40,7 @@ from redis.exceptions import RedisClusterException, RedisError
 from buddylb.core.decide import NEW, STICKY_HIT, Decision
 from buddylb.core.snapshot import Scope
 from buddylb.core.sticky import StickyTable
-from buddylb.store import antientropy, cluster, record
+from buddylb.store import antientropy, batch, cluster, record
 from buddylb.store.connect import connect
 
 log = logging.getLogger("buddylb.store")
@@ -60,6 +62,9 @@ class RedisStore:
         self.conn = connect(url, timeout_s)
         self.client = self.conn.client
         self._insert = self.client.register_script(record.INSERT_OR_GET)
+        # the decision bracket's commands: one pipeline per loop pass (store.batch)
+        self.ops = batch.Direct(self.client, self._insert) if self.conn.kind == "cluster" else \
+            batch.Batch(self.client, self._insert)
         self.marker = "{" + prefix + "}marker"  # a hash tag: one slot in a Redis Cluster
         self.fresh: dict[tuple[str, str, Hashable], float] = {}
         self.degraded = False
@@ -103,7 +108,8 @@ class RedisStore:
             self.tasks.append(loop.create_task(self._heartbeat()))
 
     async def stop(self) -> None:
-        for t in self.tasks + [t for t in (self.reconnecting, self.passing) if t is not None]:
+        for t in self.tasks + [t for t in (self.reconnecting, self.passing) if t is not None] + \
+                list(getattr(self.ops, "running", ())):
             t.cancel()
         try:
             await self.conn.close()
@@ -123,7 +129,7 @@ class RedisStore:
             return
         rk = self.rkey(table.context, scope, key)
         try:
-            value = await asyncio.wait_for(self.client.get(rk), self.timeout_s)
+            value = await asyncio.wait_for(self.ops.get(rk), self.timeout_s)
             if value is None:
                 value = await self._repair(table, scope, key, rk, now)
         except _FAILURES as exc:
@@ -144,8 +150,7 @@ class RedisStore:
         if ttl_ms <= 0:
             return None
         self.repairs += 1
-        return await asyncio.wait_for(self._insert(keys=[rk], args=[record.pack(e.last, e.farms), ttl_ms]),
-                                      self.timeout_s)
+        return await asyncio.wait_for(self.ops.insert(rk, record.pack(e.last, e.farms), ttl_ms), self.timeout_s)
 
     def fresh_copy(self, context: str, scope: Scope, key: Hashable, now: float) -> bool:
         """True when a decision on this key needs no load: the local copy is current
@@ -177,13 +182,13 @@ class RedisStore:
         value = record.pack(d.entry.last, d.entry.farms)
         try:
             if d.outcome == NEW:
-                existing = await asyncio.wait_for(self._insert(keys=[rk], args=[value, ttl_ms]), self.timeout_s)
+                existing = await asyncio.wait_for(self.ops.insert(rk, value, ttl_ms), self.timeout_s)
                 if existing:  # another node (or connection) stored first: follow its entry
                     self._apply(table, scope, key, existing, now)
                     self.fresh[fk] = now + self.cache_s
                     return redecide()
             else:
-                await asyncio.wait_for(self.client.set(rk, value, px=ttl_ms), self.timeout_s)
+                await asyncio.wait_for(self.ops.set(rk, value, ttl_ms), self.timeout_s)
         except _FAILURES as exc:
             self._degrade(exc)
             self.dirty[fk] = (table, scope)

@@ -1,0 +1,124 @@
+"""The decision bracket's Redis commands, sent as one pipeline per event-loop pass.
+
+Why: a burst of new clients (a node just started, a VIP just put in service) asks for
+one GET and one insert-or-get per client at once.  Sent one by one, each takes a pooled
+connection for a whole round trip; with the pool's 16 connections a burst of 50 queues
+for connections, opens new ones under load, and overruns the store's timeout (`sticky-store
+... timeout`, 200 ms in the tests): the node then turned degraded and decided locally,
+and two nodes racing for the same clients split them (seen at load 4 on two cores).
+Batched, the commands asked for in one loop pass share one connection and one round
+trip, however many clients came at once, and Redis parses one pipeline instead of N
+requests.
+
+`Batch.get/insert/set` return a future (the caller bounds it with its own timeout, as
+before: a caller that gave up leaves its future cancelled and its result is dropped).
+The insert-or-get script goes as EVALSHA; a NOSCRIPT answer (Redis restarted, or a new
+primary) loads the script and sends those inserts again, once.
+
+A Redis Cluster spreads keys over nodes, so one pipeline would span slots: `Direct`
+sends each command on its own (redis-py's cluster client routes it), with the same
+interface.
+"""
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from redis.exceptions import NoScriptError
+
+
+class Batch:
+    """Commands of one loop pass in one pipeline (see the module doc)."""
+
+    def __init__(self, client: Any, script: Any) -> None:
+        self.client = client
+        self.script = script  # the registered insert-or-get (redis-py Script: .sha, .script)
+        self.queued: list[tuple[tuple, asyncio.Future]] = []
+        self.scheduled = False
+        self.running: set[asyncio.Task] = set()
+        self.pipelines = 0  # pipelines sent (status and tests: how many round trips a burst took)
+
+    def get(self, key: str) -> asyncio.Future:
+        return self._add(("GET", key))
+
+    def set(self, key: str, value: str, ttl_ms: int) -> asyncio.Future:
+        return self._add(("SET", key, value, "PX", ttl_ms))
+
+    def insert(self, key: str, value: str, ttl_ms: int) -> asyncio.Future:
+        """Insert-or-get (store.record.INSERT_OR_GET): None when ours was stored, else the existing value."""
+        return self._add(("EVALSHA", None, 1, key, value, ttl_ms))
+
+    def _add(self, command: tuple) -> asyncio.Future:
+        loop = asyncio.get_running_loop()
+        fut = loop.create_future()
+        self.queued.append((command, fut))
+        if not self.scheduled:
+            self.scheduled = True
+            loop.call_soon(self._send)
+        return fut
+
+    def _send(self) -> None:
+        self.scheduled = False
+        queued, self.queued = self.queued, []
+        queued = [(c, f) for c, f in queued if not f.done()]  # given up on before it was sent
+        if not queued:
+            return
+        task = asyncio.get_running_loop().create_task(self._run(queued))
+        self.running.add(task)
+        task.add_done_callback(self.running.discard)
+
+    async def _run(self, queued: list[tuple[tuple, asyncio.Future]]) -> None:
+        try:
+            results = await self._pipeline([c for c, _ in queued])
+            retry = [i for i, r in enumerate(results) if isinstance(r, NoScriptError)]
+            if retry:  # Redis lost the script (restart, failover): load it, send those again
+                self.script.sha = await self.client.script_load(self.script.script)
+                again = await self._pipeline([queued[i][0] for i in retry])
+                for i, r in zip(retry, again):
+                    results[i] = r
+        except BaseException as exc:  # the connection failed, or the store is stopping
+            for _, fut in queued:
+                if not fut.done():
+                    if isinstance(exc, asyncio.CancelledError):
+                        fut.cancel()
+                    else:
+                        fut.set_exception(exc)
+            if not isinstance(exc, Exception):
+                raise
+            return
+        for (_, fut), r in zip(queued, results):
+            if fut.done():
+                continue
+            if isinstance(r, Exception):
+                fut.set_exception(r)
+            else:
+                fut.set_result(r)
+
+    async def _pipeline(self, commands: list[tuple]) -> list:
+        self.pipelines += 1
+        pipe = self.client.pipeline(transaction=False)
+        sha = self.script.sha
+        for c in commands:
+            if c[0] == "EVALSHA":
+                pipe.execute_command("EVALSHA", sha, *c[2:])
+            else:
+                pipe.execute_command(*c)
+        return await pipe.execute(raise_on_error=False)
+
+
+class Direct:
+    """The same interface, one command at a time (Redis Cluster: see the module doc)."""
+
+    def __init__(self, client: Any, script: Any) -> None:
+        self.client = client
+        self.script = script
+        self.pipelines = 0
+
+    def get(self, key: str) -> Any:
+        return self.client.get(key)
+
+    def set(self, key: str, value: str, ttl_ms: int) -> Any:
+        return self.client.set(key, value, px=ttl_ms)
+
+    def insert(self, key: str, value: str, ttl_ms: int) -> Any:
+        return self.script(keys=[key], args=[value, ttl_ms])
