@@ -17,20 +17,21 @@ Theory of operation
   remembered, and resuming reads then).  A read shorter than READ_SIZE drained the socket
   (TCP); a full one is followed by another on the next pass (fairness).
 - `Transport`: on a bare descriptor (its socket calls: tcp.pxd's `_c_*` C calls when
-  compiled, io.sockcalls otherwise), the part of asyncio.Transport the L4 relay and its
-  gates use (write with a buffer and pause_writing/resume_writing at HIGH/LOW,
-  write_eof, close after the buffer drains, abort, pause/resume_reading,
-  get_extra_info, set_protocol).  As in
-  asyncio, `connection_lost` is never called from inside the call that caused it: it
-  runs after the current batch of events (or on the next loop pass).
+  compiled, io.sockcalls otherwise), the part of asyncio.Transport the L4 relay, its
+  gates, the L7 client and L7's pooled server connections use (write with a buffer and
+  pause_writing/resume_writing at HIGH/LOW, write_eof, close after the buffer drains,
+  abort, pause/resume_reading, get_extra_info, set_protocol).  As in asyncio,
+  `connection_lost` is never called from inside the call that caused it: it runs after
+  the current batch of events (or on the next loop pass).
 - `io.accept.Server`: accepts from a VIP's listening socket into Transports (its module).
 - `connect`: starts a non-blocking connect and calls back when it is made or failed (no
   coroutine, no future); io.flow.Connector bounds it and cancels it with `abort()`;
   `attach` gives the made connection its protocol.
 
 It must never parse a protocol: it only moves bytes between a socket and a protocol.
-Plain VIPs, L4 and L7, are served here and every L4 server connection is made here;
-TLS-terminated VIPs keep uvloop's SSL transports for the client side (io/listeners.py).
+Plain VIPs, L4 and L7, are served here and every server connection is made here (L4's,
+and L7's pool through io.pool.Pool.dial); TLS-terminated VIPs keep uvloop's SSL
+transports for the client side (io/listeners.py).
 """
 from __future__ import annotations
 
@@ -195,7 +196,7 @@ class Poller:
 
 
 class Transport:
-    """One TCP socket of an L4 connection (client or server side); see the module doc."""
+    """One TCP socket, client or server side (L4, plain L7, L7's pool); see the module doc."""
 
     def __init__(self, poller: Poller, fd: int, protocol: Any, peername: Any) -> None:
         self.poller = poller
@@ -393,7 +394,7 @@ class Transport:
         self._finish(exc)
 
     def _failed(self, exc: BaseException) -> None:
-        self.poller.loop.call_exception_handler({"message": "L4 transport callback failed", "exception": exc,
+        self.poller.loop.call_exception_handler({"message": "io.tcp transport callback failed", "exception": exc,
                                                  "transport": self, "protocol": self.protocol})
         self.abort()
 
@@ -436,7 +437,7 @@ class Transport:
 
 
 def connect(poller: Poller, address: str, port: int, done: Callable[[Any, Any], None]) -> Transport:
-    """Start an L4 server connection (numeric address, TCP_NODELAY): a callback, not a
+    """Start a server connection (numeric address, TCP_NODELAY): a callback, not a
     coroutine (issue 10: no coroutine, no future, no loop hop per new connection).
 
     Returns the connecting Transport at once; its first epoll event calls `done(t, None)`
