@@ -180,7 +180,9 @@ class Pool:
             return
         if conn.paused:
             conn.resume()  # an idle connection must notice the server's EOF or stray bytes
-        conns = self.idle.setdefault(conn.target, [])
+        conns = self.idle.get(conn.target)
+        if conns is None:  # not setdefault: its default list would be made on every request
+            conns = self.idle[conn.target] = []
         if len(conns) >= MAX_IDLE_PER_TARGET:
             conn.close()
             return
