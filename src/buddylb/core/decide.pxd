@@ -13,6 +13,7 @@ from buddylb.core.predictors cimport choose
 from buddylb.core.prefetch cimport lru_neighbours
 from buddylb.core.scope_table cimport ScopeTable
 from buddylb.core.sticky cimport Entry, StickyTable
+from buddylb.core.state cimport RuntimeState
 
 cdef class Plan:
     cdef public object seen, ctx, context, scope, scope_name, farms, farm0, cls_name
@@ -43,3 +44,5 @@ cpdef _remember(CDecision d, StickyTable table, object scope, object key, Entry 
                 object member, double now)
 @cython.locals(c=Counters)
 cpdef _count(StickyTable table, str outcome)
+@cython.locals(rs=RuntimeState, entry=Entry, table=StickyTable)
+cpdef connection_closed(object state, CDecision d, double now)

@@ -334,12 +334,20 @@ def _count(table: StickyTable | None, outcome: str) -> None:
 
 
 def connection_closed(state: RuntimeState, d: Decision, now: float) -> None:
-    """The connection (L4) or request (L7) of `d` ended: counts down, expiry restarts."""
-    if d.member is not None:
-        state.closed(d.member)
-    if d.entry is not None and d.table is not None and d.scope is not None:
+    """The connection (L4) or request (L7) of `d` ended: counts down, expiry restarts.
+    Compiled (decide.pxd), once per L7 request: C reads of the decision, and C calls on a
+    RuntimeState and the table (a stand-in state, core.impact's, is called as Python)."""
+    member = d.member
+    if member is not None:
+        if type(state) is RuntimeState:
+            rs = state
+            rs.closed(member)
+        else:
+            state.closed(member)
+    entry, table, scope = d.entry, d.table, d.scope
+    if entry is not None and table is not None and scope is not None:
         # the key serves a reloaded table only, which forwards the close by key (not made otherwise)
-        d.table.closed(d.scope.name, d.key if d.table.retired is not None else None, d.entry, now)
+        table.closed(scope.name, d.key if table.retired is not None else None, entry, now)
         d.entry = None
 
 

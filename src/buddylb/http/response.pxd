@@ -8,4 +8,6 @@ cdef class ResponseParser:
     cdef public Py_ssize_t _state, _informational
     cdef public object _method, _buf, _reader, _remaining, _chunked, _offered
 
+    cpdef reset(self, bytes method, bytes offered=*)
+    @cython.locals(end=Py_ssize_t, last=tuple)
     cpdef object whole(self, bytes data)

@@ -210,11 +210,18 @@ class ResponseParser:
                  "_remaining", "_chunked", "_informational", "_offered")
 
     def __init__(self, method: bytes, offered: bytes = b"") -> None:
+        self._buf = bytearray()
+        self.reset(method, offered)
+
+    def reset(self, method: bytes, offered: bytes = b"") -> None:
+        """Fresh for the next exchange, as `ResponseParser(method, offered)` would be: the
+        L7 machine reuses one parser per client connection (no object per request)."""
         self.must_close = bool(offered)
         self.complete = False
         self._offered = offered
         self._method = method
-        self._buf = bytearray()
+        if self._buf:
+            self._buf = bytearray()
         self._state = _HEAD
         self._reader: HeadReader | None = None  # only while a head arrives in pieces
         self._remaining = 0

@@ -3,12 +3,18 @@
 # allocation with C fields, and release() reads them without descriptor lookups.
 cimport cython
 from buddylb.io.wheel cimport Wheel
+# the decision typed (C reads of its fields), and the close as a C call
+from buddylb.core.decision cimport Decision as CDecision
+from buddylb.core.decide cimport connection_closed
 
 cdef class Lease:
-    cdef public object balancer, decision, holder
+    cdef public object balancer, holder
+    cdef public CDecision decision
     cdef public bint released
 
+    @cython.locals(d=CDecision)
     cpdef track(self, object holder)
+    @cython.locals(d=CDecision)
     cpdef release(self)
     cpdef _given_back(self)
 

@@ -2,6 +2,8 @@
 # live in C fields, so the decision path's one call (`count`) is a C call from Cython callers.
 cimport cython
 from buddylb.io.record cimport FlowRecord
+from buddylb.core.decision cimport Decision as CDecision, Flow as CFlow
+from buddylb.core.decide cimport decide
 
 cdef class Tally:
     cdef public dict decisions, buddy_hits, resticks, routes, responses
@@ -11,5 +13,6 @@ cdef class Tally:
     cpdef count(self, object d)
     cpdef record(self, FlowRecord rec)
 
-@cython.locals(tally=Tally)
-cpdef counted_decide(object b, object vip, object flow, object snap, bint requeue=*)
+# decide() as a C call (its arguments typed: no argument parsing per decision)
+@cython.locals(tally=Tally, d=CDecision)
+cpdef counted_decide(object b, object vip, CFlow flow, object snap, bint requeue=*)

@@ -4,12 +4,14 @@
 cimport cython
 from buddylb.io.l7.upstream cimport Upstream
 from buddylb.core.decision cimport Decision as CDecision
+from buddylb.http.response cimport ResponseParser as CResponseParser
 
 cdef class Exchange(Upstream):
     cpdef client_data(self, object data)
     cpdef _run(self, list events, double now)
     cpdef _pump(self, double now)
     cpdef _body_event(self, object ev)
+    @cython.locals(rp=CResponseParser)
     cpdef bint _begin(self, object head, double now)
     cpdef _dispatch(self, double now)
     cpdef decided(self, CDecision d, double now=*)

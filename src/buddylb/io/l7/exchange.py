@@ -67,7 +67,7 @@ class Exchange(Upstream):
                  "deadline", "armed", "last_client", "last_server", "paused", "client_blocked",
                  "server_blocked", "eof_seen", "requests", "headers", "cookies", "flow", "forwarded",
                  "peer_port", "head", "lease", "conn", "rparser", "rec", "pending", "request_done",
-                 "response_started", "chunked_out", "close_after", "retried", "dispatched", "vip_name", "now",
+                 "response_started", "chunked_out", "close_after", "retried", "dispatched", "vip_name", "now", "spare",
                  "t_head", "t_idle", "t_exchange", "trusted", "inserts", "underscores")
 
     def __init__(self, port: Port, balancer: Any, vip_key: tuple[str, int], tls: bool) -> None:
@@ -100,6 +100,7 @@ class Exchange(Upstream):
         self.lease: Lease | None = None
         self.conn: Any = None
         self.rparser: ResponseParser | None = None
+        self.spare: ResponseParser | None = None  # the last request's parser, reset for the next one
         self.rec: FlowRecord | None = None
         self.pending: list[bytes] = []
         self.request_done = self.response_started = self.chunked_out = self.close_after = False
@@ -268,7 +269,13 @@ class Exchange(Upstream):
         self.request_done = head.framing is F_NONE
         self.response_started = self.chunked_out = self.retried = False
         self.close_after = not head.keep_alive
-        self.rparser = ResponseParser(head.method, head.upgrade)
+        rp = self.spare
+        if rp is None:
+            self.rparser = ResponseParser(head.method, head.upgrade)
+        else:  # _finish kept it: nothing refers to it any more
+            self.spare = None
+            rp.reset(head.method, head.upgrade)
+            self.rparser = rp
         self.dispatched = False
         rec = self.rec = FlowRecord(self.peer, "https" if self.tls else "http", time.time())
         rec.method, rec.path = head.method, head.path
@@ -394,7 +401,7 @@ class Exchange(Upstream):
                 rec.decision(lease.decision)  # the last one: a retry may have changed it
             lease.release()
         self.head = None
-        self.rparser = None
+        self.spare, self.rparser = self.rparser, None
         self.pending = []
         if rec is not None:
             if rec.outcome is None:

@@ -10,12 +10,14 @@ from buddylb.io.record cimport FlowRecord
 # `whole` and the checks of their state are C calls and C reads
 from buddylb.http.request cimport RequestParser as CRequestParser
 from buddylb.http.response cimport ResponseParser as CResponseParser
+from buddylb.core.decision cimport Flow as CFlow
 
 cdef class Upstream:
     cdef public object port, balancer, vip_key, snap, vip, queue, phase, head, conn
-    cdef public object headers, cookies, flow, now
+    cdef public object headers, cookies, now
+    cdef public CFlow flow
     cdef public CRequestParser parser
-    cdef public CResponseParser rparser
+    cdef public CResponseParser rparser, spare
     # the snapshot's values each request reads (_settings)
     cdef public double t_head, t_idle, t_exchange
     cdef public object trusted, inserts
