@@ -36,6 +36,24 @@ def test_keep_alive_request_is_forwarded_and_answered_in_one_write_each(machine,
     assert ex.phase == IDLE and port.state == "open"
 
 
+def test_alternating_requests_on_one_connection_are_each_framed_and_recorded_as_their_own(machine):
+    """The machine copies what it reads of a head once per head object (the parser hands
+    the same object back for the same bytes) and resets one response parser per request:
+    a HEAD between two GETs must still be answered without a body and logged as itself."""
+    ex, port = machine
+    head_req = b"HEAD /h HTTP/1.1\r\nHost: shop\r\n\r\n"
+    for req, resp in ((GET, OK), (head_req, b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n"), (GET, OK)):
+        port.idle.append(FakeConn())
+        ex.client_data(req)
+        ex.server_data(resp)
+    assert port.written == [b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nhi",
+                            b"HTTP/1.1 200 OK\r\ncontent-length: 5\r\n\r\n",  # HEAD: the length, no body
+                            b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nhi"]
+    assert [(r.method, r.path, r.bytes_in, r.status) for r in port.records] == [
+        (b"GET", b"/a?b=1", len(GET), 200), (b"HEAD", b"/h", len(head_req), 200), (b"GET", b"/a?b=1", len(GET), 200)]
+    assert len(port.given_back) == 3 and ex.phase == IDLE
+
+
 def test_body_that_came_with_the_head_goes_out_in_the_same_write(machine):
     ex, port = machine
     conn = FakeConn()

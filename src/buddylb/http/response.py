@@ -187,13 +187,26 @@ _HEAD, _LENGTH, _CHUNKED, _CLOSE, _DONE, _FAILED, _SWITCHED = range(7)
 # remembered; bounded (8 methods x 256 heads of at most 2 KiB, about 4 MiB at worst; a
 # method's table is cleared when full).
 _WHOLE: dict[bytes, dict[bytes, ResponseHead]] = {}
-# The last head remembered per method, (its bytes, the head): a server's responses start
-# with those bytes until its Date turns; checked with one startswith, before the search
-# for the head's end, a slice and a hash that the table needs
-_LAST: dict[bytes, tuple[bytes, ResponseHead]] = {}
+# The last head remembered per method, (its bytes, the head, the length of a whole
+# response with it or -1: none is whole, its keep_alive): a server's responses start with
+# those bytes until its Date turns; checked with one startswith, before the search for the
+# head's end, a slice and a hash that the table needs (and no read of the head's fields)
+_LAST: dict[bytes, tuple[bytes, ResponseHead, int, bool]] = {}
 _WHOLE_MAX = 256
 _WHOLE_BYTES = 2048
 _WHOLE_METHODS = 8
+
+
+def _whole_size(head: ResponseHead, end: int) -> int:
+    """The length of a whole response (`ResponseParser.whole`) with `head` (`end` bytes
+    long): the head alone, or with all of its Content-Length; -1: no such response (a 1xx,
+    a chunked or close-delimited body)."""
+    framing = head.framing
+    if framing is F_NONE:
+        return end if head.status >= 200 else -1
+    if framing is F_LENGTH and head.content_length is not None:
+        return end + head.content_length
+    return -1
 
 
 class ResponseParser:
@@ -263,17 +276,18 @@ class ResponseParser:
             return None
         last = _LAST.get(self._method)
         if last is not None and data.__class__ is bytes and data.startswith(last[0]):
+            if len(data) != last[2]:  # what the checks below say of this head, remembered
+                return None
             head = last[1]
             end = len(last[0])
-        else:
-            head, end = self._judged(data)
-            if head is None:
-                return None
-        framing = head.framing
-        if framing is F_NONE:
-            if end != len(data) or head.status < 200:
-                return None
-        elif framing is not F_LENGTH or len(data) - end != head.content_length:
+            if not last[3]:
+                self.must_close = True
+            self._state, self.complete = _DONE, True
+            return head, data[end:]
+        head, end = self._judged(data)
+        if head is None:
+            return None
+        if len(data) != _whole_size(head, end):
             return None
         if not head.keep_alive:
             self.must_close = True
@@ -288,7 +302,7 @@ class ResponseParser:
         key = data[:cut] if 3 < cut <= _WHOLE_BYTES else None
         head = known.get(key) if known is not None and key is not None else None
         if head is not None:
-            _LAST[self._method] = (key, head)
+            _LAST[self._method] = (key, head, _whole_size(head, cut), head.keep_alive)
             end = cut
         else:
             try:
@@ -305,7 +319,7 @@ class ResponseParser:
                     known.clear()
                 if known is not None:
                     known[key] = head
-                    _LAST[self._method] = (key, head)
+                    _LAST[self._method] = (key, head, _whole_size(head, end), head.keep_alive)
         return head, end
 
     def feed_eof(self) -> list[ResponseEvent]:

@@ -10,6 +10,7 @@ cdef class Tally:
     cdef public Py_ssize_t total
     cdef public object sink
 
+    @cython.locals(cd=CDecision)
     cpdef count(self, object d)
     cpdef record(self, FlowRecord rec)
 

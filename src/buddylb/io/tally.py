@@ -64,14 +64,16 @@ class Tally:
     def count(self, d: Any) -> None:
         """One decision, reported (what the three observers each counted of it)."""
         self.total += 1
-        outcome = d.outcome
-        farm = d.farm
-        ctx = d.vip.context
+        if type(d) is Decision:  # decide()'s (compiled: C reads of its fields)
+            cd = d
+            outcome, farm, vip, member = cd.outcome, cd.farm, cd.vip, cd.member
+        else:  # anything with those fields (admin.history's own counting, tests)
+            outcome, farm, vip, member = d.outcome, d.farm, d.vip, d.member
+        ctx = vip.context
         key = (ctx, farm.name if farm is not None else "", outcome)
         decisions = self.decisions
         decisions[key] = decisions.get(key, 0) + 1
         if outcome == "buddy_hit":
-            member = d.member
             if member is not None and member.buddy_group:
                 bkey = (ctx, member.farm, member.buddy_group)
                 self.buddy_hits[bkey] = self.buddy_hits.get(bkey, 0) + 1

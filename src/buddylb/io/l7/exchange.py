@@ -45,9 +45,9 @@ from buddylb.core.decide import Decision, Flow
 from buddylb.core.inserts import insert_fields
 from buddylb.core.keys import _is_trusted
 from buddylb.errors import ProtocolError
-from buddylb.http.framing import F_CHUNKED, F_NONE
+from buddylb.http.framing import F_CHUNKED
 from buddylb.http.request import (
-    BodyChunk, RequestHead, RequestParser, encode_chunk, encode_last_chunk, head_size, serialize_request_head,
+    BodyChunk, RequestHead, RequestParser, encode_chunk, encode_last_chunk, serialize_request_head,
 )
 from buddylb.http.response import ResponseParser, error_response
 from buddylb.io.flow import Lease
@@ -68,14 +68,13 @@ class Exchange(Upstream):
                  "server_blocked", "eof_seen", "requests", "headers", "cookies", "flow", "forwarded",
                  "peer_port", "head", "lease", "conn", "rparser", "rec", "pending", "request_done",
                  "response_started", "chunked_out", "close_after", "retried", "dispatched", "vip_name", "now", "spare",
+                 "known", "h_method", "h_path", "h_upgrade", "h_url", "h_size", "h_bodiless", "h_keep", "h_v11",
                  "t_head", "t_idle", "t_exchange", "trusted", "inserts", "underscores")
 
     def __init__(self, port: Port, balancer: Any, vip_key: tuple[str, int], tls: bool) -> None:
         self.port, self.now = port, port.now  # the clock bound once: read several times per request
-        self.balancer = balancer
-        self.vip_key = vip_key
-        self.peer = ""
-        self.peer_port = 0
+        self.balancer, self.vip_key = balancer, vip_key
+        self.peer, self.peer_port = "", 0
         self.forwarded: tuple = ()
         self.tls = tls
         self.snap = balancer.snapshot
@@ -91,12 +90,15 @@ class Exchange(Upstream):
         self.paused = False  # we stopped reading the client
         self.client_blocked = False  # the client stopped reading us
         self.server_blocked = False  # the server stopped reading us
-        self.eof_seen = False
-        self.requests = 0
+        self.eof_seen, self.requests = False, 0
         self.headers, self.cookies = RequestFields(False), RequestFields(True)
         self.flow = Flow("", self.vip.address if self.vip else "", headers=self.headers, cookies=self.cookies)
         # the request in flight (one at a time; fields reset by _begin)
         self.head: RequestHead | None = None
+        # what each request reads of its head, copied once per head object (_know)
+        self.known: RequestHead | None = None
+        self.h_method = self.h_path = self.h_upgrade = b""
+        self.h_url, self.h_size, self.h_bodiless, self.h_keep, self.h_v11 = "", 0, False, False, False
         self.lease: Lease | None = None
         self.conn: Any = None
         self.rparser: ResponseParser | None = None
@@ -266,37 +268,34 @@ class Exchange(Upstream):
         already (reload)."""
         self.requests += 1
         self.head = head
-        self.request_done = head.framing is F_NONE
+        if head is not self.known:
+            self._know(head)
+        self.request_done = self.h_bodiless
         self.response_started = self.chunked_out = self.retried = False
-        self.close_after = not head.keep_alive
+        self.close_after = not self.h_keep
         rp = self.spare
         if rp is None:
-            self.rparser = ResponseParser(head.method, head.upgrade)
+            self.rparser = ResponseParser(self.h_method, self.h_upgrade)
         else:  # _finish kept it: nothing refers to it any more
             self.spare = None
-            rp.reset(head.method, head.upgrade)
+            rp.reset(self.h_method, self.h_upgrade)
             self.rparser = rp
         self.dispatched = False
         rec = self.rec = FlowRecord(self.peer, "https" if self.tls else "http", time.time())
-        rec.method, rec.path = head.method, head.path
-        if head._size < 0:  # byte counters include heads (issue 14); a remembered head keeps its size
-            head._size = head_size(head)
-        rec.bytes_in = head._size
+        rec.method, rec.path = self.h_method, self.h_path
+        rec.bytes_in = self.h_size
         if not self._follow_reload():
             return False
         assert self.vip is not None
         rec.vip = self.vip_name
         flow = self.flow
-        if head._url is None:  # the path as str, kept with a remembered head too
-            head._url = head.path.decode("latin-1")
-        flow.url = head._url
-        self.headers.head = self.cookies.head = head
+        flow.url = self.h_url
         if self.trusted:
             xff = head.header(b"x-forwarded-for")
             flow.xff = [xff.decode("latin-1")] if xff else None
         self.last_server = self.last_client = now
         self._enter(EXCHANGE, self.t_exchange, now)
-        if head.upgrade:
+        if self.h_upgrade:
             self._pause_client()  # until the server answers: tunnel bytes or the next request
         return True
 
@@ -324,7 +323,7 @@ class Exchange(Upstream):
         port = member.port  # Decision.address and .port, inlined: two Python calls per request otherwise
         if port is None:
             port = d.vip.port
-        if self.head.upgrade:  # an upgrade gets a connection of its own: never a pooled one (tunnel.py)
+        if self.h_upgrade:  # an upgrade gets a connection of its own: never a pooled one (tunnel.py)
             conn = None
         elif farm is not None and farm.send_proxy:  # pooled per client address: io/pool.py
             conn = self.port.take(member.address, port, self.peer)
@@ -355,8 +354,8 @@ class Exchange(Upstream):
             assert self.vip is not None
             extra = (*extra, *insert_fields(inserts[lease.decision.class_name], self.peer, self.peer_port,
                                             self.vip.address, self.vip.port))
-        if head.upgrade:  # for this request only (http/upgrade.py)
-            extra = (*extra, (b"connection", b"upgrade"), (b"upgrade", head.upgrade))
+        if self.h_upgrade:  # for this request only (http/upgrade.py)
+            extra = (*extra, (b"connection", b"upgrade"), (b"upgrade", self.h_upgrade))
         if self.client_blocked:
             conn.pause()  # the client is not reading: don't read its response yet
         out = serialize_request_head(head, extra, True, self.underscores)  # positional
@@ -365,7 +364,7 @@ class Exchange(Upstream):
             self.pending = []
         conn.write(out)
         self.last_server = self.now() if now < 0.0 else now
-        if self.paused and not self.queue and not head.upgrade:
+        if self.paused and not self.queue and not self.h_upgrade:
             self._resume_client()
 
     def connect_failed(self) -> None:
@@ -402,7 +401,8 @@ class Exchange(Upstream):
             lease.release()
         self.head = None
         self.spare, self.rparser = self.rparser, None
-        self.pending = []
+        if self.pending:
+            self.pending = []
         if rec is not None:
             if rec.outcome is None:
                 rec.outcome = "no_server"

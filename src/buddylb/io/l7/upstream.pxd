@@ -10,12 +10,18 @@ from buddylb.io.record cimport FlowRecord
 # `whole` and the checks of their state are C calls and C reads
 from buddylb.http.request cimport RequestParser as CRequestParser
 from buddylb.http.response cimport ResponseParser as CResponseParser
-from buddylb.core.decision cimport Flow as CFlow
+from buddylb.core.decision cimport Decision as CDecision, Flow as CFlow
 
 cdef class Upstream:
     cdef public object port, balancer, vip_key, snap, vip, queue, phase, head, conn
     cdef public object headers, cookies, now
     cdef public CFlow flow
+    # the request head's values each request reads (Exchange._know: once per head object)
+    cdef public object known
+    cdef public bytes h_method, h_path, h_upgrade
+    cdef public str h_url
+    cdef public Py_ssize_t h_size
+    cdef public bint h_bodiless, h_keep, h_v11
     cdef public CRequestParser parser
     cdef public CResponseParser rparser, spare
     # the snapshot's values each request reads (_settings)
@@ -34,8 +40,10 @@ cdef class Upstream:
 
     cpdef bint _follow_reload(self)
     cpdef _settings(self)
+    cpdef _know(self, object head)
     cpdef server_data(self, object data)
     cpdef server_eof(self)
     cpdef _relay(self, list events, double now)
+    @cython.locals(d=CDecision)
     cpdef bytes _response_head(self, object head)
     cpdef _response_done(self, double now)

@@ -1,6 +1,6 @@
 """The server side of the L7 exchange machine: response relay, cookies, server faults;
-and the configuration each request runs on (a reload between requests, the snapshot's
-values a request reads, kept in C fields).
+and what each request reads, kept in C fields (the configuration it runs on, followed
+across a reload; its head's values).
 
 A base class of `exchange.Exchange` (split out only to keep each file readable; it has
 no state of its own and no meaning apart): server events from the pooled connection
@@ -17,7 +17,7 @@ import logging
 from buddylb.core.decide import Decision, learn
 from buddylb.errors import ProtocolError
 from buddylb.http.framing import F_CHUNKED, F_CLOSE, F_NONE
-from buddylb.http.request import BodyChunk, RequestHead, encode_chunk, encode_last_chunk
+from buddylb.http.request import BodyChunk, RequestHead, encode_chunk, encode_last_chunk, head_size
 from buddylb.http.response import ResponseHead, ResponseParser, serialize_response_head
 from buddylb.io.l7.timers import CLOSED, HEAD, IDLE
 from buddylb.io.l7.tunnel import switch
@@ -35,7 +35,7 @@ class Upstream:
     # declared in upstream.pxd.  This half also calls Exchange's _finish, _drop_conn,
     # _reply_error, _enter, _pause_client, _resume_client, _pump and client_data.
 
-    # -- the configuration a request runs on ---------------------------------------------
+    # -- what requests read, kept in C fields: the configuration, the head ---------------
     def _follow_reload(self) -> bool:
         """Each request is a flow: a keep-alive connection's next request is decided on the
         configuration in service now (a reload that removed an rserver must not keep
@@ -65,6 +65,19 @@ class Upstream:
         self.trusted = snap.trusted_proxies
         self.underscores = snap.config.underscores_in_headers
         self.inserts = self.vip.policy.inserts if self.vip is not None else None
+
+    def _know(self, head: RequestHead) -> None:
+        """Copy what each request reads of `head` into C fields.  A keep-alive client
+        repeating a request gets the same head object back (`RequestParser.whole`
+        remembers it), and then this is skipped: no attribute lookups per request."""
+        if head._size < 0:  # byte counters include heads (issue 14); a remembered head keeps its size
+            head._size = head_size(head)
+        if head._url is None:  # the path as str, kept with a remembered head too
+            head._url = head.path.decode("latin-1")
+        self.known = self.headers.head = self.cookies.head = head
+        self.h_method, self.h_path, self.h_upgrade = head.method, head.path, head.upgrade
+        self.h_url, self.h_size = head._url, head._size
+        self.h_bodiless, self.h_keep, self.h_v11 = head.framing is F_NONE, head.keep_alive, head.version >= (1, 1)
 
     # -- the server side ----------------------------------------------------------------
     def server_data(self, data: bytes) -> None:
@@ -152,7 +165,7 @@ class Upstream:
         req = self.head
         assert req is not None and self.rec is not None
         if head.status < 200:  # ResponseHead.informational, without its property call
-            return serialize_response_head(head) if req.version >= (1, 1) else b""
+            return serialize_response_head(head) if self.h_v11 else b""
         extra: list[tuple[bytes, bytes]] = []
         d = self.lease.decision if self.lease is not None else None
         if d is not None:
@@ -161,7 +174,7 @@ class Upstream:
             if d.learn_cookie:
                 self._learn_cookie(d, head)
         framing = head.framing
-        if framing is F_CHUNKED and req.version < (1, 1):
+        if framing is F_CHUNKED and not self.h_v11:
             framing = F_CLOSE  # an HTTP/1.0 client gets the body de-chunked, then a close
         if framing is F_CLOSE:
             self.close_after = True
@@ -192,7 +205,7 @@ class Upstream:
 
     def _response_done(self, now: float) -> None:
         """The response ended (at `now`): the server connection goes back, the next request may come."""
-        upgrade = self.head is not None and self.head.upgrade
+        upgrade = self.head is not None and self.h_upgrade
         if upgrade:
             self.parser.not_switched()  # no 101: what the client sent since is HTTP again
         conn, self.conn = self.conn, None
