@@ -111,6 +111,8 @@ def _proxy(res: dict[str, Any]) -> list[str]:
             return ["## Proxy scenarios", "", f"Skipped: missing {', '.join(secs['proxy-skipped']['missing'])}.", ""]
         return []
     lines = _proxy_intro(secs.get("proxy-settings", {}))
+    in_rounds = any((r or {}).get("rounds") for n in names for r in secs[f"scenario:{n}"].values()
+                    if isinstance(r, dict))  # results written before the rounds have none
     rows = []
     for n in names:
         sc, pair = SCENARIOS[n], secs[f"scenario:{n}"]
@@ -121,17 +123,18 @@ def _proxy(res: dict[str, Any]) -> list[str]:
                      _ratio(_throughput(b, sc.unit), _throughput(h, sc.unit)),
                      _ratio(_throughput(b, sc.unit), _throughput(c, sc.unit)),
                      " / ".join(_n(_cpu_us(r), 1) for r in (b, h, c)),
-                     _by_round_ratios(b, h, c, sc.unit),
+                     *([_by_round_ratios(b, h, c, sc.unit)] if in_rounds else []),
                      _n(_throughput(d, sc.unit)) if d else NA])
     lines += ["### Summary", "",
               "\"ceiling\": `bench/relay.py`, a bare uvloop relay of the same traffic in the same run (L7: head "
               "split, hop-by-hop removal, a source-IP dict, a keep-alive pool, response framing; L4: a byte "
               "relay), the platform ceiling for a Python balancer. CPU µs/request: the balancer's utime+stime "
-              "over the run divided by the requests completed. Figures are over all rounds; \"by round\": "
-              "buddylb / HAProxy and buddylb / ceiling of each round alone (adjacent runs), so the spread shows.", ""]
+              "over the run divided by the requests completed."
+              + (" Figures are over all rounds; \"by round\": buddylb / HAProxy and buddylb / ceiling of each "
+                 "round alone (adjacent runs), so the spread shows." if in_rounds else ""), ""]
     lines += _table(["scenario", "unit", "buddylb", "HAProxy", "ceiling", "buddylb / HAProxy", "buddylb / ceiling",
-                     "CPU µs/req (buddylb / HAProxy / ceiling)", "by round (÷ HAProxy; ÷ ceiling)",
-                     "direct to nginx"], rows)
+                     "CPU µs/req (buddylb / HAProxy / ceiling)",
+                     *(["by round (÷ HAProxy; ÷ ceiling)"] if in_rounds else []), "direct to nginx"], rows)
     for n in names:
         lines += _scenario(n, secs, meta)
     return lines + _direct([secs[f"direct:{n}"] | {"name": n} for n in directs]) + _balancers(secs)

@@ -93,6 +93,8 @@ def test_a_scenario_in_rounds_adds_up_its_runs_and_survives_a_balancer_that_dies
     per_round = " · ".join(f"{x['requests_per_s'] / y['requests_per_s']:.2f}×" for x, y in zip(b, h))
     assert f"| req/s by round | {b[0]['requests_per_s']:,.0f} · {b[1]['requests_per_s']:,.0f} |" in text
     assert per_round in text and "the order reversed every other round" in text
+    summary = ", ".join(f"{x['requests_per_s'] / y['requests_per_s']:.2f}" for x, y in zip(b, h))
+    assert "by round (÷ HAProxy; ÷ ceiling)" in text and f"| {summary}; " in text
     assert "| balancer alive after the run | yes | yes | **no** |" in text
 
 

@@ -307,6 +307,7 @@ def test_report_shows_ceiling_ratios_and_cpu_per_request():
     text = report.render({"meta": meta, "sections": {"scenario:l7-keepalive": pair}})
     assert "buddylb / ceiling" in text and "0.25×" in text and "0.50×" in text
     assert "900.0 / 200.0 / 450.0" in text  # the ceiling's from its CPU % and rate
+    assert "by round" not in text  # results from before the rounds: no empty per-round column or rows
 
 
 def test_h2load_parse():
