@@ -7,6 +7,7 @@ from buddylb.core.decision cimport Decision as CDecision
 from buddylb.http.response cimport ResponseParser as CResponseParser
 
 cdef class Exchange(Upstream):
+    @cython.locals(now=double)
     cpdef client_data(self, object data)
     cpdef _run(self, list events, double now)
     cpdef _pump(self, double now)
@@ -18,8 +19,5 @@ cdef class Exchange(Upstream):
     cpdef connected(self, object conn, double now=*)
     cpdef _to_server(self, object data)
     cpdef _drop_conn(self)
-    cpdef _finish(self, object status)
-    cpdef _enter(self, object phase, double seconds, double now=*)
-    cpdef _arm(self, double due)
     cpdef _pause_client(self)
     cpdef _resume_client(self)

@@ -5,7 +5,7 @@ Owns what happens to one client connection of an L7 VIP: requests are validated
 to a pooled server connection (SPEC §5), and the response relayed back.  It never
 touches a socket, a task or the event loop: every action is a call on its `Port` (the
 asyncio protocol in `protocol.py`, or a fake one in tests), and time is `port.now()`.
-This module is over 400 lines (about 500) because the client half of an exchange
+This module is over 400 lines (about 470) because the client half of an exchange
 (pipelining, request bodies, errors, the lingering close, timer expiry) reads best in
 one place; the server half is `upstream.py`, the timer table `timers.py`, the Port
 interface `port.py`, the glue `protocol.py`.
@@ -391,25 +391,6 @@ class Exchange(Upstream):
         if conn is not None:
             conn.abort()  # half-sent or half-read: never reused
 
-    def _finish(self, status: int) -> None:
-        """The request in flight ended: release its lease once, emit its record."""
-        lease, self.lease = self.lease, None
-        rec, self.rec = self.rec, None
-        if lease is not None:
-            if rec is not None:
-                rec.decision(lease.decision)  # the last one: a retry may have changed it
-            lease.release()
-        self.head = None
-        self.spare, self.rparser = self.rparser, None
-        if self.pending:
-            self.pending = []
-        if rec is not None:
-            if rec.outcome is None:
-                rec.outcome = "no_server"
-            rec.status = status
-            rec.end(time.time())  # round(duration, 4) without round()'s decimal string
-            self.port.record(rec)
-
     def _reply_error(self, status: int) -> None:
         self._drop_conn()
         self._finish(status)
@@ -430,19 +411,6 @@ class Exchange(Upstream):
         self.port.write_eof()
         self._resume_client()
         self._enter(LINGER, LINGER_S)
-
-    def _enter(self, phase: str, seconds: float, now: float = -1.0) -> None:
-        """Enter `phase`, due `seconds` after `now` (-1: read the clock)."""
-        self.phase = phase
-        due = self.deadline = (self.now() if now < 0.0 else now) + seconds
-        if due < self.armed:  # a later deadline needs no call: the earlier tick re-arms
-            self.armed = due
-            self.port.arm(due)
-
-    def _arm(self, due: float) -> None:
-        if due < self.armed:
-            self.armed = due
-            self.port.arm(due)
 
     def tick(self, now: float) -> None:
         """The timer fired: expire per `TIMERS`, or say when to look again."""

@@ -38,9 +38,14 @@ cdef class Upstream:
     cdef public double deadline, armed, last_client, last_server
     cdef public Py_ssize_t requests, peer_port
 
+    cpdef _finish(self, object status)
+    @cython.locals(due=double)
+    cpdef _enter(self, object phase, double seconds, double now=*)
+    cpdef _arm(self, double due)
     cpdef bint _follow_reload(self)
     cpdef _settings(self)
     cpdef _know(self, object head)
+    @cython.locals(now=double)
     cpdef server_data(self, object data)
     cpdef server_eof(self)
     cpdef _relay(self, list events, double now)

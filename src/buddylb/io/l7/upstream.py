@@ -1,6 +1,7 @@
 """The server side of the L7 exchange machine: response relay, cookies, server faults;
-and what each request reads, kept in C fields (the configuration it runs on, followed
-across a reload; its head's values).
+what each request reads, kept in C fields (the configuration it runs on, followed
+across a reload; its head's values); and the steps both halves take on every request
+(`_finish`, `_enter`), here so that the server half calls them in C too.
 
 A base class of `exchange.Exchange` (split out only to keep each file readable; it has
 no state of its own and no meaning apart): server events from the pooled connection
@@ -13,6 +14,7 @@ invalid -> 502 or abort).  Like the rest of the machine it never touches I/O its
 from __future__ import annotations
 
 import logging
+import time
 
 from buddylb.core.decide import Decision, learn
 from buddylb.errors import ProtocolError
@@ -32,8 +34,9 @@ class Upstream:
     __slots__ = ()
 
     # The machine's fields are set in Exchange.__init__; compiled, they are C fields
-    # declared in upstream.pxd.  This half also calls Exchange's _finish, _drop_conn,
-    # _reply_error, _enter, _pause_client, _resume_client, _pump and client_data.
+    # declared in upstream.pxd.  This half also calls Exchange's _drop_conn,
+    # _reply_error, _pause_client, _resume_client, _pump and client_data (as Python
+    # methods: none of them on the usual request's path).
 
     # -- what requests read, kept in C fields: the configuration, the head ---------------
     def _follow_reload(self) -> bool:
@@ -78,6 +81,41 @@ class Upstream:
         self.h_method, self.h_path, self.h_upgrade = head.method, head.path, head.upgrade
         self.h_url, self.h_size = head._url, head._size
         self.h_bodiless, self.h_keep, self.h_v11 = head.framing is F_NONE, head.keep_alive, head.version >= (1, 1)
+
+    # -- the end of a request, the deadline (both halves, per request: C calls) ------------
+    def _finish(self, status: int) -> None:
+        """The request in flight ended: release its lease once, emit its record."""
+        lease, self.lease = self.lease, None
+        rec, self.rec = self.rec, None
+        if lease is not None:
+            if rec is not None:
+                rec.decision(lease.decision)  # the last one: a retry may have changed it
+            lease.release()
+        self.head = None
+        self.spare, self.rparser = self.rparser, None
+        if self.pending:
+            self.pending = []
+        if rec is not None:
+            if rec.outcome is None:
+                rec.outcome = "no_server"
+            rec.status = status
+            rec.end(time.time())  # round(duration, 4) without round()'s decimal string
+            self.port.record(rec)
+
+    def _enter(self, phase: str, seconds: float, now: float = -1.0) -> None:
+        """Enter `phase`, due `seconds` after `now` (-1: read the clock)."""
+        self.phase = phase
+        if now < 0.0:
+            now = self.now()
+        due = self.deadline = now + seconds
+        if due < self.armed:  # a later deadline needs no call: the earlier tick re-arms
+            self.armed = due
+            self.port.arm(due)
+
+    def _arm(self, due: float) -> None:
+        if due < self.armed:
+            self.armed = due
+            self.port.arm(due)
 
     # -- the server side ----------------------------------------------------------------
     def server_data(self, data: bytes) -> None:
