@@ -6,9 +6,9 @@ connection for a whole round trip; with the pool's 16 connections a burst of 50 
 for connections, opens new ones under load, and overruns the store's timeout (`sticky-store
 ... timeout`, 200 ms in the tests): the node then turned degraded and decided locally,
 and two nodes racing for the same clients split them (seen at load 4 on two cores).
-Batched, the commands asked for in one loop pass share one connection and one round
-trip, however many clients came at once, and Redis parses one pipeline instead of N
-requests.
+Batched, the commands asked for in one loop pass take two round trips (the first at
+once, the rest in one pipeline), however many clients came at once, and Redis parses one
+pipeline instead of N requests.
 
 The first command of a pass is sent at once, alone (a lone decision pays no loop hop
 and no pipeline); the rest of that pass's commands follow in one pipeline at its end.
