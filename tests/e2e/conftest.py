@@ -13,11 +13,16 @@ VIP = "127.0.0.100"
 
 
 class Ports(dict):
-    """`ports["http"]` is a free port, the same one every time it is asked for."""
+    """`ports["http"]` is a free port, the same one every time it is asked for, and never
+    one already handed out under another name: nothing is bound between two asks, so
+    bind(0) can offer the same port twice (seen: lnx1_http and lnx1_dec both 42737)."""
 
     def __missing__(self, name: str) -> int:
         host = VIP if name.startswith("vip") else "127.0.1.1"
-        port = self[name] = free_port(host)
+        port = free_port(host)
+        while port in self.values():
+            port = free_port(host)
+        self[name] = port
         return port
 
 
