@@ -108,22 +108,21 @@ class Batch:
     async def _alone(self, c: tuple) -> Any:
         """One command, its error as its result (as a pipeline's with raise_on_error false)."""
         try:
-            if c[0] == "EVALSHA":
-                return await self.client.execute_command("EVALSHA", self.script.sha, *c[2:])
-            return await self.client.execute_command(*c)
+            return await self.client.execute_command(*self._wire(c))
         except NoScriptError as exc:
             return exc
 
     async def _pipeline(self, commands: list[tuple]) -> list:
         self.pipelines += 1
         pipe = self.client.pipeline(transaction=False)
-        sha = self.script.sha
         for c in commands:
-            if c[0] == "EVALSHA":
-                pipe.execute_command("EVALSHA", sha, *c[2:])
-            else:
-                pipe.execute_command(*c)
+            pipe.execute_command(*self._wire(c))
         return await pipe.execute(raise_on_error=False)
+
+    def _wire(self, c: tuple) -> tuple:
+        """The command as sent: an insert names the script's current sha (it changes when
+        a NOSCRIPT answer made us load it again)."""
+        return ("EVALSHA", self.script.sha, *c[2:]) if c[0] == "EVALSHA" else c
 
 
 class Direct:
